@@ -1,0 +1,29 @@
+// Installs what the project needs from its own lock files, so that a fresh
+// clone needs nothing but Node and npm. Idempotent: a second run is instant.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export function run(command, args, options = {}) {
+  const r = spawnSync(command, args, { stdio: 'inherit', cwd: REPO, ...options });
+  if (r.status !== 0) {
+    console.error(`\n${command} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
+    process.exit(r.status || 1);
+  }
+}
+
+/** `npm ci` in a folder whose installed tree is missing or older than its lock file. */
+export function ensureNpmDeps(dir) {
+  const lock = path.join(dir, 'package-lock.json');
+  const installed = path.join(dir, 'node_modules', '.package-lock.json');
+  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
+  console.log(`Installing npm packages in ${path.relative(REPO, dir) || '.'} ...`);
+  run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: dir });
+}
+
+export function build() {
+  run(process.execPath, [path.join(REPO, 'scripts', 'build.mjs')]);
+}

@@ -1,0 +1,41 @@
+// The one test command (`npm test`, and CI's .ci/run): installs, builds,
+// type-checks, lints, then runs every test under node's test runner and ends
+// with a plain "N passed, N failed" line.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { build, ensureNpmDeps, REPO, run } from './setup.mjs';
+
+ensureNpmDeps(REPO);
+ensureNpmDeps(path.join(REPO, 'test', 'conformance'));
+build();
+run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.']);
+run(process.execPath, [path.join(REPO, 'node_modules', 'eslint', 'bin', 'eslint.js'), 'src', 'test', 'scripts']);
+
+function testFiles(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    if (e.name === 'node_modules') return [];
+    const full = path.join(dir, e.name);
+    return e.isDirectory() ? testFiles(full) : e.name.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+const only = process.argv.slice(2);
+const files = only.length > 0 ? only.map((f) => path.resolve(f)) : testFiles(path.join(REPO, 'test')).sort();
+const outDir = path.join(REPO, '.cache');
+mkdirSync(outDir, { recursive: true });
+const tap = path.join(outDir, 'test-results.tap');
+
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
+  { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] },
+);
+child.on('exit', (code) => {
+  const text = readFileSync(tap, 'utf8');
+  const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  const passed = count('pass');
+  const failed = count('fail') + count('cancelled');
+  console.log(`\n${passed} passed, ${failed} failed`);
+  process.exit(code === 0 && failed === 0 && passed > 0 ? 0 : 1);
+});

@@ -1,0 +1,54 @@
+import * as path from 'node:path';
+import type { CoordinatorSnapshot } from '../../core/coordinator.js';
+import { installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
+import { STATUS_PATH } from '../../core/mcp/httpEndpoint.js';
+import { EXIT } from '../usage.js';
+
+interface ParticipantStatus {
+  participant: Discovery;
+  snapshot?: CoordinatorSnapshot;
+  error?: string;
+}
+
+function covers(discovery: Discovery, workspace: string): boolean {
+  return discovery.workspaceRoots.some((root) => workspace === root || workspace.startsWith(root + path.sep) || root.startsWith(workspace + path.sep));
+}
+
+async function fetchSnapshot(entry: Discovery, token: string): Promise<ParticipantStatus> {
+  try {
+    const url = new URL(STATUS_PATH, entry.url);
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) });
+    if (!res.ok) return { participant: entry, error: `HTTP ${res.status}` };
+    return { participant: entry, snapshot: (await res.json()) as CoordinatorSnapshot };
+  } catch (e) {
+    return { participant: entry, error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function render(statuses: ParticipantStatus[], workspace: string): string {
+  const lines = [`Workspace ${workspace}: ${statuses.length} live participant(s)`];
+  for (const { participant, snapshot, error } of statuses) {
+    lines.push('', `${participant.kind} pid ${participant.pid} at ${participant.url}${error ? `: unreachable (${error})` : ''}`);
+    if (!snapshot) continue;
+    lines.push(`  health: ${snapshot.health.status === 'ok' ? 'ok' : `ERROR ${snapshot.health.problems.join('; ')}`}`);
+    lines.push(`  sessions: ${snapshot.sessions.length}`);
+    for (const s of snapshot.sessions) {
+      lines.push(`    ${s.id}  ${s.client.name} ${s.client.version}  ${s.transport}  ${s.state.kind}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`);
+    }
+    const m = snapshot.metrics;
+    lines.push(`  sessions.total=${String(m['sessions.total'] ?? 0)} evicted=${String(m['sessions.evicted'] ?? 0)} rejected=${String(m['sessions.rejected'] ?? 0)} requests.pending=${String(m['requests.pending'] ?? 0)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function status(options: { workspace: string; json: boolean }): Promise<number> {
+  const workspace = path.resolve(options.workspace);
+  const dir = installDir();
+  const live = (await readDiscoveries(dir)).filter((d) => covers(d, workspace));
+  const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
+  const statuses = await Promise.all(live.map((d) => fetchSnapshot(d, token)));
+  if (options.json) process.stdout.write(JSON.stringify({ workspace, participants: statuses }, null, 2) + '\n');
+  else if (statuses.length === 0) process.stdout.write(`No live participant for ${workspace}. Start one with: session-coordinator serve --workspace ${workspace}\n`);
+  else process.stdout.write(render(statuses, workspace));
+  return statuses.length === 0 ? EXIT.noParticipant : EXIT.ok;
+}

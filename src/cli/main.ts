@@ -1,0 +1,95 @@
+import { parseArgs } from 'node:util';
+import { StreamLogger, type LogLevel } from '../core/logging/logger.js';
+import { SERVER_VERSION } from '../core/mcp/mcpServerFactory.js';
+import { config } from './commands/config.js';
+import { serve } from './commands/serve.js';
+import { status } from './commands/status.js';
+import { EXIT, USAGE, UsageError } from './usage.js';
+
+const LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, not ${JSON.stringify(value)}`);
+  return port;
+}
+
+function parsePositive(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a whole number of at least 1, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === '--version') {
+    process.stdout.write(`${SERVER_VERSION}\n`);
+    return EXIT.ok;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        workspace: { type: 'string' },
+        stdio: { type: 'boolean', default: false },
+        http: { type: 'boolean', default: false },
+        port: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        'log-level': { type: 'string' },
+        'max-sessions': { type: 'string' },
+        'max-pending': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
+  const workspace = values.workspace ?? process.cwd();
+  switch (command) {
+    case 'serve': {
+      if (positionals.length > 0) throw new UsageError(`serve takes no arguments, got ${positionals.join(' ')}`);
+      const level = (values['log-level'] ?? 'info') as LogLevel;
+      if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
+      const neither = !values.stdio && !values.http;
+      return serve(
+        { workspace, stdio: values.stdio, http: values.http || neither, port: parsePort(values.port), maxSessions: parsePositive('max-sessions', values['max-sessions']), maxPending: parsePositive('max-pending', values['max-pending']) },
+        new StreamLogger(process.stderr, level),
+      );
+    }
+    case 'status':
+      return status({ workspace, json: values.json });
+    case 'config':
+      return config(positionals[0], { workspace });
+    default:
+      throw new UsageError(`Unknown command: ${command}`);
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`session-coordinator: ${e.message}\n\n${USAGE}`);
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    process.stderr.write(`session-coordinator: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = EXIT.failure;
+  },
+);

@@ -1,0 +1,27 @@
+export const USAGE = `Usage: session-coordinator <command> [options]
+
+Commands:
+  serve [--workspace DIR] [--stdio] [--http] [--port N]
+        Serve MCP for the workspace (default: the current folder). With --http
+        (the default when neither is given) it listens on 127.0.0.1 and prints
+        its URL on stderr; with --stdio it speaks MCP on stdin/stdout.
+        The HTTP token is SESSION_COORDINATOR_TOKEN, else the install's token file.
+  status [--workspace DIR] [--json]
+        Sessions, health and metrics of the live participants of a workspace.
+  config <claude-code|cline|cursor|vscode> [--workspace DIR]
+        Ready-to-paste MCP configuration for a client.
+
+Options:
+  --log-level trace|debug|info|warn|error   (serve; default info, on stderr)
+  --max-sessions N   (serve; live sessions, default 200)
+  --max-pending N    (serve; pending requests per session, default 1000)
+  -h, --help      Show this help
+  --version       Show the version
+
+Exit codes: 0 success, 1 failure, 2 bad usage, 3 no live participant (status).
+`;
+
+/** Wrong flags or arguments: print usage, exit 2 (R-CLI-4). */
+export class UsageError extends Error {}
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, noParticipant: 3 } as const;

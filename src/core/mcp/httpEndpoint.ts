@@ -1,0 +1,206 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { Coordinator } from '../coordinator.js';
+import { errorMessage } from '../errors.js';
+import { COORDINATOR_ERROR } from './jsonRpc.js';
+import type { McpHost } from './mcpHost.js';
+
+export interface HttpEndpointOptions {
+  /** 0 picks a free port. */
+  port: number;
+  token: string;
+  maxBodyBytes: number;
+}
+
+export const MCP_PATH = '/mcp';
+export const STATUS_PATH = '/status';
+const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+class HttpFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly rpcCode: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+function hostnameOf(value: string): string | undefined {
+  try {
+    return new URL(value.includes('://') ? value : `http://${value}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/**
+ * Streamable HTTP on loopback, with what the SDK leaves to us (R-MCP-2,
+ * R-MCP-4): Host and Origin checks, a bearer token, 404 for unknown
+ * sessions, a body limit, and JSON-RPC errors only (no HTML, no stacks).
+ */
+export class HttpEndpoint {
+  private readonly server: http.Server;
+  private readonly transports = new Map<string, StreamableHTTPServerTransport>();
+  private readonly tokenDigest: Buffer;
+  private boundPort = 0;
+
+  constructor(
+    private readonly host: McpHost,
+    private readonly coordinator: Coordinator,
+    private readonly options: HttpEndpointOptions,
+  ) {
+    this.tokenDigest = digest(options.token);
+    // Without a Host header Node would answer a bare 400 itself; we answer it with a clear 403.
+    this.server = http.createServer({ requireHostHeader: false }, (req, res) => void this.handle(req, res));
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+    coordinator.metrics.gauge('http.sessions', () => this.transports.size);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.boundPort}${MCP_PATH}`;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Live HTTP transports: returns to zero once every session has ended. */
+  get openTransports(): number {
+    return this.transports.size;
+  }
+
+  listen(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        this.boundPort = (this.server.address() as AddressInfo).port;
+        resolve(this.url);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => undefined)));
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      this.checkHostAndOrigin(req);
+      const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+      if (path !== MCP_PATH && path !== STATUS_PATH) throw new HttpFailure(404, COORDINATOR_ERROR, `Not found: ${path}; the MCP endpoint is ${MCP_PATH}`);
+      this.checkToken(req);
+      if (path === STATUS_PATH) {
+        if (req.method !== 'GET') throw new HttpFailure(405, COORDINATOR_ERROR, 'Method not allowed', { Allow: 'GET' });
+        this.sendJson(res, 200, this.coordinator.snapshot());
+        return;
+      }
+      await this.handleMcp(req, res);
+    } catch (e) {
+      const failure = e instanceof HttpFailure ? e : undefined;
+      if (!failure) this.coordinator.logger.error(`HTTP ${req.method} ${req.url} failed: ${errorMessage(e)}`);
+      this.coordinator.metrics.counter(failure ? 'http.refused' : 'http.internalErrors').inc();
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      const status = failure?.status ?? 500;
+      const message = failure?.message ?? 'Internal error in the session coordinator; see its log';
+      this.sendJson(res, status, { jsonrpc: '2.0', error: { code: failure?.rpcCode ?? ErrorCode.InternalError, message }, id: null }, failure?.headers);
+      // Whatever of the body is still coming is not ours to read.
+      if (!req.complete) req.on('end', () => undefined).resume();
+    }
+  }
+
+  private async handleMcp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? '';
+    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
+      throw new HttpFailure(405, COORDINATOR_ERROR, 'Method not allowed', { Allow: 'GET, POST, DELETE' });
+    }
+    const body = method === 'POST' ? await this.readJson(req) : undefined;
+    const header = req.headers['mcp-session-id'];
+    const sessionId = Array.isArray(header) ? header[0] : header;
+    if (sessionId !== undefined) {
+      const transport = this.transports.get(sessionId);
+      // The spec's answer to an unknown or ended session is 404, which tells the client to start over.
+      if (!transport) throw new HttpFailure(404, -32001, `Session not found: ${sessionId} (it ended or expired); initialize a new session`);
+      await transport.handleRequest(req, res, body);
+      return;
+    }
+    const isInit = method === 'POST' && (Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body));
+    if (!isInit) throw new HttpFailure(400, COORDINATOR_ERROR, 'Bad Request: Mcp-Session-Id header is required (only initialize may come without one)');
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        this.transports.set(id, transport);
+      },
+    });
+    const connection = await this.host.attach(transport, 'http', randomUUID());
+    const sdkOnClose = connection.onclose;
+    connection.onclose = () => {
+      if (transport.sessionId !== undefined) this.transports.delete(transport.sessionId);
+      sdkOnClose?.();
+    };
+    await transport.handleRequest(req, res, body);
+  }
+
+  private checkHostAndOrigin(req: http.IncomingMessage): void {
+    const host = req.headers.host;
+    const hostname = host === undefined ? undefined : hostnameOf(host);
+    if (hostname === undefined || !LOOPBACK_NAMES.has(hostname)) {
+      throw new HttpFailure(403, COORDINATOR_ERROR, `Forbidden: Host ${JSON.stringify(host ?? '')} is not a loopback address`);
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      const originHost = /^https?:\/\//.test(origin) ? hostnameOf(origin) : undefined;
+      if (originHost === undefined || !LOOPBACK_NAMES.has(originHost)) {
+        throw new HttpFailure(403, COORDINATOR_ERROR, `Forbidden: Origin ${JSON.stringify(origin)} is not a loopback origin`);
+      }
+    }
+  }
+
+  private checkToken(req: http.IncomingMessage): void {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match?.[1] || !timingSafeEqual(digest(match[1].trim()), this.tokenDigest)) {
+      throw new HttpFailure(401, COORDINATOR_ERROR, 'Unauthorized: send "Authorization: Bearer <token>" with the token from the discovery file or SESSION_COORDINATOR_TOKEN', {
+        'WWW-Authenticate': 'Bearer realm="session-coordinator"',
+      });
+    }
+  }
+
+  private async readJson(req: http.IncomingMessage): Promise<unknown> {
+    const limit = this.options.maxBodyBytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      // Keep reading what is too large (answering mid-upload breaks the client's pipe), up to a point.
+      if (size > limit * 8) req.destroy();
+      if (size <= limit) chunks.push(chunk);
+    }
+    if (size > limit) throw new HttpFailure(413, COORDINATOR_ERROR, `Payload too large: ${size} bytes, the limit is ${limit} bytes`);
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      throw new HttpFailure(400, ErrorCode.ParseError, 'Parse error: the body is not valid JSON');
+    }
+  }
+
+  private sendJson(res: http.ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(value);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  }
+}

@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Connection } from './connection.js';
+import type { McpHost } from './mcpHost.js';
+
+export interface StdioEndpointOptions {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  /** Called once when the client is gone: stdin ended, stdout broke, or the parent died. */
+  onEnd: (reason: string) => void;
+  parentCheckMs?: number;
+}
+
+/**
+ * MCP over stdio. The SDK's transport ignores stdin closing (SDK issue
+ * #2002), so a server whose client died would live on: we end when stdin
+ * ends, when stdout breaks, or when we are re-parented.
+ */
+export async function serveStdio(host: McpHost, options: StdioEndpointOptions): Promise<Connection> {
+  const transport = new StdioServerTransport(options.stdin as never, options.stdout as never);
+  const connection = await host.attach(transport, 'stdio', randomUUID());
+  let ended = false;
+  const end = (reason: string): void => {
+    if (ended) return;
+    ended = true;
+    clearInterval(parentWatch);
+    void connection.close().finally(() => options.onEnd(reason));
+  };
+  options.stdin.once('end', () => end('stdin ended'));
+  options.stdin.once('close', () => end('stdin closed'));
+  options.stdout.once('error', () => end('stdout broke'));
+  const parent = process.ppid;
+  const parentWatch = setInterval(() => {
+    if (process.ppid !== parent) end(`parent process ${parent} exited`);
+  }, options.parentCheckMs ?? 500);
+  parentWatch.unref();
+  return connection;
+}

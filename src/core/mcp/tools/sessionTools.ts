@@ -1,0 +1,116 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { CoordinatorError } from '../../errors.js';
+import type { ToolContext } from './toolContext.js';
+import { failed, ok } from './toolResult.js';
+
+const client = z.object({ name: z.string(), version: z.string() });
+const peer = z.object({
+  sessionId: z.string(),
+  client,
+  transport: z.string(),
+  state: z.string(),
+  root: z.string(),
+  tags: z.array(z.string()),
+  parentId: z.string().optional(),
+});
+
+const whoamiOutput = {
+  sessionId: z.string(),
+  resumeHandle: z.string().optional().describe('Present this to session_resume after a reconnect to get this session back'),
+  root: z.string(),
+  client,
+  transport: z.string(),
+  state: z.string(),
+  tags: z.array(z.string()),
+  parentId: z.string().optional(),
+  childIds: z.array(z.string()),
+  requestCount: z.number(),
+  isDefault: z.boolean(),
+  pid: z.number(),
+  peers: z.array(peer),
+};
+
+const resumeOutput = { sessionId: z.string(), root: z.string(), previousSessionId: z.string().optional(), tags: z.array(z.string()) };
+const childOutput = { sessionId: z.string(), resumeHandle: z.string(), root: z.string(), parentId: z.string() };
+
+/** whoami, session_resume, session_create_child: who an agent is and how it gets that back. */
+export function registerSessionTools(server: McpServer, ctx: ToolContext): void {
+  server.registerTool(
+    'whoami',
+    {
+      title: 'Who am I',
+      description: 'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
+      inputSchema: {},
+      outputSchema: whoamiOutput,
+      annotations: { readOnlyHint: true },
+    },
+    async () => {
+      const exec = await ctx.coordinator.contextFor(ctx.connection.session?.id);
+      const session = ctx.connection.session;
+      const now = Date.now();
+      const peers = ctx.coordinator.sessions
+        .list()
+        .filter((s) => s !== session)
+        .map((s) => ({ sessionId: s.id, client: s.client, transport: s.transport, state: s.state.kind, root: s.root, tags: [...s.tags], ...(s.parentId ? { parentId: s.parentId } : {}) }));
+      const info = session?.info(now, ctx.coordinator.requests.countFor(session.id));
+      return ok({
+        sessionId: exec.sessionId,
+        ...(session ? { resumeHandle: session.resumeHandle } : {}),
+        root: exec.root,
+        client: exec.client,
+        transport: exec.transport,
+        state: info?.state.kind ?? 'none',
+        tags: [...(info?.tags ?? [])],
+        ...(info?.parentId ? { parentId: info.parentId } : {}),
+        childIds: [...(info?.childIds ?? [])],
+        requestCount: info?.requestCount ?? 0,
+        isDefault: exec.isDefault,
+        pid: process.pid,
+        peers,
+      });
+    },
+  );
+
+  server.registerTool(
+    'session_resume',
+    {
+      title: 'Resume a session',
+      description:
+        'After a reconnect, hand over the resumeHandle that whoami gave you to get your earlier session back (its id, root, claims and subscriptions). The session this connection opened is then closed.',
+      inputSchema: { resumeHandle: z.string().min(1).describe('The resumeHandle returned by whoami before the reconnect') },
+      outputSchema: resumeOutput,
+    },
+    async ({ resumeHandle }, extra) => {
+      try {
+        const target = ctx.coordinator.resume(resumeHandle);
+        const previous = ctx.connection.session;
+        ctx.connection.rebind(target, extra.requestId, (s) => ctx.hub.detachOthers(s, ctx.connection));
+        return ok({ sessionId: target.id, root: target.root, tags: [...target.tags], ...(previous && previous !== target ? { previousSessionId: previous.id } : {}) });
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+
+  server.registerTool(
+    'session_create_child',
+    {
+      title: 'Create a sub-agent session',
+      description:
+        'Creates a child session for a sub-agent: it inherits this session\'s root and tags and is closed when this session closes. Give the returned resumeHandle to the sub-agent; it calls session_resume with it after connecting.',
+      inputSchema: { tags: z.array(z.string().min(1).max(64)).max(16).optional().describe('Extra tags for the child') },
+      outputSchema: childOutput,
+    },
+    async ({ tags }) => {
+      try {
+        const parent = ctx.connection.session;
+        if (!parent) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
+        const child = await ctx.coordinator.openSession({ transport: 'none', parentId: parent.id, tags: tags ?? [], client: parent.client });
+        return ok({ sessionId: child.id, resumeHandle: child.resumeHandle, root: child.root, parentId: parent.id });
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+}

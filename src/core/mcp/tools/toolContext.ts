@@ -1,0 +1,10 @@
+import type { Coordinator } from '../../coordinator.js';
+import type { Connection } from '../connection.js';
+import type { ConnectionHub } from '../connectionHub.js';
+
+/** What a tool handler may use: the coordinator, and the connection it was called on. */
+export interface ToolContext {
+  readonly coordinator: Coordinator;
+  readonly connection: Connection;
+  readonly hub: ConnectionHub;
+}

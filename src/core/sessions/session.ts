@@ -1,0 +1,124 @@
+import { checkTransition, type SessionState } from './sessionState.js';
+
+export type TransportKind = 'stdio' | 'http' | 'relay' | 'none';
+
+export interface ClientInfo {
+  readonly name: string;
+  readonly version: string;
+}
+
+export interface SessionSpec {
+  /** Asked-for root; the workspace's default root when absent. */
+  readonly root?: string;
+  readonly client?: ClientInfo;
+  readonly transport: TransportKind;
+  readonly parentId?: string;
+  readonly tags?: readonly string[];
+}
+
+export const UNKNOWN_CLIENT: ClientInfo = Object.freeze({ name: 'unknown', version: '0' });
+
+/** The view of a session that leaves the process: tools, the panel, `status --json`. */
+export interface SessionInfo {
+  readonly id: string;
+  readonly state: SessionState;
+  readonly root: string;
+  readonly client: ClientInfo;
+  readonly transport: TransportKind;
+  readonly parentId: string | undefined;
+  readonly childIds: readonly string[];
+  readonly tags: readonly string[];
+  readonly createdAt: number;
+  readonly lastActivityAt: number;
+  readonly durationMs: number;
+  readonly requestCount: number;
+  readonly pendingCount: number;
+  readonly attached: boolean;
+}
+
+type Listener = (session: Session) => void;
+
+/**
+ * One agent session. Owns its state, metadata and tags; the registry owns
+ * its membership and the coordinator decides when it closes.
+ */
+export class Session {
+  private stateValue: SessionState = { kind: 'initializing' };
+  private readonly tagSet = new Set<string>();
+  private readonly closeListeners = new Set<Listener>();
+  readonly childIds = new Set<string>();
+  client: ClientInfo;
+  transport: TransportKind;
+  lastActivityAt: number;
+  requestCount = 0;
+  /** Connections currently speaking for this session (a resumed session may gain a new one). */
+  attachedConnections = 0;
+
+  constructor(
+    readonly id: string,
+    readonly resumeHandle: string,
+    readonly root: string,
+    spec: SessionSpec,
+    readonly createdAt: number,
+  ) {
+    this.client = spec.client ?? UNKNOWN_CLIENT;
+    this.transport = spec.transport;
+    this.lastActivityAt = createdAt;
+    for (const tag of spec.tags ?? []) this.tagSet.add(tag);
+    if (spec.parentId !== undefined) this.tagSet.add('sub-agent');
+    this.parentId = spec.parentId;
+  }
+
+  readonly parentId: string | undefined;
+
+  get state(): SessionState {
+    return this.stateValue;
+  }
+
+  get tags(): readonly string[] {
+    return [...this.tagSet].sort();
+  }
+
+  addTag(tag: string): void {
+    this.tagSet.add(tag);
+  }
+
+  transition(to: SessionState): void {
+    checkTransition(this.id, this.stateValue, to);
+    this.stateValue = to;
+    if (to.kind === 'closed' || to.kind === 'failed') {
+      for (const listener of [...this.closeListeners]) listener(this);
+      this.closeListeners.clear();
+    }
+  }
+
+  /** Called once when the session reaches `closed` or `failed`. */
+  onDidEnd(listener: Listener): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  touch(now: number): void {
+    this.lastActivityAt = now;
+    this.requestCount++;
+  }
+
+  info(now: number, pendingCount: number): SessionInfo {
+    return {
+      id: this.id,
+      state: this.stateValue,
+      root: this.root,
+      client: this.client,
+      transport: this.transport,
+      parentId: this.parentId,
+      childIds: [...this.childIds],
+      tags: this.tags,
+      createdAt: this.createdAt,
+      lastActivityAt: this.lastActivityAt,
+      durationMs: now - this.createdAt,
+      requestCount: this.requestCount,
+      pendingCount,
+      attached: this.attachedConnections > 0,
+    };
+  }
+}

@@ -1,0 +1,38 @@
+import { CoordinatorError } from '../errors.js';
+
+/** The one state machine of a session (R-SES-2). */
+export type SessionState =
+  | { readonly kind: 'initializing' }
+  | { readonly kind: 'active' }
+  | { readonly kind: 'closing'; readonly reason: string }
+  | { readonly kind: 'closed'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+export type SessionStateKind = SessionState['kind'];
+
+const NEXT: Record<SessionStateKind, readonly SessionStateKind[]> = {
+  initializing: ['active', 'failed'],
+  active: ['closing', 'failed'],
+  closing: ['closed', 'failed'],
+  closed: [],
+  failed: [],
+};
+
+export function isLive(state: SessionState): boolean {
+  return state.kind === 'initializing' || state.kind === 'active';
+}
+
+/** Throws, changing nothing, when `to` may not follow `from`. */
+export function checkTransition(sessionId: string, from: SessionState, to: SessionState): void {
+  if (!NEXT[from.kind].includes(to.kind)) {
+    throw new CoordinatorError('IllegalStateTransition', `Session ${sessionId} cannot go from ${from.kind} to ${to.kind}`, {
+      sessionId,
+      from: from.kind,
+      to: to.kind,
+    });
+  }
+}
+
+export function describeState(state: SessionState): string {
+  return 'reason' in state ? `${state.kind} (${state.reason})` : state.kind;
+}

@@ -1,0 +1,10 @@
+import { mkdtempSync, realpathSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** A real temp folder (real path, so symlinked /tmp does not confuse containment checks). */
+export function tempDir(prefix = 'sc-test-'): { path: string; remove(): Promise<void> } {
+  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), prefix)));
+  return { path: dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
