@@ -1,4 +1,5 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { DeclaredRoots } from './declaredRoots.js';
 import { registerSessionTools } from './tools/sessionTools.js';
 import type { ToolContext } from './tools/toolContext.js';
 
@@ -19,7 +20,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         'Session Coordinator: call whoami first to learn your session, project root and resume handle; keep the handle to get your session back after a reconnect.',
     },
   );
-  registerSessionTools(server, ctx);
+  registerSessionTools(server, ctx, new DeclaredRoots(ctx.coordinator, ctx.connection, server.server));
   server.registerResource(
     'sessions',
     'coordinator://sessions',

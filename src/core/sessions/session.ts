@@ -16,6 +16,12 @@ export interface SessionSpec {
   readonly tags?: readonly string[];
 }
 
+/** A root the agent declared (MCP roots) that was refused, and why. */
+export interface RefusedRoot {
+  readonly uri: string;
+  readonly reason: string;
+}
+
 export const UNKNOWN_CLIENT: ClientInfo = Object.freeze({ name: 'unknown', version: '0' });
 
 /** The view of a session that leaves the process: tools, the panel, `status --json`. */
@@ -23,6 +29,8 @@ export interface SessionInfo {
   readonly id: string;
   readonly state: SessionState;
   readonly root: string;
+  readonly declaredRoots: readonly string[];
+  readonly refusedRoots: readonly RefusedRoot[];
   readonly client: ClientInfo;
   readonly transport: TransportKind;
   readonly parentId: string | undefined;
@@ -53,14 +61,18 @@ export class Session {
   requestCount = 0;
   /** Connections currently speaking for this session (a resumed session may gain a new one). */
   attachedConnections = 0;
+  private rootValue: string;
+  private declared: readonly string[] = [];
+  private refused: readonly RefusedRoot[] = [];
 
   constructor(
     readonly id: string,
     readonly resumeHandle: string,
-    readonly root: string,
+    root: string,
     spec: SessionSpec,
     readonly createdAt: number,
   ) {
+    this.rootValue = root;
     this.client = spec.client ?? UNKNOWN_CLIENT;
     this.transport = spec.transport;
     this.lastActivityAt = createdAt;
@@ -70,6 +82,21 @@ export class Session {
   }
 
   readonly parentId: string | undefined;
+
+  get root(): string {
+    return this.rootValue;
+  }
+
+  get refusedRoots(): readonly RefusedRoot[] {
+    return this.refused;
+  }
+
+  /** Binds the session to the roots its agent declared; the first accepted one becomes its root (R-ROOT-4). */
+  bindDeclaredRoots(accepted: readonly string[], refused: readonly RefusedRoot[]): void {
+    this.declared = accepted;
+    this.refused = refused;
+    if (accepted[0] !== undefined) this.rootValue = accepted[0];
+  }
 
   get state(): SessionState {
     return this.stateValue;
@@ -107,7 +134,9 @@ export class Session {
     return {
       id: this.id,
       state: this.stateValue,
-      root: this.root,
+      root: this.rootValue,
+      declaredRoots: this.declared,
+      refusedRoots: this.refused,
       client: this.client,
       transport: this.transport,
       parentId: this.parentId,

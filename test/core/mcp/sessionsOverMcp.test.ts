@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { after, before, test } from 'node:test';
 import { httpClient, whoami, type WhoAmI } from '../../support/mcpClients.js';
-import { startServe, type ServeHandle } from '../../support/processes.js';
+import { startServe, TOKEN, type ServeHandle } from '../../support/processes.js';
 import { initializeBody, openRawSession, post } from '../../support/rawHttp.js';
 import { tempDir } from '../../support/workspace.js';
 
@@ -139,4 +145,35 @@ test('R-SES-4: at the session limit initialize fails with a clear SessionLimitRe
   } finally {
     await small.stop();
   }
+});
+
+test('R-ROOT-4: an agent that declares MCP roots is bound to them; a declared root outside the workspace is refused', async () => {
+  const pkg = path.join(ws.path, 'packages', 'api');
+  mkdirSync(pkg, { recursive: true });
+  const outside = tempDir('sc-outside-');
+  let roots = [
+    { uri: pathToFileURL(pkg).href, name: 'api' },
+    { uri: pathToFileURL(outside.path).href, name: 'elsewhere' },
+  ];
+  const client = new Client({ name: 'rooted-agent', version: '1' }, { capabilities: { roots: { listChanged: true } } });
+  client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots }));
+  await client.connect(new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } }));
+  const me = (await client.callTool({ name: 'whoami', arguments: {} })).structuredContent as WhoAmI & { refusedRoots: Array<{ uri: string; reason: string }> };
+  assert.equal(me.root, pkg, 'bound to the declared root inside the workspace');
+  assert.equal(me.refusedRoots.length, 1);
+  assert.equal(me.refusedRoots[0]!.uri, pathToFileURL(outside.path).href);
+  assert.match(me.refusedRoots[0]!.reason, /outside the workspace/);
+  assert.ok(me.refusedRoots[0]!.reason.includes(outside.path), 'the reason names the path');
+  // The agent changes its roots: the binding follows.
+  roots = [{ uri: pathToFileURL(ws.path).href, name: 'all' }];
+  await client.sendRootsListChanged();
+  let again = me;
+  for (let i = 0; i < 50 && again.root !== ws.path; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    again = (await client.callTool({ name: 'whoami', arguments: {} })).structuredContent as typeof me;
+  }
+  assert.equal(again.root, ws.path);
+  assert.deepEqual(again.refusedRoots, []);
+  await client.close();
+  await outside.remove();
 });

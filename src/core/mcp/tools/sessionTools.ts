@@ -1,6 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { CoordinatorError } from '../../errors.js';
+import type { DeclaredRoots } from '../declaredRoots.js';
 import type { ToolContext } from './toolContext.js';
 import { failed, ok } from './toolResult.js';
 
@@ -19,6 +20,7 @@ const whoamiOutput = {
   sessionId: z.string(),
   resumeHandle: z.string().optional().describe('Present this to session_resume after a reconnect to get this session back'),
   root: z.string(),
+  refusedRoots: z.array(z.object({ uri: z.string(), reason: z.string() })).describe('Roots you declared that are outside the workspace'),
   client,
   transport: z.string(),
   state: z.string(),
@@ -35,7 +37,7 @@ const resumeOutput = { sessionId: z.string(), root: z.string(), previousSessionI
 const childOutput = { sessionId: z.string(), resumeHandle: z.string(), root: z.string(), parentId: z.string() };
 
 /** whoami, session_resume, session_create_child: who an agent is and how it gets that back. */
-export function registerSessionTools(server: McpServer, ctx: ToolContext): void {
+export function registerSessionTools(server: McpServer, ctx: ToolContext, declaredRoots: DeclaredRoots): void {
   server.registerTool(
     'whoami',
     {
@@ -45,7 +47,8 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext): void 
       outputSchema: whoamiOutput,
       annotations: { readOnlyHint: true },
     },
-    async () => {
+    async (_args, extra) => {
+      await declaredRoots.ensure(extra);
       const exec = await ctx.coordinator.contextFor(ctx.connection.session?.id);
       const session = ctx.connection.session;
       const now = Date.now();
@@ -58,6 +61,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext): void 
         sessionId: exec.sessionId,
         ...(session ? { resumeHandle: session.resumeHandle } : {}),
         root: exec.root,
+        refusedRoots: [...(info?.refusedRoots ?? [])],
         client: exec.client,
         transport: exec.transport,
         state: info?.state.kind ?? 'none',
