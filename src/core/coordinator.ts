@@ -1,5 +1,5 @@
 import { withDefaults, type CoordinatorOptions, type OptionsOverride } from './config.js';
-import { CoordinatorError } from './errors.js';
+import { CoordinatorError, errorMessage } from './errors.js';
 import type { Logger } from './logging/logger.js';
 import { Metrics, type MetricValue } from './metrics/metrics.js';
 import { PendingRequests } from './requests/pendingRequests.js';
@@ -7,6 +7,11 @@ import { RootResolver } from './roots/rootResolver.js';
 import { defaultExecutionContext, type ExecutionContext } from './sessions/executionContext.js';
 import type { Session, SessionInfo, SessionSpec } from './sessions/session.js';
 import { SessionRegistry, type SessionHooks } from './sessions/sessionRegistry.js';
+import { MemoryStore } from './store/memoryStore.js';
+import type { Actor, Participant, SharedStore, StoreStatus } from './store/sharedStore.js';
+
+/** Opens the shared store of a project root; a throw puts the coordinator in local-only mode. */
+export type StoreOpener = (projectRoot: string, metrics: Metrics) => Promise<SharedStore>;
 
 export interface CoordinatorDeps {
   logger: Logger;
@@ -15,6 +20,11 @@ export interface CoordinatorDeps {
   options?: OptionsOverride;
   /** Extra creation steps (tests use this to prove all-or-nothing creation). */
   onSessionCreate?: SessionHooks['onCreate'];
+  /** The shared store; absent, or when it fails to open, the coordinator is local-only (R-CTX-8). */
+  openStore?: StoreOpener;
+  /** Set by the host when the store must not be used (an untrusted workspace): the reason is shown. */
+  localOnlyReason?: string;
+  label?: string;
 }
 
 export type Health = { status: 'ok' } | { status: 'error'; problems: string[] };
@@ -26,6 +36,8 @@ export interface CoordinatorSnapshot {
   health: Health;
   allowedRoots: readonly string[];
   sessions: SessionInfo[];
+  store: StoreStatus;
+  participants: Participant[];
   metrics: Record<string, MetricValue>;
 }
 
@@ -40,14 +52,27 @@ export class Coordinator {
   readonly requests: PendingRequests;
   readonly sessions: SessionRegistry;
   private problems: string[] = [];
+  private storeValue: SharedStore | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
+  private disposed = false;
+  /** Store work started by session ends: awaited before the store closes. */
+  private readonly background = new Set<Promise<unknown>>();
 
   constructor(readonly deps: CoordinatorDeps) {
     this.options = withDefaults(deps.options);
     this.roots = new RootResolver(this.metrics, this.options.roots, deps.allowedRoots);
     this.requests = new PendingRequests(this.metrics, deps.logger, this.options.requests);
     this.sessions = new SessionRegistry(this.roots, this.metrics, deps.logger, this.options.sessions, {
-      onCreate: deps.onSessionCreate,
-      onEnd: (session) => this.requests.dropSession(session.id),
+      onCreate: async (session) => {
+        await deps.onSessionCreate?.(session);
+        this.publishPresence();
+      },
+      onEnd: (session) => {
+        this.requests.dropSession(session.id);
+        // Claims go with the session that held them (R-CLM-3), without waiting for their TTL.
+        this.track(this.storeValue?.releaseClaimsOf({ sessionId: session.id }).catch((e) => this.logger.warn(`Releasing the claims of ${session.id}: ${errorMessage(e)}`)));
+        this.publishPresence();
+      },
       pendingCount: (id) => this.requests.countFor(id),
     });
   }
@@ -56,10 +81,21 @@ export class Coordinator {
     return this.deps.logger;
   }
 
-  /** Checks that a workspace root exists; says so loudly when none does (R-ROOT-3). */
+  /** The shared store, or the local-only one when it could not be opened. */
+  get store(): SharedStore {
+    if (!this.storeValue) throw new CoordinatorError('StoreUnavailable', 'The coordinator has not started yet', {});
+    return this.storeValue;
+  }
+
+  actorFor(sessionId: string, clientName: string): Actor {
+    return { sessionId, clientName, participantId: this.store.participantId };
+  }
+
+  /** Checks that a workspace root exists, opens the store; says so loudly when either fails (R-ROOT-3, R-CTX-8). */
   async start(): Promise<Health> {
+    let root: string | undefined;
     try {
-      await this.roots.defaultRoot();
+      root = await this.roots.defaultRoot();
       this.problems = [];
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -67,7 +103,40 @@ export class Coordinator {
       this.metrics.counter('roots.noWorkspace').inc();
       this.logger.error(message);
     }
+    if (!this.storeValue) await this.openStore(root);
     return this.health();
+  }
+
+  private async openStore(root: string | undefined): Promise<void> {
+    const label = this.deps.label ?? 'session-coordinator';
+    let reason = this.deps.localOnlyReason;
+    if (!reason && !root) reason = 'no workspace folder to keep shared state in';
+    if (!reason && !this.deps.openStore) reason = 'no shared store configured';
+    if (!reason && root && this.deps.openStore) {
+      try {
+        this.storeValue = await this.deps.openStore(root, this.metrics);
+      } catch (e) {
+        reason = `the shared store cannot be used: ${errorMessage(e)}`;
+      }
+    }
+    if (!this.storeValue) {
+      this.storeValue = new MemoryStore(reason ?? 'local only', label);
+      this.metrics.counter('store.degraded').inc();
+      this.logger.warn(`Local-only mode: ${reason}. Sessions keep working; nothing is shared with other windows or agents.`);
+    }
+    this.metrics.gauge('store.localOnly', () => (this.storeValue instanceof MemoryStore ? 1 : 0));
+    this.publishPresence();
+  }
+
+  /** Tells the other participants which sessions live here (soon, not on every change). */
+  publishPresence(): void {
+    if (this.presenceTimer || !this.storeValue || this.disposed) return;
+    this.presenceTimer = setTimeout(() => {
+      this.presenceTimer = undefined;
+      const sessions = this.sessions.infos().map((s) => ({ id: s.id, clientName: s.client.name, transport: s.transport, state: s.state.kind, root: s.root, tags: s.tags, requestCount: s.requestCount, lastActivityAt: s.lastActivityAt }));
+      void this.storeValue?.heartbeat(sessions).catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
+    }, 50);
+    this.presenceTimer.unref();
   }
 
   health(): Health {
@@ -101,19 +170,33 @@ export class Coordinator {
     return { sessionId: session.id, root: session.root, client: session.client, transport: session.transport, isDefault: false };
   }
 
-  snapshot(): CoordinatorSnapshot {
+  async snapshot(): Promise<CoordinatorSnapshot> {
+    const store = this.storeValue;
     return {
       takenAt: new Date().toISOString(),
       pid: process.pid,
       health: this.health(),
       allowedRoots: this.roots.allowedRoots,
       sessions: this.sessions.infos(),
+      store: store ? await store.status() : { kind: 'memory', location: 'not started', degraded: true, namespaces: [], eventLogBytes: 0 },
+      participants: store ? await store.participants() : [],
       metrics: this.metrics.snapshot(),
     };
   }
 
-  dispose(): void {
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
     this.sessions.dispose();
     this.requests.dispose();
+    this.disposed = true;
+    clearTimeout(this.presenceTimer);
+    await Promise.all(this.background);
+    await this.storeValue?.dispose();
+  }
+
+  private track(work: Promise<unknown> | undefined): void {
+    if (!work) return;
+    this.background.add(work);
+    void work.finally(() => this.background.delete(work));
   }
 }

@@ -16,6 +16,14 @@ export type ErrorCode =
   | 'TooManyRequests'
   | 'RequestTimeout'
   | 'DuplicateRequestId'
+  | 'VersionConflict'
+  | 'ClaimConflict'
+  | 'ClaimNotHeld'
+  | 'StaleFencingToken'
+  | 'UnsafeStorePath'
+  | 'StoreUnavailable'
+  | 'LockTimeout'
+  | 'ValueTooLarge'
   | 'InvalidArgument';
 
 export class CoordinatorError extends Error {

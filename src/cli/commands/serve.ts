@@ -6,6 +6,7 @@ import type { Logger } from '../../core/logging/logger.js';
 import { HttpEndpoint } from '../../core/mcp/httpEndpoint.js';
 import { McpHost } from '../../core/mcp/mcpHost.js';
 import { serveStdio } from '../../core/mcp/stdioEndpoint.js';
+import { FileStore } from '../../core/store/file/fileStore.js';
 import { EXIT } from '../usage.js';
 
 export interface ServeOptions {
@@ -23,6 +24,8 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
   const coordinator = new Coordinator({
     logger,
     allowedRoots: [workspace],
+    label: `session-coordinator serve (pid ${process.pid})`,
+    openStore: (projectRoot, metrics) => FileStore.open({ projectRoot, participant: { kind: 'headless', label: `headless pid ${process.pid}` }, metrics, logger }),
     options: {
       ...(options.maxSessions ? { sessions: { maxSessions: options.maxSessions } } : {}),
       ...(options.maxPending ? { requests: { maxPerSession: options.maxPending } } : {}),
@@ -31,10 +34,11 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
   const health = await coordinator.start();
   if (health.status === 'error') {
     process.stderr.write(`session-coordinator: ${health.problems.join('; ')}\n`);
-    coordinator.dispose();
+    await coordinator.dispose();
     return EXIT.failure;
   }
   const host = new McpHost(coordinator);
+  host.start();
   let http: HttpEndpoint | undefined;
   let discoveryFile: string | undefined;
   let resolveDone!: (code: number) => void;
@@ -47,7 +51,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
     if (discoveryFile) await fs.rm(discoveryFile, { force: true });
     await host.dispose();
     await http?.close();
-    coordinator.dispose();
+    await coordinator.dispose();
     resolveDone(EXIT.ok);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

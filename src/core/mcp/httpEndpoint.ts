@@ -103,7 +103,7 @@ export class HttpEndpoint {
       this.checkToken(req);
       if (path === STATUS_PATH) {
         if (req.method !== 'GET') throw new HttpFailure(405, COORDINATOR_ERROR, 'Method not allowed', { Allow: 'GET' });
-        this.sendJson(res, 200, this.coordinator.snapshot());
+        this.sendJson(res, 200, await this.coordinator.snapshot());
         return;
       }
       await this.handleMcp(req, res);

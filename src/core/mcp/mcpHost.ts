@@ -1,25 +1,67 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Coordinator } from '../coordinator.js';
+import { CoordinatorError, errorMessage } from '../errors.js';
+import type { Disposable } from '../lifecycle/disposable.js';
 import type { TransportKind } from '../sessions/session.js';
+import type { StoreEvent } from '../store/sharedStore.js';
 import { Connection } from './connection.js';
 import { ConnectionHub } from './connectionHub.js';
-import { createMcpServer } from './mcpServerFactory.js';
+import { CLAIMS_URI, contextUri, createMcpServer } from './mcpServerFactory.js';
 
-/** Turns any SDK transport into a coordinated connection with its own McpServer. */
+/**
+ * Turns any SDK transport into a coordinated connection with its own
+ * McpServer, and tells subscribed sessions when the shared store changes.
+ */
 export class McpHost {
   readonly hub = new ConnectionHub();
+  private readonly servers = new Map<Connection, McpServer>();
+  private storeSubscription: Disposable | undefined;
 
   constructor(readonly coordinator: Coordinator) {}
+
+  /** Call once the coordinator has started (the store exists). */
+  start(): void {
+    this.storeSubscription ??= this.coordinator.store.onEvent((e) => this.notify(e));
+  }
 
   async attach(inner: Transport, kind: TransportKind, id: string): Promise<Connection> {
     const connection = new Connection(id, kind, inner, this.coordinator, this.hub);
     this.hub.add(connection);
-    const server = createMcpServer({ coordinator: this.coordinator, connection, hub: this.hub });
+    const coordinator = this.coordinator;
+    const server = createMcpServer({
+      coordinator,
+      connection,
+      hub: this.hub,
+      actor: () => {
+        const session = connection.session;
+        if (!session) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
+        return coordinator.actorFor(session.id, session.client.name);
+      },
+      projectRoot: () => coordinator.roots.allowedRoots[0] ?? process.cwd(),
+    });
+    this.servers.set(connection, server);
+    const onclose = (): void => void this.servers.delete(connection);
     await server.connect(connection);
+    const sdkOnClose = connection.onclose;
+    connection.onclose = () => {
+      onclose();
+      sdkOnClose?.();
+    };
     return connection;
   }
 
   async dispose(): Promise<void> {
+    await this.storeSubscription?.dispose();
     await this.hub.closeAll();
+  }
+
+  private notify(event: StoreEvent): void {
+    const uri = event.kind === 'change' ? contextUri(event.change.namespace) : event.kind === 'claims' ? CLAIMS_URI : undefined;
+    if (!uri) return;
+    for (const [connection, server] of this.servers) {
+      if (!connection.session?.subscriptions.has(uri)) continue;
+      server.server.sendResourceUpdated({ uri }).catch((e) => this.coordinator.logger.debug(`Notifying ${connection.id}: ${errorMessage(e)}`));
+    }
   }
 }

@@ -1,10 +1,17 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { DeclaredRoots } from './declaredRoots.js';
+import { registerClaimTools } from './tools/claimTools.js';
+import { registerContextTools } from './tools/contextTools.js';
 import { registerSessionTools } from './tools/sessionTools.js';
 import type { ToolContext } from './tools/toolContext.js';
 
 export const SERVER_NAME = 'session-coordinator';
 export const SERVER_VERSION = '0.1.0';
+
+export const SESSIONS_URI = 'coordinator://sessions';
+export const CLAIMS_URI = 'coordinator://claims';
+export const contextUri = (namespace: string): string => `context://${namespace}`;
 
 /**
  * One McpServer per connection: the SDK refuses a second connect on one
@@ -15,17 +22,44 @@ export function createMcpServer(ctx: ToolContext): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: SERVER_VERSION },
     {
-      capabilities: { logging: {}, resources: {} },
+      capabilities: { logging: {}, resources: { subscribe: true } },
       instructions:
-        'Session Coordinator: call whoami first to learn your session, project root and resume handle; keep the handle to get your session back after a reconnect.',
+        'Session Coordinator: call whoami first to learn your session, project root and resume handle. Claim files (claim_acquire) before editing them, and share what others need with context_set.',
     },
   );
   registerSessionTools(server, ctx, new DeclaredRoots(ctx.coordinator, ctx.connection, server.server));
-  server.registerResource(
-    'sessions',
-    'coordinator://sessions',
-    { title: 'Live sessions', description: 'Every live session of this coordinator, as JSON', mimeType: 'application/json' },
-    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(ctx.coordinator.sessions.infos()) }] }),
-  );
+  registerContextTools(server, ctx);
+  registerClaimTools(server, ctx);
+  registerResources(server, ctx);
   return server;
+}
+
+function json(uri: URL, value: unknown): { contents: Array<{ uri: string; mimeType: string; text: string }> } {
+  return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(value) }] };
+}
+
+/** Sessions, claims and each context namespace as resources; subscriptions belong to the session (R-MCP-3). */
+function registerResources(server: McpServer, ctx: ToolContext): void {
+  server.registerResource('sessions', SESSIONS_URI, { title: 'Live sessions', description: 'Every live session of this coordinator', mimeType: 'application/json' }, async (uri) =>
+    json(uri, ctx.coordinator.sessions.infos()),
+  );
+  server.registerResource('claims', CLAIMS_URI, { title: 'Claims', description: 'Every live claim on the project, with holder and expiry', mimeType: 'application/json' }, async (uri) =>
+    json(uri, await ctx.coordinator.store.listClaims()),
+  );
+  server.registerResource(
+    'context',
+    new ResourceTemplate('context://{namespace}', {
+      list: async () => ({ resources: (await ctx.coordinator.store.namespaces()).map((n) => ({ uri: contextUri(n), name: `context ${n}`, mimeType: 'application/json' })) }),
+    }),
+    { title: 'Shared context namespace', description: 'The keys, values and versions of one namespace', mimeType: 'application/json' },
+    async (uri, { namespace }) => json(uri, await ctx.coordinator.store.list(String(namespace))),
+  );
+  server.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+    ctx.connection.session?.subscriptions.add(request.params.uri);
+    return {};
+  });
+  server.server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+    ctx.connection.session?.subscriptions.delete(request.params.uri);
+    return {};
+  });
 }

@@ -55,6 +55,8 @@ export class Session {
   private readonly tagSet = new Set<string>();
   private readonly closeListeners = new Set<Listener>();
   readonly childIds = new Set<string>();
+  /** Resource URIs this session's agent subscribed to: they follow the session through a resume. */
+  readonly subscriptions = new Set<string>();
   client: ClientInfo;
   transport: TransportKind;
   lastActivityAt: number;

@@ -164,7 +164,7 @@ test('R-SES-9: metadata is populated and behaviour sets tags', async () => {
   const s = await c.openSession({ transport: 'http', client: { name: 'Claude Code', version: '2.1' } });
   for (let i = 0; i < 3; i++) s.touch(Date.now());
   c.sessions.sweep();
-  const info = c.snapshot().sessions[0]!;
+  const info = (await c.snapshot()).sessions[0]!;
   assert.equal(info.client.name, 'Claude Code');
   assert.equal(info.transport, 'http');
   assert.equal(info.requestCount, 3);

@@ -31,6 +31,9 @@ const whoamiOutput = {
   isDefault: z.boolean(),
   pid: z.number(),
   peers: z.array(peer),
+  participants: z.array(
+    z.object({ participantId: z.string(), kind: z.string(), label: z.string(), pid: z.number(), host: z.string(), sessions: z.array(z.object({ id: z.string(), clientName: z.string(), transport: z.string(), state: z.string() })) }),
+  ).describe('Every live window and headless process on this project, with its sessions'),
 };
 
 const resumeOutput = { sessionId: z.string(), root: z.string(), previousSessionId: z.string().optional(), tags: z.array(z.string()) };
@@ -72,6 +75,14 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
         isDefault: exec.isDefault,
         pid: process.pid,
         peers,
+        participants: (await ctx.coordinator.store.participants()).map((p) => ({
+          participantId: p.participantId,
+          kind: p.kind,
+          label: p.label,
+          pid: p.pid,
+          host: p.host,
+          sessions: p.sessions.map((s) => ({ id: s.id, clientName: s.clientName, transport: s.transport, state: s.state })),
+        })),
       });
     },
   );

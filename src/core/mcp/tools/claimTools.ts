@@ -1,0 +1,94 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { normalizeResource } from '../../store/claimRules.js';
+import type { Claim } from '../../store/sharedStore.js';
+import type { ToolContext } from './toolContext.js';
+import { failed, ok } from './toolResult.js';
+
+const DEFAULT_TTL_SECONDS = 300;
+const resource = z.string().min(1).max(1024).describe('A path relative to your root (a folder covers everything under it), or task:<name>');
+const ttlSeconds = z.number().int().min(1).max(86_400).optional().describe(`Lease length; default ${DEFAULT_TTL_SECONDS} s`);
+const holder = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string() });
+const claim = z.object({ resource: z.string(), fencingToken: z.number(), expiresAt: z.string(), holder });
+
+function view(c: Claim): { resource: string; fencingToken: number; expiresAt: string; holder: Claim['holder'] } {
+  return { resource: c.resource, fencingToken: c.fencingToken, expiresAt: new Date(c.expiresAt).toISOString(), holder: c.holder };
+}
+
+/** claim_acquire/renew/release/list: advisory leases so agents do not step on each other (R-CLM, R-MCP-3). */
+export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
+  const normalize = (r: string): string => normalizeResource(r, ctx.connection.session?.root ?? ctx.coordinator.roots.allowedRoots[0] ?? process.cwd(), ctx.projectRoot());
+
+  server.registerTool(
+    'claim_acquire',
+    {
+      title: 'Claim a file, folder or task',
+      description:
+        'Takes an advisory lease on a file, a folder (everything under it) or task:<name>, for every window and agent on the project. Refused, with the holder and expiry, when another session holds something overlapping. Keep the fencingToken: renew and release need it.',
+      inputSchema: { resource, ttlSeconds },
+      outputSchema: claim.shape,
+    },
+    async (args) => {
+      try {
+        const granted = await ctx.coordinator.store.acquireClaim(normalize(args.resource), ctx.actor(), (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000);
+        return ok(view(granted));
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+
+  server.registerTool(
+    'claim_renew',
+    {
+      title: 'Renew a claim',
+      description: 'Extends a claim you hold; refused when the fencing token is not the current one.',
+      inputSchema: { resource, fencingToken: z.number().int().min(1), ttlSeconds },
+      outputSchema: claim.shape,
+    },
+    async (args) => {
+      try {
+        return ok(view(await ctx.coordinator.store.renewClaim(normalize(args.resource), args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000)));
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+
+  server.registerTool(
+    'claim_release',
+    {
+      title: 'Release a claim',
+      description: 'Releases a claim you hold; refused when the fencing token is not the current one.',
+      inputSchema: { resource, fencingToken: z.number().int().min(1) },
+      outputSchema: { resource: z.string(), released: z.boolean() },
+    },
+    async (args) => {
+      try {
+        const normalized = normalize(args.resource);
+        await ctx.coordinator.store.releaseClaim(normalized, args.fencingToken);
+        return ok({ resource: normalized, released: true });
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+
+  server.registerTool(
+    'claim_list',
+    {
+      title: 'List claims',
+      description: 'The live claims of the project (optionally those whose resource starts with a prefix), with holders and expiry.',
+      inputSchema: { prefix: z.string().max(1024).optional() },
+      outputSchema: { claims: z.array(claim) },
+      annotations: { readOnlyHint: true },
+    },
+    async (args) => {
+      try {
+        return ok({ claims: (await ctx.coordinator.store.listClaims(args.prefix)).map(view) });
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+}

@@ -1,0 +1,119 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import type { ToolContext } from './toolContext.js';
+import { failed, ok } from './toolResult.js';
+
+const actor = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string() });
+const namespace = z.string().min(1).max(64).describe('Namespace: letters, digits, ".", "_", "-"; one shard each');
+const key = z.string().min(1).max(512);
+const expectedVersion = z.number().int().min(0).optional().describe('Compare-and-set: apply only if the key is at this version (0 = absent)');
+const entry = z.object({ key: z.string(), value: z.unknown(), version: z.number(), updatedAt: z.number(), updatedBy: actor });
+const change = z.object({
+  namespace: z.string(),
+  seq: z.number(),
+  key: z.string(),
+  op: z.enum(['set', 'delete']),
+  value: z.unknown().optional(),
+  version: z.number(),
+  previousVersion: z.number(),
+  previousValue: z.unknown().optional(),
+  at: z.number(),
+  by: actor,
+});
+
+/** context_get/set/delete/list/history: the versioned key/value store shared by every window and agent (R-MCP-3). */
+export function registerContextTools(server: McpServer, ctx: ToolContext): void {
+  server.registerTool(
+    'context_get',
+    {
+      title: 'Read a shared value',
+      description: 'Reads a key of the shared context. Returns its value and version; version 0 and no value when the key does not exist.',
+      inputSchema: { namespace, key },
+      outputSchema: { namespace: z.string(), key: z.string(), value: z.unknown().optional(), version: z.number(), updatedAt: z.number().optional(), updatedBy: actor.optional() },
+      annotations: { readOnlyHint: true },
+    },
+    async (args) => {
+      try {
+        const found = await ctx.coordinator.store.get(args.namespace, args.key);
+        return ok({ namespace: args.namespace, key: args.key, version: found?.version ?? 0, ...(found ? { value: found.value, updatedAt: found.updatedAt, updatedBy: found.updatedBy } : {}) });
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+
+  server.registerTool(
+    'context_set',
+    {
+      title: 'Write a shared value',
+      description:
+        'Writes a key of the shared context; every window and agent on the project sees it. Pass expectedVersion (from context_get) to write only if nobody changed it meanwhile: on a conflict nothing is written and the result says the current version.',
+      inputSchema: { namespace, key, value: z.unknown().describe('Any JSON value'), expectedVersion },
+      outputSchema: { namespace: z.string(), key: z.string(), version: z.number() },
+    },
+    async (args) => {
+      try {
+        const written = await ctx.coordinator.store.set(args.namespace, args.key, args.value, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
+        return ok({ namespace: args.namespace, key: args.key, version: written.version });
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+
+  server.registerTool(
+    'context_delete',
+    {
+      title: 'Delete a shared value',
+      description: 'Deletes a key of the shared context, optionally only at an expected version.',
+      inputSchema: { namespace, key, expectedVersion },
+      outputSchema: { namespace: z.string(), key: z.string(), deleted: z.boolean(), version: z.number() },
+      annotations: { destructiveHint: true },
+    },
+    async (args) => {
+      try {
+        const result = await ctx.coordinator.store.delete(args.namespace, args.key, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
+        return ok({ namespace: args.namespace, key: args.key, ...result });
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+
+  server.registerTool(
+    'context_list',
+    {
+      title: 'List shared values',
+      description: 'Lists the keys of a namespace (optionally those starting with a prefix), with values and versions.',
+      inputSchema: { namespace, prefix: z.string().max(512).optional() },
+      outputSchema: { namespace: z.string(), entries: z.array(entry) },
+      annotations: { readOnlyHint: true },
+    },
+    async (args) => {
+      try {
+        return ok({ namespace: args.namespace, entries: await ctx.coordinator.store.list(args.namespace, args.prefix) });
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+
+  server.registerTool(
+    'context_history',
+    {
+      title: 'Shared context history',
+      description: 'The event log of changes (who, what, when, previous value), oldest first. Pass nextCursor back to read on; omit namespace for all namespaces.',
+      inputSchema: { namespace: namespace.optional(), cursor: z.string().max(4096).optional(), limit: z.number().int().min(1).max(1000).optional() },
+      outputSchema: { records: z.array(change), nextCursor: z.string() },
+      annotations: { readOnlyHint: true },
+    },
+    async (args) => {
+      try {
+        const page = await ctx.coordinator.store.history({ ...(args.namespace ? { namespace: args.namespace } : {}), ...(args.cursor ? { cursor: args.cursor } : {}), ...(args.limit ? { limit: args.limit } : {}) });
+        return ok({ records: page.records, nextCursor: page.nextCursor });
+      } catch (e) {
+        return failed(e);
+      }
+    },
+  );
+}

@@ -1,0 +1,100 @@
+import { CoordinatorError } from '../errors.js';
+import type { Decision } from './file/shard.js';
+import type { ShardState } from './file/shardState.js';
+import { overlaps } from './claimRules.js';
+import type { Actor, Claim, SetOptions, StoredValue } from './sharedStore.js';
+
+/**
+ * What a write does given the latest state, shared by every backend that
+ * keeps a ShardState: compare-and-set, and the claim rules (R-CTX-3, R-CLM).
+ * Each throws a CoordinatorError an agent can act on, and writes nothing.
+ */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+export const CLAIMS_NAMESPACE = '_claims';
+
+/** Versions as agents see them: an absent or deleted key is at version 0. */
+function checkExpected(state: ShardState, key: string, options: SetOptions | undefined): number {
+  const visible = state.live(key) ? state.versionOf(key) : 0;
+  if (options?.expectedVersion !== undefined && options.expectedVersion !== visible) {
+    throw new CoordinatorError(
+      'VersionConflict',
+      `Version conflict on ${state.namespace}/${key}: expected version ${options.expectedVersion}, current version is ${visible}; read it again and retry`,
+      { namespace: state.namespace, key, expectedVersion: options.expectedVersion, currentVersion: visible },
+    );
+  }
+  return state.versionOf(key);
+}
+
+export function checkValue(value: unknown, key: string): void {
+  if (value === undefined) throw new CoordinatorError('InvalidArgument', `A value is required for ${key}`, { key });
+  const size = Buffer.byteLength(JSON.stringify(value));
+  if (size > MAX_VALUE_BYTES) throw new CoordinatorError('ValueTooLarge', `The value for ${key} is ${size} bytes; the limit is ${MAX_VALUE_BYTES}`, { key, size, limit: MAX_VALUE_BYTES });
+}
+
+export function decideSet(state: ShardState, key: string, value: unknown, options?: SetOptions): Decision {
+  const pv = checkExpected(state, key, options);
+  return { record: { op: 'set', k: key, v: value, pv } };
+}
+
+export function decideUpdate(state: ShardState, key: string, fn: (current: StoredValue | undefined) => unknown): Decision {
+  const next = fn(state.live(key));
+  checkValue(next, key);
+  return { record: { op: 'set', k: key, v: next, pv: state.versionOf(key) } };
+}
+
+export function decideDelete(state: ShardState, key: string, options?: SetOptions): Decision {
+  const pv = checkExpected(state, key, options);
+  return state.live(key) ? { record: { op: 'delete', k: key, pv } } : { skip: true };
+}
+
+export function liveClaims(state: ShardState, now: number): Claim[] {
+  const out: Claim[] = [];
+  for (const [resource, e] of state.entries) {
+    if (e.deleted) continue;
+    const c = e.value as Omit<Claim, 'resource'>;
+    if (c.expiresAt > now) out.push({ resource, ...c });
+  }
+  return out;
+}
+
+export function decideAcquire(state: ShardState, resource: string, holder: Actor, ttlMs: number, now: number): Decision {
+  for (const claim of liveClaims(state, now)) {
+    if (claim.holder.sessionId !== holder.sessionId && overlaps(resource, claim.resource)) {
+      throw new CoordinatorError(
+        'ClaimConflict',
+        `${resource} is claimed${claim.resource === resource ? '' : ` (through ${claim.resource})`} by session ${claim.holder.sessionId} (${claim.holder.clientName}) until ${new Date(claim.expiresAt).toISOString()}; wait for it to be released or work on something else`,
+        { resource, heldResource: claim.resource, holderSessionId: claim.holder.sessionId, holderClient: claim.holder.clientName, expiresAt: claim.expiresAt },
+      );
+    }
+  }
+  const pv = state.versionOf(resource);
+  const value: Omit<Claim, 'resource'> = { holder, fencingToken: pv + 1, acquiredAt: now, expiresAt: now + ttlMs };
+  return { record: { op: 'set', k: resource, v: value, pv } };
+}
+
+function heldClaim(state: ShardState, resource: string, fencingToken: number, now: number): Claim {
+  const entry = state.live(resource);
+  const claim = entry ? ({ resource, ...(entry.value as Omit<Claim, 'resource'>) } as Claim) : undefined;
+  if (claim && fencingToken < claim.fencingToken) {
+    throw new CoordinatorError('StaleFencingToken', `Fencing token ${fencingToken} for ${resource} is older than the current grant (${claim.fencingToken}); your claim was lost and re-granted`, { resource, fencingToken, currentToken: claim.fencingToken });
+  }
+  if (!claim || claim.fencingToken !== fencingToken || claim.expiresAt <= now) {
+    throw new CoordinatorError('ClaimNotHeld', `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`, { resource, fencingToken });
+  }
+  return claim;
+}
+
+export function decideRenew(state: ShardState, resource: string, fencingToken: number, ttlMs: number, now: number): Decision {
+  const claim = heldClaim(state, resource, fencingToken, now);
+  const { resource: _r, ...value } = claim;
+  return { record: { op: 'set', k: resource, v: { ...value, expiresAt: now + ttlMs }, pv: state.versionOf(resource) } };
+}
+
+export function decideRelease(state: ShardState, resource: string, fencingToken: number, now: number): Decision {
+  heldClaim(state, resource, fencingToken, now);
+  return { record: { op: 'delete', k: resource, pv: state.versionOf(resource) } };
+}
+
+export function toClaim(resource: string, value: unknown): Claim {
+  return { resource, ...(value as Omit<Claim, 'resource'>) };
+}

@@ -1,0 +1,360 @@
+import { randomBytes } from 'node:crypto';
+import { watch, promises as fs, type FSWatcher } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CoordinatorError, errorMessage } from '../../errors.js';
+import { isAlive } from '../../install/installState.js';
+import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
+import type { Logger } from '../../logging/logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { CLAIMS_NAMESPACE, checkValue, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
+import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
+import type { Actor, ChangeEvent, Claim, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import { fsyncDir } from './durableFiles.js';
+import { assertRealPath } from './safePaths.js';
+import { newNonce, Shard, type ShardOptions } from './shard.js';
+
+export const STORE_FOLDER = '.session-coordinator';
+
+export interface FileStoreOptions extends ShardOptions {
+  heartbeatMs: number;
+  /** A participant whose heartbeat is older than this is gone (R-CTX-7). */
+  goneAfterMs: number;
+  /** The safety-net poll behind file-system notifications (R-CTX-6). */
+  pollMs: number;
+}
+
+export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
+  lock: { staleMs: 5000, timeoutMs: 10_000 },
+  rotateBytes: 1024 * 1024,
+  maxEventLogBytes: 10 * 1024 * 1024,
+  backups: 3,
+  heartbeatMs: 1000,
+  goneAfterMs: 3000,
+  pollMs: 2000,
+};
+
+export interface FileStoreDeps {
+  /** The project root (a workspace folder); the store lives in its `.session-coordinator` folder. */
+  projectRoot: string;
+  participant: { kind: 'window' | 'headless'; label: string; url?: string };
+  metrics: Metrics;
+  logger: Logger;
+  options?: Partial<FileStoreOptions>;
+}
+
+/**
+ * The shared store on files in the workspace (R-CTX-1..7): one shard per
+ * namespace, claims in a shard of their own, presence files, and change
+ * propagation by fs.watch on each shard's folder with a slow poll behind it.
+ */
+export class FileStore implements SharedStore {
+  readonly participantId: string;
+  readonly dir: string;
+  private readonly options: FileStoreOptions;
+  private readonly shards = new Map<string, Shard>();
+  private readonly watchers = new Map<string, FSWatcher>();
+  private readonly listeners = new Set<(e: StoreEvent) => void>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly nonce: () => string;
+  private readonly startedAt = Date.now();
+  private lastSessions: readonly ParticipantSession[] = [];
+  private disposed = false;
+
+  private constructor(private readonly deps: FileStoreDeps) {
+    this.options = { ...DEFAULT_FILE_STORE_OPTIONS, ...deps.options, lock: { ...DEFAULT_FILE_STORE_OPTIONS.lock, ...deps.options?.lock } };
+    this.dir = path.join(deps.projectRoot, STORE_FOLDER);
+    this.participantId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.nonce = newNonce(String(process.pid));
+  }
+
+  /** Opens (creating if needed) the store of a project; throws when the folder cannot be used. */
+  static async open(deps: FileStoreDeps): Promise<FileStore> {
+    const store = new FileStore(deps);
+    await store.init();
+    return store;
+  }
+
+  private async init(): Promise<void> {
+    await assertRealPath(this.deps.projectRoot, path.join(this.dir, 'ns'));
+    await assertRealPath(this.deps.projectRoot, path.join(this.dir, 'presence'));
+    await fs.mkdir(path.join(this.dir, 'ns'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(path.join(this.dir, 'presence'), { recursive: true, mode: 0o700 });
+    const gitignore = path.join(this.dir, '.gitignore');
+    await fs.writeFile(gitignore, '# Session Coordinator shared state: never committed.\n*\n', { flag: 'wx', mode: 0o600 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+    await fsyncDir(this.dir);
+    // Proves the folder is writable now, not at the first write an agent makes.
+    await this.heartbeat([]);
+    this.watchFolder(path.join(this.dir, 'ns'), () => void this.discoverNamespaces());
+    this.watchFolder(path.join(this.dir, 'presence'), () => this.emit({ kind: 'presence' }));
+    await this.discoverNamespaces();
+    this.every(this.options.heartbeatMs, () => this.heartbeat(this.lastSessions).then(() => this.sweepParticipants()));
+    this.every(this.options.pollMs, () => this.refreshAll());
+    this.deps.metrics.gauge('store.shards', () => this.shards.size);
+  }
+
+  async get(namespace: string, key: string): Promise<StoredValue | undefined> {
+    validateKey(key);
+    return (await this.shard(namespace)).read((s) => s.live(key));
+  }
+
+  async set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue> {
+    validateKey(key);
+    checkValue(value, key);
+    const change = await (await this.shard(namespace)).write((s) => decideSet(s, key, value, options), by);
+    this.deps.metrics.counter('store.contextWrites').inc();
+    return { value, version: change!.version, updatedAt: change!.at, updatedBy: by };
+  }
+
+  async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
+    validateKey(key);
+    const change = await (await this.shard(namespace)).write((s) => decideUpdate(s, key, fn), by);
+    this.deps.metrics.counter('store.contextWrites').inc();
+    return { value: change!.value, version: change!.version, updatedAt: change!.at, updatedBy: by };
+  }
+
+  async delete(namespace: string, key: string, by: Actor, options?: SetOptions): Promise<{ deleted: boolean; version: number }> {
+    validateKey(key);
+    const shard = await this.shard(namespace);
+    const change = await shard.write((s) => decideDelete(s, key, options), by);
+    return { deleted: change !== undefined, version: change?.version ?? 0 };
+  }
+
+  async list(namespace: string, prefix = ''): Promise<Array<{ key: string } & StoredValue>> {
+    return (await this.shard(namespace)).read((s) =>
+      [...s.entries]
+        .filter(([k, e]) => !e.deleted && k.startsWith(prefix))
+        .map(([key, e]) => ({ key, value: e.value, version: e.version, updatedAt: e.updatedAt, updatedBy: e.updatedBy }))
+        .sort((a, b) => a.key.localeCompare(b.key)),
+    );
+  }
+
+  async namespaces(): Promise<string[]> {
+    await this.discoverNamespaces();
+    return [...this.shards.keys()].filter((n) => !n.startsWith('_')).sort();
+  }
+
+  async history(options: { namespace?: string; cursor?: string; limit?: number }): Promise<HistoryPage> {
+    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
+    const cursor = decodeCursor(options.cursor);
+    const names = options.namespace !== undefined ? [validateNamespace(options.namespace)] : await this.namespaces();
+    const perNamespace = await Promise.all(names.map(async (n) => (await this.shard(n)).history(cursor[n] ?? 0, limit)));
+    const records = mergeHistory(perNamespace, limit);
+    return { records, nextCursor: encodeCursor(cursor, records) };
+  }
+
+  async acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim> {
+    const change = await (await this.claims()).write((s) => decideAcquire(s, resource, holder, ttlMs, Date.now()), holder);
+    this.deps.metrics.counter('claims.granted').inc();
+    return toClaim(resource, change!.value);
+  }
+
+  async renewClaim(resource: string, fencingToken: number, ttlMs: number): Promise<Claim> {
+    const shard = await this.claims();
+    const change = await shard.write((s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now()), this.systemActor());
+    return toClaim(resource, change!.value);
+  }
+
+  async releaseClaim(resource: string, fencingToken: number): Promise<void> {
+    await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now()), this.systemActor());
+  }
+
+  async listClaims(prefix = ''): Promise<Claim[]> {
+    return (await this.claims()).read((s) => liveClaims(s, Date.now()).filter((c) => c.resource.startsWith(prefix)));
+  }
+
+  async releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number> {
+    const held = (await this.listClaims()).filter((c) => (holder.sessionId !== undefined && c.holder.sessionId === holder.sessionId) || (holder.participantId !== undefined && c.holder.participantId === holder.participantId));
+    let released = 0;
+    for (const claim of held) {
+      try {
+        await this.releaseClaim(claim.resource, claim.fencingToken);
+        released++;
+      } catch (e) {
+        // Someone else released or re-granted it meanwhile: nothing of ours is left there.
+        if (!(e instanceof CoordinatorError)) throw e;
+      }
+    }
+    if (released) this.deps.metrics.counter('claims.releasedOnEnd').inc(released);
+    return released;
+  }
+
+  async heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
+    this.lastSessions = sessions;
+    const entry: Participant = {
+      participantId: this.participantId,
+      pid: process.pid,
+      host: os.hostname(),
+      kind: this.deps.participant.kind,
+      label: this.deps.participant.label,
+      startedAt: this.startedAt,
+      heartbeatAt: Date.now(),
+      ...(this.deps.participant.url ? { url: this.deps.participant.url } : {}),
+      sessions,
+    };
+    const file = path.join(this.dir, 'presence', `${this.participantId}.json`);
+    // Presence is not acknowledged data: rename for atomicity, no fsync on every beat.
+    const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+    await fs.writeFile(temp, JSON.stringify(entry), { mode: 0o600 });
+    await fs.rename(temp, file);
+  }
+
+  async participants(): Promise<Participant[]> {
+    return (await this.readParticipants()).filter((p) => !this.isGone(p, Date.now()));
+  }
+
+  async status(): Promise<StoreStatus> {
+    const names = await this.namespaces();
+    let eventLogBytes = 0;
+    const namespaces = [];
+    for (const name of names) {
+      const shard = await this.shard(name);
+      await shard.refresh();
+      eventLogBytes += await shard.eventLogBytes();
+      namespaces.push({ name, keys: shard.keyCount, lastSeq: shard.lastSeq });
+    }
+    return { kind: 'file', location: this.dir, degraded: false, namespaces, eventLogBytes };
+  }
+
+  onEvent(listener: (e: StoreEvent) => void): Disposable {
+    this.listeners.add(listener);
+    return toDisposable(() => void this.listeners.delete(listener));
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    await fs.rm(path.join(this.dir, 'presence', `${this.participantId}.json`), { force: true });
+    await Promise.all([...this.shards.values()].map((s) => s.close()));
+    this.listeners.clear();
+  }
+
+  /** Gone participants: removed, and their claims released, by whoever notices first. */
+  async sweepParticipants(): Promise<void> {
+    const now = Date.now();
+    for (const p of await this.readParticipants()) {
+      if (p.participantId === this.participantId || !this.isGone(p, now)) continue;
+      await fs.rm(path.join(this.dir, 'presence', `${p.participantId}.json`), { force: true });
+      const released = await this.releaseClaimsOf({ participantId: p.participantId });
+      this.deps.metrics.counter('presence.gone').inc();
+      this.deps.logger.info(`Participant ${p.label} (pid ${p.pid}) is gone; released ${released} claim(s)`);
+      this.emit({ kind: 'presence' });
+    }
+  }
+
+  private isGone(p: Participant, now: number): boolean {
+    if (now - p.heartbeatAt > this.options.goneAfterMs) return true;
+    // Same machine: a dead pid is gone at once, without waiting out the heartbeat.
+    return p.host === os.hostname() && !isAlive(p.pid);
+  }
+
+  private async readParticipants(): Promise<Participant[]> {
+    const dir = path.join(this.dir, 'presence');
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    const out: Participant[] = [];
+    for (const name of names.filter((n) => n.endsWith('.json'))) {
+      try {
+        out.push(JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as Participant);
+      } catch {
+        // Half-written by a participant killed mid-beat, or removed meanwhile: its next beat fixes it.
+      }
+    }
+    return out;
+  }
+
+  private systemActor(): Actor {
+    return { sessionId: 'coordinator', clientName: this.deps.participant.label, participantId: this.participantId };
+  }
+
+  private claims(): Promise<Shard> {
+    return this.shardByName(CLAIMS_NAMESPACE);
+  }
+
+  private shard(namespace: string): Promise<Shard> {
+    return this.shardByName(validateNamespace(namespace));
+  }
+
+  private async shardByName(name: string): Promise<Shard> {
+    if (this.disposed) throw new CoordinatorError('StoreUnavailable', 'The shared store is closed', {});
+    let shard = this.shards.get(name);
+    if (shard) return shard;
+    const dir = path.join(this.dir, 'ns', name);
+    await assertRealPath(this.deps.projectRoot, dir);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    shard = this.shards.get(name);
+    if (shard) return shard;
+    shard = new Shard(dir, name, {
+      metrics: this.deps.metrics,
+      logger: this.deps.logger,
+      options: this.options,
+      nonce: this.nonce,
+      onChanges: (changes) => this.changed(name, changes),
+    });
+    this.shards.set(name, shard);
+    this.watchFolder(dir, (file) => {
+      if (file === null || file.startsWith('wal.') || file === 'CURRENT') void shard!.refresh().catch((e) => this.deps.logger.warn(`Refreshing ${name}: ${errorMessage(e)}`));
+    });
+    return shard;
+  }
+
+  private changed(namespace: string, changes: ChangeEvent[]): void {
+    if (namespace === CLAIMS_NAMESPACE) {
+      this.emit({ kind: 'claims' });
+      return;
+    }
+    const now = Date.now();
+    for (const change of changes) {
+      if (change.by.participantId !== this.participantId) this.deps.metrics.histogram('store.propagationMs').record(Math.max(0, now - change.at));
+      this.emit({ kind: 'change', change });
+    }
+  }
+
+  private emit(event: StoreEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (e) {
+        this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  private async discoverNamespaces(): Promise<void> {
+    const names = await fs.readdir(path.join(this.dir, 'ns')).catch(() => [] as string[]);
+    for (const name of names) if (!this.shards.has(name)) await this.shardByName(name).catch(() => undefined);
+  }
+
+  private async refreshAll(): Promise<void> {
+    await this.discoverNamespaces();
+    await Promise.all([...this.shards.values()].map((s) => s.refresh()));
+  }
+
+  private watchFolder(dir: string, onChange: (file: string | null) => void): void {
+    if (this.watchers.has(dir)) return;
+    try {
+      const w = watch(dir, { persistent: false }, (_event, file) => onChange(file ? String(file) : null));
+      w.on('error', () => w.close());
+      this.watchers.set(dir, w);
+    } catch (e) {
+      this.deps.logger.warn(`Cannot watch ${dir} (${errorMessage(e)}); changes arrive by polling every ${this.options.pollMs} ms`);
+    }
+  }
+
+  private every(ms: number, work: () => Promise<void>): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || this.disposed) return;
+      running = true;
+      work()
+        .catch((e) => this.deps.logger.warn(`Store background work failed: ${errorMessage(e)}`))
+        .finally(() => (running = false));
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+}

@@ -1,0 +1,376 @@
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import * as path from 'node:path';
+import { Mutex } from 'async-mutex';
+import { CoordinatorError, errorMessage } from '../../errors.js';
+import type { Logger } from '../../logging/logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { ChangeEvent } from '../sharedStore.js';
+import { fsyncDir, removeTempFiles, writeFileDurable } from './durableFiles.js';
+import { assertRealDirectory, assertRegularFileOrMissing, NOFOLLOW, unsafeOnLoop } from './safePaths.js';
+import { ShardLock, type LockOptions } from './shardLock.js';
+import { isSnapshotBody, ShardState, type SnapshotBody, type WalRecord } from './shardState.js';
+import { decodeLine, encodeLine, isHeader, isRecord, splitLines } from './walFormat.js';
+
+export interface ShardOptions {
+  lock: LockOptions;
+  /** A log larger than this is folded into a new snapshot and a fresh log. */
+  rotateBytes: number;
+  /** Archived logs beyond this total are pruned (R-CTX-5). */
+  maxEventLogBytes: number;
+  /** Snapshots kept besides the current one (R-CTX-4: the last 3 backups). */
+  backups: number;
+}
+
+export interface ShardDeps {
+  metrics: Metrics;
+  logger: Logger;
+  options: ShardOptions;
+  /** Changes this process learns of, its own and other processes', in log order. */
+  onChanges: (events: ChangeEvent[]) => void;
+  nonce: () => string;
+}
+
+/** What a write decides once it holds the lock and sees the latest state. */
+export type Decision = { record: Omit<WalRecord, 'n' | 'at' | 'by'> } | { skip: true };
+
+const CURRENT = 'CURRENT';
+const snapshotName = (g: number): string => `snapshot.${g}.json`;
+const walName = (g: number): string => `wal.${g}.log`;
+
+/**
+ * One namespace on disk: a snapshot plus an append-only log, rotated at a
+ * commit point (the CURRENT file). A write appends one line and fdatasyncs
+ * once, under the shard's lock; it then reads its line back and is
+ * acknowledged only if it applied (see ShardState.apply).
+ */
+export class Shard {
+  private state: ShardState | undefined;
+  private wal: FileHandle | undefined;
+  private walOffset = 0;
+  private currentStamp = '';
+  private readonly mutex = new Mutex();
+  private readonly lock: ShardLock;
+  private readonly results = new Map<string, ChangeEvent | null>();
+
+  constructor(
+    readonly dir: string,
+    readonly namespace: string,
+    private readonly deps: ShardDeps,
+  ) {
+    this.lock = new ShardLock(dir, deps.options.lock, deps.metrics, deps.logger);
+  }
+
+  get lastSeq(): number {
+    return this.state?.seq ?? 0;
+  }
+
+  get keyCount(): number {
+    let n = 0;
+    for (const e of this.state?.entries.values() ?? []) if (!e.deleted) n++;
+    return n;
+  }
+
+  /** Reads the latest state (other processes' writes included) and runs `read` on it. */
+  async read<T>(read: (state: ShardState) => T): Promise<T> {
+    return this.mutex.runExclusive(async () => {
+      await this.refreshUnlocked();
+      return read(this.state!);
+    });
+  }
+
+  /** Catches up with other processes' writes; emits their changes. */
+  async refresh(): Promise<void> {
+    await this.mutex.runExclusive(() => this.refreshUnlocked());
+  }
+
+  /**
+   * Decides and appends one write under the locks, retrying when its record
+   * was rejected because another holder got in first. Returns the applied
+   * change, or undefined when `decide` chose to write nothing.
+   */
+  async write(decide: (state: ShardState) => Decision, by: WalRecord['by']): Promise<ChangeEvent | undefined> {
+    return this.mutex.runExclusive(async () => {
+      for (let attempt = 0; ; attempt++) {
+        const release = await this.lock.acquire();
+        try {
+          await this.ensureInitialized();
+          await this.refreshUnlocked();
+          const decision = decide(this.state!);
+          if ('skip' in decision) return undefined;
+          const nonce = this.deps.nonce();
+          const line = encodeLine({ ...decision.record, n: nonce, at: Date.now(), by });
+          await this.append(line);
+          await this.refreshUnlocked();
+          const outcome = this.results.get(nonce);
+          this.results.clear();
+          if (outcome) {
+            await this.maybeRotate();
+            return outcome;
+          }
+          if (outcome === undefined && this.state!.hasNonce(nonce)) {
+            // Applied, but folded into a snapshot by a rotation we did not see happen.
+            const entry = this.state!.entries.get(decision.record.k)!;
+            return { namespace: this.namespace, seq: this.state!.seq, key: decision.record.k, op: decision.record.op, version: entry.version, previousVersion: decision.record.pv, at: entry.updatedAt, by };
+          }
+          this.deps.metrics.counter('store.writeRetries').inc();
+          if (attempt >= 20) throw new CoordinatorError('StoreUnavailable', `Could not apply a write to namespace ${this.namespace} after ${attempt + 1} attempts`, { namespace: this.namespace });
+        } finally {
+          await release();
+        }
+      }
+    });
+  }
+
+  /** Applied changes with seq > afterSeq, oldest first, across rotated logs still kept. */
+  async history(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
+    const out: ChangeEvent[] = [];
+    for (const g of await this.generations()) {
+      const snapshot = await this.readSnapshot(g);
+      if (!snapshot) continue;
+      const state = ShardState.fromSnapshot(snapshot);
+      const lines = await this.readWalLines(g);
+      for (const r of lines) {
+        const change = state.apply(r);
+        if (change && change.seq > afterSeq) {
+          out.push(change);
+          if (out.length >= limit) return out;
+        }
+      }
+    }
+    return out;
+  }
+
+  async eventLogBytes(): Promise<number> {
+    let total = 0;
+    for (const g of await this.generations()) total += (await fs.stat(path.join(this.dir, walName(g))).catch(() => undefined))?.size ?? 0;
+    return total;
+  }
+
+  async close(): Promise<void> {
+    await this.mutex.runExclusive(async () => {
+      await this.wal?.close();
+      this.wal = undefined;
+    });
+  }
+
+  private async ensureInitialized(): Promise<void> {
+    await assertRealDirectory(this.dir);
+    if (await this.readCurrent()) return;
+    // First writer of this namespace: generation 1, empty.
+    const cleaned = await removeTempFiles(this.dir);
+    if (cleaned) this.deps.metrics.counter('store.tempFilesRemoved').inc(cleaned);
+    await writeFileDurable(path.join(this.dir, snapshotName(1)), JSON.stringify(new ShardState(this.namespace, 1, 0, 0).toSnapshot(1)));
+    await writeFileDurable(path.join(this.dir, walName(1)), encodeLine({ wal: 1, baseSeq: 0, namespace: this.namespace }));
+    await writeFileDurable(path.join(this.dir, CURRENT), '1\n');
+  }
+
+  private async readCurrent(): Promise<number | undefined> {
+    try {
+      const text = await fs.readFile(path.join(this.dir, CURRENT), { encoding: 'utf8', flag: constants.O_RDONLY | NOFOLLOW });
+      const g = Number(text.trim());
+      return Number.isInteger(g) && g > 0 ? g : undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw unsafeOnLoop(e, path.join(this.dir, CURRENT));
+    }
+  }
+
+  /** Follows CURRENT (a rotation elsewhere) and reads the log to its end. Caller holds the mutex. */
+  private async refreshUnlocked(): Promise<void> {
+    const stat = await fs.stat(path.join(this.dir, CURRENT)).catch(() => undefined);
+    const stamp = stat ? `${stat.ino}:${stat.mtimeMs}:${stat.size}` : '';
+    if (stamp !== this.currentStamp || !this.state) {
+      const generation = stat ? await this.readCurrent() : undefined;
+      if (generation === undefined) {
+        this.state ??= new ShardState(this.namespace, 0, 0, 0);
+        return;
+      }
+      if (generation !== this.state?.generation) await this.switchTo(generation);
+      this.currentStamp = stamp;
+    }
+    await this.tail();
+  }
+
+  private async switchTo(generation: number): Promise<void> {
+    const previous = this.state;
+    if (previous && previous.generation > 0 && this.wal) await this.tail();
+    await this.wal?.close();
+    this.wal = undefined;
+    const snapshot = await this.readSnapshot(generation);
+    const next = snapshot ? ShardState.fromSnapshot(snapshot) : await this.recover(generation);
+    if (previous && previous.generation > 0) {
+      // Whatever we missed while another process rotated (its log pruned already): report it as changes.
+      const missed: ChangeEvent[] = [];
+      for (const [key, e] of next.entries) {
+        const before = previous.entries.get(key);
+        if ((before?.version ?? 0) < e.version) missed.push({ namespace: this.namespace, seq: next.seq, key, op: e.deleted ? 'delete' : 'set', ...(e.deleted ? {} : { value: e.value }), version: e.version, previousVersion: before?.version ?? 0, at: e.updatedAt, by: e.updatedBy });
+      }
+      if (missed.length) this.deps.onChanges(missed);
+    }
+    this.state = next;
+    this.walOffset = 0;
+    const file = path.join(this.dir, walName(generation));
+    await assertRegularFileOrMissing(file);
+    try {
+      this.wal = await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | NOFOLLOW, 0o600);
+    } catch (e) {
+      throw unsafeOnLoop(e, file);
+    }
+  }
+
+  /** Reads complete new lines of the current log and applies them. */
+  private async tail(): Promise<void> {
+    if (!this.wal || !this.state) return;
+    const { size } = await this.wal.stat();
+    if (size <= this.walOffset) return;
+    const buffer = Buffer.alloc(size - this.walOffset);
+    const { bytesRead } = await this.wal.read(buffer, 0, buffer.length, this.walOffset);
+    const { lines, consumed } = splitLines(buffer.subarray(0, bytesRead).toString('utf8'));
+    this.walOffset += consumed;
+    const changes: ChangeEvent[] = [];
+    for (const line of lines) {
+      if (line === '') continue;
+      const value = decodeLine(line);
+      if (isHeader(value)) continue;
+      if (!isRecord(value)) {
+        this.deps.metrics.counter('store.tornRecords').inc();
+        continue;
+      }
+      const change = this.state.apply(value);
+      this.results.set(value.n, change ?? null);
+      if (change) changes.push(change);
+      else this.deps.metrics.counter('store.rejectedRecords').inc();
+    }
+    if (changes.length) this.deps.onChanges(changes);
+  }
+
+  private async append(line: string): Promise<void> {
+    const wal = this.wal!;
+    const { size } = await wal.stat();
+    let text = line;
+    if (size > this.walOffset) {
+      // A fragment with no newline at the end: a writer killed mid-line. Start ours on a fresh line.
+      text = '\n' + line;
+    }
+    await wal.write(text);
+    await wal.datasync();
+    this.deps.metrics.counter('store.writes').inc();
+  }
+
+  private async maybeRotate(): Promise<void> {
+    const state = this.state!;
+    const { size } = await this.wal!.stat();
+    if (size < this.deps.options.rotateBytes) return;
+    const next = state.generation + 1;
+    await writeFileDurable(path.join(this.dir, snapshotName(next)), JSON.stringify(state.toSnapshot(next)));
+    await writeFileDurable(path.join(this.dir, walName(next)), encodeLine({ wal: next, baseSeq: state.seq, namespace: this.namespace }));
+    // The generation check: if CURRENT moved under us (our lock was taken over), leave it alone.
+    if ((await this.readCurrent()) !== state.generation) {
+      this.deps.metrics.counter('store.rotationAborted').inc();
+      return;
+    }
+    await writeFileDurable(path.join(this.dir, CURRENT), `${next}\n`);
+    this.deps.metrics.counter('store.rotations').inc();
+    await this.refreshUnlocked();
+    await this.prune(next);
+  }
+
+  private async prune(current: number): Promise<void> {
+    const gens = (await this.generations()).filter((g) => g < current).sort((a, b) => b - a);
+    let bytes = (await this.wal!.stat()).size;
+    let kept = 0;
+    for (const g of gens) {
+      const size = (await fs.stat(path.join(this.dir, walName(g))).catch(() => undefined))?.size ?? 0;
+      if (kept < this.deps.options.backups || bytes + size <= this.deps.options.maxEventLogBytes) {
+        kept++;
+        bytes += size;
+        continue;
+      }
+      await fs.rm(path.join(this.dir, walName(g)), { force: true });
+      await fs.rm(path.join(this.dir, snapshotName(g)), { force: true });
+      this.deps.metrics.counter('store.archivesPruned').inc();
+    }
+    await fsyncDir(this.dir);
+  }
+
+  private async generations(): Promise<number[]> {
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    return names
+      .map((n) => /^wal\.(\d+)\.log$/.exec(n)?.[1])
+      .filter((g): g is string => g !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  private async readSnapshot(generation: number): Promise<SnapshotBody | undefined> {
+    const file = path.join(this.dir, snapshotName(generation));
+    let text: string;
+    try {
+      text = await fs.readFile(file, { encoding: 'utf8', flag: constants.O_RDONLY | NOFOLLOW });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw unsafeOnLoop(e, file);
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (isSnapshotBody(parsed, this.namespace, generation)) return parsed;
+    } catch {
+      // Falls through to the corruption count below.
+    }
+    this.deps.metrics.counter('store.corruptionDetected').inc();
+    this.deps.logger.warn(`Snapshot ${file} is corrupt; restoring from a backup and the log`);
+    return undefined;
+  }
+
+  private async readWalLines(generation: number): Promise<WalRecord[]> {
+    const file = path.join(this.dir, walName(generation));
+    const text = await fs.readFile(file, { encoding: 'utf8', flag: constants.O_RDONLY | NOFOLLOW }).catch(() => '');
+    return splitLines(text)
+      .lines.map(decodeLine)
+      .filter(isRecord);
+  }
+
+  /**
+   * The snapshot of `generation` is missing or corrupt: take the newest
+   * valid older snapshot and replay the logs from there (or every log from
+   * the first), then write the repaired snapshot back.
+   */
+  private async recover(generation: number): Promise<ShardState> {
+    const gens = (await this.generations()).filter((g) => g < generation).sort((a, b) => b - a);
+    let state: ShardState | undefined;
+    let from = generation;
+    for (const g of gens) {
+      const snapshot = await this.readSnapshot(g);
+      if (snapshot) {
+        state = ShardState.fromSnapshot(snapshot);
+        from = g;
+        break;
+      }
+    }
+    if (!state) {
+      const oldest = gens.at(-1) ?? generation;
+      state = new ShardState(this.namespace, oldest, 0, 0);
+      from = oldest;
+      if (oldest !== 1) this.deps.logger.error(`Namespace ${this.namespace}: no valid snapshot left; rebuilt from the logs kept, which start at generation ${oldest}`);
+    }
+    for (let g = from; g < generation; g++) for (const r of await this.readWalLines(g)) state.apply(r);
+    state.generation = generation;
+    state.baseSeq = state.seq;
+    try {
+      await writeFileDurable(path.join(this.dir, snapshotName(generation)), JSON.stringify(state.toSnapshot(generation)));
+    } catch (e) {
+      this.deps.logger.warn(`Could not write the repaired snapshot of ${this.namespace}: ${errorMessage(e)}`);
+    }
+    this.deps.metrics.counter('store.recoveries').inc();
+    return state;
+  }
+}
+
+export function newNonce(prefix: string): () => string {
+  let n = 0;
+  const base = `${prefix}-${randomBytes(3).toString('hex')}`;
+  return () => `${base}-${(n++).toString(36)}`;
+}
+

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
+import { toDisposable, type Disposable } from '../lifecycle/disposable.js';
+import type { Decision } from './file/shard.js';
+import { ShardState } from './file/shardState.js';
+import { CLAIMS_NAMESPACE, checkValue, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from './decisions.js';
+import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from './storeRules.js';
+import type { Actor, ChangeEvent, Claim, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
+
+/**
+ * The local-only store of degraded mode (R-CTX-8): same rules as the shared
+ * ones (the same ShardState and decisions), kept in this process alone.
+ */
+export class MemoryStore implements SharedStore {
+  readonly participantId = `${os.hostname()}-${process.pid}-local-${randomBytes(3).toString('hex')}`;
+  private readonly shards = new Map<string, ShardState>();
+  private readonly log = new Map<string, ChangeEvent[]>();
+  private readonly listeners = new Set<(e: StoreEvent) => void>();
+  private sessions: readonly ParticipantSession[] = [];
+  private readonly startedAt = Date.now();
+  private nonce = 0;
+
+  constructor(
+    private readonly reason: string,
+    private readonly label: string,
+    private readonly maxLogRecords = 10_000,
+  ) {}
+
+  async get(namespace: string, key: string): Promise<StoredValue | undefined> {
+    validateKey(key);
+    return this.shard(validateNamespace(namespace)).live(key);
+  }
+
+  async set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue> {
+    validateKey(key);
+    checkValue(value, key);
+    const change = this.write(validateNamespace(namespace), (s) => decideSet(s, key, value, options), by)!;
+    return { value, version: change.version, updatedAt: change.at, updatedBy: by };
+  }
+
+  async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
+    validateKey(key);
+    const change = this.write(validateNamespace(namespace), (s) => decideUpdate(s, key, fn), by)!;
+    return { value: change.value, version: change.version, updatedAt: change.at, updatedBy: by };
+  }
+
+  async delete(namespace: string, key: string, by: Actor, options?: SetOptions): Promise<{ deleted: boolean; version: number }> {
+    validateKey(key);
+    const change = this.write(validateNamespace(namespace), (s) => decideDelete(s, key, options), by);
+    return { deleted: change !== undefined, version: change?.version ?? 0 };
+  }
+
+  async list(namespace: string, prefix = ''): Promise<Array<{ key: string } & StoredValue>> {
+    return [...this.shard(validateNamespace(namespace)).entries]
+      .filter(([k, e]) => !e.deleted && k.startsWith(prefix))
+      .map(([key, e]) => ({ key, value: e.value, version: e.version, updatedAt: e.updatedAt, updatedBy: e.updatedBy }))
+      .sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  async namespaces(): Promise<string[]> {
+    return [...this.shards.keys()].filter((n) => !n.startsWith('_')).sort();
+  }
+
+  async history(options: { namespace?: string; cursor?: string; limit?: number }): Promise<HistoryPage> {
+    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
+    const cursor = decodeCursor(options.cursor);
+    const names = options.namespace !== undefined ? [validateNamespace(options.namespace)] : await this.namespaces();
+    const records = mergeHistory(names.map((n) => (this.log.get(n) ?? []).filter((r) => r.seq > (cursor[n] ?? 0)).slice(0, limit)), limit);
+    return { records, nextCursor: encodeCursor(cursor, records) };
+  }
+
+  async acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim> {
+    return toClaim(resource, this.write(CLAIMS_NAMESPACE, (s) => decideAcquire(s, resource, holder, ttlMs, Date.now()), holder)!.value);
+  }
+
+  async renewClaim(resource: string, fencingToken: number, ttlMs: number): Promise<Claim> {
+    return toClaim(resource, this.write(CLAIMS_NAMESPACE, (s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now()), this.system())!.value);
+  }
+
+  async releaseClaim(resource: string, fencingToken: number): Promise<void> {
+    this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now()), this.system());
+  }
+
+  async listClaims(prefix = ''): Promise<Claim[]> {
+    return liveClaims(this.shard(CLAIMS_NAMESPACE), Date.now()).filter((c) => c.resource.startsWith(prefix));
+  }
+
+  async releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number> {
+    const held = (await this.listClaims()).filter((c) => c.holder.sessionId === holder.sessionId || c.holder.participantId === holder.participantId);
+    for (const c of held) await this.releaseClaim(c.resource, c.fencingToken);
+    return held.length;
+  }
+
+  async heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
+    this.sessions = sessions;
+  }
+
+  async participants(): Promise<Participant[]> {
+    return [{ participantId: this.participantId, pid: process.pid, host: os.hostname(), kind: 'headless', label: this.label, startedAt: this.startedAt, heartbeatAt: Date.now(), sessions: this.sessions }];
+  }
+
+  async status(): Promise<StoreStatus> {
+    const namespaces = (await this.namespaces()).map((name) => {
+      const s = this.shard(name);
+      return { name, keys: [...s.entries.values()].filter((e) => !e.deleted).length, lastSeq: s.seq };
+    });
+    return { kind: 'memory', location: 'this process only', degraded: true, reason: this.reason, namespaces, eventLogBytes: 0 };
+  }
+
+  onEvent(listener: (e: StoreEvent) => void): Disposable {
+    this.listeners.add(listener);
+    return toDisposable(() => void this.listeners.delete(listener));
+  }
+
+  dispose(): void {
+    this.listeners.clear();
+  }
+
+  private system(): Actor {
+    return { sessionId: 'coordinator', clientName: this.label, participantId: this.participantId };
+  }
+
+  private shard(name: string): ShardState {
+    let s = this.shards.get(name);
+    if (!s) this.shards.set(name, (s = new ShardState(name, 1, 0, 0)));
+    return s;
+  }
+
+  private write(namespace: string, decide: (s: ShardState) => Decision, by: Actor): ChangeEvent | undefined {
+    const decision = decide(this.shard(namespace));
+    if ('skip' in decision) return undefined;
+    const change = this.shard(namespace).apply({ ...decision.record, n: String(this.nonce++), at: Date.now(), by })!;
+    const log = this.log.get(namespace) ?? [];
+    log.push(change);
+    if (log.length > this.maxLogRecords) log.shift();
+    this.log.set(namespace, log);
+    for (const l of this.listeners) l(namespace === CLAIMS_NAMESPACE ? { kind: 'claims' } : { kind: 'change', change });
+    return change;
+  }
+}

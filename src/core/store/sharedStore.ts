@@ -1,0 +1,113 @@
+import type { Disposable } from '../lifecycle/disposable.js';
+
+/** Who made a change or holds a claim: enough for a person to find them. */
+export interface Actor {
+  readonly sessionId: string;
+  readonly clientName: string;
+  readonly participantId: string;
+}
+
+export interface StoredValue {
+  readonly value: unknown;
+  readonly version: number;
+  readonly updatedAt: number;
+  readonly updatedBy: Actor;
+}
+
+/** One applied change, as the event log keeps it (R-CTX-5). */
+export interface ChangeEvent {
+  readonly namespace: string;
+  readonly seq: number;
+  readonly key: string;
+  readonly op: 'set' | 'delete';
+  readonly value?: unknown;
+  readonly version: number;
+  readonly previousVersion: number;
+  readonly previousValue?: unknown;
+  readonly at: number;
+  readonly by: Actor;
+}
+
+export interface SetOptions {
+  /** Compare-and-set: the write applies only if the key is at this version (0: absent). */
+  expectedVersion?: number;
+}
+
+export interface HistoryPage {
+  readonly records: ChangeEvent[];
+  /** Pass back to continue after the last record; stable across rotation. */
+  readonly nextCursor: string;
+}
+
+export interface Claim {
+  readonly resource: string;
+  readonly holder: Actor;
+  readonly fencingToken: number;
+  readonly acquiredAt: number;
+  readonly expiresAt: number;
+}
+
+export interface Participant {
+  readonly participantId: string;
+  readonly pid: number;
+  readonly host: string;
+  readonly kind: 'window' | 'headless';
+  readonly label: string;
+  readonly startedAt: number;
+  readonly heartbeatAt: number;
+  readonly url?: string;
+  readonly sessions: readonly ParticipantSession[];
+}
+
+export interface ParticipantSession {
+  readonly id: string;
+  readonly clientName: string;
+  readonly transport: string;
+  readonly state: string;
+  readonly root: string;
+  readonly tags: readonly string[];
+  readonly requestCount: number;
+  readonly lastActivityAt: number;
+}
+
+export interface StoreStatus {
+  readonly kind: 'file' | 'memory' | 'redis';
+  /** Where the data lives: a folder, or a project id on a server. */
+  readonly location: string;
+  readonly degraded: boolean;
+  readonly reason?: string;
+  readonly namespaces: readonly { name: string; keys: number; lastSeq: number }[];
+  readonly eventLogBytes: number;
+}
+
+export type StoreEvent = { kind: 'change'; change: ChangeEvent } | { kind: 'claims' } | { kind: 'presence' };
+
+/**
+ * Everything windows and agents share (R-CTX-9): the file store is the
+ * embedded default; other engines implement the same contract and pass the
+ * same tests.
+ */
+export interface SharedStore extends Disposable {
+  readonly participantId: string;
+  get(namespace: string, key: string): Promise<StoredValue | undefined>;
+  set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue>;
+  /** Read-modify-write under the shard's lock: never conflicts, so no retry loop. */
+  update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue>;
+  delete(namespace: string, key: string, by: Actor, options?: SetOptions): Promise<{ deleted: boolean; version: number }>;
+  list(namespace: string, prefix?: string): Promise<Array<{ key: string } & StoredValue>>;
+  namespaces(): Promise<string[]>;
+  history(options: { namespace?: string; cursor?: string; limit?: number }): Promise<HistoryPage>;
+
+  acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim>;
+  renewClaim(resource: string, fencingToken: number, ttlMs: number): Promise<Claim>;
+  releaseClaim(resource: string, fencingToken: number): Promise<void>;
+  listClaims(prefix?: string): Promise<Claim[]>;
+  /** Releases every claim held by a session (it closed) or a participant (it is gone). */
+  releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number>;
+
+  heartbeat(sessions: readonly ParticipantSession[]): Promise<void>;
+  participants(): Promise<Participant[]>;
+
+  status(): Promise<StoreStatus>;
+  onEvent(listener: (event: StoreEvent) => void): Disposable;
+}
