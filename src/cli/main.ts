@@ -8,25 +8,30 @@ import { EXIT, USAGE, UsageError } from './usage.js';
 
 const LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
+// Digits only: Number('') is 0 and Number('1e3') is 1000, neither of which a person meant.
 function parsePort(value: string | undefined): number {
   if (value === undefined) return 0;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, not ${JSON.stringify(value)}`);
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port must be a whole number from 0 to 65535, not ${JSON.stringify(value)}`);
   return port;
 }
 
 function parsePositive(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a whole number of at least 1, not ${JSON.stringify(value)}`);
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1)) throw new UsageError(`--${name} must be a whole number of at least 1, not ${JSON.stringify(value)}`);
   return n;
 }
 
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+  if (command === undefined) {
+    process.stderr.write(USAGE);
+    return EXIT.usage;
+  }
+  if (command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(USAGE);
-    return command === undefined ? EXIT.usage : EXIT.ok;
+    return EXIT.ok;
   }
   if (command === '--version') {
     process.stdout.write(`${SERVER_VERSION}\n`);

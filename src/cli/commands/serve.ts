@@ -57,16 +57,22 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
 
-  if (options.http) {
-    const dir = installDir();
-    const token = await loadOrCreateToken(dir);
-    http = new HttpEndpoint(host, coordinator, { port: options.port, token, maxBodyBytes: 4 * 1024 * 1024 });
-    const url = await http.listen();
-    discoveryFile = await writeDiscovery(dir, { pid: process.pid, url, kind: 'headless', workspaceRoots: [workspace], startedAt: new Date().toISOString() });
-    process.stderr.write(`Session Coordinator listening on ${url}\n`);
-  }
-  if (options.stdio) {
-    await serveStdio(host, { stdin: process.stdin, stdout: process.stdout, onEnd: (reason) => void stop(reason) });
+  try {
+    if (options.http) {
+      const dir = installDir();
+      const token = await loadOrCreateToken(dir);
+      http = new HttpEndpoint(host, coordinator, { port: options.port, token, maxBodyBytes: 4 * 1024 * 1024 });
+      const url = await http.listen();
+      discoveryFile = await writeDiscovery(dir, { pid: process.pid, url, kind: 'headless', workspaceRoots: [workspace], startedAt: new Date().toISOString() });
+      process.stderr.write(`Session Coordinator listening on ${url}\n`);
+    }
+    if (options.stdio) {
+      await serveStdio(host, { stdin: process.stdin, stdout: process.stdout, onEnd: (reason) => void stop(reason) });
+    }
+  } catch (e) {
+    // A half-started participant must not linger: a script waiting on it would wait forever.
+    await stop('startup failed');
+    throw e;
   }
   return done;
 }

@@ -72,7 +72,7 @@ export function decideAcquire(state: ShardState, resource: string, holder: Actor
   return { record: { op: 'set', k: resource, v: value, pv } };
 }
 
-function heldClaim(state: ShardState, resource: string, fencingToken: number, now: number): Claim {
+function heldClaim(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor): Claim {
   const entry = state.live(resource);
   const claim = entry ? ({ resource, ...(entry.value as Omit<Claim, 'resource'>) } as Claim) : undefined;
   if (claim && fencingToken < claim.fencingToken) {
@@ -81,17 +81,25 @@ function heldClaim(state: ShardState, resource: string, fencingToken: number, no
   if (!claim || claim.fencingToken !== fencingToken || claim.expiresAt <= now) {
     throw new CoordinatorError('ClaimNotHeld', `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`, { resource, fencingToken });
   }
+  // A token is visible to everyone (claim_list): it proves the grant, not who may end it.
+  if (claim.holder.sessionId !== by.sessionId) {
+    throw new CoordinatorError(
+      'ClaimNotHeld',
+      `${resource} is held by session ${claim.holder.sessionId} (${claim.holder.clientName}) until ${new Date(claim.expiresAt).toISOString()}, not by you; only its holder can renew or release it`,
+      { resource, fencingToken, holderSessionId: claim.holder.sessionId, holderClient: claim.holder.clientName, expiresAt: claim.expiresAt },
+    );
+  }
   return claim;
 }
 
-export function decideRenew(state: ShardState, resource: string, fencingToken: number, ttlMs: number, now: number): Decision {
-  const claim = heldClaim(state, resource, fencingToken, now);
+export function decideRenew(state: ShardState, resource: string, fencingToken: number, ttlMs: number, now: number, by: Actor): Decision {
+  const claim = heldClaim(state, resource, fencingToken, now, by);
   const { resource: _r, ...value } = claim;
   return { record: { op: 'set', k: resource, v: { ...value, expiresAt: now + ttlMs }, pv: state.versionOf(resource) } };
 }
 
-export function decideRelease(state: ShardState, resource: string, fencingToken: number, now: number): Decision {
-  heldClaim(state, resource, fencingToken, now);
+export function decideRelease(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor): Decision {
+  heldClaim(state, resource, fencingToken, now, by);
   return { record: { op: 'delete', k: resource, pv: state.versionOf(resource) } };
 }
 

@@ -73,12 +73,12 @@ export class MemoryStore implements SharedStore {
     return toClaim(resource, this.write(CLAIMS_NAMESPACE, (s) => decideAcquire(s, resource, holder, ttlMs, Date.now()), holder)!.value);
   }
 
-  async renewClaim(resource: string, fencingToken: number, ttlMs: number): Promise<Claim> {
-    return toClaim(resource, this.write(CLAIMS_NAMESPACE, (s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now()), this.system())!.value);
+  async renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim> {
+    return toClaim(resource, this.write(CLAIMS_NAMESPACE, (s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now(), by), by)!.value);
   }
 
-  async releaseClaim(resource: string, fencingToken: number): Promise<void> {
-    this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now()), this.system());
+  async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
+    this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now(), by), by);
   }
 
   async listClaims(prefix = ''): Promise<Claim[]> {
@@ -87,7 +87,7 @@ export class MemoryStore implements SharedStore {
 
   async releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number> {
     const held = (await this.listClaims()).filter((c) => c.holder.sessionId === holder.sessionId || c.holder.participantId === holder.participantId);
-    for (const c of held) await this.releaseClaim(c.resource, c.fencingToken);
+    for (const c of held) await this.releaseClaim(c.resource, c.fencingToken, c.holder);
     return held.length;
   }
 
@@ -114,10 +114,6 @@ export class MemoryStore implements SharedStore {
 
   dispose(): void {
     this.listeners.clear();
-  }
-
-  private system(): Actor {
-    return { sessionId: 'coordinator', clientName: this.label, participantId: this.participantId };
   }
 
   private shard(name: string): ShardState {

@@ -99,8 +99,9 @@ export interface SharedStore extends Disposable {
   history(options: { namespace?: string; cursor?: string; limit?: number }): Promise<HistoryPage>;
 
   acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim>;
-  renewClaim(resource: string, fencingToken: number, ttlMs: number): Promise<Claim>;
-  releaseClaim(resource: string, fencingToken: number): Promise<void>;
+  /** Renew and release are refused unless `by` is the holder's session and the token is the current one. */
+  renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim>;
+  releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void>;
   listClaims(prefix?: string): Promise<Claim[]>;
   /** Releases every claim held by a session (it closed) or a participant (it is gone). */
   releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number>;

@@ -48,7 +48,7 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
     },
     async (args) => {
       try {
-        return ok(view(await ctx.coordinator.store.renewClaim(normalize(args.resource), args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000)));
+        return ok(view(await ctx.coordinator.store.renewClaim(normalize(args.resource), args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, ctx.actor())));
       } catch (e) {
         return failed(e);
       }
@@ -66,7 +66,7 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
     async (args) => {
       try {
         const normalized = normalize(args.resource);
-        await ctx.coordinator.store.releaseClaim(normalized, args.fencingToken);
+        await ctx.coordinator.store.releaseClaim(normalized, args.fencingToken, ctx.actor());
         return ok({ resource: normalized, released: true });
       } catch (e) {
         return failed(e);

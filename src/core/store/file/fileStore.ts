@@ -60,6 +60,7 @@ export class FileStore implements SharedStore {
   private readonly startedAt = Date.now();
   private lastSessions: readonly ParticipantSession[] = [];
   private disposed = false;
+  private opened = false;
 
   private constructor(private readonly deps: FileStoreDeps) {
     this.options = { ...DEFAULT_FILE_STORE_OPTIONS, ...deps.options, lock: { ...DEFAULT_FILE_STORE_OPTIONS.lock, ...deps.options?.lock } };
@@ -90,6 +91,7 @@ export class FileStore implements SharedStore {
     this.watchFolder(path.join(this.dir, 'ns'), () => void this.discoverNamespaces());
     this.watchFolder(path.join(this.dir, 'presence'), () => this.emit({ kind: 'presence' }));
     await this.discoverNamespaces();
+    this.opened = true;
     this.every(this.options.heartbeatMs, () => this.heartbeat(this.lastSessions).then(() => this.sweepParticipants()));
     this.every(this.options.pollMs, () => this.refreshAll());
     this.deps.metrics.gauge('store.shards', () => this.shards.size);
@@ -151,14 +153,13 @@ export class FileStore implements SharedStore {
     return toClaim(resource, change!.value);
   }
 
-  async renewClaim(resource: string, fencingToken: number, ttlMs: number): Promise<Claim> {
-    const shard = await this.claims();
-    const change = await shard.write((s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now()), this.systemActor());
+  async renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim> {
+    const change = await (await this.claims()).write((s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now(), by), by);
     return toClaim(resource, change!.value);
   }
 
-  async releaseClaim(resource: string, fencingToken: number): Promise<void> {
-    await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now()), this.systemActor());
+  async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
+    await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now(), by), by);
   }
 
   async listClaims(prefix = ''): Promise<Claim[]> {
@@ -170,7 +171,8 @@ export class FileStore implements SharedStore {
     let released = 0;
     for (const claim of held) {
       try {
-        await this.releaseClaim(claim.resource, claim.fencingToken);
+        // On the holder's behalf: its session ended or its participant is gone.
+        await this.releaseClaim(claim.resource, claim.fencingToken, claim.holder);
         released++;
       } catch (e) {
         // Someone else released or re-granted it meanwhile: nothing of ours is left there.
@@ -267,10 +269,6 @@ export class FileStore implements SharedStore {
     return out;
   }
 
-  private systemActor(): Actor {
-    return { sessionId: 'coordinator', clientName: this.deps.participant.label, participantId: this.participantId };
-  }
-
   private claims(): Promise<Shard> {
     return this.shardByName(CLAIMS_NAMESPACE);
   }
@@ -294,11 +292,14 @@ export class FileStore implements SharedStore {
       options: this.options,
       nonce: this.nonce,
       onChanges: (changes) => this.changed(name, changes),
-    });
+    }, this.opened);
     this.shards.set(name, shard);
+    const refresh = (): void => void shard!.refresh().catch((e) => this.deps.logger.warn(`Refreshing ${name}: ${errorMessage(e)}`));
     this.watchFolder(dir, (file) => {
-      if (file === null || file.startsWith('wal.') || file === 'CURRENT') void shard!.refresh().catch((e) => this.deps.logger.warn(`Refreshing ${name}: ${errorMessage(e)}`));
+      if (file === null || file.startsWith('wal.') || file === 'CURRENT') refresh();
     });
+    // Writes that landed before the watch began would otherwise wait for the poll.
+    refresh();
     return shard;
   }
 

@@ -53,12 +53,17 @@ export class Shard {
   private readonly mutex = new Mutex();
   private readonly lock: ShardLock;
   private readonly results = new Map<string, ChangeEvent | null>();
+  /** Until the first load, records are history, not news: a process starting up reports none as changes. */
+  private loaded: boolean;
 
   constructor(
     readonly dir: string,
     readonly namespace: string,
     private readonly deps: ShardDeps,
+    /** A namespace that appeared while we run: everything in it is news. */
+    reportExisting = false,
   ) {
+    this.loaded = reportExisting;
     this.lock = new ShardLock(dir, deps.options.lock, deps.metrics, deps.logger);
   }
 
@@ -191,6 +196,7 @@ export class Shard {
       this.currentStamp = stamp;
     }
     await this.tail();
+    this.loaded = true;
   }
 
   private async switchTo(generation: number): Promise<void> {
@@ -209,8 +215,6 @@ export class Shard {
       }
       if (missed.length) this.deps.onChanges(missed);
     }
-    this.state = next;
-    this.walOffset = 0;
     const file = path.join(this.dir, walName(generation));
     await assertRegularFileOrMissing(file);
     try {
@@ -218,6 +222,9 @@ export class Shard {
     } catch (e) {
       throw unsafeOnLoop(e, file);
     }
+    // Only now: a shard whose log cannot be opened keeps no state that a write could append against.
+    this.state = next;
+    this.walOffset = 0;
   }
 
   /** Reads complete new lines of the current log and applies them. */
@@ -243,7 +250,7 @@ export class Shard {
       if (change) changes.push(change);
       else this.deps.metrics.counter('store.rejectedRecords').inc();
     }
-    if (changes.length) this.deps.onChanges(changes);
+    if (changes.length && this.loaded) this.deps.onChanges(changes);
   }
 
   private async append(line: string): Promise<void> {

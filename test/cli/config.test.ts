@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { runCliWith } from '../support/cliProcesses.js';
+import { whoami } from '../support/mcpClients.js';
+import { cliEnv } from '../support/processes.js';
+import { tempDir } from '../support/workspace.js';
+
+const ws = tempDir();
+const home = tempDir();
+const elsewhere = tempDir();
+after(async () => {
+  await ws.remove();
+  await home.remove();
+  await elsewhere.remove();
+});
+
+const EXPECTED: Record<string, { file: string; key: 'mcpServers' | 'servers'; type?: string }> = {
+  'claude-code': { file: '.mcp.json', key: 'mcpServers', type: 'stdio' },
+  cline: { file: 'cline_mcp_settings.json', key: 'mcpServers' },
+  cursor: { file: '.cursor/mcp.json', key: 'mcpServers' },
+  vscode: { file: '.vscode/mcp.json', key: 'servers', type: 'stdio' },
+};
+
+interface ServerEntry {
+  command: string;
+  args: string[];
+  type?: string;
+}
+
+/** Runs `config <client>`; checks the comment line and returns the parsed JSON and its one server entry. */
+async function configFor(client: string, args: string[] = ['--workspace', ws.path], cwd?: string): Promise<{ json: Record<string, unknown>; server: ServerEntry; comment: string }> {
+  const res = await runCliWith(['config', client, ...args], cliEnv(home.path), { cwd });
+  assert.equal(res.code, 0, `config ${client}: ${res.stderr}`);
+  assert.equal(res.stderr, '', `config ${client} writes nothing on stderr`);
+  const [comment, ...rest] = res.stdout.split('\n');
+  assert.match(comment!, /^\/\/ /, 'the first line is a comment');
+  let json: Record<string, unknown> = {};
+  assert.doesNotThrow(() => (json = JSON.parse(rest.join('\n')) as Record<string, unknown>), `config ${client}: valid JSON after the comment line:\n${rest.join('\n')}`);
+  const servers = json[EXPECTED[client]!.key] as Record<string, ServerEntry> | undefined;
+  assert.ok(servers, `config ${client} has a "${EXPECTED[client]!.key}" object`);
+  const server = servers['session-coordinator'];
+  assert.ok(server, `config ${client} names the server "session-coordinator"`);
+  return { json, server, comment: comment! };
+}
+
+function assertLaunchesServeStdio(server: ServerEntry, workspace: string, what: string): void {
+  assert.equal(typeof server.command, 'string', `${what}: command`);
+  assert.ok(path.isAbsolute(server.command), `${what}: an absolute command, so the client's PATH does not matter: ${server.command}`);
+  assert.ok(Array.isArray(server.args) && server.args.every((a) => typeof a === 'string'), `${what}: args is a list of strings`);
+  assert.ok(server.args.includes('serve'), `${what}: args include serve`);
+  assert.ok(server.args.includes('--stdio'), `${what}: args include --stdio`);
+  assert.ok(!server.args.includes('--http'), `${what}: a client-started server speaks stdio only`);
+  const at = server.args.indexOf('--workspace');
+  assert.ok(at >= 0, `${what}: args include --workspace`);
+  assert.equal(server.args[at + 1], workspace, `${what}: the workspace follows --workspace`);
+}
+
+for (const client of Object.keys(EXPECTED)) {
+  test(`R-CLI-3: config ${client} prints a comment line naming ${EXPECTED[client]!.file}, then valid JSON launching serve --stdio on the workspace`, async () => {
+    const { server, comment, json } = await configFor(client);
+    assert.ok(comment.includes(EXPECTED[client]!.file), `comment names the file to paste into: ${comment}`);
+    assertLaunchesServeStdio(server, ws.path, client);
+    if (EXPECTED[client]!.type) assert.equal(server.type, EXPECTED[client]!.type);
+    assert.doesNotMatch(JSON.stringify(json), /token|Bearer|127\.0\.0\.1/i, 'no token or port in a pasted config');
+  });
+}
+
+test('R-CLI-3: config resolves a relative --workspace, and defaults to the current folder', async () => {
+  const relative = await configFor('cursor', ['--workspace', '.'], ws.path);
+  assertLaunchesServeStdio(relative.server, ws.path, '--workspace .');
+  const implicit = await configFor('cursor', [], ws.path);
+  assertLaunchesServeStdio(implicit.server, ws.path, 'no --workspace');
+});
+
+test('R-CLI-3: each config\'s command+args really work: the SDK stdio client starts exactly that, from another folder, and whoami reports the workspace as root', async () => {
+  for (const client of Object.keys(EXPECTED)) {
+    const { server } = await configFor(client);
+    const mcp = new Client({ name: `via-${client}-config`, version: '1' });
+    const transport = new StdioClientTransport({
+      command: server.command,
+      args: server.args,
+      cwd: elsewhere.path,
+      env: cliEnv(home.path) as Record<string, string>,
+      stderr: 'pipe',
+    });
+    try {
+      await mcp.connect(transport);
+      const me = await whoami(mcp);
+      assert.equal(me.root, ws.path, `${client}: root`);
+      assert.equal(me.transport, 'stdio', `${client}: transport`);
+      assert.equal(me.client.name, `via-${client}-config`);
+      const tools = (await mcp.listTools()).tools.map((t) => t.name);
+      assert.ok(tools.includes('whoami') && tools.includes('session_resume') && tools.includes('session_create_child'), `${client}: tools ${tools.join(', ')}`);
+    } finally {
+      await mcp.close();
+    }
+  }
+});

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, utimesSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { silentLogger } from '../../../src/core/logging/logger.js';
+import { Metrics } from '../../../src/core/metrics/metrics.js';
+import { FileStore, STORE_FOLDER } from '../../../src/core/store/file/fileStore.js';
+import { stopChild } from '../../support/processes.js';
+import { buildWorker, startWorker } from '../../support/storeWorkers.js';
+import { tempDir } from '../../support/workspace.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+before(() => buildWorker());
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+function workspace(): string {
+  const t = tempDir();
+  cleanup.push(t.remove);
+  return t.path;
+}
+
+async function open(root: string, pollMs = 60_000): Promise<{ store: FileStore; metrics: Metrics }> {
+  const metrics = new Metrics();
+  const store = await FileStore.open({ projectRoot: root, participant: { kind: 'headless', label: 'test' }, metrics, logger: silentLogger, options: { pollMs } });
+  cleanup.push(() => store.dispose());
+  return { store, metrics };
+}
+
+function tempFiles(root: string): string[] {
+  const ns = path.join(root, STORE_FOLDER, 'ns');
+  return readdirSync(ns).flatMap((shard) => readdirSync(path.join(ns, shard)).filter((f) => f.endsWith('.tmp')));
+}
+
+test('R-CTX-3: 4 processes x 50 compare-and-set increments on one key end at exactly 200', async () => {
+  const root = workspace();
+  const workers = Array.from({ length: 4 }, (_, i) => startWorker({ mode: 'cas', root, count: 50, prefix: `w${i}`, namespace: 'counters', key: 'n' }));
+  const results = await Promise.all(workers.map((w) => w.result));
+  const { store } = await open(root);
+  const final = await store.get('counters', 'n');
+  assert.equal(final?.value, 200);
+  assert.equal(final?.version, 200);
+  const conflicts = results.reduce((n, r) => n + (r?.conflicts ?? 0), 0);
+  console.log(`4 x 50 CAS increments: ${conflicts} conflicts retried`);
+});
+
+test('R-CTX-3: 4 processes x 50 locked updates on one key end at exactly 200, with no conflict at all', async () => {
+  const root = workspace();
+  const results = await Promise.all(Array.from({ length: 4 }, (_, i) => startWorker({ mode: 'update', root, count: 50, prefix: `u${i}`, namespace: 'counters', key: 'n' }).result));
+  const { store } = await open(root);
+  assert.equal((await store.get('counters', 'n'))?.value, 200);
+  assert.ok(results.every((r) => r?.done));
+});
+
+test('R-CTX-4: 50 runs of 4 writers under random SIGKILL: every acknowledged write is present, every shard parses, no temp file is left', async () => {
+  const root = workspace();
+  let kills = 0;
+  const acked = new Set<string>();
+  let generation = 0;
+  for (let run = 0; run < 50; run++) {
+    const live = new Map<number, ReturnType<typeof startWorker>>();
+    const spawnWriter = (slot: number): void => {
+      const w = startWorker({ mode: 'unique', root, count: 1_000_000, prefix: `r${run}-g${generation++}-s${slot}`, namespace: `kill${slot % 2}` }, (line) => {
+        if (line.startsWith('ack ')) acked.add(line.slice(4));
+      });
+      w.result.catch(() => undefined);
+      live.set(slot, w);
+    };
+    for (let slot = 0; slot < 4; slot++) spawnWriter(slot);
+    const until = Date.now() + 400;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 180));
+      const slot = Math.floor(Math.random() * 4);
+      await stopChild(live.get(slot)!.child, 'SIGKILL');
+      kills++;
+      spawnWriter(slot);
+    }
+    await Promise.all([...live.values()].map((w) => stopChild(w.child, 'SIGKILL')));
+    kills += live.size;
+  }
+  const { store } = await open(root);
+  const present = new Set([...(await store.list('kill0')), ...(await store.list('kill1'))].map((e) => e.key));
+  const lost = [...acked].filter((k) => !present.has(k));
+  console.log(`kill test: 50 runs, ${kills} SIGKILLs, ${acked.size} acknowledged writes, ${lost.length} lost`);
+  assert.ok(acked.size > 100, `enough writes were acknowledged to mean something (${acked.size})`);
+  assert.deepEqual(lost, [], 'no acknowledged write is lost');
+  // A later writer cleans temp files a killed one left (they only appear while rotating).
+  await store.set('kill0', 'after', 1, { sessionId: 't', clientName: 't', participantId: 't' });
+  assert.deepEqual(tempFiles(root).filter((f) => f.includes('CURRENT') || f.includes('snapshot')), []);
+});
+
+test('R-CTX-4: the lock holder stopped (SIGSTOP) for 1.5 x stale, then resumed, loses no acknowledged write', async () => {
+  const root = workspace();
+  const acked = new Set<string>();
+  const staleMs = 2000;
+  const workers = Array.from({ length: 4 }, (_, i) =>
+    startWorker({ mode: 'unique', root, count: 1_000_000, prefix: `p${i}`, namespace: 'pause', staleMs }, (line) => {
+      if (line.startsWith('ack ')) acked.add(line.slice(4));
+    }),
+  );
+  for (const w of workers) w.result.catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 500));
+  for (let pause = 0; pause < 3; pause++) {
+    const victim = workers[pause % workers.length]!.child;
+    victim.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 1.5 * staleMs));
+    victim.kill('SIGCONT');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await Promise.all(workers.map((w) => stopChild(w.child, 'SIGKILL')));
+  const { store } = await open(root);
+  const present = new Set((await store.list('pause')).map((e) => e.key));
+  const lost = [...acked].filter((k) => !present.has(k));
+  console.log(`SIGSTOP test: 3 pauses of ${1.5 * staleMs} ms, ${acked.size} acknowledged, ${lost.length} lost`);
+  assert.ok(acked.size > 100);
+  assert.deepEqual(lost, []);
+});
+
+test('R-CTX-4: a planted stale lock raced for by 8 processes never lets two writers apply against the same state', async () => {
+  const root = workspace();
+  const { store } = await open(root);
+  await store.set('race', 'n', 0, { sessionId: 't', clientName: 't', participantId: 't' });
+  const shard = path.join(root, STORE_FOLDER, 'ns', 'race');
+  const lock = path.join(shard, '.lock');
+  mkdirSync(lock);
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(lock, old, old);
+  const results = await Promise.all(Array.from({ length: 8 }, (_, i) => startWorker({ mode: 'cas', root, count: 10, prefix: `r${i}`, namespace: 'race', key: 'n' }).result));
+  const final = await store.get('race', 'n');
+  assert.equal(final?.value, 80, 'every increment applied exactly once');
+  assert.equal(final?.version, 81);
+  const history = (await store.history({ namespace: 'race', limit: 1000 })).records;
+  const versions = history.map((r) => r.version);
+  assert.deepEqual(versions, Array.from({ length: 81 }, (_, i) => i + 1), 'each version written by exactly one writer');
+  console.log(`planted stale lock: ${results.reduce((n, r) => n + (r?.rejected ?? 0), 0)} records rejected and retried, ${results.reduce((n, r) => n + (r?.compromised ?? 0), 0)} compromised locks`);
+});
+
+test('R-CTX-6: another process learns of a change by file-system notification, not by polling', async () => {
+  const root = workspace();
+  const { store: reader } = await open(root, 60_000);
+  const seen = new Map<string, number>();
+  reader.onEvent((e) => {
+    if (e.kind === 'change') seen.set(e.change.key, Date.now());
+  });
+  await reader.set('prop', 'warmup', 0, { sessionId: 't', clientName: 't', participantId: 't' });
+  const writer = startWorker({ mode: 'unique', root, count: 20, prefix: 'w', namespace: 'prop' });
+  await writer.result;
+  const deadline = Date.now() + 2000;
+  while (seen.size < 21 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(seen.size, 21, 'all 20 writes of the other process arrived, with the poll 60 s away');
+});
+
+test('R-CTX-7: a participant killed with SIGKILL is marked gone within the presence bound', async () => {
+  const root = workspace();
+  const { store } = await open(root);
+  const w = startWorker({ mode: 'unique', root, count: 1_000_000, prefix: 'doomed', namespace: 'presence' });
+  w.result.catch(() => undefined);
+  for (let i = 0; i < 100 && (await store.participants()).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await store.participants()).length, 2);
+  const killedAt = Date.now();
+  await stopChild(w.child, 'SIGKILL');
+  while ((await store.participants()).length > 1 && Date.now() - killedAt < 10_000) await new Promise((r) => setTimeout(r, 20));
+  const took = Date.now() - killedAt;
+  console.log(`presence: participant gone ${took} ms after SIGKILL`);
+  assert.equal((await store.participants()).length, 1);
+  assert.ok(took < 3500, `gone within the bound (${took} ms)`);
+});

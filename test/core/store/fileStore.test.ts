@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import * as lockfile from 'proper-lockfile';
+import { Coordinator } from '../../../src/core/coordinator.js';
+import { isCoordinatorError } from '../../../src/core/errors.js';
+import { silentLogger } from '../../../src/core/logging/logger.js';
+import { Metrics } from '../../../src/core/metrics/metrics.js';
+import { FileStore, STORE_FOLDER, type FileStoreOptions } from '../../../src/core/store/file/fileStore.js';
+import { tempDir } from '../../support/workspace.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+async function openStore(root?: string, options: Partial<FileStoreOptions> = {}): Promise<{ store: FileStore; metrics: Metrics; root: string }> {
+  let dir = root;
+  if (!dir) {
+    const t = tempDir();
+    cleanup.push(t.remove);
+    dir = t.path;
+  }
+  const metrics = new Metrics();
+  const store = await FileStore.open({ projectRoot: dir, participant: { kind: 'headless', label: 'test' }, metrics, logger: silentLogger, options: { pollMs: 60_000, ...options } });
+  cleanup.push(() => store.dispose());
+  return { store, metrics, root: dir };
+}
+
+const by = { sessionId: 's1', clientName: 'tester', participantId: 'p1' };
+
+test('R-CTX-1: the store lives in the workspace, never committed, one folder per namespace', async () => {
+  const { store, root } = await openStore();
+  await store.set('notes', 'a', 1, by);
+  await store.set('plans', 'b', 2, by);
+  const dir = path.join(root, STORE_FOLDER);
+  assert.equal(readFileSync(path.join(dir, '.gitignore'), 'utf8').trim().split('\n').at(-1), '*');
+  assert.deepEqual(readdirSync(path.join(dir, 'ns')).filter((n) => !n.startsWith('_')).sort(), ['notes', 'plans']);
+  assert.ok(existsSync(path.join(dir, 'ns', 'notes', 'CURRENT')));
+  await assert.rejects(store.set('../escape', 'k', 1, by), (e) => isCoordinatorError(e, 'InvalidArgument') && /Namespace/.test(e.message));
+});
+
+test('R-CTX-2: a write locks only its own shard', async () => {
+  const { store, root } = await openStore(undefined, { lock: { staleMs: 5000, timeoutMs: 300 } });
+  await store.set('busy', 'k', 1, by);
+  await store.set('free', 'k', 1, by);
+  // Another process holds the busy shard's lock.
+  const release = await lockfile.lock(path.join(root, STORE_FOLDER, 'ns', 'busy'), { lockfilePath: path.join(root, STORE_FOLDER, 'ns', 'busy', '.lock'), realpath: false });
+  const started = performance.now();
+  await store.set('free', 'k', 2, by);
+  assert.ok(performance.now() - started < 250, 'the other shard did not wait');
+  await assert.rejects(store.set('busy', 'k', 2, by), (e) => isCoordinatorError(e, 'LockTimeout') && e.message.includes('busy'));
+  await release();
+  assert.equal((await store.set('busy', 'k', 3, by)).version, 2);
+});
+
+test('R-CTX-3: versions and compare-and-set; a conflict names the key, the expected and the current version', async () => {
+  const { store } = await openStore();
+  assert.equal(await store.get('ns', 'k'), undefined);
+  assert.equal((await store.set('ns', 'k', 'a', by, { expectedVersion: 0 })).version, 1);
+  assert.equal((await store.set('ns', 'k', 'b', by, { expectedVersion: 1 })).version, 2);
+  await assert.rejects(store.set('ns', 'k', 'c', by, { expectedVersion: 1 }), (e: unknown) => {
+    assert.ok(isCoordinatorError(e, 'VersionConflict'));
+    assert.match(e.message, /ns\/k: expected version 1, current version is 2/);
+    return true;
+  });
+  assert.equal((await store.get('ns', 'k'))?.value, 'b', 'a refused write changes nothing');
+  assert.deepEqual(await store.delete('ns', 'k', by, { expectedVersion: 2 }), { deleted: true, version: 3 });
+  await assert.rejects(store.set('ns', 'k', 'd', by, { expectedVersion: 2 }), (e) => isCoordinatorError(e, 'VersionConflict'), 'no ABA after a delete');
+  assert.equal((await store.set('ns', 'k', 'd', by, { expectedVersion: 0 })).version, 4);
+  await assert.rejects(store.set('ns', 'big', 'x'.repeat(1024 * 1024 + 1), by), (e) => isCoordinatorError(e, 'ValueTooLarge'));
+});
+
+test('R-CTX-4: a corrupt snapshot (truncated, garbage, wrong shape) is detected, restored from backups and the log, and counted', async () => {
+  for (const corruption of ['truncated', 'garbage', 'wrong-shape'] as const) {
+    const { store, root } = await openStore(undefined, { rotateBytes: 2048 });
+    for (let i = 0; i < 60; i++) await store.set('ns', `k${i}`, { i }, by);
+    await store.dispose();
+    const shard = path.join(root, STORE_FOLDER, 'ns', 'ns');
+    const current = Number(readFileSync(path.join(shard, 'CURRENT'), 'utf8'));
+    assert.ok(current > 3, 'rotated several times');
+    const snapshot = path.join(shard, `snapshot.${current}.json`);
+    const good = readFileSync(snapshot, 'utf8');
+    writeFileSync(snapshot, corruption === 'truncated' ? good.slice(0, good.length / 2) : corruption === 'garbage' ? '\u0000\u00ff garbage' : JSON.stringify({ format: 1, entries: [1, 2, 3] }));
+    const reopened = await openStore(root, { rotateBytes: 2048 });
+    const listed = await reopened.store.list('ns');
+    assert.equal(listed.length, 60, `${corruption}: every key is back`);
+    assert.deepEqual(listed.find((e) => e.key === 'k59')?.value, { i: 59 });
+    const m = reopened.metrics.snapshot();
+    assert.ok(Number(m['store.corruptionDetected']) >= 1, `${corruption}: detected`);
+    assert.ok(Number(m['store.recoveries']) >= 1, `${corruption}: recovered`);
+    assert.doesNotThrow(() => JSON.parse(readFileSync(snapshot, 'utf8')), 'the repaired snapshot was written back');
+  }
+});
+
+test('R-CTX-4: a torn or flipped log line is skipped, and later writes still land', async () => {
+  const { store, root, metrics } = await openStore();
+  await store.set('ns', 'a', 1, by);
+  const wal = path.join(root, STORE_FOLDER, 'ns', 'ns', 'wal.1.log');
+  writeFileSync(wal, readFileSync(wal, 'utf8') + '0badc0de {"n":"half', { flag: 'w' });
+  await store.set('ns', 'b', 2, by);
+  assert.equal((await store.get('ns', 'b'))?.value, 2);
+  const fresh = await openStore(root);
+  assert.deepEqual((await fresh.store.list('ns')).map((e) => e.key), ['a', 'b']);
+  assert.ok(Number(fresh.metrics.snapshot()['store.tornRecords']) >= 1);
+  assert.ok(metrics.snapshot()['store.writes']);
+});
+
+test('R-CTX-4: a symlink planted at a shard path pointing outside is refused by name, and nothing outside is written', async () => {
+  const { store, root } = await openStore();
+  const outside = tempDir('sc-outside-');
+  cleanup.push(outside.remove);
+  symlinkSync(outside.path, path.join(root, STORE_FOLDER, 'ns', 'evil'));
+  await assert.rejects(store.set('evil', 'k', 1, by), (e: unknown) => isCoordinatorError(e, 'UnsafeStorePath') && e.message.includes(path.join(STORE_FOLDER, 'ns', 'evil')));
+  assert.deepEqual(readdirSync(outside.path), [], 'nothing written outside the store');
+  // A symlinked log file inside a real shard folder is refused too.
+  await store.set('ok', 'k', 1, by);
+  const shard = path.join(root, STORE_FOLDER, 'ns', 'planted');
+  mkdirSync(shard);
+  writeFileSync(path.join(shard, 'CURRENT'), '1\n');
+  symlinkSync(path.join(outside.path, 'target.log'), path.join(shard, 'wal.1.log'));
+  await assert.rejects(store.set('planted', 'k', 1, by), (e) => isCoordinatorError(e, 'UnsafeStorePath'));
+  assert.deepEqual(readdirSync(outside.path), []);
+});
+
+test('R-CTX-5: the event log keeps who, what, when and the previous value; rotation keeps it bounded with no record lost or duplicated', async () => {
+  const { store, root, metrics } = await openStore(undefined, { rotateBytes: 4096, maxEventLogBytes: 16_384, backups: 3 });
+  for (let i = 0; i < 300; i++) await store.set('log', `k${i % 7}`, { i }, { ...by, sessionId: `s${i % 3}` });
+  const page = await store.history({ namespace: 'log', limit: 5 });
+  assert.ok(page.records.length > 0);
+  const oldestKept = page.records[0]!.seq;
+  let cursor = page.nextCursor;
+  const seqs = page.records.map((r) => r.seq);
+  for (;;) {
+    const next = await store.history({ namespace: 'log', cursor, limit: 50 });
+    if (next.records.length === 0) break;
+    seqs.push(...next.records.map((r) => r.seq));
+    cursor = next.nextCursor;
+  }
+  assert.equal(seqs.at(-1), 300, 'reads on to the newest record');
+  assert.deepEqual(seqs, Array.from({ length: 300 - oldestKept + 1 }, (_, i) => oldestKept + i), 'no gap, no duplicate');
+  const last = (await store.history({ namespace: 'log', cursor: Buffer.from(JSON.stringify({ log: 298 })).toString('base64url') })).records;
+  assert.deepEqual(last.map((r) => [r.seq, r.key, r.op, r.by.sessionId]), [[299, 'k4', 'set', 's1'], [300, 'k5', 'set', 's2']]);
+  assert.deepEqual(last[1]!.previousValue, { i: 292 });
+  assert.equal(last[1]!.previousVersion + 1, last[1]!.version);
+  const status = await store.status();
+  assert.ok(status.eventLogBytes <= 16_384 + 4096, `bounded: ${status.eventLogBytes} bytes`);
+  assert.ok(Number(metrics.snapshot()['store.archivesPruned']) > 0, 'old archives were pruned');
+  const shard = path.join(root, STORE_FOLDER, 'ns', 'log');
+  assert.ok(readdirSync(shard).filter((n) => n.startsWith('snapshot.')).length >= 4, 'the current snapshot and 3 backups are kept');
+  await assert.rejects(store.history({ cursor: 'not-a-cursor' }), (e) => isCoordinatorError(e, 'InvalidArgument'));
+});
+
+test('R-CTX-8: when the store cannot work the coordinator is local-only, says so, and keeps serving sessions', async () => {
+  const ws = tempDir();
+  cleanup.push(ws.remove);
+  writeFileSync(path.join(ws.path, STORE_FOLDER), 'a file where the store folder should be');
+  const warnings: string[] = [];
+  const c = new Coordinator({
+    logger: { ...silentLogger, warn: (m: string) => void warnings.push(m) },
+    allowedRoots: [ws.path],
+    openStore: (projectRoot, metrics) => FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }),
+  });
+  cleanup.push(() => c.dispose());
+  assert.equal((await c.start()).status, 'ok', 'sessions are still served');
+  const snap = await c.snapshot();
+  assert.equal(snap.store.degraded, true);
+  assert.equal(snap.store.kind, 'memory');
+  assert.match(snap.store.reason ?? '', /shared store cannot be used/);
+  assert.equal(snap.metrics['store.localOnly'], 1);
+  assert.ok(warnings.some((w) => /Local-only mode/.test(w)));
+  const s = await c.openSession({ transport: 'none' });
+  await c.store.set('notes', 'k', 1, c.actorFor(s.id, 'x'));
+  assert.equal((await c.store.get('notes', 'k'))?.value, 1, 'the local store keeps the same rules');
+  const untrusted = new Coordinator({ logger: silentLogger, allowedRoots: [ws.path], localOnlyReason: 'the workspace is not trusted', openStore: () => Promise.reject(new Error('must not be called')) });
+  cleanup.push(() => untrusted.dispose());
+  await untrusted.start();
+  assert.equal((await untrusted.snapshot()).store.reason, 'the workspace is not trusted');
+});

@@ -1,0 +1,63 @@
+// A separate OS process that uses the file store: the "other window" of the store tests.
+// Usage: node storeWorker.js '<json config>'
+import { silentLogger } from '../../src/core/logging/logger.js';
+import { Metrics } from '../../src/core/metrics/metrics.js';
+import { FileStore } from '../../src/core/store/file/fileStore.js';
+
+interface Config {
+  mode: 'cas' | 'update' | 'unique';
+  root: string;
+  count: number;
+  prefix: string;
+  namespace: string;
+  key: string;
+  staleMs: number;
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2]!) as Config;
+  const metrics = new Metrics();
+  const store = await FileStore.open({
+    projectRoot: config.root,
+    participant: { kind: 'headless', label: `worker ${config.prefix}` },
+    metrics,
+    logger: silentLogger,
+    options: { lock: { staleMs: config.staleMs, timeoutMs: 60_000 }, pollMs: 60_000 },
+  });
+  const by = { sessionId: config.prefix, clientName: 'store-worker', participantId: store.participantId };
+  let conflicts = 0;
+  const started = performance.now();
+  const latencies: number[] = [];
+  for (let i = 0; i < config.count; i++) {
+    const t = performance.now();
+    if (config.mode === 'unique') {
+      const key = `${config.prefix}-${i}`;
+      await store.set(config.namespace, key, { i, pad: 'x'.repeat(100) }, by);
+      process.stdout.write(`ack ${key}\n`);
+    } else if (config.mode === 'update') {
+      await store.update(config.namespace, config.key, (c) => ((c?.value as number) ?? 0) + 1, by);
+    } else {
+      for (;;) {
+        const current = await store.get(config.namespace, config.key);
+        try {
+          await store.set(config.namespace, config.key, ((current?.value as number) ?? 0) + 1, by, { expectedVersion: current?.version ?? 0 });
+          break;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'VersionConflict') throw e;
+          conflicts++;
+        }
+      }
+    }
+    latencies.push(performance.now() - t);
+  }
+  const snapshot = metrics.snapshot();
+  process.stdout.write(
+    JSON.stringify({ done: true, conflicts, ms: performance.now() - started, latencies, compromised: snapshot['store.lock.compromised'] ?? 0, retries: snapshot['store.writeRetries'] ?? 0, rejected: snapshot['store.rejectedRecords'] ?? 0 }) + '\n',
+  );
+  await store.dispose();
+}
+
+main().catch((e) => {
+  process.stderr.write(`worker failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});
