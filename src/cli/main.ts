@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { StreamLogger, type LogLevel } from '../core/logging/logger.js';
 import { SERVER_VERSION } from '../core/mcp/mcpServerFactory.js';
 import { config } from './commands/config.js';
+import { connect } from './commands/connect.js';
 import { serve } from './commands/serve.js';
 import { status } from './commands/status.js';
 import { EXIT, USAGE, UsageError } from './usage.js';
@@ -74,6 +75,12 @@ async function run(argv: string[]): Promise<number> {
         { workspace, stdio: values.stdio, http: values.http || neither, port: parsePort(values.port), maxSessions: parsePositive('max-sessions', values['max-sessions']), maxPending: parsePositive('max-pending', values['max-pending']) },
         new StreamLogger(process.stderr, level),
       );
+    }
+    case 'connect': {
+      if (positionals.length > 0) throw new UsageError(`connect takes no arguments, got ${positionals.join(' ')}`);
+      const level = (values['log-level'] ?? 'warn') as LogLevel;
+      if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
+      return connect({ workspace }, new StreamLogger(process.stderr, level));
     }
     case 'status':
       return status({ workspace, json: values.json });

@@ -6,6 +6,9 @@ Commands:
         (the default when neither is given) it listens on 127.0.0.1 and prints
         its URL on stderr; with --stdio it speaks MCP on stdin/stdout.
         The HTTP token is SESSION_COORDINATOR_TOKEN, else the install's token file.
+  connect [--workspace DIR]
+        MCP on stdin/stdout for agents that only speak stdio: relays to a live
+        window or server of the workspace, or serves in-process when none is live.
   status [--workspace DIR] [--json]
         Sessions, health and metrics of the live participants of a workspace.
   config <claude-code|cline|cursor|vscode> [--workspace DIR]

@@ -46,12 +46,11 @@ async function configFor(client: string, args: string[] = ['--workspace', ws.pat
   return { json, server, comment: comment! };
 }
 
-function assertLaunchesServeStdio(server: ServerEntry, workspace: string, what: string): void {
+function assertLaunchesConnect(server: ServerEntry, workspace: string, what: string): void {
   assert.equal(typeof server.command, 'string', `${what}: command`);
   assert.ok(path.isAbsolute(server.command), `${what}: an absolute command, so the client's PATH does not matter: ${server.command}`);
   assert.ok(Array.isArray(server.args) && server.args.every((a) => typeof a === 'string'), `${what}: args is a list of strings`);
-  assert.ok(server.args.includes('serve'), `${what}: args include serve`);
-  assert.ok(server.args.includes('--stdio'), `${what}: args include --stdio`);
+  assert.ok(server.args.includes('connect'), `${what}: args run connect (relay to a live window, else serve in-process)`);
   assert.ok(!server.args.includes('--http'), `${what}: a client-started server speaks stdio only`);
   const at = server.args.indexOf('--workspace');
   assert.ok(at >= 0, `${what}: args include --workspace`);
@@ -59,10 +58,10 @@ function assertLaunchesServeStdio(server: ServerEntry, workspace: string, what: 
 }
 
 for (const client of Object.keys(EXPECTED)) {
-  test(`R-CLI-3: config ${client} prints a comment line naming ${EXPECTED[client]!.file}, then valid JSON launching serve --stdio on the workspace`, async () => {
+  test(`R-CLI-3: config ${client} prints a comment line naming ${EXPECTED[client]!.file}, then valid JSON launching connect on the workspace`, async () => {
     const { server, comment, json } = await configFor(client);
     assert.ok(comment.includes(EXPECTED[client]!.file), `comment names the file to paste into: ${comment}`);
-    assertLaunchesServeStdio(server, ws.path, client);
+    assertLaunchesConnect(server, ws.path, client);
     if (EXPECTED[client]!.type) assert.equal(server.type, EXPECTED[client]!.type);
     assert.doesNotMatch(JSON.stringify(json), /token|Bearer|127\.0\.0\.1/i, 'no token or port in a pasted config');
   });
@@ -70,9 +69,9 @@ for (const client of Object.keys(EXPECTED)) {
 
 test('R-CLI-3: config resolves a relative --workspace, and defaults to the current folder', async () => {
   const relative = await configFor('cursor', ['--workspace', '.'], ws.path);
-  assertLaunchesServeStdio(relative.server, ws.path, '--workspace .');
+  assertLaunchesConnect(relative.server, ws.path, '--workspace .');
   const implicit = await configFor('cursor', [], ws.path);
-  assertLaunchesServeStdio(implicit.server, ws.path, 'no --workspace');
+  assertLaunchesConnect(implicit.server, ws.path, 'no --workspace');
 });
 
 test('R-CLI-3: each config\'s command+args really work: the SDK stdio client starts exactly that, from another folder, and whoami reports the workspace as root', async () => {

@@ -7,7 +7,7 @@ export function config(client: string | undefined, options: { workspace: string 
     throw new UsageError(`config needs a client: one of ${CLIENTS.join(', ')}`);
   }
   const workspace = path.resolve(options.workspace);
-  const launch = { command: process.execPath, args: [path.resolve(process.argv[1] ?? 'session-coordinator'), 'serve', '--stdio', '--workspace', workspace] };
+  const launch = { command: process.execPath, args: [path.resolve(process.argv[1] ?? 'session-coordinator'), 'connect', '--workspace', workspace] };
   const { file, json } = clientConfig(client, launch);
   process.stdout.write(`// Paste into ${file}\n${JSON.stringify(json, null, 2)}\n`);
   return EXIT.ok;

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { CoordinatorSnapshot } from '../../core/coordinator.js';
-import { installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
+import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
 import { STATUS_PATH } from '../../core/mcp/httpEndpoint.js';
 import { EXIT } from '../usage.js';
 
@@ -8,10 +8,6 @@ interface ParticipantStatus {
   participant: Discovery;
   snapshot?: CoordinatorSnapshot;
   error?: string;
-}
-
-function covers(discovery: Discovery, workspace: string): boolean {
-  return discovery.workspaceRoots.some((root) => workspace === root || workspace.startsWith(root + path.sep) || root.startsWith(workspace + path.sep));
 }
 
 async function fetchSnapshot(entry: Discovery, token: string): Promise<ParticipantStatus> {
@@ -44,7 +40,7 @@ function render(statuses: ParticipantStatus[], workspace: string): string {
 export async function status(options: { workspace: string; json: boolean }): Promise<number> {
   const workspace = path.resolve(options.workspace);
   const dir = installDir();
-  const live = (await readDiscoveries(dir)).filter((d) => covers(d, workspace));
+  const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
   const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
   const statuses = await Promise.all(live.map((d) => fetchSnapshot(d, token)));
   if (options.json) process.stdout.write(JSON.stringify({ workspace, participants: statuses }, null, 2) + '\n');

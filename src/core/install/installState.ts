@@ -66,6 +66,11 @@ export async function writeDiscovery(dir: string, entry: Discovery): Promise<str
   return file;
 }
 
+/** A participant serves a workspace when one of its roots is that folder, above it or below it. */
+export function coversWorkspace(discovery: Discovery, workspace: string): boolean {
+  return discovery.workspaceRoots.some((root) => workspace === root || workspace.startsWith(root + path.sep) || root.startsWith(workspace + path.sep));
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

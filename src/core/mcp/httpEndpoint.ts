@@ -16,6 +16,8 @@ export interface HttpEndpointOptions {
 }
 
 export const MCP_PATH = '/mcp';
+/** Sent by `session-coordinator connect`, so its sessions show as relayed stdio, not plain HTTP. */
+export const RELAY_HEADER = 'x-session-coordinator-relay';
 export const STATUS_PATH = '/status';
 const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
@@ -146,7 +148,7 @@ export class HttpEndpoint {
         this.transports.set(id, transport);
       },
     });
-    const connection = await this.host.attach(transport, 'http', randomUUID());
+    const connection = await this.host.attach(transport, req.headers[RELAY_HEADER] ? 'relay' : 'http', randomUUID());
     const sdkOnClose = connection.onclose;
     connection.onclose = () => {
       if (transport.sessionId !== undefined) this.transports.delete(transport.sessionId);

@@ -1,0 +1,67 @@
+import * as path from 'node:path';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { errorMessage } from '../../core/errors.js';
+import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
+import type { Logger } from '../../core/logging/logger.js';
+import { RELAY_HEADER } from '../../core/mcp/httpEndpoint.js';
+import { EXIT } from '../usage.js';
+import { serve } from './serve.js';
+
+/**
+ * The stdio endpoint for agents that only speak stdio (R-CLI-2): relays to
+ * a live participant of the workspace (a window or a headless server), so
+ * the agent's session lives where the person is looking; with none live, it
+ * runs a participant of its own.
+ */
+export async function connect(options: { workspace: string }, logger: Logger): Promise<number> {
+  const workspace = path.resolve(options.workspace);
+  const dir = installDir();
+  const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
+  // Prefer a window: that is where a person watches the sessions.
+  const target = live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1))[0];
+  if (!target) {
+    logger.info(`No live participant for ${workspace}; serving in this process`);
+    return serve({ workspace, stdio: true, http: false, port: 0 }, logger);
+  }
+  logger.info(`Relaying stdio to ${target.kind} pid ${target.pid} at ${target.url}`);
+  const token = await loadOrCreateToken(dir);
+  return relay(target.url, token, logger);
+}
+
+async function relay(url: string, token: string, logger: Logger): Promise<number> {
+  const upstream = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}`, [RELAY_HEADER]: 'stdio' } } });
+  const downstream = new StdioServerTransport(process.stdin, process.stdout);
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+  let ended = false;
+  const end = async (reason: string, code: number): Promise<void> => {
+    if (ended) return;
+    ended = true;
+    logger.info(`Relay ending: ${reason}`);
+    // The agent went away on purpose: end its session now rather than at the TTL.
+    if (code === EXIT.ok) await upstream.terminateSession().catch(() => undefined);
+    await upstream.close().catch(() => undefined);
+    await downstream.close().catch(() => undefined);
+    resolveDone(code);
+  };
+  downstream.onmessage = (message) => {
+    upstream.send(message).catch((e) => {
+      logger.error(`The participant at ${url} did not take a message: ${errorMessage(e)}`);
+      void end('upstream failed', EXIT.failure);
+    });
+  };
+  upstream.onmessage = (message) => void downstream.send(message);
+  upstream.onerror = (e) => logger.warn(`Relay: ${errorMessage(e)}`);
+  upstream.onclose = () => void end('the participant closed the connection', EXIT.failure);
+  process.stdin.once('end', () => void end('stdin ended', EXIT.ok));
+  process.stdin.once('close', () => void end('stdin closed', EXIT.ok));
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) void end(`parent process ${parent} exited`, EXIT.ok);
+  }, 500);
+  watch.unref();
+  await upstream.start();
+  await downstream.start();
+  return done.finally(() => clearInterval(watch));
+}

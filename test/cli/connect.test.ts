@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { httpClient, whoami } from '../support/mcpClients.js';
+import { CLI, cliEnv, startServe } from '../support/processes.js';
+import { tempDir } from '../support/workspace.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+function folders(): { ws: string; home: string } {
+  const ws = tempDir();
+  const home = tempDir();
+  cleanup.push(ws.remove, home.remove);
+  return { ws: ws.path, home: home.path };
+}
+
+async function connectClient(ws: string, home: string, name = 'stdio-only-agent'): Promise<{ client: Client; transport: StdioClientTransport }> {
+  const client = new Client({ name, version: '1' });
+  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'connect', '--workspace', ws], env: cliEnv(home) as Record<string, string>, stderr: 'pipe' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+test('R-CLI-2: connect relays to the live participant of the workspace, found through its discovery file', async () => {
+  const { ws, home } = folders();
+  const server = await startServe(ws, home);
+  cleanup.push(() => server.stop());
+  const agent = await connectClient(ws, home);
+  const me = await whoami(agent.client);
+  assert.equal(me.pid, server.child.pid, 'the session lives in the serve process');
+  assert.equal(me.transport, 'relay');
+  assert.equal(me.client.name, 'stdio-only-agent');
+  // Shared with everyone on that participant.
+  await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'notes', key: 'from-stdio', value: 'hello' } });
+  const viaHttp = await httpClient(server.url, 'http-agent');
+  const got = await viaHttp.client.callTool({ name: 'context_get', arguments: { namespace: 'notes', key: 'from-stdio' } });
+  assert.equal((got.structuredContent as { value: string }).value, 'hello');
+  // Notifications come back through the relay.
+  await agent.client.subscribeResource({ uri: 'context://notes' });
+  const updated = new Promise<string>((resolve) => agent.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => resolve(n.params.uri)));
+  await viaHttp.client.callTool({ name: 'context_set', arguments: { namespace: 'notes', key: 'from-http', value: 1 } });
+  assert.equal(await Promise.race([updated, new Promise((r) => setTimeout(() => r('timeout'), 3000))]), 'context://notes');
+  // The agent leaves: its session ends on the participant at once, not at the TTL.
+  await agent.client.close();
+  let peers = (await whoami(viaHttp.client)).peers;
+  for (let i = 0; i < 50 && peers.some((p) => p.sessionId === me.sessionId); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    peers = (await whoami(viaHttp.client)).peers;
+  }
+  assert.equal(peers.some((p) => p.sessionId === me.sessionId), false);
+  await viaHttp.client.close();
+});
+
+test('R-CLI-2: with no live participant, connect runs its own and still shares the workspace store', async () => {
+  const { ws, home } = folders();
+  const first = await connectClient(ws, home, 'alone');
+  const me = await whoami(first.client);
+  assert.equal(me.pid, first.transport.pid, 'served in the connect process itself');
+  assert.equal(me.transport, 'stdio');
+  await first.client.callTool({ name: 'context_set', arguments: { namespace: 'notes', key: 'k', value: 42 } });
+  await first.client.close();
+  const server = await startServe(ws, home);
+  cleanup.push(() => server.stop());
+  const later = await httpClient(server.url);
+  const got = await later.client.callTool({ name: 'context_get', arguments: { namespace: 'notes', key: 'k' } });
+  assert.equal((got.structuredContent as { value: number }).value, 42, 'written to the workspace store, not to memory');
+  await later.client.close();
+});
