@@ -24,6 +24,15 @@ export default tseslint.config(
     },
   },
   {
+    files: ['webview/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'vscode', message: 'The webview runs in a browser frame: talk to the host through the message protocol.' }],
+        patterns: [{ group: ['**/src/core/**', '**/src/cli/**'], message: 'The webview shares only types with the host (src/extension/views/healthProtocol.ts).' }],
+      }],
+    },
+  },
+  {
     files: ['src/cli/**/*.ts', 'test/core/**/*.ts', 'test/cli/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {

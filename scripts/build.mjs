@@ -29,16 +29,16 @@ const common = {
   plugins: watch ? [problemMatcher] : [],
 };
 
-const cli = await esbuild.context({
-  ...common,
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/cli.js',
-  banner: { js: '#!/usr/bin/env node' },
-});
+const contexts = await Promise.all([
+  esbuild.context({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  // The extension host provides `vscode`; everything else is bundled, so the .vsix ships no node_modules.
+  esbuild.context({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
+  esbuild.context({ ...common, platform: 'browser', format: 'iife', target: 'es2022', entryPoints: ['webview/src/main.ts'], outfile: 'dist/webview.js', tsconfig: 'webview/tsconfig.json' }),
+]);
 
 if (watch) {
-  await cli.watch();
+  await Promise.all(contexts.map((c) => c.watch()));
 } else {
-  await cli.rebuild();
-  await cli.dispose();
+  await Promise.all(contexts.map((c) => c.rebuild()));
+  await Promise.all(contexts.map((c) => c.dispose()));
 }

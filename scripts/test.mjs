@@ -10,7 +10,8 @@ ensureNpmDeps(REPO);
 ensureNpmDeps(path.join(REPO, 'test', 'conformance'));
 build();
 run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.']);
-run(process.execPath, [path.join(REPO, 'node_modules', 'eslint', 'bin', 'eslint.js'), 'src', 'test', 'scripts']);
+run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'webview']);
+run(process.execPath, [path.join(REPO, 'node_modules', 'eslint', 'bin', 'eslint.js'), 'src', 'test', 'scripts', 'webview']);
 
 function testFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -1,5 +1,7 @@
 import { withDefaults, type CoordinatorOptions, type OptionsOverride } from './config.js';
 import { CoordinatorError, errorMessage } from './errors.js';
+import type { Disposable } from './lifecycle/disposable.js';
+import { Emitter } from './lifecycle/emitter.js';
 import type { Logger } from './logging/logger.js';
 import { Metrics, type MetricValue } from './metrics/metrics.js';
 import { PendingRequests } from './requests/pendingRequests.js';
@@ -57,6 +59,10 @@ export class Coordinator {
   private disposed = false;
   /** Store work started by session ends: awaited before the store closes. */
   private readonly background = new Set<Promise<unknown>>();
+  private readonly changed = new Emitter<void>();
+  private storeEvents: Disposable | undefined;
+  /** Something a person would see changed: a session, the store, a claim, a participant. */
+  readonly onDidChange = this.changed.event;
 
   constructor(readonly deps: CoordinatorDeps) {
     this.options = withDefaults(deps.options);
@@ -66,12 +72,14 @@ export class Coordinator {
       onCreate: async (session) => {
         await deps.onSessionCreate?.(session);
         this.publishPresence();
+        this.changed.fire();
       },
       onEnd: (session) => {
         this.requests.dropSession(session.id);
         // Claims go with the session that held them (R-CLM-3), without waiting for their TTL.
         this.track(this.storeValue?.releaseClaimsOf({ sessionId: session.id }).catch((e) => this.logger.warn(`Releasing the claims of ${session.id}: ${errorMessage(e)}`)));
         this.publishPresence();
+        this.changed.fire();
       },
       pendingCount: (id) => this.requests.countFor(id),
     });
@@ -125,7 +133,19 @@ export class Coordinator {
       this.logger.warn(`Local-only mode: ${reason}. Sessions keep working; nothing is shared with other windows or agents.`);
     }
     this.metrics.gauge('store.localOnly', () => (this.storeValue instanceof MemoryStore ? 1 : 0));
+    this.storeEvents = this.storeValue.onEvent((event) => {
+      if (event.kind === 'control' && event.request.action === 'endSession' && this.sessions.get(event.request.sessionId)) {
+        this.sessions.close(event.request.sessionId, `ended by ${event.request.requestedBy}`);
+      }
+      this.changed.fire();
+    });
     this.publishPresence();
+  }
+
+  /** Ends a session wherever it lives: here at once, in another participant through the store. */
+  async endSession(sessionId: string, requestedBy: string): Promise<void> {
+    if (this.sessions.close(sessionId, `ended by ${requestedBy}`)) return;
+    await this.store.sendControl({ action: 'endSession', sessionId, requestedBy });
   }
 
   /** Tells the other participants which sessions live here (soon, not on every change). */
@@ -191,6 +211,8 @@ export class Coordinator {
     this.disposed = true;
     clearTimeout(this.presenceTimer);
     await Promise.all(this.background);
+    await this.storeEvents?.dispose();
+    this.changed.dispose();
     await this.storeValue?.dispose();
   }
 

@@ -2,7 +2,7 @@ import { CoordinatorError } from '../errors.js';
 import type { Decision } from './file/shard.js';
 import type { ShardState } from './file/shardState.js';
 import { overlaps } from './claimRules.js';
-import type { Actor, Claim, SetOptions, StoredValue } from './sharedStore.js';
+import type { Actor, ChangeEvent, Claim, SetOptions, StoredValue } from './sharedStore.js';
 
 /**
  * What a write does given the latest state, shared by every backend that
@@ -11,6 +11,7 @@ import type { Actor, Claim, SetOptions, StoredValue } from './sharedStore.js';
  */
 export const MAX_VALUE_BYTES = 1024 * 1024;
 export const CLAIMS_NAMESPACE = '_claims';
+export const CONTROL_NAMESPACE = '_control';
 
 /** Versions as agents see them: an absent or deleted key is at version 0. */
 function checkExpected(state: ShardState, key: string, options: SetOptions | undefined): number {
@@ -72,7 +73,7 @@ export function decideAcquire(state: ShardState, resource: string, holder: Actor
   return { record: { op: 'set', k: resource, v: value, pv } };
 }
 
-function heldClaim(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor): Claim {
+function heldClaim(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor | undefined): Claim {
   const entry = state.live(resource);
   const claim = entry ? ({ resource, ...(entry.value as Omit<Claim, 'resource'>) } as Claim) : undefined;
   if (claim && fencingToken < claim.fencingToken) {
@@ -82,7 +83,7 @@ function heldClaim(state: ShardState, resource: string, fencingToken: number, no
     throw new CoordinatorError('ClaimNotHeld', `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`, { resource, fencingToken });
   }
   // A token is visible to everyone (claim_list): it proves the grant, not who may end it.
-  if (claim.holder.sessionId !== by.sessionId) {
+  if (by && claim.holder.sessionId !== by.sessionId) {
     throw new CoordinatorError(
       'ClaimNotHeld',
       `${resource} is held by session ${claim.holder.sessionId} (${claim.holder.clientName}) until ${new Date(claim.expiresAt).toISOString()}, not by you; only its holder can renew or release it`,
@@ -98,9 +99,14 @@ export function decideRenew(state: ShardState, resource: string, fencingToken: n
   return { record: { op: 'set', k: resource, v: { ...value, expiresAt: now + ttlMs }, pv: state.versionOf(resource) } };
 }
 
-export function decideRelease(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor): Decision {
+/** `by` undefined: a revocation by a person, checked against the token only. */
+export function decideRelease(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor | undefined): Decision {
   heldClaim(state, resource, fencingToken, now, by);
   return { record: { op: 'delete', k: resource, pv: state.versionOf(resource) } };
+}
+
+export function filterBySession(records: ChangeEvent[], sessionId: string | undefined): ChangeEvent[] {
+  return sessionId === undefined ? records : records.filter((r) => r.by.sessionId === sessionId);
 }
 
 export function toClaim(resource: string, value: unknown): Claim {

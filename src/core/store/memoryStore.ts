@@ -3,9 +3,9 @@ import * as os from 'node:os';
 import { toDisposable, type Disposable } from '../lifecycle/disposable.js';
 import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
-import { CLAIMS_NAMESPACE, checkValue, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from './decisions.js';
+import { CLAIMS_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from './decisions.js';
 import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from './storeRules.js';
-import type { Actor, ChangeEvent, Claim, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
+import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
 
 /**
  * The local-only store of degraded mode (R-CTX-8): same rules as the shared
@@ -61,12 +61,12 @@ export class MemoryStore implements SharedStore {
     return [...this.shards.keys()].filter((n) => !n.startsWith('_')).sort();
   }
 
-  async history(options: { namespace?: string; cursor?: string; limit?: number }): Promise<HistoryPage> {
+  async history(options: { namespace?: string; cursor?: string; limit?: number; sessionId?: string }): Promise<HistoryPage> {
     const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
     const cursor = decodeCursor(options.cursor);
     const names = options.namespace !== undefined ? [validateNamespace(options.namespace)] : await this.namespaces();
     const records = mergeHistory(names.map((n) => (this.log.get(n) ?? []).filter((r) => r.seq > (cursor[n] ?? 0)).slice(0, limit)), limit);
-    return { records, nextCursor: encodeCursor(cursor, records) };
+    return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim> {
@@ -79,6 +79,15 @@ export class MemoryStore implements SharedStore {
 
   async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
     this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now(), by), by);
+  }
+
+  async revokeClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
+    this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now(), undefined), by);
+  }
+
+  async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
+    const full: ControlRequest = { ...request, at: Date.now() };
+    for (const l of this.listeners) l({ kind: 'control', request: full });
   }
 
   async listClaims(prefix = ''): Promise<Claim[]> {

@@ -80,7 +80,15 @@ export interface StoreStatus {
   readonly eventLogBytes: number;
 }
 
-export type StoreEvent = { kind: 'change'; change: ChangeEvent } | { kind: 'claims' } | { kind: 'presence' };
+/** A request from a person (the panel of any window) to the participant that owns a session. */
+export interface ControlRequest {
+  readonly action: 'endSession';
+  readonly sessionId: string;
+  readonly requestedBy: string;
+  readonly at: number;
+}
+
+export type StoreEvent = { kind: 'change'; change: ChangeEvent } | { kind: 'claims' } | { kind: 'presence' } | { kind: 'control'; request: ControlRequest };
 
 /**
  * Everything windows and agents share (R-CTX-9): the file store is the
@@ -96,15 +104,20 @@ export interface SharedStore extends Disposable {
   delete(namespace: string, key: string, by: Actor, options?: SetOptions): Promise<{ deleted: boolean; version: number }>;
   list(namespace: string, prefix?: string): Promise<Array<{ key: string } & StoredValue>>;
   namespaces(): Promise<string[]>;
-  history(options: { namespace?: string; cursor?: string; limit?: number }): Promise<HistoryPage>;
+  history(options: { namespace?: string; cursor?: string; limit?: number; sessionId?: string }): Promise<HistoryPage>;
 
   acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim>;
   /** Renew and release are refused unless `by` is the holder's session and the token is the current one. */
   renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim>;
   releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void>;
   listClaims(prefix?: string): Promise<Claim[]>;
+  /** A person ends the exact grant they saw (the token), whoever holds it. */
+  revokeClaim(resource: string, fencingToken: number, by: Actor): Promise<void>;
   /** Releases every claim held by a session (it closed) or a participant (it is gone). */
   releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number>;
+
+  /** Delivered to every participant (itself included) as a `control` event. */
+  sendControl(request: Omit<ControlRequest, 'at'>): Promise<void>;
 
   heartbeat(sessions: readonly ParticipantSession[]): Promise<void>;
   participants(): Promise<Participant[]>;

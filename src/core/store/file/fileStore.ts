@@ -7,9 +7,9 @@ import { isAlive } from '../../install/installState.js';
 import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { CLAIMS_NAMESPACE, checkValue, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
+import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
 import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
-import type { Actor, ChangeEvent, Claim, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
@@ -138,13 +138,13 @@ export class FileStore implements SharedStore {
     return [...this.shards.keys()].filter((n) => !n.startsWith('_')).sort();
   }
 
-  async history(options: { namespace?: string; cursor?: string; limit?: number }): Promise<HistoryPage> {
+  async history(options: { namespace?: string; cursor?: string; limit?: number; sessionId?: string }): Promise<HistoryPage> {
     const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
     const cursor = decodeCursor(options.cursor);
     const names = options.namespace !== undefined ? [validateNamespace(options.namespace)] : await this.namespaces();
     const perNamespace = await Promise.all(names.map(async (n) => (await this.shard(n)).history(cursor[n] ?? 0, limit)));
     const records = mergeHistory(perNamespace, limit);
-    return { records, nextCursor: encodeCursor(cursor, records) };
+    return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim> {
@@ -160,6 +160,16 @@ export class FileStore implements SharedStore {
 
   async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
     await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now(), by), by);
+  }
+
+  async revokeClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
+    await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now(), undefined), by);
+    this.deps.metrics.counter('claims.revoked').inc();
+  }
+
+  async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
+    const actor = { sessionId: 'person', clientName: request.requestedBy, participantId: this.participantId };
+    await (await this.shardByName(CONTROL_NAMESPACE)).write((s) => decideSet(s, `${request.action}:${request.sessionId}`, { ...request, at: Date.now() }), actor);
   }
 
   async listClaims(prefix = ''): Promise<Claim[]> {
@@ -306,6 +316,10 @@ export class FileStore implements SharedStore {
   private changed(namespace: string, changes: ChangeEvent[]): void {
     if (namespace === CLAIMS_NAMESPACE) {
       this.emit({ kind: 'claims' });
+      return;
+    }
+    if (namespace === CONTROL_NAMESPACE) {
+      for (const c of changes) if (c.op === 'set') this.emit({ kind: 'control', request: c.value as ControlRequest });
       return;
     }
     const now = Date.now();

@@ -1,0 +1,110 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { CLIENTS, clientConfig, type ClientName } from '../../core/clientConfig.js';
+import type { CoordinatorRun } from '../run/coordinatorRun.js';
+import { HEALTH_VIEW_ID } from '../views/healthViewProvider.js';
+
+export const COMMANDS = {
+  showPanel: 'sessionCoordinator.showPanel',
+  copyClientConfig: 'sessionCoordinator.copyClientConfig',
+  endSession: 'sessionCoordinator.endSession',
+  releaseClaim: 'sessionCoordinator.releaseClaim',
+  exportDiagnostics: 'sessionCoordinator.exportDiagnostics',
+  showLog: 'sessionCoordinator.showLog',
+  restart: 'sessionCoordinator.restart',
+  openSessionHistory: 'sessionCoordinator.openSessionHistory',
+} as const;
+
+export interface CommandDeps {
+  run(): CoordinatorRun | undefined;
+  restart(): Promise<void>;
+  showLog(): void;
+  extensionPath: string;
+}
+
+const CLIENT_LABELS: Record<ClientName, string> = {
+  'claude-code': 'Claude Code (.mcp.json)',
+  cline: 'Cline (cline_mcp_settings.json)',
+  cursor: 'Cursor (.cursor/mcp.json)',
+  vscode: 'VS Code (.vscode/mcp.json), for other windows or clients',
+};
+
+function requireRun(deps: CommandDeps): CoordinatorRun {
+  const run = deps.run();
+  if (!run) throw new Error('The coordinator is not running; run "Session Coordinator: Restart Coordinator" and check the log');
+  return run;
+}
+
+/** Everything a person does, as palette commands (R-EXT-6). Each returns what it did, for tests and scripts. */
+export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
+  const workspace = (): string => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
+  return [
+    vscode.commands.registerCommand(COMMANDS.showPanel, () => vscode.commands.executeCommand(`${HEALTH_VIEW_ID}.focus`)),
+    vscode.commands.registerCommand(COMMANDS.showLog, () => deps.showLog()),
+    vscode.commands.registerCommand(COMMANDS.restart, async () => {
+      await deps.restart();
+      void vscode.window.showInformationMessage('Session Coordinator restarted.');
+    }),
+    vscode.commands.registerCommand(COMMANDS.copyClientConfig, async (client?: ClientName) => {
+      const picked =
+        client ??
+        (await vscode.window.showQuickPick(
+          CLIENTS.map((c) => ({ label: CLIENT_LABELS[c], client: c })),
+          { title: 'Copy MCP config for…', placeHolder: 'The config runs `session-coordinator connect`, which finds this window' },
+        ))?.client;
+      if (!picked) return undefined;
+      const cli = path.join(deps.extensionPath, 'dist', 'cli.js');
+      const { file, json } = clientConfig(picked, { command: 'node', args: [cli, 'connect', '--workspace', workspace()] });
+      const text = JSON.stringify(json, null, 2);
+      await vscode.env.clipboard.writeText(text);
+      void vscode.window.showInformationMessage(`MCP config for ${CLIENT_LABELS[picked]} copied: paste it into ${file}.`);
+      return text;
+    }),
+    vscode.commands.registerCommand(COMMANDS.endSession, async (sessionId?: string) => {
+      const run = requireRun(deps);
+      let id = sessionId;
+      if (!id) {
+        const state = await run.panelState();
+        id = (
+          await vscode.window.showQuickPick(
+            state.sessions.map((s) => ({ label: s.clientName, description: `${s.transport} · ${s.participant}`, detail: s.id, id: s.id })),
+            { title: 'End which session?', placeHolder: state.sessions.length ? undefined : 'No live sessions' },
+          )
+        )?.id;
+      }
+      if (!id) return false;
+      await run.coordinator.endSession(id, 'a person, from the command palette');
+      return true;
+    }),
+    vscode.commands.registerCommand(COMMANDS.releaseClaim, async (resource?: string, fencingToken?: number) => {
+      const run = requireRun(deps);
+      let target = resource !== undefined && fencingToken !== undefined ? { resource, fencingToken } : undefined;
+      if (!target) {
+        const claims = await run.coordinator.store.listClaims();
+        target = (
+          await vscode.window.showQuickPick(
+            claims.map((c) => ({ label: c.resource, description: `${c.holder.clientName} · until ${new Date(c.expiresAt).toLocaleTimeString()}`, resource: c.resource, fencingToken: c.fencingToken })),
+            { title: 'Release which claim?' },
+          )
+        ) ?? undefined;
+      }
+      if (!target) return false;
+      await run.coordinator.store.revokeClaim(target.resource, target.fencingToken, { sessionId: 'person', clientName: 'Session Health panel', participantId: run.coordinator.store.participantId });
+      return true;
+    }),
+    vscode.commands.registerCommand(COMMANDS.exportDiagnostics, async () => {
+      const run = requireRun(deps);
+      const snapshot = await run.coordinator.snapshot();
+      const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(snapshot, null, 2) });
+      await vscode.window.showTextDocument(doc, { preview: false });
+      return snapshot;
+    }),
+    vscode.commands.registerCommand(COMMANDS.openSessionHistory, async (sessionId: string) => {
+      const run = requireRun(deps);
+      const page = await run.coordinator.store.history({ sessionId, limit: 1000 });
+      const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify({ sessionId, records: page.records }, null, 2) });
+      await vscode.window.showTextDocument(doc, { preview: true });
+      return page.records.length;
+    }),
+  ];
+}

@@ -1,0 +1,66 @@
+import * as vscode from 'vscode';
+import type { OptionsOverride } from '../../core/config.js';
+
+export const SECTION = 'sessionCoordinator';
+
+/** Every setting key, in one place; each says whether a change applies now or needs a coordinator restart. */
+export const SETTINGS = {
+  httpPort: { key: 'http.port', restart: true },
+  maxSessions: { key: 'sessions.max', restart: true },
+  ttlMinutes: { key: 'sessions.ttlMinutes', restart: true },
+  requestTimeoutSeconds: { key: 'requests.timeoutSeconds', restart: true },
+  maxPendingPerSession: { key: 'requests.maxPendingPerSession', restart: true },
+  allowedPaths: { key: 'allowedPaths', restart: false },
+  statusBar: { key: 'statusBar.enabled', restart: false },
+  claimBadges: { key: 'claims.showBadges', restart: false },
+  warnBeforeSave: { key: 'claims.warnBeforeSave', restart: false },
+} as const;
+
+type Setting = (typeof SETTINGS)[keyof typeof SETTINGS];
+
+export type SettingsChange = 'none' | 'live' | 'restart';
+
+/** A typed facade over the configuration, read fresh on each use (rust-analyzer's config, in small). */
+export class Settings {
+  private get config(): vscode.WorkspaceConfiguration {
+    return vscode.workspace.getConfiguration(SECTION);
+  }
+
+  private read<T>(setting: Setting, fallback: T): T {
+    return this.config.get<T>(setting.key, fallback);
+  }
+
+  get httpPort(): number {
+    return this.read(SETTINGS.httpPort, 0);
+  }
+
+  get allowedPaths(): string[] {
+    return this.read<string[]>(SETTINGS.allowedPaths, []);
+  }
+
+  get statusBarEnabled(): boolean {
+    return this.read(SETTINGS.statusBar, true);
+  }
+
+  get claimBadges(): boolean {
+    return this.read(SETTINGS.claimBadges, true);
+  }
+
+  get warnBeforeSave(): boolean {
+    return this.read(SETTINGS.warnBeforeSave, true);
+  }
+
+  coordinatorOptions(): OptionsOverride {
+    return {
+      sessions: { maxSessions: this.read(SETTINGS.maxSessions, 200), ttlMs: this.read(SETTINGS.ttlMinutes, 30) * 60_000 },
+      requests: { timeoutMs: this.read(SETTINGS.requestTimeoutSeconds, 30) * 1000, maxPerSession: this.read(SETTINGS.maxPendingPerSession, 1000) },
+    };
+  }
+
+  /** Sorts a change: nothing of ours, something that applies now, or something that needs a restart. */
+  classify(e: vscode.ConfigurationChangeEvent): SettingsChange {
+    const touched = Object.values(SETTINGS).filter((s) => e.affectsConfiguration(`${SECTION}.${s.key}`));
+    if (touched.length === 0) return 'none';
+    return touched.some((s) => s.restart) ? 'restart' : 'live';
+  }
+}

@@ -1,0 +1,170 @@
+import * as vscode from 'vscode';
+import { DisposableStore } from '../core/lifecycle/disposable.js';
+import { errorMessage } from '../core/errors.js';
+import { COMMANDS, registerCommands } from './commands/commands.js';
+import { Settings } from './config/settings.js';
+import { ClaimDecorations, ClaimIndex } from './editor/claimDecorations.js';
+import { SaveGuard } from './editor/saveGuard.js';
+import { MCP_PROVIDER_ID, McpServerProvider } from './mcp/mcpServerProvider.js';
+import { CoordinatorRun } from './run/coordinatorRun.js';
+import { StatusBar } from './statusBar.js';
+import type { PanelState, WebviewMessage } from './views/healthProtocol.js';
+import { HEALTH_VIEW_ID, HealthViewProvider } from './views/healthViewProvider.js';
+
+const RESTRICTED = 'Restricted Mode: this workspace is not trusted, so the coordinator writes nothing in it and shares nothing with other windows.';
+
+/**
+ * The composition root. Two lifetimes: what lives as long as the extension
+ * (this object, the view, the status bar, commands) and what lives as long
+ * as one coordinator run (restarted on trust or on settings that need it).
+ */
+export class Container implements vscode.Disposable {
+  private readonly extension = new DisposableStore();
+  private run: CoordinatorRun | undefined;
+  private runSubscription: vscode.Disposable | undefined;
+  private starting: Promise<void> | undefined;
+  private readonly settings = new Settings();
+  private readonly log: vscode.LogOutputChannel;
+  private readonly statusBar: StatusBar;
+  private readonly view: HealthViewProvider;
+  private readonly mcp: McpServerProvider;
+  private readonly decorations: ClaimDecorations;
+  private claimIndex = new ClaimIndex(undefined, [], new Set());
+  private lastState: PanelState | undefined;
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.log = this.extension.add(vscode.window.createOutputChannel('Session Coordinator', { log: true }));
+    this.statusBar = this.extension.add(new StatusBar());
+    this.statusBar.setVisible(this.settings.statusBarEnabled);
+    this.view = this.extension.add(new HealthViewProvider(context.extensionUri, (m) => void this.onPanelMessage(m)));
+    this.extension.add(vscode.window.registerWebviewViewProvider(HEALTH_VIEW_ID, this.view, { webviewOptions: { retainContextWhenHidden: false } }));
+    this.mcp = this.extension.add(new McpServerProvider());
+    this.extension.add(vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, this.mcp));
+    this.decorations = this.extension.add(new ClaimDecorations());
+    this.decorations.setEnabled(this.settings.claimBadges);
+    this.extension.add(vscode.window.registerFileDecorationProvider(this.decorations));
+    this.extension.add(new SaveGuard(() => this.claimIndex, () => this.settings.warnBeforeSave));
+    for (const d of registerCommands({ run: () => this.run, restart: () => this.restart(), showLog: () => this.log.show(), extensionPath: context.extensionPath })) this.extension.add(d);
+    this.extension.add(vscode.workspace.onDidChangeConfiguration((e) => void this.onSettingsChanged(e)));
+    this.extension.add(vscode.workspace.onDidChangeWorkspaceFolders(() => void this.onFoldersChanged()));
+    // Trust granted later starts the shared store without a reload (R-EXT-4).
+    this.extension.add(vscode.workspace.onDidGrantWorkspaceTrust(() => void this.restart()));
+  }
+
+  /** The current run, for tests and commands. */
+  get current(): CoordinatorRun | undefined {
+    return this.run;
+  }
+
+  get state(): PanelState | undefined {
+    return this.lastState;
+  }
+
+  async start(): Promise<void> {
+    this.starting ??= this.startRun().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  async restart(): Promise<void> {
+    await this.starting;
+    await this.stopRun();
+    await this.start();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stopRun();
+    await this.extension.dispose();
+  }
+
+  private roots(): string[] {
+    return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+  }
+
+  private async startRun(): Promise<void> {
+    const restrictedReason = vscode.workspace.isTrusted ? undefined : RESTRICTED;
+    try {
+      const run = await CoordinatorRun.start({ log: this.log, settings: this.settings, workspaceRoots: this.roots(), restrictedReason });
+      this.run = run;
+      this.runSubscription = run.onDidChange(() => void this.refresh());
+      this.mcp.setRun(run);
+      this.log.info(`Coordinator listening on ${run.url ?? '(no HTTP)'}${restrictedReason ? ' in Restricted Mode' : ''}`);
+      const health = run.coordinator.health();
+      if (health.status === 'error') {
+        void vscode.window.showErrorMessage(`Session Coordinator: ${health.problems.join('; ')}`, 'Open Folder').then((pick) => {
+          if (pick) void vscode.commands.executeCommand('vscode.openFolder');
+        });
+      }
+      await this.refresh();
+    } catch (e) {
+      this.log.error(`The coordinator could not start: ${errorMessage(e)}`);
+      this.statusBar.showError(`Session Coordinator could not start: ${errorMessage(e)}`);
+      void vscode.window.showErrorMessage(`Session Coordinator could not start: ${errorMessage(e)}`, 'Show Log').then((pick) => {
+        if (pick) this.log.show();
+      });
+    }
+  }
+
+  private async stopRun(): Promise<void> {
+    const run = this.run;
+    this.run = undefined;
+    this.runSubscription?.dispose();
+    this.mcp.setRun(undefined);
+    await run?.dispose();
+  }
+
+  private async refresh(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    try {
+      const state = await run.panelState();
+      this.lastState = state;
+      this.statusBar.update(state);
+      this.view.update(state);
+      const mine = new Set(state.sessions.filter((s) => s.local).map((s) => s.id));
+      this.claimIndex = new ClaimIndex(this.roots()[0], state.claims, mine);
+      this.decorations.update(this.claimIndex);
+    } catch (e) {
+      this.log.warn(`Refreshing the panel: ${errorMessage(e)}`);
+    }
+  }
+
+  private async onSettingsChanged(e: vscode.ConfigurationChangeEvent): Promise<void> {
+    const change = this.settings.classify(e);
+    if (change === 'none') return;
+    this.statusBar.setVisible(this.settings.statusBarEnabled);
+    this.decorations.setEnabled(this.settings.claimBadges);
+    if (change === 'restart') {
+      this.log.info('A setting that needs a coordinator restart changed; restarting');
+      await this.restart();
+    } else {
+      await this.run?.coordinator.setAllowedRoots([...this.roots(), ...this.settings.allowedPaths]);
+      await this.refresh();
+    }
+  }
+
+  private async onFoldersChanged(): Promise<void> {
+    // The store lives in the first folder: a different first folder is a different project.
+    await this.restart();
+  }
+
+  private async onPanelMessage(message: Exclude<WebviewMessage, { type: 'ready' }>): Promise<void> {
+    try {
+      switch (message.type) {
+        case 'endSession':
+          await vscode.commands.executeCommand(COMMANDS.endSession, message.sessionId);
+          break;
+        case 'releaseClaim':
+          await vscode.commands.executeCommand(COMMANDS.releaseClaim, message.resource, message.fencingToken);
+          break;
+        case 'openHistory':
+          await vscode.commands.executeCommand(COMMANDS.openSessionHistory, message.sessionId);
+          break;
+        case 'runCommand':
+          await vscode.commands.executeCommand(COMMANDS[message.command]);
+          break;
+      }
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Session Coordinator: ${errorMessage(e)}`);
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { TASK_PREFIX } from '../../core/store/claimRules.js';
+import type { PanelClaim } from '../views/healthProtocol.js';
+
+/** Claims as the editor shows them: relative to the project root they were made in. */
+export class ClaimIndex {
+  constructor(
+    private readonly root: string | undefined,
+    private readonly claims: readonly PanelClaim[],
+    private readonly mySessions: ReadonlySet<string>,
+  ) {}
+
+  /** The claim covering a file, if another session holds one. */
+  foreignClaimOn(uri: vscode.Uri): PanelClaim | undefined {
+    if (!this.root || uri.scheme !== 'file') return undefined;
+    const relative = path.relative(this.root, uri.fsPath);
+    if (relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
+    const resource = relative === '' ? '.' : relative.split(path.sep).join('/');
+    // A claim covers the file it names and everything under a folder it names (not the folders above it).
+    return this.claims.find((c) => !this.mySessions.has(c.holderSessionId) && !c.resource.startsWith(TASK_PREFIX) && (c.resource === '.' || resource === c.resource || resource.startsWith(c.resource + '/')));
+  }
+
+  get resources(): readonly PanelClaim[] {
+    return this.claims;
+  }
+}
+
+export function describeClaim(c: PanelClaim): string {
+  return `Claimed by ${c.holderClient} (session ${c.holderSessionId.slice(0, 8)}) until ${new Date(c.expiresAt).toLocaleTimeString()}`;
+}
+
+/** A badge and tooltip on claimed files in the Explorer (R-CLM-4). */
+export class ClaimDecorations implements vscode.FileDecorationProvider, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<vscode.Uri | vscode.Uri[] | undefined>();
+  readonly onDidChangeFileDecorations = this.changed.event;
+  private index: ClaimIndex = new ClaimIndex(undefined, [], new Set());
+  private enabled = true;
+
+  setEnabled(enabled: boolean): void {
+    this.enabled = enabled;
+    this.changed.fire(undefined);
+  }
+
+  update(index: ClaimIndex): void {
+    const before = this.index.resources.map((c) => `${c.resource}@${c.fencingToken}`).join('|');
+    this.index = index;
+    if (before !== index.resources.map((c) => `${c.resource}@${c.fencingToken}`).join('|')) this.changed.fire(undefined);
+  }
+
+  provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined {
+    if (!this.enabled) return undefined;
+    const claim = this.index.foreignClaimOn(uri);
+    if (!claim) return undefined;
+    return { badge: 'C', tooltip: describeClaim(claim), color: new vscode.ThemeColor('list.warningForeground'), propagate: false };
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,104 @@
+import * as vscode from 'vscode';
+import { installDir, loadOrCreateToken } from '../../core/install/installState.js';
+import type { Logger } from '../../core/logging/logger.js';
+import { Participant } from '../../core/participant.js';
+import type { Settings } from '../config/settings.js';
+import type { PanelState, SeriesPoint } from '../views/healthProtocol.js';
+import { buildPanelState, seriesPoint } from '../views/panelModel.js';
+
+const SERIES_LENGTH = 120;
+const TICK_MS = 1000;
+
+export interface RunOptions {
+  log: Logger;
+  settings: Settings;
+  workspaceRoots: readonly string[];
+  /** Set in Restricted Mode: the run shares nothing and writes nothing in the workspace. */
+  restrictedReason: string | undefined;
+}
+
+/**
+ * One coordinator run: lives until the settings that need a restart change,
+ * trust changes, or the person restarts it. The extension outlives it.
+ */
+export class CoordinatorRun implements vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.changed.event;
+  private readonly series: SeriesPoint[] = [];
+  private readonly ticker: NodeJS.Timeout;
+  private readonly subscription: { dispose(): unknown };
+  private lastRequests = 0;
+  private pending: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly participant: Participant,
+    readonly token: string,
+    private readonly options: RunOptions,
+  ) {
+    this.subscription = participant.coordinator.onDidChange(() => this.soon());
+    this.ticker = setInterval(() => void this.tick(), TICK_MS);
+  }
+
+  static async start(options: RunOptions): Promise<CoordinatorRun> {
+    const dir = installDir();
+    const token = await loadOrCreateToken(dir);
+    const participant = await Participant.start({
+      kind: 'window',
+      label: `${vscode.env.appName} window (pid ${process.pid})`,
+      workspaceRoots: [...options.workspaceRoots, ...options.settings.allowedPaths],
+      logger: options.log,
+      coordinator: options.settings.coordinatorOptions(),
+      ...(options.restrictedReason ? { localOnlyReason: options.restrictedReason } : {}),
+      http: { port: options.settings.httpPort, token, installDir: dir },
+    });
+    return new CoordinatorRun(participant, token, options);
+  }
+
+  get coordinator(): Participant['coordinator'] {
+    return this.participant.coordinator;
+  }
+
+  get url(): string | undefined {
+    return this.participant.url;
+  }
+
+  async panelState(): Promise<PanelState> {
+    const snapshot = await this.coordinator.snapshot();
+    const claims = await this.coordinator.store.listClaims();
+    return buildPanelState({
+      snapshot,
+      claims,
+      series: this.series,
+      selfParticipantId: this.coordinator.store.participantId,
+      url: this.url,
+      restrictedReason: this.options.restrictedReason,
+    });
+  }
+
+  async dispose(): Promise<void> {
+    clearInterval(this.ticker);
+    clearTimeout(this.pending);
+    this.subscription.dispose();
+    this.changed.dispose();
+    await this.participant.stop('coordinator run ended');
+  }
+
+  /** Coalesces bursts of changes into one panel update. */
+  private soon(): void {
+    if (this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.changed.fire();
+    }, 50);
+  }
+
+  private async tick(): Promise<void> {
+    const snapshot = await this.coordinator.snapshot();
+    const point = seriesPoint(snapshot, this.lastRequests, TICK_MS / 1000);
+    this.lastRequests = point.requests;
+    const { requests: _requests, ...rest } = point;
+    this.series.push(rest);
+    if (this.series.length > SERIES_LENGTH) this.series.shift();
+    this.changed.fire();
+  }
+}

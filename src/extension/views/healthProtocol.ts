@@ -1,0 +1,104 @@
+/**
+ * The Session Health panel's message protocol, shared by the host and the
+ * webview as types only (the webview has its own DOM tsconfig).
+ */
+
+export interface PanelSession {
+  readonly id: string;
+  readonly clientName: string;
+  readonly clientVersion: string;
+  readonly transport: string;
+  readonly root: string;
+  readonly state: string;
+  readonly createdAt: number;
+  readonly lastActivityAt: number;
+  readonly requestCount: number;
+  readonly pendingCount: number;
+  readonly tags: readonly string[];
+  /** The participant (window or headless process) that owns it. */
+  readonly participant: string;
+  readonly local: boolean;
+}
+
+export interface PanelParticipant {
+  readonly id: string;
+  readonly label: string;
+  readonly kind: string;
+  readonly pid: number;
+  readonly heartbeatAgeMs: number;
+  readonly sessionCount: number;
+  readonly self: boolean;
+}
+
+export interface PanelClaim {
+  readonly resource: string;
+  readonly holderSessionId: string;
+  readonly holderClient: string;
+  readonly fencingToken: number;
+  readonly expiresAt: number;
+}
+
+export interface PanelProblem {
+  readonly message: string;
+  /** What a person can do about it. */
+  readonly action?: string;
+  readonly command?: string;
+}
+
+export interface SeriesPoint {
+  readonly t: number;
+  readonly sessions: number;
+  readonly callsPerSecond: number;
+  readonly lockWaitP99: number;
+  readonly propagationP99: number;
+}
+
+export interface PanelState {
+  readonly status: 'starting' | 'ok' | 'degraded' | 'error' | 'restricted';
+  readonly statusText: string;
+  readonly url?: string;
+  readonly sessions: readonly PanelSession[];
+  readonly participants: readonly PanelParticipant[];
+  readonly claims: readonly PanelClaim[];
+  readonly store: {
+    readonly kind: string;
+    readonly location: string;
+    readonly degraded: boolean;
+    readonly reason?: string;
+    readonly eventLogBytes: number;
+    readonly namespaces: readonly { name: string; keys: number; lastSeq: number }[];
+    readonly corruptionRecoveries: number;
+  };
+  readonly series: readonly SeriesPoint[];
+  readonly problems: readonly PanelProblem[];
+  readonly generatedAt: number;
+}
+
+/** Host -> webview. */
+export type HostMessage = { type: 'state'; state: PanelState };
+
+/** Webview -> host. The webview sends `ready` first; nothing is posted to it before. */
+export type WebviewMessage =
+  | { type: 'ready' }
+  | { type: 'endSession'; sessionId: string }
+  | { type: 'releaseClaim'; resource: string; fencingToken: number }
+  | { type: 'openHistory'; sessionId: string }
+  | { type: 'runCommand'; command: 'copyClientConfig' | 'showLog' | 'restart' | 'exportDiagnostics' };
+
+export function isWebviewMessage(value: unknown): value is WebviewMessage {
+  if (typeof value !== 'object' || value === null) return false;
+  const m = value as Record<string, unknown>;
+  switch (m.type) {
+    case 'ready':
+      return true;
+    case 'endSession':
+    case 'openHistory':
+      return typeof m.sessionId === 'string';
+    case 'releaseClaim':
+      return typeof m.resource === 'string' && typeof m.fencingToken === 'number';
+    case 'runCommand':
+      return m.command === 'copyClientConfig' || m.command === 'showLog' || m.command === 'restart' || m.command === 'exportDiagnostics';
+    default:
+      return false;
+  }
+}

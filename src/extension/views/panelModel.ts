@@ -1,0 +1,112 @@
+import type { CoordinatorSnapshot } from '../../core/coordinator.js';
+import type { HistogramSummary } from '../../core/metrics/metrics.js';
+import type { Claim } from '../../core/store/sharedStore.js';
+import type { PanelProblem, PanelSession, PanelState, SeriesPoint } from './healthProtocol.js';
+
+export interface PanelInputs {
+  snapshot: CoordinatorSnapshot;
+  claims: readonly Claim[];
+  series: readonly SeriesPoint[];
+  selfParticipantId: string;
+  url: string | undefined;
+  restrictedReason: string | undefined;
+}
+
+function p99(value: unknown): number {
+  return typeof value === 'object' && value !== null ? (value as HistogramSummary).p99 : 0;
+}
+
+export function seriesPoint(snapshot: CoordinatorSnapshot, previousRequests: number, seconds: number): SeriesPoint & { requests: number } {
+  const requests = Number(snapshot.metrics['mcp.requests'] ?? 0);
+  const sessions = snapshot.participants.reduce((n, p) => n + p.sessions.length, 0);
+  return {
+    t: Date.now(),
+    sessions,
+    callsPerSecond: seconds > 0 ? Math.max(0, requests - previousRequests) / seconds : 0,
+    lockWaitP99: p99(snapshot.metrics['store.lock.waitMs']),
+    propagationP99: p99(snapshot.metrics['store.propagationMs']),
+    requests,
+  };
+}
+
+/**
+ * What the panel shows, from one snapshot: every session of the workspace
+ * (this window's in full, the others' from their presence), participants,
+ * claims, the store, trends, and problems with what to do about them.
+ */
+export function buildPanelState(input: PanelInputs): PanelState {
+  const { snapshot } = input;
+  const local = new Map(snapshot.sessions.map((s) => [s.id, s]));
+  const sessions: PanelSession[] = [];
+  for (const p of snapshot.participants) {
+    for (const s of p.sessions) {
+      const mine = p.participantId === input.selfParticipantId ? local.get(s.id) : undefined;
+      sessions.push({
+        id: s.id,
+        clientName: s.clientName,
+        clientVersion: mine?.client.version ?? '',
+        transport: s.transport,
+        root: s.root,
+        state: mine?.state.kind ?? s.state,
+        createdAt: mine?.createdAt ?? s.lastActivityAt,
+        lastActivityAt: mine?.lastActivityAt ?? s.lastActivityAt,
+        requestCount: mine?.requestCount ?? s.requestCount,
+        pendingCount: mine?.pendingCount ?? 0,
+        tags: mine?.tags ?? s.tags,
+        participant: p.label,
+        local: p.participantId === input.selfParticipantId,
+      });
+    }
+  }
+  // Sessions of this window not yet in its own presence file (it is written a moment later).
+  const listed = new Set(sessions.map((s) => s.id));
+  for (const s of snapshot.sessions) {
+    if (listed.has(s.id)) continue;
+    sessions.push({ id: s.id, clientName: s.client.name, clientVersion: s.client.version, transport: s.transport, root: s.root, state: s.state.kind, createdAt: s.createdAt, lastActivityAt: s.lastActivityAt, requestCount: s.requestCount, pendingCount: s.pendingCount, tags: s.tags, participant: 'this window', local: true });
+  }
+  const problems: PanelProblem[] = [];
+  if (snapshot.health.status === 'error') {
+    for (const message of snapshot.health.problems) problems.push({ message, action: 'Open a folder (File > Open Folder) or add one to sessionCoordinator.allowedPaths.' });
+  }
+  if (input.restrictedReason) problems.push({ message: input.restrictedReason, action: 'Trust this workspace to share context with other windows and agents.', command: 'workbench.trust.manage' });
+  else if (snapshot.store.degraded) problems.push({ message: `Local-only: ${snapshot.store.reason ?? 'the shared store is unavailable'}`, action: 'Other windows and agents do not see this window\'s context and claims. Fix the cause, then restart the coordinator.', command: 'sessionCoordinator.restart' });
+  const recoveries = Number(snapshot.metrics['store.recoveries'] ?? 0);
+  if (recoveries > 0) problems.push({ message: `The shared store repaired ${recoveries} corrupt snapshot(s) from backups and the event log.`, action: 'Nothing was lost if the event log was intact; see the log for details.', command: 'sessionCoordinator.showLog' });
+  const status: PanelState['status'] = input.restrictedReason ? 'restricted' : snapshot.health.status === 'error' ? 'error' : snapshot.store.degraded ? 'degraded' : 'ok';
+  const statusText =
+    status === 'ok'
+      ? `${sessions.length} session${sessions.length === 1 ? '' : 's'} across ${snapshot.participants.length} participant${snapshot.participants.length === 1 ? '' : 's'}`
+      : status === 'restricted'
+        ? 'Restricted Mode: local only'
+        : status === 'degraded'
+          ? 'Local-only mode'
+          : 'No valid workspace root';
+  return {
+    status,
+    statusText,
+    ...(input.url ? { url: input.url } : {}),
+    sessions: sessions.sort((a, b) => b.lastActivityAt - a.lastActivityAt),
+    participants: snapshot.participants.map((p) => ({
+      id: p.participantId,
+      label: p.label,
+      kind: p.kind,
+      pid: p.pid,
+      heartbeatAgeMs: Math.max(0, Date.now() - p.heartbeatAt),
+      sessionCount: p.sessions.length,
+      self: p.participantId === input.selfParticipantId,
+    })),
+    claims: input.claims.map((c) => ({ resource: c.resource, holderSessionId: c.holder.sessionId, holderClient: c.holder.clientName, fencingToken: c.fencingToken, expiresAt: c.expiresAt })),
+    store: {
+      kind: snapshot.store.kind,
+      location: snapshot.store.location,
+      degraded: snapshot.store.degraded,
+      ...(snapshot.store.reason ? { reason: snapshot.store.reason } : {}),
+      eventLogBytes: snapshot.store.eventLogBytes,
+      namespaces: snapshot.store.namespaces,
+      corruptionRecoveries: recoveries,
+    },
+    series: input.series,
+    problems,
+    generatedAt: Date.now(),
+  };
+}

@@ -1,0 +1,127 @@
+import type { HostMessage, PanelClaim, PanelSession, PanelState, WebviewMessage } from '../../src/extension/views/healthProtocol';
+import { button, el, section, sparkline, tag } from './components';
+
+interface VsCodeApi {
+  postMessage(message: WebviewMessage): void;
+  getState(): PanelState | undefined;
+  setState(state: PanelState): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+const app = document.getElementById('app')!;
+
+function send(message: WebviewMessage): void {
+  vscode.postMessage(message);
+}
+
+function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.round(s / 60);
+  return m < 60 ? `${m}m` : `${Math.round(m / 60)}h`;
+}
+
+function sessionsTable(sessions: readonly PanelSession[]): HTMLElement {
+  if (sessions.length === 0) {
+    return el(
+      'div',
+      { class: 'empty' },
+      el('p', {}, 'No agent is connected yet. Copilot agent mode finds this coordinator by itself; for Claude Code, Cline or Cursor, paste a config:'),
+      button('Copy client config', 'Copy MCP client configuration', () => send({ type: 'runCommand', command: 'copyClientConfig' }), 'primary'),
+    );
+  }
+  const now = Date.now();
+  const head = el('tr', {}, ...['Client', 'Transport', 'State', 'Age', 'Last activity', 'Requests', 'Pending', 'Tags', 'Where', ''].map((h) => el('th', { scope: 'col' }, h)));
+  const rows = sessions.map((s) => {
+    const row = el(
+      'tr',
+      { tabindex: '0', 'data-session': s.id, 'aria-label': `${s.clientName} over ${s.transport}, ${s.state}; press Enter for its history` },
+      el('td', { title: `${s.id}\n${s.root}` }, `${s.clientName}${s.clientVersion ? ` ${s.clientVersion}` : ''}`),
+      el('td', {}, s.transport),
+      el('td', { class: `state-${s.state}` }, s.state),
+      el('td', {}, ago(now - s.createdAt)),
+      el('td', {}, `${ago(now - s.lastActivityAt)} ago`),
+      el('td', { class: 'num' }, String(s.requestCount)),
+      el('td', { class: 'num' }, String(s.pendingCount)),
+      el('td', {}, ...s.tags.map(tag)),
+      el('td', {}, s.local ? 'this window' : s.participant),
+      el('td', {}, button('End', `End session of ${s.clientName}`, () => send({ type: 'endSession', sessionId: s.id }))),
+    );
+    row.addEventListener('click', () => send({ type: 'openHistory', sessionId: s.id }));
+    row.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') send({ type: 'openHistory', sessionId: s.id });
+      if (e.key === 'ArrowDown') (row.nextElementSibling as HTMLElement | null)?.focus();
+      if (e.key === 'ArrowUp') (row.previousElementSibling as HTMLElement | null)?.focus();
+    });
+    return row;
+  });
+  return el('table', { class: 'sessions', 'aria-label': 'Sessions' }, el('thead', {}, head), el('tbody', {}, ...rows));
+}
+
+function claimsList(claims: readonly PanelClaim[]): HTMLElement {
+  if (claims.length === 0) return el('p', { class: 'muted' }, 'No claims: no agent has reserved a file, folder or task.');
+  return el(
+    'ul',
+    { class: 'claims' },
+    ...claims.map((c) =>
+      el(
+        'li',
+        {},
+        el('code', {}, c.resource),
+        ` held by ${c.holderClient} until ${new Date(c.expiresAt).toLocaleTimeString()} `,
+        button('Release', `Release claim on ${c.resource}`, () => send({ type: 'releaseClaim', resource: c.resource, fencingToken: c.fencingToken })),
+      ),
+    ),
+  );
+}
+
+function render(state: PanelState): void {
+  const status = el('header', { class: `status status-${state.status}`, role: 'status' }, el('strong', {}, state.statusText), state.url ? el('span', { class: 'muted' }, ` · ${state.url}`) : '');
+  const problems = state.problems.length
+    ? el(
+        'section',
+        { class: 'problems', 'aria-label': 'Problems' },
+        ...state.problems.map((p) => el('div', { class: 'problem', role: 'alert' }, el('strong', {}, p.message), p.action ? el('p', {}, p.action) : '')),
+      )
+    : '';
+  const series = state.series;
+  const charts = el(
+    'div',
+    { class: 'metrics' },
+    sparkline('Sessions', series.map((p) => p.sessions), ''),
+    sparkline('Calls/s', series.map((p) => p.callsPerSecond), ''),
+    sparkline('Lock wait p99', series.map((p) => p.lockWaitP99), ' ms'),
+    sparkline('Propagation p99', series.map((p) => p.propagationP99), ' ms'),
+  );
+  const participants = el(
+    'ul',
+    { class: 'participants' },
+    ...state.participants.map((p) => el('li', {}, el('span', { class: p.heartbeatAgeMs < 3000 ? 'live' : 'stale', 'aria-label': p.heartbeatAgeMs < 3000 ? 'live' : 'not responding' }, '●'), ` ${p.self ? 'This window' : p.label} · pid ${p.pid} · ${p.sessionCount} session(s)`)),
+  );
+  const store = state.store;
+  const storeInfo = el(
+    'p',
+    {},
+    `${store.kind === 'file' ? 'Shared files' : store.kind}${store.degraded ? ' (local only)' : ''} · ${store.namespaces.length} namespace(s) · ${store.namespaces.reduce((n, ns) => n + ns.keys, 0)} key(s) · event log ${(store.eventLogBytes / 1024).toFixed(1)} KiB · ${store.corruptionRecoveries} recoveries`,
+  );
+  app.replaceChildren(
+    status,
+    problems,
+    section('Sessions', state.sessions.length, sessionsTable(state.sessions)),
+    section('Trends', undefined, charts),
+    section('Windows and processes', state.participants.length, participants),
+    section('Claims', state.claims.length, claimsList(state.claims)),
+    section('Shared context', undefined, storeInfo, el('p', { class: 'muted' }, store.location)),
+  );
+}
+
+window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
+  if (event.data?.type !== 'state') return;
+  vscode.setState(event.data.state);
+  render(event.data.state);
+});
+
+const saved = vscode.getState();
+if (saved) render(saved);
+send({ type: 'ready' });
