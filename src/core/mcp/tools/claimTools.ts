@@ -10,6 +10,15 @@ const resource = z.string().min(1).max(1024).describe('A path relative to your r
 const ttlSeconds = z.number().int().min(1).max(86_400).optional().describe(`Lease length; default ${DEFAULT_TTL_SECONDS} s`);
 const holder = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string() });
 const claim = z.object({ resource: z.string(), fencingToken: z.number(), expiresAt: z.string(), holder });
+const fencingToken = z.number().int().min(1);
+
+// Built once per process: zod clones on every refinement, and this runs for every connection otherwise.
+const schemas = {
+  acquire: { input: z.object({ resource, ttlSeconds }), output: claim },
+  renew: { input: z.object({ resource, fencingToken, ttlSeconds }), output: claim },
+  release: { input: z.object({ resource, fencingToken }), output: z.object({ resource: z.string(), released: z.boolean() }) },
+  list: { input: z.object({ prefix: z.string().max(1024).optional() }), output: z.object({ claims: z.array(claim) }) },
+};
 
 function view(c: Claim): { resource: string; fencingToken: number; expiresAt: string; holder: Claim['holder'] } {
   return { resource: c.resource, fencingToken: c.fencingToken, expiresAt: new Date(c.expiresAt).toISOString(), holder: c.holder };
@@ -25,8 +34,8 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       title: 'Claim a file, folder or task',
       description:
         'Takes an advisory lease on a file, a folder (everything under it) or task:<name>, for every window and agent on the project. Refused, with the holder and expiry, when another session holds something overlapping. Keep the fencingToken: renew and release need it.',
-      inputSchema: { resource, ttlSeconds },
-      outputSchema: claim.shape,
+      inputSchema: schemas.acquire.input,
+      outputSchema: schemas.acquire.output,
     },
     async (args) => {
       try {
@@ -43,8 +52,8 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
     {
       title: 'Renew a claim',
       description: 'Extends a claim you hold; refused when the fencing token is not the current one.',
-      inputSchema: { resource, fencingToken: z.number().int().min(1), ttlSeconds },
-      outputSchema: claim.shape,
+      inputSchema: schemas.renew.input,
+      outputSchema: schemas.renew.output,
     },
     async (args) => {
       try {
@@ -60,8 +69,8 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
     {
       title: 'Release a claim',
       description: 'Releases a claim you hold; refused when the fencing token is not the current one.',
-      inputSchema: { resource, fencingToken: z.number().int().min(1) },
-      outputSchema: { resource: z.string(), released: z.boolean() },
+      inputSchema: schemas.release.input,
+      outputSchema: schemas.release.output,
     },
     async (args) => {
       try {
@@ -79,8 +88,8 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
     {
       title: 'List claims',
       description: 'The live claims of the project (optionally those whose resource starts with a prefix), with holders and expiry.',
-      inputSchema: { prefix: z.string().max(1024).optional() },
-      outputSchema: { claims: z.array(claim) },
+      inputSchema: schemas.list.input,
+      outputSchema: schemas.list.output,
       annotations: { readOnlyHint: true },
     },
     async (args) => {

@@ -21,6 +21,21 @@ const change = z.object({
   by: actor,
 });
 
+// Built once per process: zod clones on every refinement, and this runs for every connection otherwise.
+const schemas = {
+  get: {
+    input: z.object({ namespace, key }),
+    output: z.object({ namespace: z.string(), key: z.string(), value: z.unknown().optional(), version: z.number(), updatedAt: z.number().optional(), updatedBy: actor.optional() }),
+  },
+  set: { input: z.object({ namespace, key, value: z.unknown().describe('Any JSON value'), expectedVersion }), output: z.object({ namespace: z.string(), key: z.string(), version: z.number() }) },
+  delete: { input: z.object({ namespace, key, expectedVersion }), output: z.object({ namespace: z.string(), key: z.string(), deleted: z.boolean(), version: z.number() }) },
+  list: { input: z.object({ namespace, prefix: z.string().max(512).optional() }), output: z.object({ namespace: z.string(), entries: z.array(entry) }) },
+  history: {
+    input: z.object({ namespace: namespace.optional(), cursor: z.string().max(4096).optional(), limit: z.number().int().min(1).max(1000).optional() }),
+    output: z.object({ records: z.array(change), nextCursor: z.string() }),
+  },
+};
+
 /** context_get/set/delete/list/history: the versioned key/value store shared by every window and agent (R-MCP-3). */
 export function registerContextTools(server: McpServer, ctx: ToolContext): void {
   server.registerTool(
@@ -28,8 +43,8 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
     {
       title: 'Read a shared value',
       description: 'Reads a key of the shared context. Returns its value and version; version 0 and no value when the key does not exist.',
-      inputSchema: { namespace, key },
-      outputSchema: { namespace: z.string(), key: z.string(), value: z.unknown().optional(), version: z.number(), updatedAt: z.number().optional(), updatedBy: actor.optional() },
+      inputSchema: schemas.get.input,
+      outputSchema: schemas.get.output,
       annotations: { readOnlyHint: true },
     },
     async (args) => {
@@ -48,8 +63,8 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       title: 'Write a shared value',
       description:
         'Writes a key of the shared context; every window and agent on the project sees it. Pass expectedVersion (from context_get) to write only if nobody changed it meanwhile: on a conflict nothing is written and the result says the current version.',
-      inputSchema: { namespace, key, value: z.unknown().describe('Any JSON value'), expectedVersion },
-      outputSchema: { namespace: z.string(), key: z.string(), version: z.number() },
+      inputSchema: schemas.set.input,
+      outputSchema: schemas.set.output,
     },
     async (args) => {
       try {
@@ -66,8 +81,8 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
     {
       title: 'Delete a shared value',
       description: 'Deletes a key of the shared context, optionally only at an expected version.',
-      inputSchema: { namespace, key, expectedVersion },
-      outputSchema: { namespace: z.string(), key: z.string(), deleted: z.boolean(), version: z.number() },
+      inputSchema: schemas.delete.input,
+      outputSchema: schemas.delete.output,
       annotations: { destructiveHint: true },
     },
     async (args) => {
@@ -85,8 +100,8 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
     {
       title: 'List shared values',
       description: 'Lists the keys of a namespace (optionally those starting with a prefix), with values and versions.',
-      inputSchema: { namespace, prefix: z.string().max(512).optional() },
-      outputSchema: { namespace: z.string(), entries: z.array(entry) },
+      inputSchema: schemas.list.input,
+      outputSchema: schemas.list.output,
       annotations: { readOnlyHint: true },
     },
     async (args) => {
@@ -103,8 +118,8 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
     {
       title: 'Shared context history',
       description: 'The event log of changes (who, what, when, previous value), oldest first. Pass nextCursor back to read on; omit namespace for all namespaces.',
-      inputSchema: { namespace: namespace.optional(), cursor: z.string().max(4096).optional(), limit: z.number().int().min(1).max(1000).optional() },
-      outputSchema: { records: z.array(change), nextCursor: z.string() },
+      inputSchema: schemas.history.input,
+      outputSchema: schemas.history.output,
       annotations: { readOnlyHint: true },
     },
     async (args) => {

@@ -36,8 +36,18 @@ const whoamiOutput = {
   ).describe('Every live window and headless process on this project, with its sessions'),
 };
 
-const resumeOutput = { sessionId: z.string(), root: z.string(), previousSessionId: z.string().optional(), tags: z.array(z.string()) };
-const childOutput = { sessionId: z.string(), resumeHandle: z.string(), root: z.string(), parentId: z.string() };
+// Built once per process: zod clones on every refinement, and this runs for every connection otherwise.
+const schemas = {
+  whoami: { input: z.object({}), output: z.object(whoamiOutput) },
+  resume: {
+    input: z.object({ resumeHandle: z.string().min(1).describe('The resumeHandle returned by whoami before the reconnect') }),
+    output: z.object({ sessionId: z.string(), root: z.string(), previousSessionId: z.string().optional(), tags: z.array(z.string()) }),
+  },
+  child: {
+    input: z.object({ tags: z.array(z.string().min(1).max(64)).max(16).optional().describe('Extra tags for the child') }),
+    output: z.object({ sessionId: z.string(), resumeHandle: z.string(), root: z.string(), parentId: z.string() }),
+  },
+};
 
 /** whoami, session_resume, session_create_child: who an agent is and how it gets that back. */
 export function registerSessionTools(server: McpServer, ctx: ToolContext, declaredRoots: DeclaredRoots): void {
@@ -46,8 +56,8 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
     {
       title: 'Who am I',
       description: 'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
-      inputSchema: {},
-      outputSchema: whoamiOutput,
+      inputSchema: schemas.whoami.input,
+      outputSchema: schemas.whoami.output,
       annotations: { readOnlyHint: true },
     },
     async (_args, extra) => {
@@ -93,8 +103,8 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
       title: 'Resume a session',
       description:
         'After a reconnect, hand over the resumeHandle that whoami gave you to get your earlier session back (its id, root, claims and subscriptions). The session this connection opened is then closed.',
-      inputSchema: { resumeHandle: z.string().min(1).describe('The resumeHandle returned by whoami before the reconnect') },
-      outputSchema: resumeOutput,
+      inputSchema: schemas.resume.input,
+      outputSchema: schemas.resume.output,
     },
     async ({ resumeHandle }, extra) => {
       try {
@@ -114,8 +124,8 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
       title: 'Create a sub-agent session',
       description:
         'Creates a child session for a sub-agent: it inherits this session\'s root and tags and is closed when this session closes. Give the returned resumeHandle to the sub-agent; it calls session_resume with it after connecting.',
-      inputSchema: { tags: z.array(z.string().min(1).max(64)).max(16).optional().describe('Extra tags for the child') },
-      outputSchema: childOutput,
+      inputSchema: schemas.child.input,
+      outputSchema: schemas.child.output,
     },
     async ({ tags }) => {
       try {

@@ -61,6 +61,8 @@ export class FileStore implements SharedStore {
   private lastSessions: readonly ParticipantSession[] = [];
   private disposed = false;
   private opened = false;
+  /** Presence as last read: whoami asks on every call, the folder changes about once a second. */
+  private presenceCache: { at: number; participants: Participant[] } | undefined;
 
   private constructor(private readonly deps: FileStoreDeps) {
     this.options = { ...DEFAULT_FILE_STORE_OPTIONS, ...deps.options, lock: { ...DEFAULT_FILE_STORE_OPTIONS.lock, ...deps.options?.lock } };
@@ -89,7 +91,10 @@ export class FileStore implements SharedStore {
     // Proves the folder is writable now, not at the first write an agent makes.
     await this.heartbeat([]);
     this.watchFolder(path.join(this.dir, 'ns'), () => void this.discoverNamespaces());
-    this.watchFolder(path.join(this.dir, 'presence'), () => this.emit({ kind: 'presence' }));
+    this.watchFolder(path.join(this.dir, 'presence'), () => {
+      this.presenceCache = undefined;
+      this.emit({ kind: 'presence' });
+    });
     await this.discoverNamespaces();
     this.opened = true;
     this.every(this.options.heartbeatMs, () => this.heartbeat(this.lastSessions).then(() => this.sweepParticipants()));
@@ -211,10 +216,13 @@ export class FileStore implements SharedStore {
     const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
     await fs.writeFile(temp, JSON.stringify(entry), { mode: 0o600 });
     await fs.rename(temp, file);
+    this.presenceCache = undefined;
   }
 
   async participants(): Promise<Participant[]> {
-    return (await this.readParticipants()).filter((p) => !this.isGone(p, Date.now()));
+    const now = Date.now();
+    if (!this.presenceCache || now - this.presenceCache.at > this.options.heartbeatMs) this.presenceCache = { at: now, participants: await this.readParticipants() };
+    return this.presenceCache.participants.filter((p) => !this.isGone(p, now));
   }
 
   async status(): Promise<StoreStatus> {
@@ -252,6 +260,7 @@ export class FileStore implements SharedStore {
     for (const p of await this.readParticipants()) {
       if (p.participantId === this.participantId || !this.isGone(p, now)) continue;
       await fs.rm(path.join(this.dir, 'presence', `${p.participantId}.json`), { force: true });
+      this.presenceCache = undefined;
       const released = await this.releaseClaimsOf({ participantId: p.participantId });
       this.deps.metrics.counter('presence.gone').inc();
       this.deps.logger.info(`Participant ${p.label} (pid ${p.pid}) is gone; released ${released} claim(s)`);

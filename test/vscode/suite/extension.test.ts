@@ -1,0 +1,131 @@
+// Runs inside a real VS Code extension host (code-server), against the installed extension.
+import * as assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import * as vscode from 'vscode';
+import type { Container } from '../../../src/extension/container';
+
+const EXTENSION_ID = 'session-coordinator.session-coordinator';
+
+async function container(): Promise<Container> {
+  const ext = vscode.extensions.getExtension<Container>(EXTENSION_ID);
+  assert.ok(ext, 'the extension is installed');
+  const exports = ext.isActive ? ext.exports : await ext.activate();
+  assert.ok(exports?.current, 'activation started a coordinator run');
+  return exports;
+}
+
+async function httpAgent(c: Container, name: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const run = c.current!;
+  const client = new Client({ name, version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(run.url!), { requestInit: { headers: { Authorization: `Bearer ${run.token}` } } });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+suite('R-EXT: the extension in a real VS Code', () => {
+  test('R-EXT-2: activation starts the coordinator on loopback and shows health in the status bar', async () => {
+    const c = await container();
+    assert.match(c.current!.url!, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    const state = await eventually('a panel state', () => c.state);
+    assert.equal(state.status, 'ok', JSON.stringify(state.problems));
+    const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+    assert.ok(existsSync(path.join(folder, '.session-coordinator', '.gitignore')), 'the shared store lives in the workspace');
+  });
+
+  test('R-EXT-6: every command is in the palette under "Session Coordinator"', async () => {
+    const all = await vscode.commands.getCommands(true);
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const contributed = (ext.packageJSON.contributes.commands as Array<{ command: string; category: string }>);
+    for (const id of ['showPanel', 'copyClientConfig', 'endSession', 'releaseClaim', 'exportDiagnostics', 'showLog', 'restart']) {
+      const command = `sessionCoordinator.${id}`;
+      assert.ok(all.includes(command), `${command} is registered`);
+      assert.equal(contributed.find((x) => x.command === command)?.category, 'Session Coordinator');
+    }
+  });
+
+  test('R-MCP-5: copy client config gives a ready-to-paste config for each client', async () => {
+    for (const client of ['claude-code', 'cline', 'cursor', 'vscode']) {
+      const text = await vscode.commands.executeCommand<string>('sessionCoordinator.copyClientConfig', client);
+      const json = JSON.parse(text) as Record<string, Record<string, { args: string[] }>>;
+      const server = (json.mcpServers ?? json.servers)!['session-coordinator']!;
+      assert.ok(server.args.includes('connect'), `${client}: runs connect`);
+      assert.equal(await vscode.env.clipboard.readText(), text, `${client}: on the clipboard`);
+      assert.doesNotMatch(text, /Bearer|token/i, 'no secret in a pasted config');
+    }
+  });
+
+  test('R-EXT-6, R-EXT-5: a session shows up, and End Session ends it for its client', async () => {
+    const c = await container();
+    const agent = await httpAgent(c, 'ext-host-agent');
+    const row = await eventually('the session in the panel state', () => c.state?.sessions.find((s) => s.clientName === 'ext-host-agent'));
+    assert.equal(row.local, true);
+    assert.equal(await vscode.commands.executeCommand('sessionCoordinator.endSession', row.id), true);
+    await eventually('the session gone', () => !c.current!.coordinator.sessions.get(row.id));
+    await assert.rejects(agent.client.callTool({ name: 'whoami', arguments: {} }), 'the client\'s session ended');
+  });
+
+  test('R-EXT-6, R-CLM-4: Release Claim ends an agent\'s claim; claims reach the panel state', async () => {
+    const c = await container();
+    const agent = await httpAgent(c, 'claiming-agent');
+    const granted = await agent.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/app.ts' } });
+    const token = (granted.structuredContent as { fencingToken: number }).fencingToken;
+    await eventually('the claim in the panel', () => c.state?.claims.find((x) => x.resource === 'src/app.ts'));
+    assert.equal(await vscode.commands.executeCommand('sessionCoordinator.releaseClaim', 'src/app.ts', token), true);
+    await eventually('the claim released', async () => (await c.current!.coordinator.store.listClaims()).length === 0);
+    await agent.transport.terminateSession();
+    await agent.client.close();
+  });
+
+  test('R-OBS-2, R-EXT-6: Export Diagnostics opens the snapshot as JSON', async () => {
+    const snapshot = await vscode.commands.executeCommand<{ metrics: Record<string, unknown>; sessions: unknown[] }>('sessionCoordinator.exportDiagnostics');
+    assert.ok(snapshot.metrics && 'sessions.total' in snapshot.metrics);
+    const editor = vscode.window.activeTextEditor;
+    assert.equal(editor?.document.languageId, 'json');
+    assert.deepEqual(Object.keys(JSON.parse(editor!.document.getText())).sort(), Object.keys(snapshot).sort());
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
+  test('R-EXT-2: a setting that needs a restart is applied live, by a coordinator restart', async () => {
+    const c = await container();
+    const before = c.current!;
+    await vscode.workspace.getConfiguration('sessionCoordinator').update('sessions.max', 7, vscode.ConfigurationTarget.Workspace);
+    const after = await eventually('a new run', () => (c.current && c.current !== before ? c.current : undefined));
+    assert.equal(after.coordinator.options.sessions.maxSessions, 7);
+    await vscode.workspace.getConfiguration('sessionCoordinator').update('sessions.max', undefined, vscode.ConfigurationTarget.Workspace);
+    await eventually('restored', () => c.current?.coordinator.options.sessions.maxSessions === 200);
+  });
+
+  test('R-EXT-6: Restart Coordinator starts a fresh run', async () => {
+    const c = await container();
+    const before = c.current;
+    await vscode.commands.executeCommand('sessionCoordinator.restart');
+    assert.ok(c.current && c.current !== before);
+    assert.equal((await eventually('state', () => c.state)).status, 'ok');
+  });
+
+  test('R-MCP-5: VS Code\'s own MCP client finds our server through the definition provider and calls whoami', async function () {
+    const c = await container();
+    // The provider needs a moment after registration before startServer does anything.
+    await new Promise((r) => setTimeout(r, 1500));
+    await vscode.commands.executeCommand('workbench.mcp.startServer', `${EXTENSION_ID}/Session Coordinator`);
+    const tool = await eventually('our tools in vscode.lm.tools', () => vscode.lm.tools.find((t) => /whoami$/.test(t.name)), 30_000);
+    const result = await vscode.lm.invokeTool(tool.name, { input: {}, toolInvocationToken: undefined });
+    const text = result.content.map((p) => (p instanceof vscode.LanguageModelTextPart ? p.value : '')).join('');
+    assert.match(text, /sessionId/);
+    const session = await eventually('VS Code\'s session in the coordinator', () => c.current!.coordinator.sessions.list().find((s) => s.transport === 'http' && !/agent/.test(s.client.name)));
+    assert.ok(session.client.name.length > 0);
+  });
+});
