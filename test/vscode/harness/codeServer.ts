@@ -97,12 +97,12 @@ export function runtimeTmpDir(build: VscodeBuild): string {
   return path.join(os.tmpdir(), `vscode-harness-${uid}`, build.codeServer);
 }
 
-/** The environment code-server runs with: the build's TMPDIR and XDG_*, nothing of an enclosing VS Code or test runner. */
+/** The environment code-server runs with: the build's TMPDIR and XDG_*, nothing of an enclosing VS Code, npm run or test runner. */
 export function codeServerEnv(build: VscodeBuild, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = buildEnv(build, { TMPDIR: runtimeTmpDir(build), ...extra });
   for (const key of Object.keys(env)) {
     // VSCODE_IPC_HOOK_CLI would make code-server open the folder in the VS Code it runs inside of.
-    if (key.startsWith('VSCODE_') && !(key in extra)) delete env[key];
+    if ((key.startsWith('VSCODE_') || /^npm_/i.test(key)) && !(key in extra)) delete env[key];
   }
   for (const key of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'ELECTRON_RUN_AS_NODE']) if (!(key in extra)) delete env[key];
   return env;
@@ -248,6 +248,7 @@ async function launch(build: VscodeBuild, options: StartCodeServerOptions, ctx: 
         await stopTree(child);
         live.delete(child);
         if (process.env.VSCODE_HARNESS_KEEP !== '1') rmSync(ctx.runDir, { recursive: true, force: true });
+        sweepStaleSockets(ctx.env.TMPDIR!);
       })();
       return stopped;
     },
@@ -358,6 +359,27 @@ async function stopTree(child: ChildProcess): Promise<void> {
       }
     }
     while (pids.some(alive) && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Removes the *.sock files VS Code leaves in TMPDIR (vscode-git-*, vscode-ipc-*) that no process listens on any more. */
+function sweepStaleSockets(dir: string): void {
+  let bound: string;
+  try {
+    bound = readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return;
+  }
+  const inUse = new Set(bound.split('\n').map((l) => l.split(' ').pop() ?? ''));
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (/^vscode-.*\.sock$/.test(name) && !inUse.has(file)) rmSync(file, { force: true });
   }
 }
 
