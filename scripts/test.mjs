@@ -8,6 +8,8 @@ import { build, ensureNpmDeps, REPO, run } from './setup.mjs';
 
 ensureNpmDeps(REPO);
 ensureNpmDeps(path.join(REPO, 'test', 'conformance'));
+// The real VS Code builds the extension is tested on (idempotent; minutes on a new machine, instant after).
+run(process.execPath, [path.join(REPO, 'scripts', 'vscode', 'install.mjs')]);
 build();
 run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.']);
 run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'webview']);

@@ -25,6 +25,8 @@ export interface ExtensionHostSuiteOptions {
   vsix?: string;
   /** Environment for code-server and so for the extension host running the suite. */
   env?: NodeJS.ProcessEnv;
+  /** Workspace Trust on: in test mode the trust dialog is refused, so the workspace stays untrusted (Restricted Mode). */
+  trust?: boolean;
   /** Saves a PNG of the workbench here when the run times out or the suite fails. */
   screenshotOnFailure?: string;
 }
@@ -73,7 +75,7 @@ export async function runExtensionHostSuite(options: ExtensionHostSuiteOptions):
       extensionsDir: options.extensionsDir,
       vsix: options.vsix,
       env: options.env,
-      trust: false, // the trust dialog is refused in test mode: keep --disable-workspace-trust
+      trust: options.trust ?? false,
     });
     if (settled) return -1;
     workbench = await openWorkbench(server.url, options.workspace, {
