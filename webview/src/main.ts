@@ -82,7 +82,7 @@ function render(state: PanelState): void {
     ? el(
         'section',
         { class: 'problems', 'aria-label': 'Problems' },
-        ...state.problems.map((p) => el('div', { class: 'problem', role: 'alert' }, el('strong', {}, p.message), p.action ? el('p', {}, p.action) : '')),
+        ...state.problems.map((p) => el('div', { class: `problem problem-${p.severity}`, role: p.severity === 'error' ? 'alert' : 'status' }, el('strong', {}, p.message), p.action ? el('p', {}, p.action) : '')),
       )
     : '';
   const series = state.series;

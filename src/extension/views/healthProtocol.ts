@@ -39,6 +39,7 @@ export interface PanelClaim {
 }
 
 export interface PanelProblem {
+  readonly severity: 'error' | 'warning';
   readonly message: string;
   /** What a person can do about it. */
   readonly action?: string;

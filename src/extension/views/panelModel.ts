@@ -66,12 +66,12 @@ export function buildPanelState(input: PanelInputs): PanelState {
   }
   const problems: PanelProblem[] = [];
   if (snapshot.health.status === 'error') {
-    for (const message of snapshot.health.problems) problems.push({ message, action: 'Open a folder (File > Open Folder) or add one to sessionCoordinator.allowedPaths.' });
+    for (const message of snapshot.health.problems) problems.push({ severity: 'error', message, action: 'Open a folder (File > Open Folder) or add one to sessionCoordinator.allowedPaths.' });
   }
-  if (input.restrictedReason) problems.push({ message: input.restrictedReason, action: 'Trust this workspace to share context with other windows and agents.', command: 'workbench.trust.manage' });
-  else if (snapshot.store.degraded) problems.push({ message: `Local-only: ${snapshot.store.reason ?? 'the shared store is unavailable'}`, action: 'Other windows and agents do not see this window\'s context and claims. Fix the cause, then restart the coordinator.', command: 'sessionCoordinator.restart' });
+  if (input.restrictedReason) problems.push({ severity: 'warning', message: input.restrictedReason, action: 'Trust this workspace to share context with other windows and agents.', command: 'workbench.trust.manage' });
+  else if (snapshot.store.degraded) problems.push({ severity: 'warning', message: `Local-only: ${snapshot.store.reason ?? 'the shared store is unavailable'}`, action: 'Other windows and agents do not see this window\'s context and claims. Fix the cause, then restart the coordinator.', command: 'sessionCoordinator.restart' });
   const recoveries = Number(snapshot.metrics['store.recoveries'] ?? 0);
-  if (recoveries > 0) problems.push({ message: `The shared store repaired ${recoveries} corrupt snapshot(s) from backups and the event log.`, action: 'Nothing was lost if the event log was intact; see the log for details.', command: 'sessionCoordinator.showLog' });
+  if (recoveries > 0) problems.push({ severity: 'warning', message: `The shared store repaired ${recoveries} corrupt snapshot(s) from backups and the event log.`, action: 'Nothing was lost if the event log was intact; see the log for details.', command: 'sessionCoordinator.showLog' });
   const status: PanelState['status'] = input.restrictedReason ? 'restricted' : snapshot.health.status === 'error' ? 'error' : snapshot.store.degraded ? 'degraded' : 'ok';
   const statusText =
     status === 'ok'
