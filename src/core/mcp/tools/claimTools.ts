@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { normalizeResource } from '../../store/claimRules.js';
 import type { Claim } from '../../store/sharedStore.js';
 import type { ToolContext } from './toolContext.js';
-import { failed, ok } from './toolResult.js';
+import { guarded, ok } from './toolResult.js';
 
 const DEFAULT_TTL_SECONDS = 300;
 const resource = z.string().min(1).max(1024).describe('A path relative to your root (a folder covers everything under it), or task:<name>');
@@ -37,14 +37,10 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.acquire.input,
       outputSchema: schemas.acquire.output,
     },
-    async (args) => {
-      try {
-        const granted = await ctx.coordinator.store.acquireClaim(normalize(args.resource), ctx.actor(), (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000);
-        return ok(view(granted));
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async (args) => {
+      const granted = await ctx.coordinator.store.acquireClaim(normalize(args.resource), ctx.actor(), (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000);
+      return ok(view(granted));
+    }),
   );
 
   server.registerTool(
@@ -55,13 +51,9 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.renew.input,
       outputSchema: schemas.renew.output,
     },
-    async (args) => {
-      try {
-        return ok(view(await ctx.coordinator.store.renewClaim(normalize(args.resource), args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, ctx.actor())));
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async (args) => {
+      return ok(view(await ctx.coordinator.store.renewClaim(normalize(args.resource), args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, ctx.actor())));
+    }),
   );
 
   server.registerTool(
@@ -72,15 +64,11 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.release.input,
       outputSchema: schemas.release.output,
     },
-    async (args) => {
-      try {
-        const normalized = normalize(args.resource);
-        await ctx.coordinator.store.releaseClaim(normalized, args.fencingToken, ctx.actor());
-        return ok({ resource: normalized, released: true });
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async (args) => {
+      const normalized = normalize(args.resource);
+      await ctx.coordinator.store.releaseClaim(normalized, args.fencingToken, ctx.actor());
+      return ok({ resource: normalized, released: true });
+    }),
   );
 
   server.registerTool(
@@ -92,12 +80,8 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: schemas.list.output,
       annotations: { readOnlyHint: true },
     },
-    async (args) => {
-      try {
-        return ok({ claims: (await ctx.coordinator.store.listClaims(args.prefix)).map(view) });
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async (args) => {
+      return ok({ claims: (await ctx.coordinator.store.listClaims(args.prefix)).map(view) });
+    }),
   );
 }

@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { ToolContext } from './toolContext.js';
-import { failed, ok } from './toolResult.js';
+import { guarded, ok } from './toolResult.js';
 
 const actor = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string() });
 const namespace = z.string().min(1).max(64).describe('Namespace: letters, digits, ".", "_", "-"; one shard each');
@@ -47,14 +47,10 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       outputSchema: schemas.get.output,
       annotations: { readOnlyHint: true },
     },
-    async (args) => {
-      try {
-        const found = await ctx.coordinator.store.get(args.namespace, args.key);
-        return ok({ namespace: args.namespace, key: args.key, version: found?.version ?? 0, ...(found ? { value: found.value, updatedAt: found.updatedAt, updatedBy: found.updatedBy } : {}) });
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async (args) => {
+      const found = await ctx.coordinator.store.get(args.namespace, args.key);
+      return ok({ namespace: args.namespace, key: args.key, version: found?.version ?? 0, ...(found ? { value: found.value, updatedAt: found.updatedAt, updatedBy: found.updatedBy } : {}) });
+    }),
   );
 
   server.registerTool(
@@ -66,14 +62,10 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       inputSchema: schemas.set.input,
       outputSchema: schemas.set.output,
     },
-    async (args) => {
-      try {
-        const written = await ctx.coordinator.store.set(args.namespace, args.key, args.value, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
-        return ok({ namespace: args.namespace, key: args.key, version: written.version });
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async (args) => {
+      const written = await ctx.coordinator.store.set(args.namespace, args.key, args.value, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
+      return ok({ namespace: args.namespace, key: args.key, version: written.version });
+    }),
   );
 
   server.registerTool(
@@ -85,14 +77,10 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       outputSchema: schemas.delete.output,
       annotations: { destructiveHint: true },
     },
-    async (args) => {
-      try {
-        const result = await ctx.coordinator.store.delete(args.namespace, args.key, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
-        return ok({ namespace: args.namespace, key: args.key, ...result });
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async (args) => {
+      const result = await ctx.coordinator.store.delete(args.namespace, args.key, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
+      return ok({ namespace: args.namespace, key: args.key, ...result });
+    }),
   );
 
   server.registerTool(
@@ -104,13 +92,9 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       outputSchema: schemas.list.output,
       annotations: { readOnlyHint: true },
     },
-    async (args) => {
-      try {
-        return ok({ namespace: args.namespace, entries: await ctx.coordinator.store.list(args.namespace, args.prefix) });
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async (args) => {
+      return ok({ namespace: args.namespace, entries: await ctx.coordinator.store.list(args.namespace, args.prefix) });
+    }),
   );
 
   server.registerTool(
@@ -122,13 +106,9 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       outputSchema: schemas.history.output,
       annotations: { readOnlyHint: true },
     },
-    async (args) => {
-      try {
-        const page = await ctx.coordinator.store.history({ ...(args.namespace ? { namespace: args.namespace } : {}), ...(args.cursor ? { cursor: args.cursor } : {}), ...(args.limit ? { limit: args.limit } : {}) });
-        return ok({ records: page.records, nextCursor: page.nextCursor });
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async (args) => {
+      const page = await ctx.coordinator.store.history({ ...(args.namespace ? { namespace: args.namespace } : {}), ...(args.cursor ? { cursor: args.cursor } : {}), ...(args.limit ? { limit: args.limit } : {}) });
+      return ok({ records: page.records, nextCursor: page.nextCursor });
+    }),
   );
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CoordinatorError } from '../../errors.js';
 import type { DeclaredRoots } from '../declaredRoots.js';
 import type { ToolContext } from './toolContext.js';
-import { failed, ok } from './toolResult.js';
+import { guarded, ok } from './toolResult.js';
 
 const client = z.object({ name: z.string(), version: z.string() });
 const peer = z.object({
@@ -60,7 +60,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
       outputSchema: schemas.whoami.output,
       annotations: { readOnlyHint: true },
     },
-    async (_args, extra) => {
+    guarded(async (_args, extra) => {
       await declaredRoots.ensure(extra);
       const exec = await ctx.coordinator.contextFor(ctx.connection.session?.id);
       const session = ctx.connection.session;
@@ -94,7 +94,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
           sessions: p.sessions.map((s) => ({ id: s.id, clientName: s.clientName, transport: s.transport, state: s.state })),
         })),
       });
-    },
+    }),
   );
 
   server.registerTool(
@@ -106,16 +106,12 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
       inputSchema: schemas.resume.input,
       outputSchema: schemas.resume.output,
     },
-    async ({ resumeHandle }, extra) => {
-      try {
-        const target = ctx.coordinator.resume(resumeHandle);
-        const previous = ctx.connection.session;
-        ctx.connection.rebind(target, extra.requestId, (s) => ctx.hub.detachOthers(s, ctx.connection));
-        return ok({ sessionId: target.id, root: target.root, tags: [...target.tags], ...(previous && previous !== target ? { previousSessionId: previous.id } : {}) });
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async ({ resumeHandle }, extra) => {
+      const target = ctx.coordinator.resume(resumeHandle);
+      const previous = ctx.connection.session;
+      ctx.connection.rebind(target, extra.requestId, (s) => ctx.hub.detachOthers(s, ctx.connection));
+      return ok({ sessionId: target.id, root: target.root, tags: [...target.tags], ...(previous && previous !== target ? { previousSessionId: previous.id } : {}) });
+    }),
   );
 
   server.registerTool(
@@ -127,15 +123,11 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
       inputSchema: schemas.child.input,
       outputSchema: schemas.child.output,
     },
-    async ({ tags }) => {
-      try {
-        const parent = ctx.connection.session;
-        if (!parent) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
-        const child = await ctx.coordinator.openSession({ transport: 'none', parentId: parent.id, tags: tags ?? [], client: parent.client });
-        return ok({ sessionId: child.id, resumeHandle: child.resumeHandle, root: child.root, parentId: parent.id });
-      } catch (e) {
-        return failed(e);
-      }
-    },
+    guarded(async ({ tags }) => {
+      const parent = ctx.connection.session;
+      if (!parent) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
+      const child = await ctx.coordinator.openSession({ transport: 'none', parentId: parent.id, tags: tags ?? [], client: parent.client });
+      return ok({ sessionId: child.id, resumeHandle: child.resumeHandle, root: child.root, parentId: parent.id });
+    }),
   );
 }
