@@ -7,7 +7,7 @@
 // `node scripts/bench.mjs <figure> ...` runs only the named figures.
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Coordinator } from '../src/core/coordinator.js';
@@ -16,12 +16,12 @@ import type { Session } from '../src/core/sessions/session.js';
 import { closeHttp, newHttpConn, openHttp, openStdio, whoami, type HttpConn } from './support/clients.js';
 import type { HeapReport } from './support/inProcessServer.js';
 import { cpuMs, drain, startHttpChild, type ServerChild } from './support/processes.js';
+import { figures, MACHINE, report, writeFigures } from './support/report.js';
 import { median, quantile, sig } from './support/stats.js';
 
 const REPO = process.env.BENCH_REPO ?? process.cwd();
 const BUILD = process.env.BENCH_BUILD ?? path.join(REPO, '.cache', 'bench');
 const CLI = path.join(REPO, 'dist', 'cli.js');
-const RESULTS = path.join(REPO, 'bench', 'results.json');
 const TOKEN = `bench-${randomBytes(16).toString('hex')}`;
 const only = new Set(process.argv.slice(2));
 /** Diagnostics only: extra node options (e.g. --cpu-prof) and CLI options (e.g. --log-level warn) for OUR server. */
@@ -30,36 +30,6 @@ const OURS_ARGS = (process.env.BENCH_OURS_ARGS ?? '').split(' ').filter(Boolean)
 
 type Side = 'ours' | 'bare';
 const SIDES: readonly Side[] = ['ours', 'bare'];
-
-interface Target {
-  op: '<=' | '>=';
-  limit: number;
-}
-
-interface Figure {
-  name: string;
-  value: number;
-  baseline: number;
-  ratio: number;
-  target: string;
-  unit: string;
-  ok: boolean;
-  notes: string;
-}
-
-const figures: Figure[] = [];
-const MACHINE = `node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(2)} at start`;
-
-function report(name: string, value: number, baseline: number, unit: string, target: Target | undefined, notes: string, extraOk = true): void {
-  const ratio = value / baseline;
-  const within = target === undefined ? true : target.op === '<=' ? ratio <= target.limit : ratio >= target.limit;
-  const ok = within && extraOk;
-  const targetText = target === undefined ? 'none' : `${target.op}${target.limit}`;
-  const fig: Figure = { name, value: sig(value), baseline: sig(baseline), ratio: sig(ratio, 3), target: targetText, unit, ok, notes: `${notes}; ${MACHINE}` };
-  figures.push(fig);
-  console.log(`BENCH ${name} value=${fig.value} baseline=${fig.baseline} ratio=${fig.ratio} target=${targetText} ${ok ? 'ok' : 'MISS'}`);
-  console.error(`  ${name} [${unit}]: ${notes}`);
-}
 
 /** Runs `rounds` rounds of `body` for both sides, alternating which side goes first. */
 async function interleave(rounds: number, body: (side: Side, round: number) => Promise<void>): Promise<void> {
@@ -455,8 +425,8 @@ async function main(): Promise<void> {
   if (want('mcp-stdio-call')) await stdioCall();
   if (want('session-leak')) await sessionLeak();
   if (want('get-or-create-1000')) await getOrCreate();
-  writeFileSync(RESULTS, JSON.stringify(figures, null, 2) + '\n');
-  console.error(`bench: ${figures.length} figures in ${sig((performance.now() - started) / 1000, 3)} s; wrote ${path.relative(process.cwd(), RESULTS)}`);
+  const written = writeFigures(REPO);
+  console.error(`bench: ${figures.length} figures in ${sig((performance.now() - started) / 1000, 3)} s; wrote ${path.relative(process.cwd(), written)}`);
 }
 
 function cleanup(): void {

@@ -4,8 +4,9 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { build, ensureNpmDeps, REPO, run } from './setup.mjs';
+import { build, ensureDebianPackages, ensureNpmDeps, REPO, run } from './setup.mjs';
 
+ensureDebianPackages(['redis-server']);
 ensureNpmDeps(REPO);
 ensureNpmDeps(path.join(REPO, 'test', 'conformance'));
 // The real VS Code builds the extension is tested on (idempotent; minutes on a new machine, instant after).

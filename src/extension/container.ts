@@ -29,7 +29,7 @@ export class Container implements vscode.Disposable {
   private readonly view: HealthViewProvider;
   private readonly mcp: McpServerProvider;
   private readonly decorations: ClaimDecorations;
-  private claimIndex = new ClaimIndex(undefined, [], new Set());
+  private claimIndex = new ClaimIndex(undefined, []);
   private lastState: PanelState | undefined;
 
   constructor(private readonly context: vscode.ExtensionContext) {
@@ -120,8 +120,7 @@ export class Container implements vscode.Disposable {
       this.lastState = state;
       this.statusBar.update(state);
       this.view.update(state);
-      const mine = new Set(state.sessions.filter((s) => s.local).map((s) => s.id));
-      this.claimIndex = new ClaimIndex(this.roots()[0], state.claims, mine);
+      this.claimIndex = new ClaimIndex(this.roots()[0], state.claims);
       this.decorations.update(this.claimIndex);
     } catch (e) {
       this.log.warn(`Refreshing the panel: ${errorMessage(e)}`);

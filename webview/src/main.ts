@@ -37,7 +37,7 @@ function sessionsTable(sessions: readonly PanelSession[]): HTMLElement {
     const row = el(
       'tr',
       { tabindex: '0', 'data-session': s.id, 'aria-label': `${s.clientName} over ${s.transport}, ${s.state}; press Enter for its history` },
-      el('td', { title: `${s.id}\n${s.root}` }, `${s.clientName}${s.clientVersion ? ` ${s.clientVersion}` : ''}`),
+      el('td', { title: `${s.clientName} ${s.clientVersion}\n${s.id}\n${s.root}` }, `${s.clientName}${s.clientVersion ? ` ${s.clientVersion}` : ''}`),
       el('td', {}, s.transport),
       el('td', { class: `state-${s.state}` }, s.state),
       el('td', {}, ago(now - s.createdAt)),
@@ -50,6 +50,8 @@ function sessionsTable(sessions: readonly PanelSession[]): HTMLElement {
     );
     row.addEventListener('click', () => send({ type: 'openHistory', sessionId: s.id }));
     row.addEventListener('keydown', (e) => {
+      // Keys on the row's own buttons are theirs (Enter on End must not also open the history).
+      if (e.target !== row) return;
       if (e.key === 'Enter') send({ type: 'openHistory', sessionId: s.id });
       if (e.key === 'ArrowDown') (row.nextElementSibling as HTMLElement | null)?.focus();
       if (e.key === 'ArrowUp') (row.previousElementSibling as HTMLElement | null)?.focus();
@@ -77,6 +79,8 @@ function claimsList(claims: readonly PanelClaim[]): HTMLElement {
 }
 
 function render(state: PanelState): void {
+  // The panel is rebuilt on each update: keep the keyboard where the person left it.
+  const focused = (document.activeElement as HTMLElement | null)?.closest('tr[data-session]')?.getAttribute('data-session');
   const status = el('header', { class: `status status-${state.status}`, role: 'status' }, el('strong', {}, state.statusText), state.url ? el('span', { class: 'muted' }, ` · ${state.url}`) : '');
   const problems = state.problems.length
     ? el(
@@ -97,7 +101,7 @@ function render(state: PanelState): void {
   const participants = el(
     'ul',
     { class: 'participants' },
-    ...state.participants.map((p) => el('li', {}, el('span', { class: p.heartbeatAgeMs < 3000 ? 'live' : 'stale', 'aria-label': p.heartbeatAgeMs < 3000 ? 'live' : 'not responding' }, '●'), ` ${p.self ? 'This window' : p.label} · pid ${p.pid} · ${p.sessionCount} session(s)`)),
+    ...state.participants.map((p) => el('li', {}, el('span', { class: p.heartbeatAgeMs < 3000 ? 'live' : 'stale', 'aria-label': p.heartbeatAgeMs < 3000 ? 'live' : 'not responding' }, '●'), ` ${p.self ? 'This window' : p.label} · pid ${p.pid} · ${p.sessionCount} session${p.sessionCount === 1 ? '' : 's'}`)),
   );
   const store = state.store;
   const storeInfo = el(
@@ -114,6 +118,7 @@ function render(state: PanelState): void {
     section('Claims', state.claims.length, claimsList(state.claims)),
     section('Shared context', undefined, storeInfo, el('p', { class: 'muted' }, store.location)),
   );
+  if (focused) app.querySelector<HTMLElement>(`tr[data-session="${CSS.escape(focused)}"]`)?.focus();
 }
 
 window.addEventListener('message', (event: MessageEvent<HostMessage>) => {

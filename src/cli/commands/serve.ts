@@ -20,7 +20,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
   const dir = installDir();
   const participant = await Participant.start({
     kind: 'headless',
-    label: `headless pid ${process.pid}`,
+    label: 'session-coordinator serve',
     workspaceRoots: [workspace],
     logger,
     coordinator: {

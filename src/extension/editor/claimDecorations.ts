@@ -8,17 +8,16 @@ export class ClaimIndex {
   constructor(
     private readonly root: string | undefined,
     private readonly claims: readonly PanelClaim[],
-    private readonly mySessions: ReadonlySet<string>,
   ) {}
 
-  /** The claim covering a file, if another session holds one. */
-  foreignClaimOn(uri: vscode.Uri): PanelClaim | undefined {
+  /** The claim covering a file. Every claim is an agent's, never the person's: all of them are shown. */
+  claimOn(uri: vscode.Uri): PanelClaim | undefined {
     if (!this.root || uri.scheme !== 'file') return undefined;
     const relative = path.relative(this.root, uri.fsPath);
     if (relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
     const resource = relative === '' ? '.' : relative.split(path.sep).join('/');
     // A claim covers the file it names and everything under a folder it names (not the folders above it).
-    return this.claims.find((c) => !this.mySessions.has(c.holderSessionId) && !c.resource.startsWith(TASK_PREFIX) && (c.resource === '.' || resource === c.resource || resource.startsWith(c.resource + '/')));
+    return this.claims.find((c) => !c.resource.startsWith(TASK_PREFIX) && (c.resource === '.' || resource === c.resource || resource.startsWith(c.resource + '/')));
   }
 
   get resources(): readonly PanelClaim[] {
@@ -34,7 +33,7 @@ export function describeClaim(c: PanelClaim): string {
 export class ClaimDecorations implements vscode.FileDecorationProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<vscode.Uri | vscode.Uri[] | undefined>();
   readonly onDidChangeFileDecorations = this.changed.event;
-  private index: ClaimIndex = new ClaimIndex(undefined, [], new Set());
+  private index: ClaimIndex = new ClaimIndex(undefined, []);
   private enabled = true;
 
   setEnabled(enabled: boolean): void {
@@ -50,7 +49,7 @@ export class ClaimDecorations implements vscode.FileDecorationProvider, vscode.D
 
   provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined {
     if (!this.enabled) return undefined;
-    const claim = this.index.foreignClaimOn(uri);
+    const claim = this.index.claimOn(uri);
     if (!claim) return undefined;
     return { badge: 'C', tooltip: describeClaim(claim), color: new vscode.ThemeColor('list.warningForeground'), propagate: false };
   }

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { describeClaim, type ClaimIndex } from './claimDecorations.js';
 
 /**
- * Warns before saving a file another session holds (R-CLM-4). A warning,
+ * Warns before saving a file an agent's session holds (R-CLM-4). A warning,
  * not a block: claims are advisory, and the person decides.
  */
 export class SaveGuard implements vscode.Disposable {
@@ -14,7 +14,7 @@ export class SaveGuard implements vscode.Disposable {
   ) {
     this.subscription = vscode.workspace.onWillSaveTextDocument((e) => {
       if (!this.enabled() || e.reason !== vscode.TextDocumentSaveReason.Manual) return;
-      const claim = this.index().foreignClaimOn(e.document.uri);
+      const claim = this.index().claimOn(e.document.uri);
       if (!claim) return;
       // Not awaited: a save must never wait on a notification nobody dismisses.
       void vscode.window.showWarningMessage(`${vscode.workspace.asRelativePath(e.document.uri)}: ${describeClaim(claim)}. Your save went ahead; coordinate with that agent before editing further.`);

@@ -44,7 +44,7 @@ export class CoordinatorRun implements vscode.Disposable {
     const token = await loadOrCreateToken(dir);
     const participant = await Participant.start({
       kind: 'window',
-      label: `${vscode.env.appName} window (pid ${process.pid})`,
+      label: `${vscode.env.appName} window`,
       workspaceRoots: [...options.workspaceRoots, ...options.settings.allowedPaths],
       logger: options.log,
       coordinator: options.settings.coordinatorOptions(),

@@ -67,18 +67,20 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
     const nonce = randomBytes(16).toString('base64');
     const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview.js'));
     const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'healthView.css'));
-    const csp = [`default-src 'none'`, `style-src ${webview.cspSource}`, `font-src ${webview.cspSource}`, `img-src ${webview.cspSource} data:`, `script-src 'nonce-${nonce}'`].join('; ');
+    // The toolkit adds its own style elements: it reads the nonce from the csp-nonce meta.
+    const csp = [`default-src 'none'`, `style-src ${webview.cspSource} 'nonce-${nonce}'`, `font-src ${webview.cspSource}`, `img-src ${webview.cspSource} data:`, `script-src 'nonce-${nonce}'`].join('; ');
     return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
+<meta property="csp-nonce" content="${nonce}">
 <link href="${style}" rel="stylesheet">
 <title>Session Health</title>
 </head>
 <body>
-<main id="app" aria-live="polite"><p class="muted">Loading session health…</p></main>
+<main id="app"><p class="muted">Loading session health…</p></main>
 <script nonce="${nonce}" src="${script}"></script>
 </body>
 </html>`;

@@ -55,6 +55,10 @@ export class Shard {
   private readonly results = new Map<string, ChangeEvent | null>();
   /** Until the first load, records are history, not news: a process starting up reports none as changes. */
   private loaded: boolean;
+  private initialized = false;
+  /** The log's size at the last tail: the next append starts there unless someone else wrote. */
+  private walSize = 0;
+  private refreshQueued = false;
 
   constructor(
     readonly dir: string,
@@ -87,7 +91,13 @@ export class Shard {
 
   /** Catches up with other processes' writes; emits their changes. */
   async refresh(): Promise<void> {
-    await this.mutex.runExclusive(() => this.refreshUnlocked());
+    // A burst of watch events needs one refresh behind the current holder, not one each.
+    if (this.refreshQueued) return;
+    this.refreshQueued = true;
+    await this.mutex.runExclusive(() => {
+      this.refreshQueued = false;
+      return this.refreshUnlocked();
+    });
   }
 
   /**
@@ -100,13 +110,26 @@ export class Shard {
       for (let attempt = 0; ; attempt++) {
         const release = await this.lock.acquire();
         try {
-          await this.ensureInitialized();
+          if (!this.initialized) {
+            await this.ensureInitialized();
+            this.initialized = true;
+          }
           await this.refreshUnlocked();
           const decision = decide(this.state!);
           if ('skip' in decision) return undefined;
           const nonce = this.deps.nonce();
-          const line = encodeLine({ ...decision.record, n: nonce, at: Date.now(), by });
-          await this.append(line);
+          const record: WalRecord = { ...decision.record, n: nonce, at: Date.now(), by };
+          const stamp = this.currentStamp;
+          const expectedSize = await this.append(encodeLine(record));
+          // Nobody else wrote since our tail (the usual case): our line directly follows, so it applies as decided.
+          if ((await this.wal!.stat()).size === expectedSize && (await this.stampOfCurrent()) === stamp) {
+            const change = this.state!.apply(record)!;
+            this.walOffset = this.walSize = expectedSize;
+            if (this.loaded) this.deps.onChanges([change]);
+            await this.maybeRotate();
+            return change;
+          }
+          // Someone else appended too (a lock taken over): read back and see whether ours applied.
           await this.refreshUnlocked();
           const outcome = this.results.get(nonce);
           this.results.clear();
@@ -183,11 +206,15 @@ export class Shard {
   }
 
   /** Follows CURRENT (a rotation elsewhere) and reads the log to its end. Caller holds the mutex. */
-  private async refreshUnlocked(): Promise<void> {
+  private async stampOfCurrent(): Promise<string> {
     const stat = await fs.stat(path.join(this.dir, CURRENT)).catch(() => undefined);
-    const stamp = stat ? `${stat.ino}:${stat.mtimeMs}:${stat.size}` : '';
+    return stat ? `${stat.ino}:${stat.mtimeMs}:${stat.size}` : '';
+  }
+
+  private async refreshUnlocked(): Promise<void> {
+    const stamp = await this.stampOfCurrent();
     if (stamp !== this.currentStamp || !this.state) {
-      const generation = stat ? await this.readCurrent() : undefined;
+      const generation = stamp ? await this.readCurrent() : undefined;
       if (generation === undefined) {
         this.state ??= new ShardState(this.namespace, 0, 0, 0);
         return;
@@ -231,6 +258,7 @@ export class Shard {
   private async tail(): Promise<void> {
     if (!this.wal || !this.state) return;
     const { size } = await this.wal.stat();
+    this.walSize = size;
     if (size <= this.walOffset) return;
     const buffer = Buffer.alloc(size - this.walOffset);
     const { bytesRead } = await this.wal.read(buffer, 0, buffer.length, this.walOffset);
@@ -253,23 +281,20 @@ export class Shard {
     if (changes.length && this.loaded) this.deps.onChanges(changes);
   }
 
-  private async append(line: string): Promise<void> {
-    const wal = this.wal!;
-    const { size } = await wal.stat();
-    let text = line;
-    if (size > this.walOffset) {
-      // A fragment with no newline at the end: a writer killed mid-line. Start ours on a fresh line.
-      text = '\n' + line;
-    }
-    await wal.write(text);
-    await wal.datasync();
+  /** Appends one line and makes it durable; returns the log's size if nobody else appended meanwhile. */
+  private async append(line: string): Promise<number> {
+    // A fragment with no newline at the end is a writer killed mid-line: start ours on a fresh line.
+    const text = this.walSize > this.walOffset ? '\n' + line : line;
+    await this.wal!.write(text);
+    await this.wal!.datasync();
     this.deps.metrics.counter('store.writes').inc();
+    return this.walSize + Buffer.byteLength(text);
   }
 
   private async maybeRotate(): Promise<void> {
     const state = this.state!;
-    const { size } = await this.wal!.stat();
-    if (size < this.deps.options.rotateBytes) return;
+    if (this.walSize < this.deps.options.rotateBytes) return;
+    await assertRealDirectory(this.dir);
     const next = state.generation + 1;
     await writeFileDurable(path.join(this.dir, snapshotName(next)), JSON.stringify(state.toSnapshot(next)));
     await writeFileDurable(path.join(this.dir, walName(next)), encodeLine({ wal: next, baseSeq: state.seq, namespace: this.namespace }));

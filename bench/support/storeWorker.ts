@@ -1,0 +1,271 @@
+// One OS process of the shared-store bench (bench/store.bench.ts): our
+// FileStore, SQLite through better-sqlite3, a raw rename + fs.watch pair, or
+// a process that holds a shard's lock until it is killed. Started with an
+// IPC channel and its job as JSON in argv[2]; it prepares (opens the store or
+// the database, warms up), sends {type:'ready'}, then waits for the parent's
+// {type:'go'} (or, for the waiter, {type:'write'}). Every timestamp it reports
+// is performance.timeOrigin + performance.now(), comparable across processes
+// on this machine.
+import { watch, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { silentLogger } from '../../src/core/logging/logger.js';
+import { Metrics } from '../../src/core/metrics/metrics.js';
+import { DEFAULT_FILE_STORE_OPTIONS, FileStore, STORE_FOLDER, type FileStoreOptions } from '../../src/core/store/file/fileStore.js';
+import { ShardLock } from '../../src/core/store/file/shardLock.js';
+import { openSqlite } from './sqlite.js';
+
+export type StoreJob =
+  /** `count` increments of one key: `update` is store.update(); `cas` is get, then set with expectedVersion, retried on VersionConflict. */
+  | { mode: 'update' | 'cas'; root: string; namespace: string; key: string; count: number }
+  /** The same increments in SQLite: WAL, synchronous=FULL, BEGIN IMMEDIATE; SELECT; UPDATE; COMMIT. */
+  | { mode: 'sqlite'; file: string; key: string; count: number }
+  /** Process A of the propagation figure: `count` sets of one key, `gapMs` apart, reporting when each was acknowledged. */
+  | { mode: 'propWrite'; root: string; namespace: string; key: string; count: number; gapMs: [number, number] }
+  /** Process B: FileStore.onEvent with a poll too slow to matter, so only fs.watch delivers. */
+  | { mode: 'propRead'; root: string; namespace: string; key: string }
+  /** The floor: a file written outside `dir` and renamed into it, `gapMs` apart. */
+  | { mode: 'rawWrite'; dir: string; staging: string; count: number; gapMs: [number, number] }
+  /** Its observer: fs.watch on `dir`. */
+  | { mode: 'rawRead'; dir: string }
+  /** Takes the shard's lock through ShardLock with the store's options and sleeps holding it. */
+  | { mode: 'hold'; root: string; namespace: string }
+  /** Writes one key on each {type:'write'} message and reports when the write was acknowledged. */
+  | { mode: 'waiter'; root: string; namespace: string; key: string };
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'locked' }
+  | { type: 'done'; startedAt: number; endedAt: number; latencies: number[]; conflicts: number; cpuMs: number; metrics: Record<string, unknown> }
+  | { type: 'acks'; starts: number[]; acks: number[] }
+  | { type: 'seen'; seen: Array<[number, number]> }
+  | { type: 'acked'; at: number; latency: number };
+
+export type ParentMessage = { type: 'go' } | { type: 'stop' } | { type: 'write'; i: number };
+
+const now = (): number => performance.timeOrigin + performance.now();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const gap = ([lo, hi]: [number, number]): number => lo + Math.random() * (hi - lo);
+
+/** Resolves once the message is handed to the channel, so a worker can exit right after. */
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve, reject) => process.send!(message, undefined, undefined, (e) => (e ? reject(e) : resolve())));
+}
+
+// Every message from the parent, kept until a job asks for it: none is lost between two awaits.
+const inbox: ParentMessage[] = [];
+let wake: (() => void) | undefined;
+process.on('message', (m: ParentMessage) => {
+  inbox.push(m);
+  wake?.();
+});
+// The bench went away (crashed, or was interrupted): nothing is left running behind it.
+process.on('disconnect', () => process.exit(0));
+
+/** The next message from the parent of one of `types` (others are dropped). */
+async function next(...types: ParentMessage['type'][]): Promise<ParentMessage> {
+  for (;;) {
+    const m = inbox.shift();
+    if (m && types.includes(m.type)) return m;
+    if (!m) await new Promise<void>((r) => (wake = r));
+  }
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+function openStore(root: string, metrics: Metrics, options: Partial<FileStoreOptions> = {}): Promise<FileStore> {
+  return FileStore.open({ projectRoot: root, participant: { kind: 'headless', label: `bench worker ${process.pid}` }, metrics, logger: silentLogger, options });
+}
+
+async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' }>): Promise<void> {
+  const metrics = new Metrics();
+  const store = await openStore(job.root, metrics);
+  const by = { sessionId: `bench-${process.pid}`, clientName: 'store-bench', participantId: store.participantId };
+  // Opens the shard (its folder watch, its log) outside the timing, as a long-running participant has.
+  await store.get(job.namespace, job.key);
+  await send({ type: 'ready' });
+  await next('go');
+  const latencies: number[] = [];
+  let conflicts = 0;
+  const cpu0 = cpuMs();
+  const startedAt = now();
+  for (let i = 0; i < job.count; i++) {
+    const t = performance.now();
+    if (job.mode === 'update') {
+      await store.update(job.namespace, job.key, (c) => ((c?.value as number | undefined) ?? 0) + 1, by);
+    } else {
+      for (;;) {
+        const current = await store.get(job.namespace, job.key);
+        try {
+          await store.set(job.namespace, job.key, ((current?.value as number | undefined) ?? 0) + 1, by, { expectedVersion: current?.version ?? 0 });
+          break;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'VersionConflict') throw e;
+          conflicts++;
+        }
+      }
+    }
+    latencies.push(performance.now() - t);
+  }
+  const endedAt = now();
+  const cpu = cpuMs() - cpu0;
+  const snapshot = metrics.snapshot() as Record<string, unknown>;
+  await store.dispose();
+  await send({ type: 'done', startedAt, endedAt, latencies, conflicts, cpuMs: cpu, metrics: snapshot });
+}
+
+async function sqlite(job: Extract<StoreJob, { mode: 'sqlite' }>): Promise<void> {
+  // busy_timeout long enough that no increment ever fails with SQLITE_BUSY: every one of them is counted.
+  const db = await openSqlite(job.file, { timeout: 60_000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const read = db.prepare<[string], { v: number }>('SELECT v FROM kv WHERE k = ?');
+  const write = db.prepare('UPDATE kv SET v = ? WHERE k = ?');
+  const commit = db.prepare('COMMIT');
+  read.get(job.key);
+  await send({ type: 'ready' });
+  await next('go');
+  const latencies: number[] = [];
+  const cpu0 = cpuMs();
+  const startedAt = now();
+  for (let i = 0; i < job.count; i++) {
+    const t = performance.now();
+    begin.run();
+    const v = read.get(job.key)?.v ?? 0;
+    write.run(v + 1, job.key);
+    commit.run();
+    latencies.push(performance.now() - t);
+  }
+  const endedAt = now();
+  const cpu = cpuMs() - cpu0;
+  db.close();
+  await send({ type: 'done', startedAt, endedAt, latencies, conflicts: 0, cpuMs: cpu, metrics: {} });
+}
+
+async function propWrite(job: Extract<StoreJob, { mode: 'propWrite' }>): Promise<void> {
+  const store = await openStore(job.root, new Metrics());
+  const by = { sessionId: `bench-${process.pid}`, clientName: 'store-bench', participantId: store.participantId };
+  for (let i = 0; i < 20; i++) await store.set(job.namespace, `${job.key}-warmup`, i, by);
+  await send({ type: 'ready' });
+  await next('go');
+  const starts: number[] = [];
+  const acks: number[] = [];
+  for (let i = 0; i < job.count; i++) {
+    starts.push(now());
+    await store.set(job.namespace, job.key, { i }, by);
+    acks.push(now());
+    await sleep(gap(job.gapMs));
+  }
+  await store.dispose();
+  await send({ type: 'acks', starts, acks });
+}
+
+async function propRead(job: Extract<StoreJob, { mode: 'propRead' }>): Promise<void> {
+  // A poll this slow never runs during the bench: what arrives, arrives through fs.watch.
+  const store = await openStore(job.root, new Metrics(), { pollMs: 2 ** 31 - 1 });
+  const seen: Array<[number, number]> = [];
+  store.onEvent((e) => {
+    if (e.kind === 'change' && e.change.key === job.key) seen.push([(e.change.value as { i: number }).i, now()]);
+  });
+  // Opens the shard, and with it the watch on its folder.
+  await store.get(job.namespace, job.key);
+  await send({ type: 'ready' });
+  await next('stop');
+  await store.dispose();
+  await send({ type: 'seen', seen });
+}
+
+async function rawWrite(job: Extract<StoreJob, { mode: 'rawWrite' }>): Promise<void> {
+  for (let i = 0; i < 20; i++) await fs.writeFile(path.join(job.staging, `warmup-${i}`), '{}');
+  await send({ type: 'ready' });
+  await next('go');
+  const starts: number[] = [];
+  const acks: number[] = [];
+  for (let i = 0; i < job.count; i++) {
+    starts.push(now());
+    const temp = path.join(job.staging, `${i}.tmp`);
+    await fs.writeFile(temp, JSON.stringify({ i }));
+    await fs.rename(temp, path.join(job.dir, `${i}.json`));
+    acks.push(now());
+    await sleep(gap(job.gapMs));
+  }
+  await send({ type: 'acks', starts, acks });
+}
+
+async function rawRead(job: Extract<StoreJob, { mode: 'rawRead' }>): Promise<void> {
+  const seen = new Map<number, number>();
+  const watcher = watch(job.dir, (_event, file) => {
+    const t = now();
+    const m = file ? /^(\d+)\.json$/.exec(String(file)) : null;
+    if (m && !seen.has(Number(m[1]))) seen.set(Number(m[1]), t);
+  });
+  await send({ type: 'ready' });
+  await next('stop');
+  watcher.close();
+  await send({ type: 'seen', seen: [...seen] });
+}
+
+async function hold(job: Extract<StoreJob, { mode: 'hold' }>): Promise<void> {
+  const lock = new ShardLock(path.join(job.root, STORE_FOLDER, 'ns', job.namespace), DEFAULT_FILE_STORE_OPTIONS.lock, new Metrics(), silentLogger);
+  // proper-lockfile probes mtime precision on a process's first lock and dates that lock up to 1 s
+  // into the future; a long-running participant did that long ago, so take it once and let it go.
+  await (await lock.acquire())();
+  await lock.acquire();
+  await send({ type: 'locked' });
+  // Holds it (proper-lockfile refreshes its mtime every staleMs / 2) until SIGKILL.
+  setInterval(() => undefined, 60_000);
+}
+
+async function waiter(job: Extract<StoreJob, { mode: 'waiter' }>): Promise<void> {
+  const store = await openStore(job.root, new Metrics());
+  const by = { sessionId: `bench-${process.pid}`, clientName: 'store-bench', participantId: store.participantId };
+  await store.set(job.namespace, job.key, -1, by);
+  await send({ type: 'ready' });
+  for (;;) {
+    const m = await next('write', 'stop');
+    if (m.type === 'stop') break;
+    if (m.type !== 'write') continue;
+    const t = performance.now();
+    await store.set(job.namespace, job.key, m.i, by);
+    await send({ type: 'acked', at: now(), latency: performance.now() - t });
+  }
+  await store.dispose();
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2]!) as StoreJob;
+  if (!process.send) throw new Error('storeWorker runs with an IPC channel');
+  switch (job.mode) {
+    case 'update':
+    case 'cas':
+      return increments(job);
+    case 'sqlite':
+      return sqlite(job);
+    case 'propWrite':
+      return propWrite(job);
+    case 'propRead':
+      return propRead(job);
+    case 'rawWrite':
+      return rawWrite(job);
+    case 'rawRead':
+      return rawRead(job);
+    case 'hold':
+      return hold(job);
+    case 'waiter':
+      return waiter(job);
+  }
+}
+
+main().then(
+  () => {
+    // The hold job keeps running until it is killed; every other job is done.
+    if ((JSON.parse(process.argv[2]!) as StoreJob).mode !== 'hold') process.exit(0);
+  },
+  (e: unknown) => {
+    process.stderr.write(`storeWorker: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  },
+);

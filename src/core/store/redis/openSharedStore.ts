@@ -1,0 +1,60 @@
+import { CoordinatorError } from '../../errors.js';
+import type { Logger } from '../../logging/logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { FileStore, type FileStoreOptions } from '../file/fileStore.js';
+import type { SharedStore } from '../sharedStore.js';
+import { projectIdFor, validateProjectId } from './projectId.js';
+import { RedisStore, type RedisStoreOptions } from './redisStore.js';
+import { isRedisUrl, redactRedisUrl } from './redisUrl.js';
+
+/** The environment variable that selects the store (same URL form as `--store`). */
+export const STORE_ENV = 'SESSION_COORDINATOR_STORE';
+/** Optional: the project id on the server, when the derived one does not suit (two clones that must not share). */
+export const PROJECT_ID_ENV = 'SESSION_COORDINATOR_PROJECT_ID';
+
+/** Which store a participant uses: no URL is the file store in the workspace (the default). */
+export interface StoreSelection {
+  /** `redis://[[user]:password@]host[:port][/db]`, `rediss://...`; absent or empty: the file store. */
+  url?: string;
+  /** Configured project id; absent: derived from the repository's origin, else from the folder. */
+  projectId?: string;
+  /** A password kept apart from the URL (VS Code SecretStorage). */
+  password?: string;
+}
+
+/** The first of `--store`, `$SESSION_COORDINATOR_STORE`, the `sessionCoordinator.store.url` setting that is set. */
+export function selectStoreUrl(...candidates: Array<string | undefined>): string | undefined {
+  for (const c of candidates) if (c !== undefined && c.trim() !== '') return c.trim();
+  return undefined;
+}
+
+export interface OpenSharedStoreDeps {
+  projectRoot: string;
+  participant: { kind: 'window' | 'headless'; label: string; url?: string };
+  metrics: Metrics;
+  logger: Logger;
+  fileOptions?: Partial<FileStoreOptions>;
+  redisOptions?: Partial<RedisStoreOptions>;
+}
+
+/** Opens the store a selection names; a throw puts the coordinator in local-only mode (R-CTX-8). */
+export async function openSharedStore(selection: StoreSelection, deps: OpenSharedStoreDeps): Promise<SharedStore> {
+  const url = selectStoreUrl(selection.url);
+  if (url === undefined) {
+    return FileStore.open({ projectRoot: deps.projectRoot, participant: deps.participant, metrics: deps.metrics, logger: deps.logger, ...(deps.fileOptions ? { options: deps.fileOptions } : {}) });
+  }
+  if (!isRedisUrl(url)) {
+    throw new CoordinatorError('InvalidArgument', `Store ${redactRedisUrl(url)} is not supported: use redis://host:port/db or rediss://host:port/db, or no store URL for files in the workspace`, { url: redactRedisUrl(url) });
+  }
+  const projectId = selection.projectId ? validateProjectId(selection.projectId) : await projectIdFor(deps.projectRoot);
+  deps.logger.info(`Shared store: Redis at ${redactRedisUrl(url)}, project ${projectId}`);
+  return RedisStore.open({
+    url,
+    projectId,
+    ...(selection.password ? { password: selection.password } : {}),
+    participant: deps.participant,
+    metrics: deps.metrics,
+    logger: deps.logger,
+    ...(deps.redisOptions ? { options: deps.redisOptions } : {}),
+  });
+}

@@ -1,0 +1,766 @@
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
+import { Redis, type RedisOptions } from 'ioredis';
+import { CoordinatorError, errorMessage } from '../../errors.js';
+import { isAlive } from '../../install/installState.js';
+import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
+import type { Logger } from '../../logging/logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { checkValue, filterBySession, toClaim } from '../decisions.js';
+import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
+import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import { validateProjectId } from './projectId.js';
+import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
+import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, WRITE_LUA } from './scripts.js';
+
+export interface RedisStoreOptions {
+  heartbeatMs: number;
+  /** A participant whose presence key has not been refreshed for this long is gone (its key expired). */
+  goneAfterMs: number;
+  /** The event log of each namespace is trimmed to this many bytes of records (R-CTX-5). */
+  maxEventLogBytes: number;
+  /** How long open() waits for a first connection before returning a degraded store that keeps retrying. */
+  connectWaitMs: number;
+  /** A command Redis does not answer in this time fails with StoreUnavailable. */
+  commandTimeoutMs: number;
+  /** Reconnect backoff: 50 ms doubling up to this, plus jitter. */
+  retryMaxDelayMs: number;
+}
+
+export const DEFAULT_REDIS_STORE_OPTIONS: RedisStoreOptions = {
+  heartbeatMs: 1000,
+  goneAfterMs: 3000,
+  maxEventLogBytes: 10 * 1024 * 1024,
+  connectWaitMs: 5000,
+  commandTimeoutMs: 5000,
+  retryMaxDelayMs: 2000,
+};
+
+export interface RedisStoreDeps {
+  /** `redis://[[user]:password@]host[:port][/db]` or `rediss://...` (TLS). */
+  url: string;
+  /** Namespaces every key: the same on every machine that works on the project. */
+  projectId: string;
+  /** Wins over the URL's password (a secret kept in SecretStorage). Never logged. */
+  password?: string;
+  participant: { kind: 'window' | 'headless'; label: string; url?: string };
+  metrics: Metrics;
+  logger: Logger;
+  options?: Partial<RedisStoreOptions>;
+}
+
+/** ioredis' refusal of a command it did not send (no offline queue, socket not writable). */
+const NOT_SENT = /Stream isn't writeable|enableOfflineQueue/;
+
+/** The Redis features we rely on: XTRIM MINID and exclusive XRANGE ranges. */
+const MIN_REDIS_VERSION = [6, 2];
+
+interface ScriptCommands {
+  scWrite(...args: Array<string | number>): Promise<[string, number?, number?, number?]>;
+  scAcquire(...args: Array<string | number>): Promise<[string, string, string?]>;
+  scEndClaim(...args: Array<string | number>): Promise<[string, (string | number)?]>;
+  scReleaseOf(...args: Array<string | number>): Promise<number>;
+  scListClaims(...args: Array<string | number>): Promise<Array<string | number>>;
+}
+type Client = Redis & ScriptCommands;
+
+/**
+ * Every key of a project shares one hash tag, `{<projectId>}`, so the
+ * multi-key scripts are valid on a Redis Cluster too (one slot per project).
+ */
+class Keys {
+  readonly prefix: string;
+  constructor(projectId: string) {
+    this.prefix = `sc:{${projectId}}:`;
+  }
+  /** HASH key -> entry (version, flag, at, by, value); tombstones kept. */
+  kv(ns: string): string {
+    return `${this.prefix}kv:${ns}`;
+  }
+  /** STREAM of change records, ID `<seq>-0`, one field `c` (the ChangeEvent JSON). */
+  log(ns: string): string {
+    return `${this.prefix}log:${ns}`;
+  }
+  /** HASH `seq:<ns>` (last seq), `live:<ns>` (live keys), `bytes:<ns>` (record bytes in the log). */
+  get meta(): string {
+    return `${this.prefix}meta`;
+  }
+  /** SET of namespaces ever written. */
+  get namespaces(): string {
+    return `${this.prefix}namespaces`;
+  }
+  /** HASH resource -> claim JSON. */
+  get claims(): string {
+    return `${this.prefix}claims`;
+  }
+  /** HASH resource -> version counter: the fencing tokens, never reset. */
+  get claimVersions(): string {
+    return `${this.prefix}claimver`;
+  }
+  /** HASH participantId -> last Participant JSON: who the sweepers look after. */
+  get participants(): string {
+    return `${this.prefix}participants`;
+  }
+  /** STRING Participant JSON with an expiry: present while it exists. */
+  presence(participantId: string): string {
+    return `${this.prefix}presence:${participantId}`;
+  }
+  /** Pub/sub: 'c'+change JSON, 'l' claims, 'p' presence, 'x'+control JSON. */
+  get channel(): string {
+    return `${this.prefix}events`;
+  }
+}
+
+interface ParsedEntry {
+  version: number;
+  deleted: boolean;
+  at: number;
+  by: Actor;
+  valueJson: string;
+}
+
+function parseEntry(raw: string): ParsedEntry {
+  const a = raw.indexOf('\n');
+  const b = raw.indexOf('\n', a + 3);
+  const c = raw.indexOf('\n', b + 1);
+  return {
+    version: Number(raw.slice(0, a)),
+    deleted: raw[a + 1] === 'd',
+    at: Number(raw.slice(a + 3, b)),
+    by: JSON.parse(raw.slice(b + 1, c)) as Actor,
+    valueJson: raw.slice(c + 1),
+  };
+}
+
+function toStored(e: ParsedEntry): StoredValue | undefined {
+  return e.deleted ? undefined : { value: JSON.parse(e.valueJson) as unknown, version: e.version, updatedAt: e.at, updatedBy: e.by };
+}
+
+function conflictError(namespace: string, key: string, expectedVersion: number, currentVersion: number): CoordinatorError {
+  return new CoordinatorError(
+    'VersionConflict',
+    `Version conflict on ${namespace}/${key}: expected version ${expectedVersion}, current version is ${currentVersion}; read it again and retry`,
+    { namespace, key, expectedVersion, currentVersion },
+  );
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with `work`'s outcome, or `fallback` after ms; the timer never keeps the process alive. */
+async function within<T>(work: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<T>((r) => (timer = setTimeout(() => r(fallback), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The shared store on Redis (R-CTX-9): the same contract and rules as the
+ * file store, for teams whose agents run on several machines. Each write is
+ * one Lua script (compare-and-set, change record on a stream, pub/sub
+ * notification); claims are one script each; presence is a key with an
+ * expiry per participant. While Redis is unreachable every read and write
+ * fails at once with StoreUnavailable (no offline queue: nothing is
+ * acknowledged that Redis did not accept), status() says so, and the client
+ * reconnects with backoff by itself.
+ */
+export class RedisStore implements SharedStore {
+  readonly participantId: string;
+  readonly projectId: string;
+  /** `redis://host:port/db (project <id>)`: what status() shows, never with the password. */
+  readonly location: string;
+  private readonly target: string;
+  private readonly options: RedisStoreOptions;
+  private readonly keys: Keys;
+  private readonly main: Client;
+  private readonly sub: Redis;
+  private readonly listeners = new Set<(e: StoreEvent) => void>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly startedAt = Date.now();
+  private lastSessions: readonly ParticipantSession[] = [];
+  private lastPublishedSessions: string | undefined;
+  private disposed = false;
+
+  /** Last seq delivered per namespace: pub/sub messages and catch-up reads are deduplicated and ordered by it. */
+  private readonly lastSeen = new Map<string, number>();
+  /** Messages that arrive before the first read of the seqs: delivered once it is done. */
+  private pending: ChangeEvent[] | undefined = [];
+  private initialized = false;
+  private subscribed = false;
+  private connected = false;
+  private everConnected = false;
+  private resyncing: Promise<void> | undefined;
+  private resyncAgain = false;
+  private catchingUp: Promise<void> | undefined;
+  private catchUpAgain = false;
+  private lastError = 'not connected yet';
+  private downSince: number | undefined = Date.now();
+  private fatal: string | undefined;
+  private firstSync!: () => void;
+  private readonly firstSynced = new Promise<void>((resolve) => (this.firstSync = resolve));
+  /** What status() and participants() answer from while Redis is away. */
+  private lastStatus: Pick<StoreStatus, 'namespaces' | 'eventLogBytes'> = { namespaces: [], eventLogBytes: 0 };
+  private lastParticipants: Participant[] = [];
+
+  private constructor(private readonly deps: RedisStoreDeps) {
+    this.options = { ...DEFAULT_REDIS_STORE_OPTIONS, ...deps.options };
+    this.projectId = validateProjectId(deps.projectId);
+    const target = parseRedisUrl(deps.url);
+    this.target = describeTarget(target);
+    this.location = `${this.target} (project ${this.projectId})`;
+    this.keys = new Keys(this.projectId);
+    this.participantId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const common: RedisOptions = {
+      ...connectionOptions(target, deps.password),
+      // RESP2: the same reply shapes from every server version we support.
+      protocol: 2,
+      // Never queue a command while disconnected, never resend one whose reply was lost:
+      // a write is acknowledged only when Redis answered it (the caller sees StoreUnavailable otherwise).
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: true,
+      connectTimeout: Math.max(1000, this.options.commandTimeoutMs),
+      commandTimeout: this.options.commandTimeoutMs,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), this.options.retryMaxDelayMs) + Math.floor(Math.random() * 50),
+      connectionName: `session-coordinator:${this.participantId}`,
+    };
+    this.main = new Redis({
+      ...common,
+      scripts: {
+        scWrite: { lua: WRITE_LUA, numberOfKeys: 4 },
+        scAcquire: { lua: ACQUIRE_LUA, numberOfKeys: 2 },
+        scEndClaim: { lua: END_CLAIM_LUA, numberOfKeys: 2 },
+        scReleaseOf: { lua: RELEASE_OF_LUA, numberOfKeys: 2 },
+        scListClaims: { lua: LIST_CLAIMS_LUA, numberOfKeys: 1 },
+      },
+    }) as Client;
+    // Subscribed explicitly on every (re)connect, then caught up from the streams: no message is missed.
+    this.sub = new Redis({ ...common, autoResubscribe: false, commandTimeout: undefined });
+    for (const client of [this.main, this.sub]) {
+      let erred = false;
+      client.on('error', (e: Error) => {
+        erred = true;
+        this.lastError = e.message;
+      });
+      client.on('ready', () => {
+        erred = false;
+        void this.resync();
+      });
+      client.on('close', () => {
+        // A clean close emits no error: say what happened until a reconnect attempt says more.
+        if (!erred && !this.disposed) this.lastError = `the connection to ${this.target} was lost`;
+        if (client === this.sub) this.subscribed = false;
+        this.updateConnected();
+      });
+    }
+    this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
+  }
+
+  /**
+   * Connects (waiting up to connectWaitMs) and starts the heartbeat. A Redis
+   * that is not reachable yet gives a degraded store that connects by itself
+   * later; a bad URL or a Redis too old for the store throws.
+   */
+  static async open(deps: RedisStoreDeps): Promise<RedisStore> {
+    const store = new RedisStore(deps);
+    try {
+      await store.start();
+    } catch (e) {
+      await store.dispose();
+      throw e;
+    }
+    return store;
+  }
+
+  private async start(): Promise<void> {
+    const synced = await within(this.firstSynced.then(() => true), this.options.connectWaitMs, false);
+    if (this.fatal) throw new CoordinatorError('StoreUnavailable', this.fatal, { location: this.location });
+    if (synced) await this.heartbeat([]);
+    else this.deps.logger.warn(`Redis at ${this.target} is not reachable yet (${this.lastError}); the shared store is degraded and keeps retrying`);
+    this.every(this.options.heartbeatMs, () => this.heartbeat(this.lastSessions).then(() => this.sweepParticipants()));
+    const m = this.deps.metrics;
+    m.gauge('store.redis.connected', () => (this.connected ? 1 : 0));
+  }
+
+  async get(namespace: string, key: string): Promise<StoredValue | undefined> {
+    validateKey(key);
+    const ns = validateNamespace(namespace);
+    const raw = await this.run('read', `${ns}/${key}`, () => this.main.hget(this.keys.kv(ns), key));
+    return raw === null ? undefined : toStored(parseEntry(raw));
+  }
+
+  async set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue> {
+    validateKey(key);
+    checkValue(value, key);
+    const ns = validateNamespace(namespace);
+    const expected = options?.expectedVersion;
+    const r = await this.write(ns, key, 'set', expected === undefined ? 'none' : 'visible', expected ?? 0, JSON.stringify(value), by);
+    if (r[0] === 'conflict') throw conflictError(ns, key, expected!, Number(r[1]));
+    this.deps.metrics.counter('store.contextWrites').inc();
+    return { value, version: Number(r[1]), updatedAt: Number(r[2]), updatedBy: by };
+  }
+
+  /**
+   * Read-modify-write by optimistic concurrency: read the entry, run `fn`
+   * here, write only if the key is still at the version read (one script),
+   * else read again. `fn` may therefore run more than once; no update is lost.
+   * (WATCH/MULTI would need a connection per update: WATCH is per connection.)
+   */
+  async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
+    validateKey(key);
+    const ns = validateNamespace(namespace);
+    for (let attempt = 0; ; attempt++) {
+      const raw = await this.run('read', `${ns}/${key}`, () => this.main.hget(this.keys.kv(ns), key));
+      const entry = raw === null ? undefined : parseEntry(raw);
+      const next = fn(entry ? toStored(entry) : undefined);
+      checkValue(next, key);
+      const r = await this.write(ns, key, 'set', 'raw', entry?.version ?? 0, JSON.stringify(next), by);
+      if (r[0] === 'ok') {
+        this.deps.metrics.counter('store.contextWrites').inc();
+        return { value: next, version: Number(r[1]), updatedAt: Number(r[2]), updatedBy: by };
+      }
+      this.deps.metrics.counter('store.writeRetries').inc();
+      // Contention: back off a little, with jitter, so the writers spread out.
+      if (attempt >= 2) await sleep(Math.random() * Math.min(2 ** attempt, 50));
+    }
+  }
+
+  async delete(namespace: string, key: string, by: Actor, options?: SetOptions): Promise<{ deleted: boolean; version: number }> {
+    validateKey(key);
+    const ns = validateNamespace(namespace);
+    const expected = options?.expectedVersion;
+    const r = await this.write(ns, key, 'delete', expected === undefined ? 'none' : 'visible', expected ?? 0, '', by);
+    if (r[0] === 'conflict') throw conflictError(ns, key, expected!, Number(r[1]));
+    return r[0] === 'ok' ? { deleted: true, version: Number(r[1]) } : { deleted: false, version: 0 };
+  }
+
+  async list(namespace: string, prefix = ''): Promise<Array<{ key: string } & StoredValue>> {
+    const ns = validateNamespace(namespace);
+    const all = await this.run('read', `namespace ${ns}`, () => this.main.hgetall(this.keys.kv(ns)));
+    const out: Array<{ key: string } & StoredValue> = [];
+    for (const [key, raw] of Object.entries(all)) {
+      if (!key.startsWith(prefix)) continue;
+      const stored = toStored(parseEntry(raw));
+      if (stored) out.push({ key, ...stored });
+    }
+    return out.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  async namespaces(): Promise<string[]> {
+    const names = await this.run('read', 'the namespaces', () => this.main.smembers(this.keys.namespaces));
+    return names.filter((n) => !n.startsWith('_')).sort();
+  }
+
+  async history(options: { namespace?: string; cursor?: string; limit?: number; sessionId?: string }): Promise<HistoryPage> {
+    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
+    const cursor = decodeCursor(options.cursor);
+    const names = options.namespace !== undefined ? [validateNamespace(options.namespace)] : await this.namespaces();
+    const perNamespace = await Promise.all(names.map((n) => this.readLog(n, cursor[n] ?? 0, limit)));
+    const records = mergeHistory(perNamespace, limit);
+    return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
+  }
+
+  async acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim> {
+    const r = await this.run('write', `the claim on ${resource}`, () =>
+      this.main.scAcquire(this.keys.claims, this.keys.claimVersions, resource, JSON.stringify(holder), holder.sessionId, this.ttl(ttlMs), this.keys.channel),
+    );
+    if (r[0] === 'conflict') {
+      const claim = toClaim(r[1], JSON.parse(r[2]!));
+      throw new CoordinatorError(
+        'ClaimConflict',
+        `${resource} is claimed${claim.resource === resource ? '' : ` (through ${claim.resource})`} by session ${claim.holder.sessionId} (${claim.holder.clientName}) until ${new Date(claim.expiresAt).toISOString()}; wait for it to be released or work on something else`,
+        { resource, heldResource: claim.resource, holderSessionId: claim.holder.sessionId, holderClient: claim.holder.clientName, expiresAt: claim.expiresAt },
+      );
+    }
+    this.deps.metrics.counter('claims.granted').inc();
+    this.deps.metrics.counter('store.writes').inc();
+    return toClaim(resource, JSON.parse(r[1]));
+  }
+
+  async renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim> {
+    return toClaim(resource, JSON.parse(await this.endClaim(resource, fencingToken, by, 'renew', ttlMs)));
+  }
+
+  async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
+    await this.endClaim(resource, fencingToken, by, 'release', 0);
+  }
+
+  async revokeClaim(resource: string, fencingToken: number, _by: Actor): Promise<void> {
+    await this.endClaim(resource, fencingToken, undefined, 'release', 0);
+    this.deps.metrics.counter('claims.revoked').inc();
+  }
+
+  async listClaims(prefix = ''): Promise<Claim[]> {
+    const r = await this.run('read', 'the claims', () => this.main.scListClaims(this.keys.claims));
+    const now = Number(r[0]);
+    const out: Claim[] = [];
+    for (let i = 1; i + 1 < r.length; i += 2) {
+      const claim = toClaim(String(r[i]), JSON.parse(String(r[i + 1])));
+      if (claim.expiresAt > now && claim.resource.startsWith(prefix)) out.push(claim);
+    }
+    return out.sort((a, b) => a.resource.localeCompare(b.resource));
+  }
+
+  async releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number> {
+    if (holder.sessionId === undefined && holder.participantId === undefined) return 0;
+    const released = await this.run('write', 'the claims of a holder', () =>
+      this.main.scReleaseOf(this.keys.claims, this.keys.claimVersions, holder.sessionId ?? '', holder.participantId ?? '', this.keys.channel),
+    );
+    if (released) this.deps.metrics.counter('claims.releasedOnEnd').inc(released);
+    return released;
+  }
+
+  async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
+    const full: ControlRequest = { ...request, at: Date.now() };
+    await this.run('write', 'a control request', () => this.main.publish(this.keys.channel, 'x' + JSON.stringify(full)));
+  }
+
+  async heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
+    this.lastSessions = sessions;
+    const entry: Participant = {
+      participantId: this.participantId,
+      pid: process.pid,
+      host: os.hostname(),
+      kind: this.deps.participant.kind,
+      label: this.deps.participant.label,
+      startedAt: this.startedAt,
+      heartbeatAt: Date.now(),
+      ...(this.deps.participant.url ? { url: this.deps.participant.url } : {}),
+      sessions,
+    };
+    const json = JSON.stringify(entry);
+    const sessionsJson = JSON.stringify(sessions);
+    const announce = sessionsJson !== this.lastPublishedSessions;
+    await this.run('write', 'presence', async () => {
+      const tx = this.main.multi().set(this.keys.presence(this.participantId), json, 'PX', this.options.goneAfterMs).hset(this.keys.participants, this.participantId, json);
+      if (announce) tx.publish(this.keys.channel, 'p');
+      const results = await tx.exec();
+      const failed = results?.find(([e]) => e);
+      if (!results || failed) throw failed?.[0] ?? new Error('the presence transaction was discarded');
+    });
+    if (announce) this.lastPublishedSessions = sessionsJson;
+  }
+
+  /** Live participants: those whose presence key has not expired (and, on this machine, whose pid is alive). */
+  async participants(): Promise<Participant[]> {
+    if (!this.connected) return this.lastParticipants;
+    try {
+      const ids = await this.main.hkeys(this.keys.participants);
+      const values = ids.length ? await this.main.mget(ids.map((id) => this.keys.presence(id))) : [];
+      const out: Participant[] = [];
+      for (const v of values) {
+        if (v === null) continue;
+        const p = JSON.parse(v) as Participant;
+        if (!this.diedHere(p)) out.push(p);
+      }
+      this.lastParticipants = out;
+      return out;
+    } catch {
+      // Answered from the last reading: status() says the store is degraded.
+      return this.lastParticipants;
+    }
+  }
+
+  /** Gone participants (presence key expired, or a dead pid on this machine): removed, and their claims released, by whoever notices first. */
+  async sweepParticipants(): Promise<void> {
+    if (!this.connected) return;
+    const known = await this.main.hgetall(this.keys.participants);
+    const ids = Object.keys(known).filter((id) => id !== this.participantId);
+    if (!ids.length) return;
+    const live = await this.main.mget(ids.map((id) => this.keys.presence(id)));
+    for (const [i, id] of ids.entries()) {
+      const current = live[i];
+      const last = JSON.parse(current ?? known[id]!) as Participant;
+      if (current !== null && current !== undefined && !this.diedHere(last)) continue;
+      // HDEL answers 1 to one sweeper only: that one releases the claims.
+      if ((await this.main.hdel(this.keys.participants, id)) !== 1) continue;
+      await this.main.del(this.keys.presence(id));
+      const released = await this.releaseClaimsOf({ participantId: id });
+      await this.main.publish(this.keys.channel, 'p');
+      this.deps.metrics.counter('presence.gone').inc();
+      this.deps.logger.info(`Participant ${last.label} (pid ${last.pid} on ${last.host}) is gone; released ${released} claim(s)`);
+    }
+  }
+
+  async status(): Promise<StoreStatus> {
+    const base = { kind: 'redis' as const, location: this.location };
+    if (this.connected) {
+      try {
+        const [meta, names] = await Promise.all([this.main.hgetall(this.keys.meta), this.main.smembers(this.keys.namespaces)]);
+        const namespaces = names
+          .filter((n) => !n.startsWith('_'))
+          .sort()
+          .map((name) => ({ name, keys: Number(meta[`live:${name}`] ?? 0), lastSeq: Number(meta[`seq:${name}`] ?? 0) }));
+        const eventLogBytes = names.reduce((n, name) => n + Number(meta[`bytes:${name}`] ?? 0), 0);
+        this.lastStatus = { namespaces, eventLogBytes };
+        return { ...base, degraded: false, namespaces, eventLogBytes };
+      } catch (e) {
+        this.lastError = errorMessage(e);
+      }
+    }
+    return { ...base, degraded: true, reason: this.unavailableReason(), ...this.lastStatus };
+  }
+
+  onEvent(listener: (e: StoreEvent) => void): Disposable {
+    this.listeners.add(listener);
+    return toDisposable(() => void this.listeners.delete(listener));
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.main.status === 'ready') {
+      // Leave at once rather than when the key expires; best effort, and never waits long.
+      const leave = this.main.multi().del(this.keys.presence(this.participantId)).hdel(this.keys.participants, this.participantId).publish(this.keys.channel, 'p').exec();
+      await within(leave.catch(() => undefined), 1000, undefined);
+    }
+    for (const client of [this.sub, this.main]) {
+      if (client.status === 'ready') await within(client.quit().catch(() => undefined), 1000, undefined);
+      client.disconnect();
+    }
+    this.listeners.clear();
+  }
+
+  private ttl(ttlMs: number): number {
+    return Math.max(1, Math.round(ttlMs));
+  }
+
+  private async write(ns: string, key: string, op: 'set' | 'delete', mode: 'none' | 'visible' | 'raw', expected: number, valueJson: string, by: Actor): Promise<[string, number?, number?, number?]> {
+    const k = this.keys;
+    const r = await this.run('write', `${ns}/${key}`, () =>
+      this.main.scWrite(k.kv(ns), k.log(ns), k.meta, k.namespaces, ns, key, op, mode, expected, JSON.stringify(key), valueJson, JSON.stringify(by), JSON.stringify(ns), this.options.maxEventLogBytes, k.channel),
+    );
+    if (r[0] === 'ok') this.deps.metrics.counter('store.writes').inc();
+    return r;
+  }
+
+  private async endClaim(resource: string, fencingToken: number, by: Actor | undefined, action: 'renew' | 'release', ttlMs: number): Promise<string> {
+    const r = await this.run('write', `the claim on ${resource}`, () =>
+      this.main.scEndClaim(this.keys.claims, this.keys.claimVersions, resource, fencingToken, by?.sessionId ?? '', action, this.ttl(ttlMs), this.keys.channel),
+    );
+    if (r[0] === 'ok') {
+      this.deps.metrics.counter('store.writes').inc();
+      return String(r[1]);
+    }
+    if (r[0] === 'stale') {
+      throw new CoordinatorError('StaleFencingToken', `Fencing token ${fencingToken} for ${resource} is older than the current grant (${r[1]}); your claim was lost and re-granted`, { resource, fencingToken, currentToken: Number(r[1]) });
+    }
+    if (r[0] === 'notowner') {
+      const claim = toClaim(resource, JSON.parse(String(r[1])));
+      throw new CoordinatorError(
+        'ClaimNotHeld',
+        `${resource} is held by session ${claim.holder.sessionId} (${claim.holder.clientName}) until ${new Date(claim.expiresAt).toISOString()}, not by you; only its holder can renew or release it`,
+        { resource, fencingToken, holderSessionId: claim.holder.sessionId, holderClient: claim.holder.clientName, expiresAt: claim.expiresAt },
+      );
+    }
+    throw new CoordinatorError('ClaimNotHeld', `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`, { resource, fencingToken });
+  }
+
+  /** Records of one namespace with seq > afterSeq, oldest first. */
+  private async readLog(ns: string, afterSeq: number, limit: number): Promise<ChangeEvent[]> {
+    const entries = await this.run('read', `the event log of ${ns}`, () => this.main.xrange(this.keys.log(ns), `${afterSeq + 1}-0`, '+', 'COUNT', limit));
+    return entries.map(([, fields]) => JSON.parse(fields[1]!) as ChangeEvent);
+  }
+
+  /**
+   * Runs one Redis exchange. Unreachable: fails at once, nothing sent.
+   * No answer (connection lost, timeout): fails saying the outcome is unknown.
+   */
+  private async run<T>(kind: 'read' | 'write', what: string, work: () => Promise<T>): Promise<T> {
+    if (this.disposed) throw new CoordinatorError('StoreUnavailable', 'The shared store is closed', {});
+    if (this.fatal) throw new CoordinatorError('StoreUnavailable', this.fatal, { location: this.location });
+    const refused = (reason: string): CoordinatorError => {
+      this.deps.metrics.counter('store.unavailable').inc();
+      return new CoordinatorError(
+        'StoreUnavailable',
+        `The shared store (Redis at ${this.target}) is unreachable: ${reason}. Nothing was ${kind === 'write' ? 'written' : 'read'}; it reconnects by itself, retry shortly`,
+        { location: this.location, kind, reason },
+      );
+    };
+    if (this.main.status !== 'ready') throw refused(this.lastError);
+    try {
+      return await work();
+    } catch (e) {
+      if (e instanceof CoordinatorError) throw e;
+      const message = errorMessage(e);
+      // The socket was closing: ioredis refused the command before sending it.
+      if (NOT_SENT.test(message)) throw refused(this.lastError);
+      this.deps.metrics.counter('store.unavailable').inc();
+      throw new CoordinatorError(
+        'StoreUnavailable',
+        kind === 'write'
+          ? `Redis at ${this.target} did not confirm the write of ${what} (${message}); it may or may not have been applied: read it back before retrying`
+          : `Redis at ${this.target} did not answer reading ${what} (${message}); retry shortly`,
+        { location: this.location, kind, reason: message },
+      );
+    }
+  }
+
+  private unavailableReason(): string {
+    if (this.fatal) return this.fatal;
+    const since = this.downSince ? ` since ${new Date(this.downSince).toISOString()}` : '';
+    if (this.main.status === 'ready') return `change notifications from Redis at ${this.target} are interrupted${since} (${this.lastError}); reconnecting, missed changes are read back from the event log`;
+    return `Redis at ${this.target} is unreachable${since} (${this.lastError}); reconnecting with backoff, reads and writes are refused until it is back`;
+  }
+
+  private updateConnected(): void {
+    const now = !this.disposed && this.main.status === 'ready' && this.sub.status === 'ready' && this.subscribed && this.initialized && !this.fatal;
+    if (now === this.connected) return;
+    this.connected = now;
+    if (now) {
+      if (this.downSince !== undefined && this.everConnected) this.deps.logger.info(`Redis at ${this.target} is back after ${Date.now() - this.downSince} ms`);
+      this.downSince = undefined;
+      this.everConnected = true;
+    } else {
+      this.downSince = Date.now();
+      if (!this.disposed) {
+        this.deps.metrics.counter('store.redis.disconnects').inc();
+        this.deps.logger.warn(`Lost the connection to Redis at ${this.target} (${this.lastError}); reconnecting with backoff`);
+      }
+    }
+    // Not a presence change as such, but the panel and status re-read on it.
+    if (!this.disposed) this.emit({ kind: 'presence' });
+  }
+
+  /** After each (re)connect: subscribe, then read what pub/sub may have missed. */
+  private async resync(): Promise<void> {
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return this.resyncing;
+    }
+    this.resyncing = (async () => {
+      do {
+        this.resyncAgain = false;
+        if (this.disposed || this.main.status !== 'ready' || this.sub.status !== 'ready') break;
+        try {
+          if (!this.initialized) await this.checkServer();
+          await this.sub.subscribe(this.keys.channel);
+          this.subscribed = true;
+          if (!this.initialized) {
+            const meta = await this.main.hgetall(this.keys.meta);
+            for (const [field, value] of Object.entries(meta)) if (field.startsWith('seq:')) this.lastSeen.set(field.slice(4), Number(value));
+            this.initialized = true;
+            const buffered = this.pending ?? [];
+            this.pending = undefined;
+            for (const c of buffered) this.deliverChange(c, true);
+            this.updateConnected();
+            this.firstSync();
+          } else {
+            this.updateConnected();
+            await this.catchUp();
+            this.emit({ kind: 'claims' });
+            this.emit({ kind: 'presence' });
+          }
+        } catch (e) {
+          this.lastError = errorMessage(e);
+          if (this.fatal) this.firstSync();
+        }
+      } while (this.resyncAgain);
+    })().finally(() => (this.resyncing = undefined));
+    return this.resyncing;
+  }
+
+  private async checkServer(): Promise<void> {
+    const info = await this.main.info('server');
+    const version = /redis_version:(\d+)\.(\d+)/.exec(info);
+    if (!version) return;
+    const [major, minor] = [Number(version[1]), Number(version[2])];
+    if (major < MIN_REDIS_VERSION[0]! || (major === MIN_REDIS_VERSION[0] && minor < MIN_REDIS_VERSION[1]!)) {
+      this.fatal = `Redis at ${this.target} is version ${major}.${minor}; the shared store needs ${MIN_REDIS_VERSION.join('.')} or newer`;
+      throw new Error(this.fatal);
+    }
+  }
+
+  private onMessage(message: string): void {
+    if (this.disposed) return;
+    const kind = message[0];
+    try {
+      if (kind === 'c') this.deliverChange(JSON.parse(message.slice(1)) as ChangeEvent, true);
+      else if (kind === 'l') this.emit({ kind: 'claims' });
+      else if (kind === 'p') this.emit({ kind: 'presence' });
+      else if (kind === 'x') this.emit({ kind: 'control', request: JSON.parse(message.slice(1)) as ControlRequest });
+    } catch (e) {
+      this.deps.logger.warn(`Ignored a malformed store notification: ${errorMessage(e)}`);
+    }
+  }
+
+  /** In seq order per namespace, each change once: a gap (missed messages) is filled from the stream first. */
+  private deliverChange(change: ChangeEvent, live: boolean): void {
+    if (this.pending) {
+      this.pending.push(change);
+      return;
+    }
+    const last = this.lastSeen.get(change.namespace) ?? 0;
+    if (change.seq <= last) return;
+    if (live && change.seq !== last + 1) {
+      void this.catchUp();
+      return;
+    }
+    this.lastSeen.set(change.namespace, change.seq);
+    if (live && change.by.participantId !== this.participantId) this.deps.metrics.histogram('store.propagationMs').record(Math.max(0, Date.now() - change.at));
+    this.emit({ kind: 'change', change });
+  }
+
+  private catchUp(): Promise<void> {
+    if (this.catchingUp) {
+      this.catchUpAgain = true;
+      return this.catchingUp;
+    }
+    this.catchingUp = (async () => {
+      try {
+        do {
+          this.catchUpAgain = false;
+          for (const ns of await this.main.smembers(this.keys.namespaces)) {
+            for (;;) {
+              const after = this.lastSeen.get(ns) ?? 0;
+              const records = await this.main.xrange(this.keys.log(ns), `${after + 1}-0`, '+', 'COUNT', 500);
+              for (const [, fields] of records) this.deliverChange(JSON.parse(fields[1]!) as ChangeEvent, false);
+              this.deps.metrics.counter('store.redis.caughtUp').inc(records.length);
+              if (records.length < 500) break;
+            }
+          }
+        } while (this.catchUpAgain);
+      } catch (e) {
+        // Redis went away again: the next reconnect catches up.
+        this.deps.logger.debug(`Catching up with Redis: ${errorMessage(e)}`);
+      }
+    })().finally(() => (this.catchingUp = undefined));
+    return this.catchingUp;
+  }
+
+  private diedHere(p: Participant): boolean {
+    // Same machine: a dead pid is gone at once, without waiting for its key to expire.
+    return p.host === os.hostname() && p.pid !== process.pid && !isAlive(p.pid);
+  }
+
+  private emit(event: StoreEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (e) {
+        this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  private every(ms: number, work: () => Promise<void>): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || this.disposed) return;
+      running = true;
+      work()
+        .catch((e) => {
+          // While Redis is away every beat fails: status() says so once, the log does not repeat it every second.
+          if (this.connected) this.deps.logger.warn(`Store background work failed: ${errorMessage(e)}`);
+          else this.deps.logger.debug(`Store background work failed: ${errorMessage(e)}`);
+        })
+        .finally(() => (running = false));
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+}

@@ -1,0 +1,67 @@
+import type { RedisOptions } from 'ioredis';
+import { CoordinatorError } from '../../errors.js';
+
+/** A store URL as users write it: `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS. */
+export interface RedisTarget {
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly db: number;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export const DEFAULT_REDIS_PORT = 6379;
+
+export function isRedisUrl(url: string): boolean {
+  return /^rediss?:\/\//i.test(url.trim());
+}
+
+/** Parses a store URL; the error never repeats the password. */
+export function parseRedisUrl(url: string): RedisTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.trim());
+  } catch {
+    throw new CoordinatorError('InvalidArgument', `Store URL ${redactRedisUrl(url)} is not a URL; use redis://[:password@]host:port/db or rediss://... for TLS`, { url: redactRedisUrl(url) });
+  }
+  const protocol = parsed.protocol.toLowerCase();
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new CoordinatorError('InvalidArgument', `Store URL ${redactRedisUrl(url)} is not a Redis URL; use redis://host:port/db or rediss://host:port/db`, { url: redactRedisUrl(url) });
+  }
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!host) throw new CoordinatorError('InvalidArgument', `Store URL ${redactRedisUrl(url)} names no host`, { url: redactRedisUrl(url) });
+  const port = parsed.port ? Number(parsed.port) : DEFAULT_REDIS_PORT;
+  const dbText = parsed.pathname.replace(/^\/+|\/+$/g, '');
+  const db = dbText === '' ? 0 : Number(dbText);
+  if (!Number.isInteger(db) || db < 0 || !/^\d*$/.test(dbText)) {
+    throw new CoordinatorError('InvalidArgument', `Store URL ${redactRedisUrl(url)}: the database must be a number (redis://host:port/0)`, { url: redactRedisUrl(url) });
+  }
+  const username = parsed.username ? decodeURIComponent(parsed.username) : undefined;
+  const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+  return { tls: protocol === 'rediss:', host, port, db, ...(username ? { username } : {}), ...(password ? { password } : {}) };
+}
+
+/** For logs, status and errors: the URL with any password removed. */
+export function redactRedisUrl(url: string): string {
+  return url.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
+}
+
+/** `redis://host:port/db`, never with credentials. */
+export function describeTarget(target: RedisTarget): string {
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return `${target.tls ? 'rediss' : 'redis'}://${host}:${target.port}/${target.db}`;
+}
+
+/** ioredis connection options for a target; `password` (from a secret store) wins over the URL's. */
+export function connectionOptions(target: RedisTarget, password?: string): RedisOptions {
+  const secret = password ?? target.password;
+  return {
+    host: target.host,
+    port: target.port,
+    db: target.db,
+    ...(target.username ? { username: target.username } : {}),
+    ...(secret ? { password: secret } : {}),
+    ...(target.tls ? { tls: { servername: target.host } } : {}),
+  };
+}

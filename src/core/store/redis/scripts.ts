@@ -1,0 +1,192 @@
+/**
+ * The Lua scripts of the Redis store: each write is ONE script, so Redis
+ * runs it atomically (no other command interleaves) and replicates its
+ * effects. They apply the same rules as decisions.ts; the TypeScript side
+ * turns their answers into the same CoordinatorErrors.
+ *
+ * Values are never decoded in Lua: the client passes JSON text and the
+ * scripts only concatenate it (cjson would round numbers to 14 digits and
+ * turn [] into {}). Times come from the server's clock (TIME), one clock for
+ * every machine.
+ *
+ * Entry format in the `kv:<ns>` hash (one field per key, tombstones kept so
+ * versions never go back):
+ *   <version> \n <s|d> \n <at> \n <by JSON> \n <value JSON>
+ */
+
+const NOW = `
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+/**
+ * Compare-and-set write, change record and notification in one step.
+ * KEYS: kv:<ns>, log:<ns>, meta, namespaces
+ * ARGV: ns, key, op (set|delete), mode (none|visible|raw), expected, keyJson, valueJson, byJson, nsJson, maxLogBytes, channel
+ * Returns {'ok', version, at, seq} | {'conflict', currentVersion} | {'skip', 0}
+ */
+export const WRITE_LUA = `${NOW}
+local ns, key, op, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local e = redis.call('HGET', KEYS[1], key)
+local pv, deleted, prev = 0, true, nil
+if e then
+  local a = string.find(e, '\\n', 1, true)
+  pv = tonumber(string.sub(e, 1, a - 1))
+  deleted = string.sub(e, a + 1, a + 1) == 'd'
+  if not deleted then
+    local b = string.find(e, '\\n', a + 3, true)
+    local c = string.find(e, '\\n', b + 1, true)
+    prev = string.sub(e, c + 1)
+  end
+end
+local visible = pv
+if deleted then visible = 0 end
+if mode == 'visible' and tonumber(ARGV[5]) ~= visible then return {'conflict', visible} end
+if mode == 'raw' and tonumber(ARGV[5]) ~= pv then return {'conflict', pv} end
+if op == 'delete' and deleted then return {'skip', 0} end
+
+local at = nowMs()
+local version = pv + 1
+local by = ARGV[8]
+if op == 'set' then
+  redis.call('HSET', KEYS[1], key, version .. '\\ns\\n' .. at .. '\\n' .. by .. '\\n' .. ARGV[7])
+  if deleted then redis.call('HINCRBY', KEYS[3], 'live:' .. ns, 1) end
+else
+  redis.call('HSET', KEYS[1], key, version .. '\\nd\\n' .. at .. '\\n' .. by .. '\\n')
+  redis.call('HINCRBY', KEYS[3], 'live:' .. ns, -1)
+end
+redis.call('SADD', KEYS[4], ns)
+
+local seq = redis.call('HINCRBY', KEYS[3], 'seq:' .. ns, 1)
+local rec = '{"namespace":' .. ARGV[9] .. ',"seq":' .. seq .. ',"key":' .. ARGV[6] .. ',"op":"' .. op .. '"'
+if op == 'set' then rec = rec .. ',"value":' .. ARGV[7] end
+rec = rec .. ',"version":' .. version .. ',"previousVersion":' .. pv
+if prev then rec = rec .. ',"previousValue":' .. prev end
+rec = rec .. ',"at":' .. at .. ',"by":' .. by .. '}'
+local id = seq .. '-0'
+redis.call('XADD', KEYS[2], id, 'c', rec)
+
+-- Keep the log within its byte bound: drop the oldest records, never the newest.
+local bytes = redis.call('HINCRBY', KEYS[3], 'bytes:' .. ns, #rec)
+local max = tonumber(ARGV[10])
+if bytes > max then
+  local removed, from, cut = 0, '-', nil
+  while cut == nil do
+    local batch = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', 100)
+    if #batch == 0 then break end
+    for _, item in ipairs(batch) do
+      if item[1] == id or bytes - removed <= max then
+        cut = item[1]
+        break
+      end
+      removed = removed + #item[2][2]
+    end
+    if cut == nil then from = '(' .. batch[#batch][1] end
+  end
+  if cut then redis.call('XTRIM', KEYS[2], 'MINID', cut) end
+  redis.call('HINCRBY', KEYS[3], 'bytes:' .. ns, -removed)
+end
+
+redis.call('PUBLISH', ARGV[11], 'c' .. rec)
+return {'ok', version, at, seq}
+`;
+
+const OVERLAPS = `
+local function startsWith(s, p) return string.sub(s, 1, #p) == p end
+-- claimRules.ts overlaps(): same resource, or one folder contains the other; '.' is everything; task: only equal.
+local function overlaps(a, b)
+  if a == b then return true end
+  if startsWith(a, 'task:') or startsWith(b, 'task:') then return false end
+  if a == '.' or b == '.' then return true end
+  return startsWith(a, b .. '/') or startsWith(b, a .. '/')
+end
+`;
+
+/**
+ * KEYS: claims, claimVersions
+ * ARGV: resource, holderJson, holderSessionId, ttlMs, channel
+ * Returns {'ok', claimJson} | {'conflict', heldResource, claimJson}
+ */
+export const ACQUIRE_LUA = `${NOW}${OVERLAPS}
+local res = ARGV[1]
+local now = nowMs()
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local other = all[i]
+  local c = cjson.decode(all[i + 1])
+  if c.expiresAt <= now then
+    redis.call('HDEL', KEYS[1], other)
+  elseif c.holder.sessionId ~= ARGV[3] and overlaps(res, other) then
+    return {'conflict', other, all[i + 1]}
+  end
+end
+-- The fencing token: the resource's version, which only grows (acquire, renew and release each bump it).
+local token = redis.call('HINCRBY', KEYS[2], res, 1)
+local claim = '{"holder":' .. ARGV[2] .. ',"fencingToken":' .. token .. ',"acquiredAt":' .. now .. ',"expiresAt":' .. (now + tonumber(ARGV[4])) .. '}'
+redis.call('HSET', KEYS[1], res, claim)
+redis.call('PUBLISH', ARGV[5], 'l')
+return {'ok', claim}
+`;
+
+/**
+ * Renew, release or revoke one grant.
+ * KEYS: claims, claimVersions
+ * ARGV: resource, fencingToken, bySessionId ('' = anyone holding the token: a revocation), action (renew|release), ttlMs, channel
+ * Returns {'ok', claimJson} | {'stale', currentToken} | {'notheld'} | {'notowner', claimJson}
+ */
+export const END_CLAIM_LUA = `${NOW}
+local res = ARGV[1]
+local token = tonumber(ARGV[2])
+local now = nowMs()
+local raw = redis.call('HGET', KEYS[1], res)
+if not raw then return {'notheld'} end
+local c = cjson.decode(raw)
+if token < c.fencingToken then return {'stale', c.fencingToken} end
+if c.fencingToken ~= token or c.expiresAt <= now then return {'notheld'} end
+if ARGV[3] ~= '' and c.holder.sessionId ~= ARGV[3] then return {'notowner', raw} end
+redis.call('HINCRBY', KEYS[2], res, 1)
+local out = raw
+if ARGV[4] == 'renew' then
+  out = string.gsub(raw, '"expiresAt":%d+}$', '"expiresAt":' .. (now + tonumber(ARGV[5])) .. '}')
+  redis.call('HSET', KEYS[1], res, out)
+else
+  redis.call('HDEL', KEYS[1], res)
+end
+redis.call('PUBLISH', ARGV[6], 'l')
+return {'ok', out}
+`;
+
+/**
+ * Every claim of a session or of a participant, released at once.
+ * KEYS: claims, claimVersions
+ * ARGV: sessionId ('' = none), participantId ('' = none), channel
+ * Returns the number of live claims released.
+ */
+export const RELEASE_OF_LUA = `${NOW}
+local now = nowMs()
+local all = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #all, 2 do
+  local c = cjson.decode(all[i + 1])
+  local h = c.holder
+  if (ARGV[1] ~= '' and h.sessionId == ARGV[1]) or (ARGV[2] ~= '' and h.participantId == ARGV[2]) then
+    redis.call('HDEL', KEYS[1], all[i])
+    if c.expiresAt > now then
+      redis.call('HINCRBY', KEYS[2], all[i], 1)
+      n = n + 1
+    end
+  end
+end
+if n > 0 then redis.call('PUBLISH', ARGV[3], 'l') end
+return n
+`;
+
+/** Live claims by the server's clock. KEYS: claims. Returns {now, field, value, ...}. */
+export const LIST_CLAIMS_LUA = `${NOW}
+local out = {nowMs()}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all do out[#out + 1] = all[i] end
+return out
+`;
