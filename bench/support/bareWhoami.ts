@@ -1,46 +1,13 @@
 // The baseline's whoami: a plain McpServer with a tool of the same name, the
-// same zod input/output schemas (copied from src/core/mcp/tools/sessionTools.ts,
-// which does not export them) and a structuredContent of the same shape and
-// size (one peer entry per other live session, one participant: this process),
-// returned the way ours does
-// (text = JSON of the structured value). No coordinator, no Connection wrapper.
-// Keep in step with whoami there: the bench compares both tools/list schemas
-// and the structuredContent keys at run time and says DIFFERENT when they drift.
+// very zod input/output schemas ours uses, and a structuredContent of the same
+// shape and size (one peer entry per other live session, one participant: this
+// process), returned the way ours does (text = JSON of the structured value).
+// No coordinator, no Connection wrapper. The bench still compares both
+// tools/list schemas and structuredContent keys at run time.
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
-
-const client = z.object({ name: z.string(), version: z.string() });
-const peer = z.object({
-  sessionId: z.string(),
-  client,
-  transport: z.string(),
-  state: z.string(),
-  root: z.string(),
-  tags: z.array(z.string()),
-  parentId: z.string().optional(),
-});
-
-const whoamiOutput = {
-  sessionId: z.string(),
-  resumeHandle: z.string().optional().describe('Present this to session_resume after a reconnect to get this session back'),
-  root: z.string(),
-  refusedRoots: z.array(z.object({ uri: z.string(), reason: z.string() })).describe('Roots you declared that are outside the workspace'),
-  client,
-  transport: z.string(),
-  state: z.string(),
-  tags: z.array(z.string()),
-  parentId: z.string().optional(),
-  childIds: z.array(z.string()),
-  requestCount: z.number(),
-  isDefault: z.boolean(),
-  pid: z.number(),
-  peers: z.array(peer),
-  participants: z.array(
-    z.object({ participantId: z.string(), kind: z.string(), label: z.string(), pid: z.number(), host: z.string(), sessions: z.array(z.object({ id: z.string(), clientName: z.string(), transport: z.string(), state: z.string() })) }),
-  ).describe('Every live window and headless process on this project, with its sessions'),
-};
+import { schemas } from '../../src/core/mcp/tools/sessionTools.js';
 
 const participantId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
@@ -68,8 +35,8 @@ export function createBareServer(root: string, transport: string, self: () => Ba
     {
       title: 'Who am I',
       description: 'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
-      inputSchema: {},
-      outputSchema: whoamiOutput,
+      inputSchema: schemas.whoami.input,
+      outputSchema: schemas.whoami.output,
       annotations: { readOnlyHint: true },
     },
     async () => {
@@ -91,6 +58,7 @@ export function createBareServer(root: string, transport: string, self: () => Ba
         requestCount: me?.requestCount ?? 0,
         isDefault: !me,
         pid: process.pid,
+        store: { kind: 'file', location: root, degraded: false },
         peers,
         // This process as the one participant, from memory (ours reads the shared store's presence files).
         participants: [

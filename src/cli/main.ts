@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { StreamLogger, type LogLevel } from '../core/logging/logger.js';
 import { SERVER_VERSION } from '../core/mcp/mcpServerFactory.js';
+import { selectStoreUrl, STORE_ENV } from '../core/store/openSharedStore.js';
 import { config } from './commands/config.js';
 import { connect } from './commands/connect.js';
 import { serve } from './commands/serve.js';
@@ -22,6 +23,13 @@ function parsePositive(name: string, value: string | undefined): number | undefi
   const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
   if (!(n >= 1)) throw new UsageError(`--${name} must be a whole number of at least 1, not ${JSON.stringify(value)}`);
   return n;
+}
+
+/** `--store`, else SESSION_COORDINATOR_STORE; neither: files in the workspace. */
+function storeOption(flag: string | undefined): { store?: string } {
+  const store = selectStoreUrl(flag, process.env[STORE_ENV]);
+  if (store !== undefined && !/^rediss?:\/\//.test(store)) throw new UsageError(`--store takes redis://host:port/db or rediss://host:port/db, not ${JSON.stringify(store.replace(/\/\/[^@]*@/, '//***@'))}`);
+  return store === undefined ? {} : { store };
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -53,6 +61,7 @@ async function run(argv: string[]): Promise<number> {
         'log-level': { type: 'string' },
         'max-sessions': { type: 'string' },
         'max-pending': { type: 'string' },
+        store: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -72,7 +81,7 @@ async function run(argv: string[]): Promise<number> {
       if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
       const neither = !values.stdio && !values.http;
       return serve(
-        { workspace, stdio: values.stdio, http: values.http || neither, port: parsePort(values.port), maxSessions: parsePositive('max-sessions', values['max-sessions']), maxPending: parsePositive('max-pending', values['max-pending']) },
+        { workspace, stdio: values.stdio, http: values.http || neither, port: parsePort(values.port), maxSessions: parsePositive('max-sessions', values['max-sessions']), maxPending: parsePositive('max-pending', values['max-pending']), ...storeOption(values.store) },
         new StreamLogger(process.stderr, level),
       );
     }
@@ -80,7 +89,7 @@ async function run(argv: string[]): Promise<number> {
       if (positionals.length > 0) throw new UsageError(`connect takes no arguments, got ${positionals.join(' ')}`);
       const level = (values['log-level'] ?? 'warn') as LogLevel;
       if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
-      return connect({ workspace }, new StreamLogger(process.stderr, level));
+      return connect({ workspace, ...storeOption(values.store) }, new StreamLogger(process.stderr, level));
     }
     case 'status':
       return status({ workspace, json: values.json });

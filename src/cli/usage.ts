@@ -1,12 +1,12 @@
 export const USAGE = `Usage: session-coordinator <command> [options]
 
 Commands:
-  serve [--workspace DIR] [--stdio] [--http] [--port N]
+  serve [--workspace DIR] [--stdio] [--http] [--port N] [--store URL]
         Serve MCP for the workspace (default: the current folder). With --http
         (the default when neither is given) it listens on 127.0.0.1 and prints
         its URL on stderr; with --stdio it speaks MCP on stdin/stdout.
         The HTTP token is SESSION_COORDINATOR_TOKEN, else the install's token file.
-  connect [--workspace DIR]
+  connect [--workspace DIR] [--store URL]
         MCP on stdin/stdout for agents that only speak stdio: relays to a live
         window or server of the workspace, or serves in-process when none is live.
   status [--workspace DIR] [--json]
@@ -18,6 +18,9 @@ Options:
   --log-level trace|debug|info|warn|error   (serve; default info, on stderr)
   --max-sessions N   (serve; live sessions, default 200)
   --max-pending N    (serve; pending requests per session, default 1000)
+  --store URL        (serve, connect) share context through Redis: redis://[:password@]host:port/db
+                     or rediss://...; default SESSION_COORDINATOR_STORE, else files in the workspace.
+                     The project id comes from SESSION_COORDINATOR_PROJECT_ID, else the git origin.
   -h, --help      Show this help
   --version       Show the version
 

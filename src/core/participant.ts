@@ -5,7 +5,8 @@ import { writeDiscovery } from './install/installState.js';
 import type { Logger } from './logging/logger.js';
 import { HttpEndpoint } from './mcp/httpEndpoint.js';
 import { McpHost } from './mcp/mcpHost.js';
-import { FileStore, type FileStoreOptions } from './store/file/fileStore.js';
+import type { FileStoreOptions } from './store/file/fileStore.js';
+import { openSharedStore, type StoreSelection } from './store/openSharedStore.js';
 
 export interface ParticipantOptions {
   kind: 'window' | 'headless';
@@ -14,6 +15,8 @@ export interface ParticipantOptions {
   logger: Logger;
   coordinator?: OptionsOverride;
   store?: Partial<FileStoreOptions>;
+  /** Redis for teams on several machines; absent: files in the workspace (R-CTX-9). */
+  storeSelection?: StoreSelection;
   /** Why the shared store must not be used (an untrusted workspace); absent: use it. */
   localOnlyReason?: string;
   /** Serve Streamable HTTP on loopback, and announce it in the install folder's discovery files. */
@@ -50,7 +53,13 @@ export class Participant {
       ...(options.coordinator ? { options: options.coordinator } : {}),
       ...(options.localOnlyReason ? { localOnlyReason: options.localOnlyReason } : {}),
       openStore: (projectRoot, metrics) =>
-        FileStore.open({ projectRoot, participant: { kind: options.kind, label: options.label }, metrics, logger: options.logger, ...(options.store ? { options: options.store } : {}) }),
+        openSharedStore(options.storeSelection ?? {}, {
+          projectRoot,
+          participant: { kind: options.kind, label: options.label },
+          metrics,
+          logger: options.logger,
+          ...(options.store ? { fileOptions: options.store } : {}),
+        }),
     });
     await coordinator.start();
     const host = new McpHost(coordinator);

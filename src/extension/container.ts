@@ -11,6 +11,8 @@ import { StatusBar } from './statusBar.js';
 import type { PanelState, WebviewMessage } from './views/healthProtocol.js';
 import { HEALTH_VIEW_ID, HealthViewProvider } from './views/healthViewProvider.js';
 
+export const STORE_PASSWORD_SECRET = 'sessionCoordinator.store.password';
+
 const RESTRICTED = 'Restricted Mode: this workspace is not trusted, so the coordinator writes nothing in it and shares nothing with other windows.';
 
 /**
@@ -44,9 +46,14 @@ export class Container implements vscode.Disposable {
     this.decorations.setEnabled(this.settings.claimBadges);
     this.extension.add(vscode.window.registerFileDecorationProvider(this.decorations));
     this.extension.add(new SaveGuard(() => this.claimIndex, () => this.settings.warnBeforeSave));
-    for (const d of registerCommands({ run: () => this.run, restart: () => this.restart(), showLog: () => this.log.show(), extensionPath: context.extensionPath })) this.extension.add(d);
+    for (const d of registerCommands({ run: () => this.run, restart: () => this.restart(), showLog: () => this.log.show(), extensionPath: context.extensionPath, secrets: context.secrets })) this.extension.add(d);
     this.extension.add(vscode.workspace.onDidChangeConfiguration((e) => void this.onSettingsChanged(e)));
     this.extension.add(vscode.workspace.onDidChangeWorkspaceFolders(() => void this.onFoldersChanged()));
+    this.extension.add(
+      context.secrets.onDidChange((e) => {
+        if (e.key === STORE_PASSWORD_SECRET) void this.restart();
+      }),
+    );
     // Trust granted later starts the shared store without a reload (R-EXT-4).
     this.extension.add(vscode.workspace.onDidGrantWorkspaceTrust(() => void this.restart()));
   }
@@ -83,7 +90,8 @@ export class Container implements vscode.Disposable {
   private async startRun(): Promise<void> {
     const restrictedReason = vscode.workspace.isTrusted ? undefined : RESTRICTED;
     try {
-      const run = await CoordinatorRun.start({ log: this.log, settings: this.settings, workspaceRoots: this.roots(), restrictedReason });
+      const storePassword = await this.context.secrets.get(STORE_PASSWORD_SECRET);
+      const run = await CoordinatorRun.start({ log: this.log, settings: this.settings, workspaceRoots: this.roots(), restrictedReason, storePassword });
       this.run = run;
       this.runSubscription = run.onDidChange(() => void this.refresh());
       this.mcp.setRun(run);

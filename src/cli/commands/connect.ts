@@ -14,7 +14,7 @@ import { serve } from './serve.js';
  * the agent's session lives where the person is looking; with none live, it
  * runs a participant of its own.
  */
-export async function connect(options: { workspace: string }, logger: Logger): Promise<number> {
+export async function connect(options: { workspace: string; store?: string }, logger: Logger): Promise<number> {
   const workspace = path.resolve(options.workspace);
   const dir = installDir();
   const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
@@ -22,7 +22,7 @@ export async function connect(options: { workspace: string }, logger: Logger): P
   const target = live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1))[0];
   if (!target) {
     logger.info(`No live participant for ${workspace}; serving in this process`);
-    return serve({ workspace, stdio: true, http: false, port: 0 }, logger);
+    return serve({ workspace, stdio: true, http: false, port: 0, ...(options.store ? { store: options.store } : {}) }, logger);
   }
   logger.info(`Relaying stdio to ${target.kind} pid ${target.pid} at ${target.url}`);
   const token = await loadOrCreateToken(dir);

@@ -3,6 +3,7 @@ import { installDir, loadOrCreateToken } from '../../core/install/installState.j
 import type { Logger } from '../../core/logging/logger.js';
 import { serveStdio } from '../../core/mcp/stdioEndpoint.js';
 import { Participant } from '../../core/participant.js';
+import { PROJECT_ID_ENV } from '../../core/store/openSharedStore.js';
 import { EXIT } from '../usage.js';
 
 export interface ServeOptions {
@@ -12,6 +13,8 @@ export interface ServeOptions {
   port: number;
   maxSessions?: number;
   maxPending?: number;
+  /** redis://... for a team on several machines; absent: files in the workspace. */
+  store?: string;
 }
 
 /** A headless participant: serves until a signal, or until its stdio client goes. */
@@ -23,6 +26,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
     label: 'session-coordinator serve',
     workspaceRoots: [workspace],
     logger,
+    ...(options.store ? { storeSelection: { url: options.store, ...(process.env[PROJECT_ID_ENV] ? { projectId: process.env[PROJECT_ID_ENV] } : {}) } } : {}),
     coordinator: {
       ...(options.maxSessions ? { sessions: { maxSessions: options.maxSessions } } : {}),
       ...(options.maxPending ? { requests: { maxPerSession: options.maxPending } } : {}),

@@ -108,6 +108,10 @@ export class MemoryStore implements SharedStore {
     return [{ participantId: this.participantId, pid: process.pid, host: os.hostname(), kind: 'headless', label: this.label, startedAt: this.startedAt, heartbeatAt: Date.now(), sessions: this.sessions }];
   }
 
+  describe(): Pick<StoreStatus, 'kind' | 'location' | 'degraded'> {
+    return { kind: 'memory', location: 'this process only', degraded: true };
+  }
+
   async status(): Promise<StoreStatus> {
     const namespaces = (await this.namespaces()).map((name) => {
       const s = this.shard(name);

@@ -123,5 +123,7 @@ export interface SharedStore extends Disposable {
   participants(): Promise<Participant[]>;
 
   status(): Promise<StoreStatus>;
+  /** What status() says first, without touching disk or network: cheap enough for every whoami. */
+  describe(): Pick<StoreStatus, 'kind' | 'location' | 'degraded'>;
   onEvent(listener: (event: StoreEvent) => void): Disposable;
 }

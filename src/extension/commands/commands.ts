@@ -13,6 +13,7 @@ export const COMMANDS = {
   showLog: 'sessionCoordinator.showLog',
   restart: 'sessionCoordinator.restart',
   openSessionHistory: 'sessionCoordinator.openSessionHistory',
+  setStorePassword: 'sessionCoordinator.setStorePassword',
 } as const;
 
 export interface CommandDeps {
@@ -20,6 +21,7 @@ export interface CommandDeps {
   restart(): Promise<void>;
   showLog(): void;
   extensionPath: string;
+  secrets: vscode.SecretStorage;
 }
 
 const CLIENT_LABELS: Record<ClientName, string> = {
@@ -98,6 +100,14 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(snapshot, null, 2) });
       await vscode.window.showTextDocument(doc, { preview: false });
       return snapshot;
+    }),
+    vscode.commands.registerCommand(COMMANDS.setStorePassword, async () => {
+      const password = await vscode.window.showInputBox({ title: 'Redis password for the shared store', password: true, prompt: 'Kept in VS Code\'s secret storage, never in settings. Empty removes it.', ignoreFocusOut: true });
+      if (password === undefined) return false;
+      // Changing the secret restarts the coordinator (container.ts listens).
+      if (password === '') await deps.secrets.delete('sessionCoordinator.store.password');
+      else await deps.secrets.store('sessionCoordinator.store.password', password);
+      return true;
     }),
     vscode.commands.registerCommand(COMMANDS.openSessionHistory, async (sessionId: string) => {
       const run = requireRun(deps);

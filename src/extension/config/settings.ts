@@ -11,6 +11,8 @@ export const SETTINGS = {
   requestTimeoutSeconds: { key: 'requests.timeoutSeconds', restart: true },
   maxPendingPerSession: { key: 'requests.maxPendingPerSession', restart: true },
   allowedPaths: { key: 'allowedPaths', restart: false },
+  storeUrl: { key: 'store.url', restart: true },
+  projectId: { key: 'store.projectId', restart: true },
   statusBar: { key: 'statusBar.enabled', restart: false },
   claimBadges: { key: 'claims.showBadges', restart: false },
   warnBeforeSave: { key: 'claims.warnBeforeSave', restart: false },
@@ -32,6 +34,14 @@ export class Settings {
 
   get httpPort(): number {
     return this.read(SETTINGS.httpPort, 0);
+  }
+
+  get storeUrl(): string {
+    return this.read(SETTINGS.storeUrl, '');
+  }
+
+  get projectId(): string {
+    return this.read(SETTINGS.projectId, '');
   }
 
   get allowedPaths(): string[] {

@@ -15,6 +15,8 @@ export interface RunOptions {
   workspaceRoots: readonly string[];
   /** Set in Restricted Mode: the run shares nothing and writes nothing in the workspace. */
   restrictedReason: string | undefined;
+  /** The Redis password from SecretStorage, kept out of settings files. */
+  storePassword: string | undefined;
 }
 
 /**
@@ -49,6 +51,11 @@ export class CoordinatorRun implements vscode.Disposable {
       logger: options.log,
       coordinator: options.settings.coordinatorOptions(),
       ...(options.restrictedReason ? { localOnlyReason: options.restrictedReason } : {}),
+      storeSelection: {
+        ...(options.settings.storeUrl ? { url: options.settings.storeUrl } : {}),
+        ...(options.settings.projectId ? { projectId: options.settings.projectId } : {}),
+        ...(options.storePassword ? { password: options.storePassword } : {}),
+      },
       http: { port: options.settings.httpPort, token, installDir: dir },
     });
     return new CoordinatorRun(participant, token, options);

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { isCoordinatorError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logging/logger.js';
 import { Metrics } from '../../../src/core/metrics/metrics.js';
-import { openSharedStore, selectStoreUrl } from '../../../src/core/store/redis/openSharedStore.js';
+import { openSharedStore, selectStoreUrl } from '../../../src/core/store/openSharedStore.js';
 import { normalizeOriginUrl, projectIdFor } from '../../../src/core/store/redis/projectId.js';
 import { RedisStore, type RedisStoreOptions } from '../../../src/core/store/redis/redisStore.js';
 import { connectionOptions, parseRedisUrl, redactRedisUrl } from '../../../src/core/store/redis/redisUrl.js';

@@ -30,6 +30,7 @@ const whoamiOutput = {
   requestCount: z.number(),
   isDefault: z.boolean(),
   pid: z.number(),
+  store: z.object({ kind: z.string(), location: z.string(), degraded: z.boolean() }).describe('Where shared context lives: a workspace folder, or a Redis project'),
   peers: z.array(peer),
   participants: z.array(
     z.object({ participantId: z.string(), kind: z.string(), label: z.string(), pid: z.number(), host: z.string(), sessions: z.array(z.object({ id: z.string(), clientName: z.string(), transport: z.string(), state: z.string() })) }),
@@ -37,7 +38,7 @@ const whoamiOutput = {
 };
 
 // Built once per process: zod clones on every refinement, and this runs for every connection otherwise.
-const schemas = {
+export const schemas = {
   whoami: { input: z.object({}), output: z.object(whoamiOutput) },
   resume: {
     input: z.object({ resumeHandle: z.string().min(1).describe('The resumeHandle returned by whoami before the reconnect') }),
@@ -84,6 +85,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
         requestCount: info?.requestCount ?? 0,
         isDefault: exec.isDefault,
         pid: process.pid,
+        store: ctx.coordinator.store.describe(),
         peers,
         participants: (await ctx.coordinator.store.participants()).map((p) => ({
           participantId: p.participantId,

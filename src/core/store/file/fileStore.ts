@@ -225,6 +225,10 @@ export class FileStore implements SharedStore {
     return this.presenceCache.participants.filter((p) => !this.isGone(p, now));
   }
 
+  describe(): Pick<StoreStatus, 'kind' | 'location' | 'degraded'> {
+    return { kind: 'file', location: this.dir, degraded: false };
+  }
+
   async status(): Promise<StoreStatus> {
     const names = await this.namespaces();
     let eventLogBytes = 0;

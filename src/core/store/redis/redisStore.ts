@@ -485,6 +485,10 @@ export class RedisStore implements SharedStore {
     }
   }
 
+  describe(): Pick<StoreStatus, 'kind' | 'location' | 'degraded'> {
+    return { kind: 'redis', location: this.location, degraded: !this.connected };
+  }
+
   async status(): Promise<StoreStatus> {
     const base = { kind: 'redis' as const, location: this.location };
     if (this.connected) {

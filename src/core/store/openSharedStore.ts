@@ -1,11 +1,11 @@
-import { CoordinatorError } from '../../errors.js';
-import type { Logger } from '../../logging/logger.js';
-import type { Metrics } from '../../metrics/metrics.js';
-import { FileStore, type FileStoreOptions } from '../file/fileStore.js';
-import type { SharedStore } from '../sharedStore.js';
-import { projectIdFor, validateProjectId } from './projectId.js';
-import { RedisStore, type RedisStoreOptions } from './redisStore.js';
-import { isRedisUrl, redactRedisUrl } from './redisUrl.js';
+import { CoordinatorError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { FileStore, type FileStoreOptions } from './file/fileStore.js';
+import type { SharedStore } from './sharedStore.js';
+import { projectIdFor, validateProjectId } from './redis/projectId.js';
+import { RedisStore, type RedisStoreOptions } from './redis/redisStore.js';
+import { isRedisUrl, redactRedisUrl } from './redis/redisUrl.js';
 
 /** The environment variable that selects the store (same URL form as `--store`). */
 export const STORE_ENV = 'SESSION_COORDINATOR_STORE';
