@@ -33,6 +33,8 @@ const contexts = await Promise.all([
   esbuild.context({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   // The extension host provides `vscode`; everything else is bundled, so the .vsix ships no node_modules.
   esbuild.context({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
+  // Loaded by the extension when the coordinator first starts, so activation stays small.
+  esbuild.context({ ...common, entryPoints: ['src/extension/run/coordinatorRun.ts'], outfile: 'dist/coordinatorRun.js', external: ['vscode'] }),
   esbuild.context({ ...common, platform: 'browser', format: 'iife', target: 'es2022', entryPoints: ['webview/src/main.ts'], outfile: 'dist/webview.js', tsconfig: 'webview/tsconfig.json' }),
 ]);
 

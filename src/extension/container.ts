@@ -6,12 +6,25 @@ import { Settings } from './config/settings.js';
 import { ClaimDecorations, ClaimIndex } from './editor/claimDecorations.js';
 import { SaveGuard } from './editor/saveGuard.js';
 import { MCP_PROVIDER_ID, McpServerProvider } from './mcp/mcpServerProvider.js';
-import { CoordinatorRun } from './run/coordinatorRun.js';
+import * as path from 'node:path';
+import type { CoordinatorRun } from './run/coordinatorRun.js';
 import { StatusBar } from './statusBar.js';
 import type { PanelState, WebviewMessage } from './views/healthProtocol.js';
 import { HEALTH_VIEW_ID, HealthViewProvider } from './views/healthViewProvider.js';
 
 export const STORE_PASSWORD_SECRET = 'sessionCoordinator.store.password';
+
+type RunModule = typeof import('./run/coordinatorRun.js');
+
+/**
+ * The coordinator (MCP SDK, zod, the store) is a bundle of its own, loaded
+ * when the first run starts: activation only wires up the UI.
+ */
+function loadRunModule(): RunModule {
+  // A computed path keeps esbuild from inlining it into extension.js.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a deliberate lazy load of our own second bundle
+  return require(path.join(__dirname, 'coordinatorRun.js')) as RunModule;
+}
 
 const RESTRICTED = 'Restricted Mode: this workspace is not trusted, so the coordinator writes nothing in it and shares nothing with other windows.';
 
@@ -72,6 +85,11 @@ export class Container implements vscode.Disposable {
     return this.starting;
   }
 
+  // Declared before `ready`: class fields initialise in order, and `ready`'s executor assigns this one.
+  private markReady: () => void = () => undefined;
+  /** Settles when the first run has started (or failed to, which the user is told about). */
+  readonly ready: Promise<void> = new Promise((resolve) => (this.markReady = resolve));
+
   async restart(): Promise<void> {
     await this.starting;
     await this.stopRun();
@@ -91,7 +109,7 @@ export class Container implements vscode.Disposable {
     const restrictedReason = vscode.workspace.isTrusted ? undefined : RESTRICTED;
     try {
       const storePassword = await this.context.secrets.get(STORE_PASSWORD_SECRET);
-      const run = await CoordinatorRun.start({ log: this.log, settings: this.settings, workspaceRoots: this.roots(), restrictedReason, storePassword });
+      const run = await loadRunModule().CoordinatorRun.start({ log: this.log, settings: this.settings, workspaceRoots: this.roots(), restrictedReason, storePassword });
       this.run = run;
       this.runSubscription = run.onDidChange(() => void this.refresh());
       this.mcp.setRun(run);
@@ -103,7 +121,9 @@ export class Container implements vscode.Disposable {
         });
       }
       await this.refresh();
+      this.markReady();
     } catch (e) {
+      this.markReady();
       this.log.error(`The coordinator could not start: ${errorMessage(e)}`);
       this.statusBar.showError(`Session Coordinator could not start: ${errorMessage(e)}`);
       void vscode.window.showErrorMessage(`Session Coordinator could not start: ${errorMessage(e)}`, 'Show Log').then((pick) => {

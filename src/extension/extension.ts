@@ -5,11 +5,12 @@ import { Container } from './container.js';
 let container: Container | undefined;
 
 /** Builds the composition root; everything it owns is disposed with the extension. */
-export async function activate(context: vscode.ExtensionContext): Promise<Container | undefined> {
+export function activate(context: vscode.ExtensionContext): Container {
   try {
     container = new Container(context);
     context.subscriptions.push(container);
-    await container.start();
+    // Not awaited: the coordinator starts in the background, activation stays short; `ready` says when.
+    void container.start();
     return container;
   } catch (e) {
     // VS Code does not tell the user when an extension fails to activate, so we do.

@@ -445,7 +445,7 @@ test('R-MCP-3, R-CTX-7: whoami participants lists both serve processes (headless
   assert.deepEqual(seen.participants.map((p) => p.pid).sort(), [...pids].sort(), 'they are the two serve processes');
   for (const p of seen.participants) {
     assert.equal(p.kind, 'headless');
-    assert.ok(p.label.includes(String(p.pid)), `the label names the process: ${p.label}`);
+    assert.equal(p.label, 'session-coordinator serve', 'the label says what kind of process it is (the pid is its own field)');
   }
   assert.ok(listed(seen), `each participant lists its own sessions: ${JSON.stringify(seen.participants)}`);
   const entry = seen.participants.find((p) => p.pid === pids[1])!.sessions.find((s) => s.id === idTwo)!;

@@ -13,7 +13,8 @@ async function container(): Promise<Container> {
   const ext = vscode.extensions.getExtension<Container>(EXTENSION_ID);
   assert.ok(ext, 'the extension is installed');
   const exports = ext.isActive ? ext.exports : await ext.activate();
-  assert.ok(exports?.current, 'activation started a coordinator run');
+  await exports.ready;
+  assert.ok(exports.current, 'activation started a coordinator run');
   return exports;
 }
 

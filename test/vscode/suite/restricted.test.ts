@@ -10,6 +10,7 @@ suite('R-EXT-4: Restricted Mode', () => {
     assert.equal(vscode.workspace.isTrusted, false, 'this suite runs in an untrusted workspace');
     const ext = vscode.extensions.getExtension<Container>('session-coordinator.session-coordinator')!;
     const c = ext.isActive ? ext.exports : await ext.activate();
+    await c.ready;
     const deadline = Date.now() + 10_000;
     while (!c.state && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.equal(c.state?.status, 'restricted');
