@@ -29,6 +29,26 @@ export interface CoordinatorDeps {
   label?: string;
 }
 
+const OBSERVED_COUNTERS = [
+  'sessions.total',
+  'sessions.evicted',
+  'sessions.rejected',
+  'sessions.expired',
+  'sessions.creationFailures',
+  'requests.rejected',
+  'requests.timeouts',
+  'requests.correlationLost',
+  'roots.cacheHits',
+  'roots.cacheMisses',
+  'roots.doubleLoads',
+  'store.lock.acquisitions',
+  'store.lock.contended',
+  'store.contextWrites',
+  'store.corruptionDetected',
+  'store.recoveries',
+];
+const OBSERVED_HISTOGRAMS = ['store.lock.waitMs', 'store.propagationMs', 'requests.latencyMs'];
+
 export type Health = { status: 'ok' } | { status: 'error'; problems: string[] };
 
 /** One snapshot of everything observable (R-OBS-2): the panel, `status --json` and diagnostics read this. */
@@ -65,6 +85,9 @@ export class Coordinator {
   readonly onDidChange = this.changed.event;
 
   constructor(readonly deps: CoordinatorDeps) {
+    // Every R-OBS-1 figure is in the snapshot from the start, at zero, not only once it first moves.
+    for (const name of OBSERVED_COUNTERS) this.metrics.counter(name);
+    for (const name of OBSERVED_HISTOGRAMS) this.metrics.histogram(name);
     this.options = withDefaults(deps.options);
     this.roots = new RootResolver(this.metrics, this.options.roots, deps.allowedRoots);
     this.requests = new PendingRequests(this.metrics, deps.logger, this.options.requests);

