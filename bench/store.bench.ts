@@ -2,21 +2,27 @@
 // processes against SQLite (better-sqlite3) doing the same work in the same
 // run, alternating which side goes first; change propagation against a bare
 // rename + fs.watch; and how long a killed lock holder blocks the next writer.
+// The same increments and propagation through RedisStore, against a real
+// redis-server (AOF, appendfsync always) that this bench starts and stops.
 // Prints one `BENCH ...` line per figure and writes its figures as JSON
 // (BENCH_RESULTS; scripts/bench.mjs merges them into bench/results.json).
 // Run through scripts/bench.mjs, which bundles this file and
 // bench/support/storeWorker.ts into .cache/bench/.
 // `node scripts/bench.mjs store-cas-4proc ...` runs only the named figures.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Redis } from 'ioredis';
 import { silentLogger } from '../src/core/logging/logger.js';
 import { Metrics } from '../src/core/metrics/metrics.js';
 import { DEFAULT_FILE_STORE_OPTIONS, FileStore } from '../src/core/store/file/fileStore.js';
+import { RedisStore } from '../src/core/store/redis/redisStore.js';
+import { REDIS_SERVER, startRedisServer, type RedisServer } from '../test/support/redisServer.js';
 import { report, figures, MACHINE, writeFigures } from './support/report.js';
 import { openSqlite } from './support/sqlite.js';
 import { median, quantile, sig } from './support/stats.js';
-import type { WorkerMessage } from './support/storeWorker.js';
+import type { RedisTarget, WorkerMessage } from './support/storeWorker.js';
 import { killStoreWorkers, startStoreWorker, type StoreWorker } from './support/storeWorkers.js';
 
 const REPO = process.env.BENCH_REPO ?? process.cwd();
@@ -34,13 +40,66 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
+// ---------------------------------------------------------------- redis-server
+
+/** Seconds spent on the Redis figures (the server's start included): what they add to a run of this bench. */
+let redisSeconds = 0;
+
+async function timed<T>(run: Run | 'redis', work: () => Promise<T>): Promise<T> {
+  const t = performance.now();
+  try {
+    return await work();
+  } finally {
+    if (run === 'redis' || run === 'redisCas') redisSeconds += (performance.now() - t) / 1000;
+  }
+}
+
+/** Started by the first Redis figure (test/support/redisServer.ts: 127.0.0.1, a free port, AOF with appendfsync always, its folder in the temp dir), stopped by cleanup(). */
+let redisServer: Promise<RedisServer> | undefined;
+let redisProjects = 0;
+
+/** A project of its own on the bench's redis-server: every run starts from empty keys. */
+async function redisTarget(): Promise<RedisTarget> {
+  redisServer ??= startRedisServer();
+  return { url: (await redisServer).url, projectId: `bench-${process.pid}-${++redisProjects}` };
+}
+
+function redisVersion(): string {
+  const out = spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  return /v=(\S+)/.exec(out)?.[1] ?? '?';
+}
+
+/** redis-server's CPU so far (INFO cpu: user + sys of all its threads), in ms. */
+async function redisServerCpuMs(url: string): Promise<number> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const info = await client.info('cpu');
+    const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+    return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function readRedisCounter(target: RedisTarget, namespace: string): Promise<unknown> {
+  const store = await RedisStore.open({ ...target, participant: { kind: 'headless', label: 'bench check' }, metrics: new Metrics(), logger: silentLogger });
+  try {
+    return (await store.get(namespace, KEY))?.value;
+  } finally {
+    await store.dispose();
+  }
+}
+
 // ---------------------------------------------------------------- increments under contention
 
 const PROCS = 4;
 const PER_PROC = 250;
 const KEY = 'counter';
 
-type Run = 'update' | 'cas' | 'sqlite' | 'shards';
+/** FileStore: update, cas, shards; RedisStore: redis (update()), redisCas (get + set with expectedVersion). */
+type Run = 'update' | 'cas' | 'sqlite' | 'shards' | 'redis' | 'redisCas';
 type Done = Extract<WorkerMessage, { type: 'done' }>;
 
 interface RunResult {
@@ -49,6 +108,8 @@ interface RunResult {
   latencies: number[];
   conflicts: number;
   cpuMsPerOp: number;
+  /** RedisStore runs: redis-server's CPU per increment, go to the last done (its heartbeat and sweep work included). */
+  serverCpuMsPerOp?: number;
   /** Summed over the workers: counters as they are, histograms as their largest p99. */
   metrics: Record<string, number>;
   /** The counter(s) ended where PROCS x PER_PROC increments must leave them. */
@@ -86,20 +147,24 @@ async function increments(run: Run): Promise<RunResult> {
     db.prepare('INSERT INTO kv (k, v) VALUES (?, 0)').run(KEY);
     db.close();
   }
+  const redis = run === 'redis' || run === 'redisCas' ? await redisTarget() : undefined;
   const workers: StoreWorker[] = [];
   try {
     for (let w = 0; w < PROCS; w++) {
       const namespace = run === 'shards' ? `own${w}` : 'shared';
+      const mode = run === 'cas' || run === 'redisCas' ? 'cas' : 'update';
       workers.push(
         startStoreWorker(
           WORKER,
-          run === 'sqlite' ? { mode: 'sqlite', file: dbFile, key: KEY, count: PER_PROC } : { mode: run === 'cas' ? 'cas' : 'update', root, namespace, key: KEY, count: PER_PROC },
+          run === 'sqlite' ? { mode: 'sqlite', file: dbFile, key: KEY, count: PER_PROC } : { mode, root, namespace, key: KEY, count: PER_PROC, ...(redis ? { redis } : {}) },
         ),
       );
     }
     for (const w of workers) await w.next('ready', 30_000);
+    const serverCpu0 = redis ? await redisServerCpuMs(redis.url) : 0;
     for (const w of workers) w.send({ type: 'go' });
     const dones = await Promise.all(workers.map((w) => w.next('done')));
+    const serverCpuMs = redis ? (await redisServerCpuMs(redis.url)) - serverCpu0 : undefined;
     const wallMs = Math.max(...dones.map((d) => d.endedAt)) - Math.min(...dones.map((d) => d.startedAt));
     const ops = PROCS * PER_PROC;
     let correct: boolean;
@@ -109,6 +174,8 @@ async function increments(run: Run): Promise<RunResult> {
       db.close();
     } else if (run === 'shards') {
       correct = (await Promise.all(workers.map((_, w) => readCounter(root, `own${w}`)))).every((v) => v === PER_PROC);
+    } else if (redis) {
+      correct = (await readRedisCounter(redis, 'shared')) === ops;
     } else {
       correct = (await readCounter(root, 'shared')) === ops;
     }
@@ -118,6 +185,7 @@ async function increments(run: Run): Promise<RunResult> {
       latencies: dones.flatMap((d) => d.latencies),
       conflicts: dones.reduce((n, d) => n + d.conflicts, 0),
       cpuMsPerOp: dones.reduce((n, d) => n + d.cpuMs, 0) / ops,
+      ...(serverCpuMs !== undefined ? { serverCpuMsPerOp: serverCpuMs / ops } : {}),
       metrics: sumMetrics(dones),
       correct,
     };
@@ -126,14 +194,20 @@ async function increments(run: Run): Promise<RunResult> {
   }
 }
 
-async function contention(): Promise<void> {
+/**
+ * The FileStore runs (`file`: the store-cas-* figures) and/or the RedisStore
+ * runs (`redis`: the redis-cas-* figures), in the same rounds as one set of
+ * SQLite runs that is the baseline of both.
+ */
+async function contention({ file, redis }: { file: boolean; redis: boolean }): Promise<void> {
   const ROUNDS = Math.max(1, Number(process.env.BENCH_STORE_ROUNDS) || 5);
-  const ORDER: Run[] = ['update', 'sqlite', 'shards', 'cas'];
-  const results: Record<Run, RunResult[]> = { update: [], cas: [], sqlite: [], shards: [] };
-  // One throwaway round of each: page cache, JIT of the bundles, SQLite's first WAL.
-  for (const run of ORDER) await increments(run);
+  const ORDER: Run[] = [...(file ? (['update'] as const) : []), 'sqlite', ...(redis ? (['redis'] as const) : []), ...(file ? (['shards', 'cas'] as const) : []), ...(redis ? (['redisCas'] as const) : [])];
+  const results: Record<Run, RunResult[]> = { update: [], cas: [], sqlite: [], shards: [], redis: [], redisCas: [] };
+  // One throwaway round of each: page cache, JIT of the bundles, SQLite's first WAL
+  // (the redis run warms the server for redisCas too: its AOF, its script cache).
+  for (const run of ORDER) if (run !== 'redisCas') await timed(run, () => increments(run));
   for (let r = 0; r < ROUNDS; r++) {
-    for (const run of r % 2 === 0 ? ORDER : [...ORDER].reverse()) results[run].push(await increments(run));
+    for (const run of r % 2 === 0 ? ORDER : [...ORDER].reverse()) results[run].push(await timed(run, () => increments(run)));
   }
   const rate = (run: Run): number => median(results[run].map((x) => x.opsPerSec));
   const lat = (run: Run): number[] => results[run].flatMap((x) => x.latencies);
@@ -153,6 +227,8 @@ async function contention(): Promise<void> {
   /** What the workers' CPU alone allows on this machine, however well the lock hands over. */
   const ceiling = (run: Run): string => `${sig((cores * 1000) / median(results[run].map((x) => x.cpuMsPerOp)), 3)} ops/s`;
   const sqliteText = `SQLite ${version} (better-sqlite3, WAL, synchronous=FULL, busy_timeout 60 s, BEGIN IMMEDIATE; SELECT; UPDATE; COMMIT)`;
+  if (redis) reportRedisContention({ file, rate, perRound, cpu, ceiling, counted, correct, lat, metric, shape, sqliteText, results });
+  if (!file) return;
 
   report(
     'store-cas-4proc',
@@ -196,6 +272,56 @@ async function contention(): Promise<void> {
   );
 }
 
+interface ContentionView {
+  file: boolean;
+  rate(run: Run): number;
+  perRound(run: Run): string;
+  cpu(run: Run): string;
+  ceiling(run: Run): string;
+  counted(run: Run): string;
+  correct(run: Run): boolean;
+  lat(run: Run): number[];
+  metric(run: Run, name: string): number;
+  shape: string;
+  sqliteText: string;
+  results: Record<Run, RunResult[]>;
+}
+
+function reportRedisContention(v: ContentionView): void {
+  const ops = PROCS * PER_PROC;
+  const server = `redis-server ${redisVersion()} on 127.0.0.1 (AOF, appendfsync always, its folder on the same temp file system as the SQLite file; ioredis, RESP2, no pipelining across calls)`;
+  const sqliteRuns = v.file ? 'the same SQLite runs as store-cas-4proc' : 'SQLite runs made here in the same rounds';
+  const latencies = (run: Run): string => `p50 ${ms(median(v.lat(run)))} p99 ${ms(quantile(v.lat(run), 0.99))}`;
+  const serverCpu = (run: Run): number => median(v.results[run].map((x) => x.serverCpuMsPerOp ?? NaN));
+  const workerCpu = (run: Run): number => median(v.results[run].map((x) => x.cpuMsPerOp));
+  /** What the CPU of the workers and the server together allow on this machine, however fast the disk. */
+  const ceiling = (run: Run): string => `${sig((os.cpus().length * 1000) / (workerCpu(run) + serverCpu(run)), 3)} ops/s`;
+  const cpuText = (run: Run): string => `CPU per increment: workers ${v.cpu(run)}, redis-server ${ms(serverCpu(run))}, so ${os.cpus().length} CPUs cap it at ${ceiling(run)}`;
+  report(
+    'redis-cas-4proc',
+    v.rate('redis'),
+    v.rate('sqlite'),
+    'ops/s',
+    { op: '>=', limit: 1 },
+    `ours = RedisStore.update() (HGET, fn, then one Lua script that writes only if the version is unchanged and appends the change record + PUBLISH; on a conflict read again, with jittered backoff from the 3rd attempt) ` +
+      `against ${server}, vs ${sqliteRuns}: ${v.sqliteText}; ${v.shape}; per round ours ${v.perRound('redis')} sqlite ${v.perRound('sqlite')}; ` +
+      `write retries per increment ${sig(v.metric('redis', 'store.writeRetries') / ops, 3)} (median round); latency ours ${latencies('redis')}, sqlite ${latencies('sqlite')}; ` +
+      `${cpuText('redis')} (sqlite: workers ${v.cpu('sqlite')}, ceiling ${v.ceiling('sqlite')}); ${v.counted('redis')} (sqlite: ${v.counted('sqlite')})`,
+    v.correct('redis') && v.correct('sqlite'),
+  );
+  const conflictsPerOp = median(v.results.redisCas.map((x) => x.conflicts)) / ops;
+  report(
+    'redis-cas-4proc-retry',
+    v.rate('redisCas'),
+    v.rate('sqlite'),
+    'ops/s',
+    undefined,
+    `ours = RedisStore get(), then set() with expectedVersion, retried at once on VersionConflict, vs the same SQLite runs; per round ${v.perRound('redisCas')}; ` +
+      `${sig(conflictsPerOp, 3)} conflicts per increment; ${latencies('redisCas')}; ${cpuText('redisCas')}; ${v.counted('redisCas')}`,
+    v.correct('redisCas'),
+  );
+}
+
 // ---------------------------------------------------------------- propagation
 
 interface Propagation {
@@ -221,15 +347,18 @@ function join({ starts, acks }: { starts: number[]; acks: number[] }, seen: Arra
 
 const GAP_MS: [number, number] = [2, 5];
 
-async function oursPropagation(count: number): Promise<Propagation> {
-  const root = tempDir('sc-bench-prop-');
+/** FileStore in a temp folder, or RedisStore when `redis` names a server and project. */
+async function oursPropagation(count: number, redis?: RedisTarget): Promise<Propagation> {
+  const root = redis ? '' : tempDir('sc-bench-prop-');
   const namespace = 'prop';
-  const writer = startStoreWorker(WORKER, { mode: 'propWrite', root, namespace, key: 'k', count, gapMs: GAP_MS });
+  const on = redis ? { redis } : {};
+  const writer = startStoreWorker(WORKER, { mode: 'propWrite', root, namespace, key: 'k', count, gapMs: GAP_MS, ...on });
   let reader: StoreWorker | undefined;
   try {
-    // The writer's warm-up creates the namespace; the reader then opens it and watches its folder.
+    // The writer's warm-up creates the namespace; the reader then opens it and watches its folder
+    // (RedisStore: subscribes, and reads the namespace's last seq, before open() returns).
     await writer.next('ready', 30_000);
-    reader = startStoreWorker(WORKER, { mode: 'propRead', root, namespace, key: 'k' });
+    reader = startStoreWorker(WORKER, { mode: 'propRead', root, namespace, key: 'k', ...on });
     await reader.next('ready', 30_000);
     writer.send({ type: 'go' });
     const acks = await writer.next('acks');
@@ -297,6 +426,37 @@ async function propagation(): Promise<void> {
   report('propagation-p99-abs', p99, 10, 'ms', { op: '<=', limit: 1 }, `the p99 of propagation-p99 (from the start of A's set() to B's change event) against 10 ms`, allSeen);
 }
 
+/**
+ * RedisStore: A's set() runs one Lua script; with appendfsync always the
+ * server writes and fsyncs the AOF before it sends anything, then sends A's
+ * reply and the PUBLISH to B's subscription in the same pass of its event
+ * loop. So B cannot learn of a write before it is durable, and the
+ * acknowledgement is a fair starting point: B's event - A's ack, kept as
+ * measured (negative when B's process woke first).
+ */
+async function redisPropagation(): Promise<void> {
+  const WRITES = 500;
+  const p = await oursPropagation(WRITES, await redisTarget());
+  const early = p.fromAck.filter((t) => t < 0);
+  const p99 = quantile(p.fromAck, 0.99);
+  report(
+    'redis-propagation-p99',
+    p99,
+    5,
+    'ms',
+    { op: '<=', limit: 1 },
+    `process A: RedisStore.set() of one key, ${GAP_MS[0]}-${GAP_MS[1]} ms apart, ${WRITES} writes; process B: RedisStore.onEvent (its pub/sub subscription); ` +
+      `redis-server ${redisVersion()} on 127.0.0.1, AOF with appendfsync always; absolute target: p99 <= 5 ms (baseline = the 5 ms target, ratio = p99 / 5); ` +
+      `latency = B's change event - A's ACKNOWLEDGEMENT (set() returned), performance.timeOrigin + now() in both processes, not clamped: ` +
+      `B had the change before A's call returned in ${early.length} of ${p.fromAck.length} writes, by at most ${ms(early.length ? -Math.min(...early) : 0)}, ` +
+      `because Redis fsyncs the AOF before it sends either A's reply or B's message and then sends both in the same event-loop pass: B never sees a write before it is durable, the lead is which process wakes first; ` +
+      `so the acknowledgement is the measure here (unlike propagation-p99, where B's watch fires before A's fdatasync and the figure is taken from the start of A's call); ` +
+      `from the start of A's call instead: p50 ${ms(median(p.fromStart))} p99 ${ms(quantile(p.fromStart, 0.99))}, of which A's own set() (start to ack) p50 ${ms(median(p.fromStart.map((t, i) => t - p.fromAck[i]!)))} p99 ${ms(quantile(p.fromStart.map((t, i) => t - p.fromAck[i]!), 0.99))}; ` +
+      `from the ack: p50 ${ms(median(p.fromAck))} p90 ${ms(quantile(p.fromAck, 0.9))} max ${ms(Math.max(...p.fromAck))}; never seen: ${p.missed}`,
+    p.missed === 0,
+  );
+}
+
 // ---------------------------------------------------------------- lock reclaim
 
 async function reclaimLane(lane: number, kills: number, staleMs: number): Promise<number[]> {
@@ -354,26 +514,46 @@ async function main(): Promise<void> {
   const want = (...names: string[]): boolean => only.size === 0 || names.some((n) => only.has(n));
   const started = performance.now();
   console.error(`bench (store): ${MACHINE}`);
-  if (want('store-cas-4proc', 'store-cas-4proc-retry', 'store-cas-p99', 'store-cas-4shards')) await contention();
+  const file = want('store-cas-4proc', 'store-cas-4proc-retry', 'store-cas-p99', 'store-cas-4shards');
+  const redis = want('redis-cas-4proc', 'redis-cas-4proc-retry');
+  if (file || redis) await contention({ file, redis });
   if (want('propagation-p99', 'propagation-p99-abs')) await propagation();
+  if (want('redis-propagation-p99')) await timed('redis', redisPropagation);
   if (want('lock-reclaim-after-kill')) await lockReclaim();
   const written = writeFigures(REPO);
-  console.error(`bench (store): ${figures.length} figures in ${sig((performance.now() - started) / 1000, 3)} s; wrote ${path.relative(process.cwd(), written)}`);
+  const redisPart = redisSeconds > 0 ? ` (Redis runs ${sig(redisSeconds, 3)} s of it)` : '';
+  console.error(`bench (store): ${figures.length} figures in ${sig((performance.now() - started) / 1000, 3)} s${redisPart}; wrote ${path.relative(process.cwd(), written)}`);
 }
 
-function cleanup(): void {
-  killStoreWorkers();
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+let cleaning: Promise<void> | undefined;
+/** Once, however many ways the bench ends (an interrupt makes the running figure fail too). */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    killStoreWorkers();
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+    // SIGTERM to the redis-server this bench started (by its pid), then its folder goes.
+    await redisServer?.then((s) => s.remove()).catch((e: unknown) => console.error(`bench (store): stopping redis-server: ${e instanceof Error ? e.message : String(e)}`));
+  })();
+  return cleaning;
+}
+
+// scripts/bench.mjs passes an interrupt on: leave no redis-server behind (the workers exit when their channel closes).
+let interrupted: number | undefined;
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(signal, () => {
+    interrupted = code;
+    void cleanup().finally(() => process.exit(code));
+  });
 }
 
 main().then(
-  () => {
-    cleanup();
+  async () => {
+    await cleanup();
     process.exit(0);
   },
-  (e: unknown) => {
-    console.error(`bench (store) crashed: ${e instanceof Error ? e.stack : String(e)}`);
-    cleanup();
-    process.exit(1);
+  async (e: unknown) => {
+    if (interrupted === undefined) console.error(`bench (store) crashed: ${e instanceof Error ? e.stack : String(e)}`);
+    await cleanup();
+    process.exit(interrupted ?? 1);
   },
 );

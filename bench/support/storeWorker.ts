@@ -1,28 +1,36 @@
 // One OS process of the shared-store bench (bench/store.bench.ts): our
-// FileStore, SQLite through better-sqlite3, a raw rename + fs.watch pair, or
-// a process that holds a shard's lock until it is killed. Started with an
-// IPC channel and its job as JSON in argv[2]; it prepares (opens the store or
-// the database, warms up), sends {type:'ready'}, then waits for the parent's
-// {type:'go'} (or, for the waiter, {type:'write'}). Every timestamp it reports
-// is performance.timeOrigin + performance.now(), comparable across processes
-// on this machine.
+// FileStore or RedisStore, SQLite through better-sqlite3, a raw rename +
+// fs.watch pair, or a process that holds a shard's lock until it is killed.
+// Started with an IPC channel and its job as JSON in argv[2]; it prepares
+// (opens the store or the database, warms up), sends {type:'ready'}, then
+// waits for the parent's {type:'go'} (or, for the waiter, {type:'write'}).
+// Every timestamp it reports is performance.timeOrigin + performance.now(),
+// comparable across processes on this machine.
 import { watch, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { silentLogger } from '../../src/core/logging/logger.js';
 import { Metrics } from '../../src/core/metrics/metrics.js';
 import { DEFAULT_FILE_STORE_OPTIONS, FileStore, STORE_FOLDER, type FileStoreOptions } from '../../src/core/store/file/fileStore.js';
 import { ShardLock } from '../../src/core/store/file/shardLock.js';
+import { RedisStore } from '../../src/core/store/redis/redisStore.js';
+import type { SharedStore } from '../../src/core/store/sharedStore.js';
 import { openSqlite } from './sqlite.js';
+
+/** A RedisStore instead of the FileStore in `root`: the server's URL and the project id its keys live under. */
+export interface RedisTarget {
+  url: string;
+  projectId: string;
+}
 
 export type StoreJob =
   /** `count` increments of one key: `update` is store.update(); `cas` is get, then set with expectedVersion, retried on VersionConflict. */
-  | { mode: 'update' | 'cas'; root: string; namespace: string; key: string; count: number }
+  | { mode: 'update' | 'cas'; root: string; namespace: string; key: string; count: number; redis?: RedisTarget }
   /** The same increments in SQLite: WAL, synchronous=FULL, BEGIN IMMEDIATE; SELECT; UPDATE; COMMIT. */
   | { mode: 'sqlite'; file: string; key: string; count: number }
   /** Process A of the propagation figure: `count` sets of one key, `gapMs` apart, reporting when each was acknowledged. */
-  | { mode: 'propWrite'; root: string; namespace: string; key: string; count: number; gapMs: [number, number] }
-  /** Process B: FileStore.onEvent with a poll too slow to matter, so only fs.watch delivers. */
-  | { mode: 'propRead'; root: string; namespace: string; key: string }
+  | { mode: 'propWrite'; root: string; namespace: string; key: string; count: number; gapMs: [number, number]; redis?: RedisTarget }
+  /** Process B: FileStore.onEvent with a poll too slow to matter, so only fs.watch delivers (RedisStore.onEvent: pub/sub). */
+  | { mode: 'propRead'; root: string; namespace: string; key: string; redis?: RedisTarget }
   /** The floor: a file written outside `dir` and renamed into it, `gapMs` apart. */
   | { mode: 'rawWrite'; dir: string; staging: string; count: number; gapMs: [number, number] }
   /** Its observer: fs.watch on `dir`. */
@@ -79,9 +87,15 @@ function openStore(root: string, metrics: Metrics, options: Partial<FileStoreOpt
   return FileStore.open({ projectRoot: root, participant: { kind: 'headless', label: `bench worker ${process.pid}` }, metrics, logger: silentLogger, options });
 }
 
+/** The job's RedisStore (the store's default options) when it names one, else its FileStore. */
+function openJobStore(job: { root: string; redis?: RedisTarget }, metrics: Metrics, fileOptions: Partial<FileStoreOptions> = {}): Promise<SharedStore> {
+  if (!job.redis) return openStore(job.root, metrics, fileOptions);
+  return RedisStore.open({ url: job.redis.url, projectId: job.redis.projectId, participant: { kind: 'headless', label: `bench worker ${process.pid}` }, metrics, logger: silentLogger });
+}
+
 async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' }>): Promise<void> {
   const metrics = new Metrics();
-  const store = await openStore(job.root, metrics);
+  const store = await openJobStore(job, metrics);
   const by = { sessionId: `bench-${process.pid}`, clientName: 'store-bench', participantId: store.participantId };
   // Opens the shard (its folder watch, its log) outside the timing, as a long-running participant has.
   await store.get(job.namespace, job.key);
@@ -146,7 +160,7 @@ async function sqlite(job: Extract<StoreJob, { mode: 'sqlite' }>): Promise<void>
 }
 
 async function propWrite(job: Extract<StoreJob, { mode: 'propWrite' }>): Promise<void> {
-  const store = await openStore(job.root, new Metrics());
+  const store = await openJobStore(job, new Metrics());
   const by = { sessionId: `bench-${process.pid}`, clientName: 'store-bench', participantId: store.participantId };
   for (let i = 0; i < 20; i++) await store.set(job.namespace, `${job.key}-warmup`, i, by);
   await send({ type: 'ready' });
@@ -165,7 +179,8 @@ async function propWrite(job: Extract<StoreJob, { mode: 'propWrite' }>): Promise
 
 async function propRead(job: Extract<StoreJob, { mode: 'propRead' }>): Promise<void> {
   // A poll this slow never runs during the bench: what arrives, arrives through fs.watch.
-  const store = await openStore(job.root, new Metrics(), { pollMs: 2 ** 31 - 1 });
+  // (RedisStore: through its pub/sub subscription, which open() has made before it returns.)
+  const store = await openJobStore(job, new Metrics(), { pollMs: 2 ** 31 - 1 });
   const seen: Array<[number, number]> = [];
   store.onEvent((e) => {
     if (e.kind === 'change' && e.change.key === job.key) seen.push([(e.change.value as { i: number }).i, now()]);
