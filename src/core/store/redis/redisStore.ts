@@ -220,6 +220,8 @@ export class RedisStore implements SharedStore {
       // a write is acknowledged only when Redis answered it (the caller sees StoreUnavailable otherwise).
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
+      // ioredis waits 2 s for a stream that never opened before closing: a CLI without Redis would linger.
+      disconnectTimeout: 200,
       maxRetriesPerRequest: 0,
       enableReadyCheck: true,
       connectTimeout: Math.max(1000, this.options.commandTimeoutMs),

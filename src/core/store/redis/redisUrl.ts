@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { RedisOptions } from 'ioredis';
 import { CoordinatorError } from '../../errors.js';
 
@@ -62,6 +63,7 @@ export function connectionOptions(target: RedisTarget, password?: string): Redis
     db: target.db,
     ...(target.username ? { username: target.username } : {}),
     ...(secret ? { password: secret } : {}),
-    ...(target.tls ? { tls: { servername: target.host } } : {}),
+    // SNI takes host names only (RFC 6066); for an IP, Node still checks the certificate against it.
+    ...(target.tls ? { tls: isIP(target.host) ? {} : { servername: target.host } } : {}),
   };
 }
