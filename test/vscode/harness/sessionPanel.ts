@@ -30,7 +30,9 @@ export const wallNow = (): number => performance.timeOrigin + performance.now();
  * extension host may be loading it (npm test runs two files at a time).
  */
 export function ensureVsix(): string {
-  const files = ['package.json', '.vscodeignore', 'README.md', 'LICENSE', ...['extension.js', 'webview.js', 'cli.js'].map((f) => `dist/${f}`), ...readdirSync(path.join(REPO, 'media')).map((f) => `media/${f}`)];
+  // The bundles the allow-list ships, read from it so a new bundle is never left out.
+  const bundles = readFileSync(path.join(REPO, '.vscodeignore'), 'utf8').split('\n').filter((l) => /^!dist\/[^*]+$/.test(l.trim())).map((l) => l.trim().slice(1));
+  const files = ['package.json', '.vscodeignore', 'README.md', 'LICENSE', ...bundles, ...readdirSync(path.join(REPO, 'media')).map((f) => `media/${f}`)];
   const newest = Math.max(...files.map((f) => statSync(path.join(REPO, f)).mtimeMs));
   if (existsSync(VSIX) && statSync(VSIX).mtimeMs >= newest) return VSIX;
   const stage = mkdtempSync(path.join(os.tmpdir(), 'sc-vsix-'));
