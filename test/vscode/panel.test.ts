@@ -318,9 +318,11 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
     async () => {
       frame = await openHealthPanel(page);
       const row = sessionRow(frame, 'panel-relay-agent');
-      await row.focus();
+      const active = async (): Promise<string> => (await frame.evaluate(`document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.tagName ?? ''`)) as string;
+      // Focusing can race a redraw (the located row is replaced before it takes focus): focus until it holds once.
+      for (let i = 0; i < 3 && !/^panel-relay-agent over relay/.test(await active()); i++) await row.focus();
       await page.waitForTimeout(2500);
-      const focused = (await frame.evaluate(`document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.tagName ?? ''`)) as string;
+      const focused = await active();
       assert.match(focused, /^panel-relay-agent over relay/);
     },
   );

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
+import { isHeldBy, participantEntry } from './participantEntry.js';
 import { toDisposable, type Disposable } from '../lifecycle/disposable.js';
 import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
@@ -95,7 +96,7 @@ export class MemoryStore implements SharedStore {
   }
 
   async releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number> {
-    const held = (await this.listClaims()).filter((c) => c.holder.sessionId === holder.sessionId || c.holder.participantId === holder.participantId);
+    const held = (await this.listClaims()).filter((c) => isHeldBy(c, holder));
     for (const c of held) await this.releaseClaim(c.resource, c.fencingToken, c.holder);
     return held.length;
   }
@@ -105,7 +106,7 @@ export class MemoryStore implements SharedStore {
   }
 
   async participants(): Promise<Participant[]> {
-    return [{ participantId: this.participantId, pid: process.pid, host: os.hostname(), kind: 'headless', label: this.label, startedAt: this.startedAt, heartbeatAt: Date.now(), sessions: this.sessions }];
+    return [participantEntry(this.participantId, { kind: 'headless', label: this.label }, this.startedAt, this.sessions)];
   }
 
   describe(): Pick<StoreStatus, 'kind' | 'location' | 'degraded'> {

@@ -100,8 +100,9 @@ export class CoordinatorRun implements vscode.Disposable {
   }
 
   private async tick(): Promise<void> {
-    const snapshot = await this.coordinator.snapshot();
-    const point = seriesPoint(snapshot, this.lastRequests, TICK_MS / 1000);
+    // Not a full snapshot: the panel takes one when it redraws; a trend point needs only memory.
+    const participants = await this.coordinator.store.participants();
+    const point = seriesPoint({ metrics: this.coordinator.metrics.snapshot(), participants }, this.lastRequests, TICK_MS / 1000);
     this.lastRequests = point.requests;
     const { requests: _requests, ...rest } = point;
     this.series.push(rest);

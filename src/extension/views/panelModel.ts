@@ -16,7 +16,12 @@ function p99(value: unknown): number {
   return typeof value === 'object' && value !== null ? (value as HistogramSummary).p99 : 0;
 }
 
-export function seriesPoint(snapshot: CoordinatorSnapshot, previousRequests: number, seconds: number): SeriesPoint & { requests: number } {
+/** One point of the trends, from what is in memory: the metrics and the (cached) presence. */
+export function seriesPoint(
+  snapshot: Pick<CoordinatorSnapshot, 'metrics' | 'participants'>,
+  previousRequests: number,
+  seconds: number,
+): SeriesPoint & { requests: number } {
   const requests = Number(snapshot.metrics['mcp.requests'] ?? 0);
   const sessions = snapshot.participants.reduce((n, p) => n + p.sessions.length, 0);
   return {

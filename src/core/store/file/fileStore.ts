@@ -9,6 +9,7 @@ import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
 import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
+import { isHeldBy, participantEntry } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
@@ -182,7 +183,7 @@ export class FileStore implements SharedStore {
   }
 
   async releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number> {
-    const held = (await this.listClaims()).filter((c) => (holder.sessionId !== undefined && c.holder.sessionId === holder.sessionId) || (holder.participantId !== undefined && c.holder.participantId === holder.participantId));
+    const held = (await this.listClaims()).filter((c) => isHeldBy(c, holder));
     let released = 0;
     for (const claim of held) {
       try {
@@ -200,17 +201,7 @@ export class FileStore implements SharedStore {
 
   async heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
     this.lastSessions = sessions;
-    const entry: Participant = {
-      participantId: this.participantId,
-      pid: process.pid,
-      host: os.hostname(),
-      kind: this.deps.participant.kind,
-      label: this.deps.participant.label,
-      startedAt: this.startedAt,
-      heartbeatAt: Date.now(),
-      ...(this.deps.participant.url ? { url: this.deps.participant.url } : {}),
-      sessions,
-    };
+    const entry = participantEntry(this.participantId, this.deps.participant, this.startedAt, sessions);
     const file = path.join(this.dir, 'presence', `${this.participantId}.json`);
     // Presence is not acknowledged data: rename for atomicity, no fsync on every beat.
     const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;

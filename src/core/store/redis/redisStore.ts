@@ -8,6 +8,7 @@ import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { checkValue, filterBySession, toClaim } from '../decisions.js';
 import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
+import { participantEntry } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
@@ -422,17 +423,7 @@ export class RedisStore implements SharedStore {
 
   async heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
     this.lastSessions = sessions;
-    const entry: Participant = {
-      participantId: this.participantId,
-      pid: process.pid,
-      host: os.hostname(),
-      kind: this.deps.participant.kind,
-      label: this.deps.participant.label,
-      startedAt: this.startedAt,
-      heartbeatAt: Date.now(),
-      ...(this.deps.participant.url ? { url: this.deps.participant.url } : {}),
-      sessions,
-    };
+    const entry = participantEntry(this.participantId, this.deps.participant, this.startedAt, sessions);
     const json = JSON.stringify(entry);
     const sessionsJson = JSON.stringify(sessions);
     const announce = sessionsJson !== this.lastPublishedSessions;
