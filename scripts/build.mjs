@@ -30,7 +30,10 @@ const common = {
 };
 
 const contexts = await Promise.all([
-  esbuild.context({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  // dist/cli.js only picks a bundle: the edit-guard hook (hook.js) must start fast; main.js is the rest.
+  esbuild.context({ ...common, entryPoints: ['src/cli/bin.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  esbuild.context({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/main.js' }),
+  esbuild.context({ ...common, entryPoints: ['src/cli/hookMain.ts'], outfile: 'dist/hook.js' }),
   // The extension host provides `vscode`; everything else is bundled, so the .vsix ships no node_modules.
   esbuild.context({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
   // Loaded by the extension when the coordinator first starts, so activation stays small.

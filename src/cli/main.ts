@@ -25,6 +25,13 @@ function parsePositive(name: string, value: string | undefined): number | undefi
   return n;
 }
 
+function parseSeconds(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d{1,6}(\.\d{1,3})?$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 0)) throw new UsageError(`--${name} must be a number of seconds, 0 or more, not ${JSON.stringify(value)}`);
+  return n;
+}
+
 /** `--store`, else SESSION_COORDINATOR_STORE; neither: files in the workspace. */
 function storeOption(flag: string | undefined): { store?: string } {
   const store = selectStoreUrl(flag, process.env[STORE_ENV]);
@@ -61,6 +68,7 @@ async function run(argv: string[]): Promise<number> {
         'log-level': { type: 'string' },
         'max-sessions': { type: 'string' },
         'max-pending': { type: 'string' },
+        'disconnect-grace': { type: 'string' },
         store: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -81,7 +89,7 @@ async function run(argv: string[]): Promise<number> {
       if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
       const neither = !values.stdio && !values.http;
       return serve(
-        { workspace, stdio: values.stdio, http: values.http || neither, port: parsePort(values.port), maxSessions: parsePositive('max-sessions', values['max-sessions']), maxPending: parsePositive('max-pending', values['max-pending']), ...storeOption(values.store) },
+        { workspace, stdio: values.stdio, http: values.http || neither, port: parsePort(values.port), maxSessions: parsePositive('max-sessions', values['max-sessions']), maxPending: parsePositive('max-pending', values['max-pending']), disconnectGraceSeconds: parseSeconds('disconnect-grace', values['disconnect-grace']), ...storeOption(values.store) },
         new StreamLogger(process.stderr, level),
       );
     }

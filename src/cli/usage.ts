@@ -18,6 +18,8 @@ Options:
   --log-level trace|debug|info|warn|error   (serve; default info, on stderr)
   --max-sessions N   (serve; live sessions, default 200)
   --max-pending N    (serve; pending requests per session, default 1000)
+  --disconnect-grace S  (serve; seconds a session whose client dropped its stream is kept
+                     for it to come back, default 10)
   --store URL        (serve, connect) share context through Redis: redis://[:password@]host:port/db
                      or rediss://...; default SESSION_COORDINATOR_STORE, else files in the workspace.
                      The project id comes from SESSION_COORDINATOR_PROJECT_ID, else the git origin.

@@ -17,6 +17,7 @@ export const DEFAULT_OPTIONS: CoordinatorOptions = {
     sweepIntervalMs: 10_000,
     longRunningMs: 60 * 60_000,
     highVolumeRequests: 1_000,
+    disconnectGraceMs: 10_000,
   },
   requests: { maxPerSession: 1_000, maxTotal: 10_000, timeoutMs: 30_000 },
   roots: { timeoutMs: 2_000, cacheTtlMs: 10_000 },

@@ -1,3 +1,5 @@
+import { agentKey } from './agents/agentIdentity.js';
+import { EditGuard, type BlockedEdit } from './agents/editGuard.js';
 import { withDefaults, type CoordinatorOptions, type OptionsOverride } from './config.js';
 import { CoordinatorError, errorMessage } from './errors.js';
 import type { Disposable } from './lifecycle/disposable.js';
@@ -9,6 +11,7 @@ import { RootResolver } from './roots/rootResolver.js';
 import { defaultExecutionContext, type ExecutionContext } from './sessions/executionContext.js';
 import type { Session, SessionInfo, SessionSpec } from './sessions/session.js';
 import { SessionRegistry, type SessionHooks } from './sessions/sessionRegistry.js';
+import { isLive } from './sessions/sessionState.js';
 import { MemoryStore } from './store/memoryStore.js';
 import type { Actor, Participant, SharedStore, StoreStatus } from './store/sharedStore.js';
 
@@ -60,6 +63,8 @@ export interface CoordinatorSnapshot {
   sessions: SessionInfo[];
   store: StoreStatus;
   participants: Participant[];
+  /** The edit guard's last blocked edits here, newest first. */
+  blockedEdits: readonly BlockedEdit[];
   metrics: Record<string, MetricValue>;
 }
 
@@ -75,6 +80,7 @@ export class Coordinator {
   readonly sessions: SessionRegistry;
   private problems: string[] = [];
   private storeValue: SharedStore | undefined;
+  private guardValue: EditGuard | undefined;
   private presenceTimer: NodeJS.Timeout | undefined;
   private disposed = false;
   /** Store work started by session ends: awaited before the store closes. */
@@ -99,8 +105,11 @@ export class Coordinator {
       },
       onEnd: (session) => {
         this.requests.dropSession(session.id);
-        // Claims go with the session that held them (R-CLM-3), without waiting for their TTL.
-        this.track(this.storeValue?.releaseClaimsOf({ sessionId: session.id }).catch((e) => this.logger.warn(`Releasing the claims of ${session.id}: ${errorMessage(e)}`)));
+        this.releaseClaimsOfEnded(session);
+        this.publishPresence();
+        this.changed.fire();
+      },
+      onChange: () => {
         this.publishPresence();
         this.changed.fire();
       },
@@ -118,8 +127,23 @@ export class Coordinator {
     return this.storeValue;
   }
 
-  actorFor(sessionId: string, clientName: string): Actor {
-    return { sessionId, clientName, participantId: this.store.participantId };
+  /** The edit guard's rules over this coordinator's store (R-AGT-4). */
+  get guard(): EditGuard {
+    this.guardValue ??= new EditGuard({
+      store: this.store,
+      projectRoot: this.roots.allowedRoots[0] ?? process.cwd(),
+      metrics: this.metrics,
+      sessionOf: (agent) => {
+        const key = agentKey(agent);
+        const session = this.sessions.list().find((s) => s.agent && agentKey(s.agent) === key && isLive(s.state));
+        return session ? this.actorFor(session) : undefined;
+      },
+    });
+    return this.guardValue;
+  }
+
+  actorFor(session: Session): Actor {
+    return { sessionId: session.id, clientName: session.client.name, participantId: this.store.participantId, ...(session.agent ? { agent: session.agent } : {}) };
   }
 
   /** Checks that a workspace root exists, opens the store; says so loudly when either fails (R-ROOT-3, R-CTX-8). */
@@ -165,6 +189,18 @@ export class Coordinator {
     this.publishPresence();
   }
 
+  /**
+   * Claims go with the session that held them (R-CLM-3), without waiting for
+   * their TTL; an agent's claims (its edit-guard claims too) go when its last
+   * session here ends, since two connections of one agent are one agent (R-AGT-2).
+   */
+  private releaseClaimsOfEnded(session: Session): void {
+    const agent = session.agent;
+    if (agent && this.sessions.list().some((s) => s !== session && s.agent && agentKey(s.agent) === agentKey(agent))) return;
+    const filter = agent ? { sessionId: session.id, agentKey: agentKey(agent) } : { sessionId: session.id };
+    this.track(this.storeValue?.releaseClaimsOf(filter).catch((e) => this.logger.warn(`Releasing the claims of ${session.id}: ${errorMessage(e)}`)));
+  }
+
   /** Ends a session wherever it lives: here at once, in another participant through the store. */
   async endSession(sessionId: string, requestedBy: string): Promise<void> {
     if (this.sessions.close(sessionId, `ended by ${requestedBy}`)) return;
@@ -176,7 +212,7 @@ export class Coordinator {
     if (this.presenceTimer || !this.storeValue || this.disposed) return;
     this.presenceTimer = setTimeout(() => {
       this.presenceTimer = undefined;
-      const sessions = this.sessions.infos().map((s) => ({ id: s.id, clientName: s.client.name, transport: s.transport, state: s.state.kind, root: s.root, tags: s.tags, requestCount: s.requestCount, lastActivityAt: s.lastActivityAt }));
+      const sessions = this.sessions.infos().map((s) => ({ id: s.id, clientName: s.client.name, ...(s.agent ? { agent: s.agent } : {}), transport: s.transport, state: s.state.kind, root: s.root, tags: s.tags, requestCount: s.requestCount, lastActivityAt: s.lastActivityAt }));
       void this.storeValue?.heartbeat(sessions).catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
     }, 50);
     this.presenceTimer.unref();
@@ -198,6 +234,7 @@ export class Coordinator {
   /** The session behind a resume handle, if it is still live (R-SES-10). */
   resume(handle: string): Session {
     const session = this.sessions.byResumeHandle(handle);
+    if (session?.state.kind === 'disconnected') this.sessions.reconnect(session.id);
     if (!session || session.state.kind !== 'active') {
       throw new CoordinatorError('ResumeHandleInvalid', 'That resume handle names no live session: it may have expired (TTL) or been closed', {});
     }
@@ -223,6 +260,7 @@ export class Coordinator {
       sessions: this.sessions.infos(),
       store: store ? await store.status() : { kind: 'memory', location: 'not started', degraded: true, namespaces: [], eventLogBytes: 0 },
       participants: store ? await store.participants() : [],
+      blockedEdits: [...(this.guardValue?.recentBlocked ?? [])],
       metrics: this.metrics.snapshot(),
     };
   }

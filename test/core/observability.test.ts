@@ -30,7 +30,7 @@ test('R-OBS-1, R-OBS-2: one snapshot carries every metric the requirements name,
   const s = await c.openSession({ transport: 'http', root: ws.path });
   s.attachedConnections = 1;
   await assert.rejects(c.openSession({ transport: 'http' }));
-  await c.store.set('notes', 'k', 1, c.actorFor(s.id, 'x'));
+  await c.store.set('notes', 'k', 1, c.actorFor(s));
   c.requests.begin(s.id, 1, 'tools/call', () => undefined);
   const later = await c.snapshot();
   assert.equal(later.metrics['sessions.total'], 1);

@@ -37,7 +37,12 @@ function sessionsTable(sessions: readonly PanelSession[]): HTMLElement {
     const row = el(
       'tr',
       { tabindex: '0', 'data-session': s.id, 'aria-label': `${s.clientName} over ${s.transport}, ${s.state}; press Enter for its history` },
-      el('td', { title: `${s.clientName} ${s.clientVersion}\n${s.id}\n${s.root}` }, `${s.clientName}${s.clientVersion ? ` ${s.clientVersion}` : ''}`),
+      el(
+        'td',
+        { title: `${s.clientName} ${s.clientVersion}${s.agent ? `\n${s.agent}` : ''}\n${s.id}\n${s.root}` },
+        `${s.clientName}${s.clientVersion ? ` ${s.clientVersion}` : ''}`,
+        s.agent ? el('div', { class: 'muted' }, s.agent) : '',
+      ),
       el('td', {}, s.transport),
       el('td', { class: `state-${s.state}` }, s.state),
       el('td', {}, ago(now - s.createdAt)),
@@ -61,8 +66,7 @@ function sessionsTable(sessions: readonly PanelSession[]): HTMLElement {
   return el('table', { class: 'sessions', 'aria-label': 'Sessions' }, el('thead', {}, head), el('tbody', {}, ...rows));
 }
 
-function claimsList(claims: readonly PanelClaim[]): HTMLElement {
-  if (claims.length === 0) return el('p', { class: 'muted' }, 'No claims: no agent has reserved a file, folder or task.');
+function claimItems(claims: readonly PanelClaim[]): HTMLElement {
   return el(
     'ul',
     { class: 'claims' },
@@ -71,10 +75,33 @@ function claimsList(claims: readonly PanelClaim[]): HTMLElement {
         'li',
         {},
         el('code', {}, c.resource),
-        ` held by ${c.holderClient} until ${new Date(c.expiresAt).toLocaleTimeString()} `,
+        ` held by ${c.holderAgent ?? c.holderClient} until ${new Date(c.expiresAt).toLocaleTimeString()} `,
         button('Release', `Release claim on ${c.resource}`, () => send({ type: 'releaseClaim', resource: c.resource, fencingToken: c.fencingToken })),
       ),
     ),
+  );
+}
+
+/** Claims an agent asked for, apart from those the edit guard took before its edits. */
+function claimsList(claims: readonly PanelClaim[]): HTMLElement {
+  if (claims.length === 0) return el('p', { class: 'muted' }, 'No claims: no agent has reserved a file, folder or task.');
+  const explicit = claims.filter((c) => !c.automatic);
+  const automatic = claims.filter((c) => c.automatic);
+  return el(
+    'div',
+    {},
+    explicit.length ? claimItems(explicit) : '',
+    automatic.length ? el('p', { class: 'muted' }, `Taken by the edit guard before an edit (${automatic.length}):`) : '',
+    automatic.length ? claimItems(automatic) : '',
+  );
+}
+
+function blockedEdits(guard: PanelState['guard']): HTMLElement {
+  if (guard.blocked === 0) return el('p', { class: 'muted' }, 'No edit blocked: no agent tried to write a file another agent holds.');
+  return el(
+    'ul',
+    { class: 'blocked' },
+    ...guard.recent.map((b) => el('li', {}, `${new Date(b.at).toLocaleTimeString()} `, el('strong', {}, b.agent), ' on ', el('code', {}, b.resource), `, held by ${b.holder}`)),
   );
 }
 
@@ -116,6 +143,7 @@ function render(state: PanelState): void {
     section('Trends', undefined, charts),
     section('Windows and processes', state.participants.length, participants),
     section('Claims', state.claims.length, claimsList(state.claims)),
+    section('Blocked edits', state.guard.blocked, blockedEdits(state.guard)),
     section('Shared context', undefined, storeInfo, el('p', { class: 'muted' }, store.location)),
   );
   if (focused) app.querySelector<HTMLElement>(`tr[data-session="${CSS.escape(focused)}"]`)?.focus();

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { AGENT_HEADER, agentFromEnv, formatAgentHeader } from '../../core/agents/agentIdentity.js';
 import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
 import type { Logger } from '../../core/logging/logger.js';
@@ -30,7 +31,10 @@ export async function connect(options: { workspace: string; store?: string }, lo
 }
 
 async function relay(url: string, token: string, logger: Logger): Promise<number> {
-  const upstream = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}`, [RELAY_HEADER]: 'stdio' } } });
+  // The participant trusts the agent's name only because this request carries the token.
+  const agent = agentFromEnv(process.env);
+  const headers: Record<string, string> = { Authorization: `Bearer ${token}`, [RELAY_HEADER]: 'stdio', ...(agent ? { [AGENT_HEADER]: formatAgentHeader(agent) } : {}) };
+  const upstream = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
   const downstream = new StdioServerTransport(process.stdin, process.stdout);
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));
@@ -39,8 +43,9 @@ async function relay(url: string, token: string, logger: Logger): Promise<number
     if (ended) return;
     ended = true;
     logger.info(`Relay ending: ${reason}`);
-    // The agent went away on purpose: end its session now rather than at the TTL.
-    if (code === EXIT.ok) await upstream.terminateSession().catch(() => undefined);
+    // The agent went away: end its session now rather than at the TTL. A hung participant gets
+    // a second; after that it sees our stream drop and ends the session itself.
+    if (code === EXIT.ok) await withDeadline(upstream.terminateSession().catch(() => undefined), 1_000);
     await upstream.close().catch(() => undefined);
     await downstream.close().catch(() => undefined);
     resolveDone(code);
@@ -54,6 +59,10 @@ async function relay(url: string, token: string, logger: Logger): Promise<number
   upstream.onmessage = (message) => void downstream.send(message);
   upstream.onerror = (e) => logger.warn(`Relay: ${errorMessage(e)}`);
   upstream.onclose = () => void end('the participant closed the connection', EXIT.failure);
+  // Agents stop their MCP servers with a signal more often than by closing stdin (Claude Code does).
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  const onSignal = (signal: NodeJS.Signals): void => void end(signal, EXIT.ok);
+  for (const signal of signals) process.once(signal, onSignal);
   process.stdin.once('end', () => void end('stdin ended', EXIT.ok));
   process.stdin.once('close', () => void end('stdin closed', EXIT.ok));
   const parent = process.ppid;
@@ -63,5 +72,13 @@ async function relay(url: string, token: string, logger: Logger): Promise<number
   watch.unref();
   await upstream.start();
   await downstream.start();
-  return done.finally(() => clearInterval(watch));
+  return done.finally(() => {
+    clearInterval(watch);
+    for (const signal of signals) process.off(signal, onSignal);
+  });
+}
+
+function withDeadline(work: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([work, new Promise((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
 }

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { agentFromEnv } from '../../core/agents/agentIdentity.js';
 import { installDir, loadOrCreateToken } from '../../core/install/installState.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { serveStdio } from '../../core/mcp/stdioEndpoint.js';
@@ -13,6 +14,8 @@ export interface ServeOptions {
   port: number;
   maxSessions?: number;
   maxPending?: number;
+  /** How long a session whose client's stream dropped is kept for it to come back. */
+  disconnectGraceSeconds?: number;
   /** redis://... for a team on several machines; absent: files in the workspace. */
   store?: string;
 }
@@ -28,7 +31,10 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
     logger,
     ...(options.store ? { storeSelection: { url: options.store, ...(process.env[PROJECT_ID_ENV] ? { projectId: process.env[PROJECT_ID_ENV] } : {}) } } : {}),
     coordinator: {
-      ...(options.maxSessions ? { sessions: { maxSessions: options.maxSessions } } : {}),
+      sessions: {
+        ...(options.maxSessions ? { maxSessions: options.maxSessions } : {}),
+        ...(options.disconnectGraceSeconds !== undefined ? { disconnectGraceMs: options.disconnectGraceSeconds * 1000 } : {}),
+      },
       ...(options.maxPending ? { requests: { maxPerSession: options.maxPending } } : {}),
     },
     ...(options.http ? { http: { port: options.port, token: await loadOrCreateToken(dir), installDir: dir } } : {}),
@@ -42,12 +48,12 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));
   const stop = (reason: string): void => void participant.stop(reason).then(() => resolveDone(EXIT.ok));
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => stop(signal));
   if (participant.url) process.stderr.write(`Session Coordinator listening on ${participant.url}\n`);
   if (options.stdio) {
     try {
-      await serveStdio(participant.host, { stdin: process.stdin, stdout: process.stdout, onEnd: stop });
+      const agent = agentFromEnv(process.env);
+      await serveStdio(participant.host, { stdin: process.stdin, stdout: process.stdout, onEnd: stop, ...(agent ? { agent } : {}) });
     } catch (e) {
       await participant.stop('startup failed');
       throw e;

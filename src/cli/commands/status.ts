@@ -1,3 +1,4 @@
+import { describeAgent } from '../../core/agents/agentIdentity.js';
 import * as path from 'node:path';
 import type { CoordinatorSnapshot } from '../../core/coordinator.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
@@ -29,7 +30,8 @@ function render(statuses: ParticipantStatus[], workspace: string): string {
     lines.push(`  health: ${snapshot.health.status === 'ok' ? 'ok' : `ERROR ${snapshot.health.problems.join('; ')}`}`);
     lines.push(`  sessions: ${snapshot.sessions.length}`);
     for (const s of snapshot.sessions) {
-      lines.push(`    ${s.id}  ${s.client.name} ${s.client.version}  ${s.transport}  ${s.state.kind}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`);
+      const agent = s.agent ? `  agent=${describeAgent(s.agent)}` : '';
+      lines.push(`    ${s.id}  ${s.client.name} ${s.client.version}${agent}  ${s.transport}  ${s.state.kind}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`);
     }
     const m = snapshot.metrics;
     lines.push(`  sessions.total=${String(m['sessions.total'] ?? 0)} evicted=${String(m['sessions.evicted'] ?? 0)} rejected=${String(m['sessions.rejected'] ?? 0)} requests.pending=${String(m['requests.pending'] ?? 0)}`);

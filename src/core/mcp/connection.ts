@@ -1,3 +1,4 @@
+import type { AgentIdentity } from '../agents/agentIdentity.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, type JSONRPCMessage, type MessageExtraInfo, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Coordinator } from '../coordinator.js';
@@ -42,6 +43,7 @@ export class Connection implements Transport {
     private readonly inner: Transport,
     private readonly coordinator: Coordinator,
     private readonly events: ConnectionEvents,
+    private readonly agent?: AgentIdentity,
   ) {}
 
   get sessionId(): string | undefined {
@@ -104,6 +106,27 @@ export class Connection implements Transport {
     }
   }
 
+  /** The client opened a stream it keeps for its whole life (an HTTP GET): it is back, if it was gone. */
+  streamOpened(): void {
+    if (this.bound?.state.kind === 'disconnected') this.coordinator.sessions.reconnect(this.bound.id);
+  }
+
+  /**
+   * That stream dropped without a DELETE: the client died or lost its
+   * network. A relay is a local process that holds its stream until it
+   * exits, so its session ends now; any other client gets the grace.
+   */
+  streamDropped(): void {
+    const session = this.bound;
+    if (!session || this.closed) return;
+    if (this.kind === 'relay') {
+      this.coordinator.logger.info(`The relay of session ${session.id} dropped its stream: it is gone`);
+      void this.inner.close().catch(() => undefined);
+      return;
+    }
+    if (session.attachedConnections <= 1) this.coordinator.sessions.disconnect(session.id, `${this.kind} stream dropped`);
+  }
+
   /** Lets go of the session without ending it, then closes the transport. */
   detach(): void {
     this.detached = true;
@@ -148,7 +171,7 @@ export class Connection implements Transport {
     const name = typeof params.clientInfo?.name === 'string' ? params.clientInfo.name : 'unknown';
     const version = typeof params.clientInfo?.version === 'string' ? params.clientInfo.version : '0';
     try {
-      const session = await this.coordinator.openSession({ transport: this.kind, client: { name, version } });
+      const session = await this.coordinator.openSession({ transport: this.kind, client: { name, version }, ...(this.agent ? { agent: this.agent } : {}) });
       if (this.closed) {
         this.coordinator.sessions.close(session.id, 'connection closed during initialize');
         return;
@@ -194,6 +217,7 @@ export class Connection implements Transport {
       return false;
     }
     this.inflight.set(key, { sessionId: session.id, id });
+    if (session.state.kind === 'disconnected') this.coordinator.sessions.reconnect(session.id);
     session.touch(Date.now());
     this.coordinator.metrics.counter('mcp.requests').inc();
     return true;

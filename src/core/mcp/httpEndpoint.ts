@@ -4,8 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Coordinator } from '../coordinator.js';
-import { errorMessage } from '../errors.js';
+import { GUARD_PATH, parseGuardRequest } from '../agents/editGuard.js';
+import { CoordinatorError, errorMessage } from '../errors.js';
 import { COORDINATOR_ERROR } from './jsonRpc.js';
+import { AGENT_HEADER, parseAgentHeader } from '../agents/agentIdentity.js';
+import type { Connection } from './connection.js';
 import type { McpHost } from './mcpHost.js';
 
 export interface HttpEndpointOptions {
@@ -51,7 +54,7 @@ function digest(value: string): Buffer {
  */
 export class HttpEndpoint {
   private readonly server: http.Server;
-  private readonly transports = new Map<string, StreamableHTTPServerTransport>();
+  private readonly transports = new Map<string, { transport: StreamableHTTPServerTransport; connection: Connection }>();
   private readonly tokenDigest: Buffer;
   private boundPort = 0;
 
@@ -92,7 +95,7 @@ export class HttpEndpoint {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => undefined)));
+    await Promise.all([...this.transports.values()].map(({ transport }) => transport.close().catch(() => undefined)));
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -101,11 +104,15 @@ export class HttpEndpoint {
     try {
       this.checkHostAndOrigin(req);
       const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
-      if (path !== MCP_PATH && path !== STATUS_PATH) throw new HttpFailure(404, COORDINATOR_ERROR, `Not found: ${path}; the MCP endpoint is ${MCP_PATH}`);
+      if (path !== MCP_PATH && path !== STATUS_PATH && path !== GUARD_PATH) throw new HttpFailure(404, COORDINATOR_ERROR, `Not found: ${path}; the MCP endpoint is ${MCP_PATH}`);
       this.checkToken(req);
       if (path === STATUS_PATH) {
         if (req.method !== 'GET') throw new HttpFailure(405, COORDINATOR_ERROR, 'Method not allowed', { Allow: 'GET' });
         this.sendJson(res, 200, await this.coordinator.snapshot());
+        return;
+      }
+      if (path === GUARD_PATH) {
+        await this.handleGuard(req, res);
         return;
       }
       await this.handleMcp(req, res);
@@ -125,6 +132,22 @@ export class HttpEndpoint {
     }
   }
 
+  /** One edit-guard decision for an agent's hook (R-AGT-4); bad requests get a 400 that says what is wrong. */
+  private async handleGuard(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new HttpFailure(405, COORDINATOR_ERROR, 'Method not allowed', { Allow: 'POST' });
+    let request;
+    try {
+      request = parseGuardRequest(await this.readJson(req));
+    } catch (e) {
+      if (e instanceof CoordinatorError) throw new HttpFailure(400, ErrorCode.InvalidParams, e.message);
+      throw e;
+    }
+    const decision = await this.coordinator.guard.decide(request);
+    const log = decision.decision === 'deny' ? 'warn' : 'info';
+    this.coordinator.logger[log](`Edit guard: ${decision.decision} ${request.client} ${request.event} of ${request.paths.length} path(s): ${decision.reason}`);
+    this.sendJson(res, 200, decision);
+  }
+
   private async handleMcp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const method = req.method ?? '';
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
@@ -134,10 +157,11 @@ export class HttpEndpoint {
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     if (sessionId !== undefined) {
-      const transport = this.transports.get(sessionId);
+      const entry = this.transports.get(sessionId);
       // The spec's answer to an unknown or ended session is 404, which tells the client to start over.
-      if (!transport) throw new HttpFailure(404, -32001, `Session not found: ${sessionId} (it ended or expired); initialize a new session`);
-      await transport.handleRequest(req, res, body);
+      if (!entry) throw new HttpFailure(404, -32001, `Session not found: ${sessionId} (it ended or expired); initialize a new session`);
+      if (method === 'GET') this.watchStream(entry.connection, res);
+      await entry.transport.handleRequest(req, res, body);
       return;
     }
     const isInit = method === 'POST' && (Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body));
@@ -145,16 +169,30 @@ export class HttpEndpoint {
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        this.transports.set(id, transport);
+        // Called from handleRequest below, after attach has returned the connection.
+        this.transports.set(id, { transport, connection });
       },
     });
-    const connection = await this.host.attach(transport, req.headers[RELAY_HEADER] ? 'relay' : 'http', randomUUID());
+    const connection: Connection = await this.host.attach(transport, req.headers[RELAY_HEADER] ? 'relay' : 'http', randomUUID(), parseAgentHeader(req.headers[AGENT_HEADER]));
     const sdkOnClose = connection.onclose;
     connection.onclose = () => {
       if (transport.sessionId !== undefined) this.transports.delete(transport.sessionId);
       sdkOnClose?.();
     };
     await transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * A standalone GET stream is how we know an HTTP client is still there: a
+   * killed client never sends DELETE, but its socket closes (R-AGT-1).
+   */
+  private watchStream(connection: Connection, res: http.ServerResponse): void {
+    // A request at all says the client is there; the stream is what says when it is gone.
+    connection.streamOpened();
+    res.once('close', () => {
+      // Only a granted stream counts (a 200 to GET is the SSE stream); a refused GET says nothing of the client.
+      if (res.headersSent && res.statusCode === 200) connection.streamDropped();
+    });
   }
 
   private checkHostAndOrigin(req: http.IncomingMessage): void {

@@ -1,3 +1,4 @@
+import type { AgentIdentity } from '../agents/agentIdentity.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Coordinator } from '../coordinator.js';
@@ -25,8 +26,9 @@ export class McpHost {
     this.storeSubscription ??= this.coordinator.store.onEvent((e) => this.notify(e));
   }
 
-  async attach(inner: Transport, kind: TransportKind, id: string): Promise<Connection> {
-    const connection = new Connection(id, kind, inner, this.coordinator, this.hub);
+  /** `agent`: who the agent said it is, through a channel we trust (the environment, a header with the token). */
+  async attach(inner: Transport, kind: TransportKind, id: string, agent?: AgentIdentity): Promise<Connection> {
+    const connection = new Connection(id, kind, inner, this.coordinator, this.hub, agent);
     this.hub.add(connection);
     const coordinator = this.coordinator;
     const server = createMcpServer({
@@ -36,7 +38,7 @@ export class McpHost {
       actor: () => {
         const session = connection.session;
         if (!session) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
-        return coordinator.actorFor(session.id, session.client.name);
+        return coordinator.actorFor(session);
       },
       projectRoot: () => coordinator.roots.allowedRoots[0] ?? process.cwd(),
     });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { AgentIdentity } from '../agents/agentIdentity.js';
 import type { Connection } from './connection.js';
 import type { McpHost } from './mcpHost.js';
 
@@ -9,6 +10,8 @@ export interface StdioEndpointOptions {
   /** Called once when the client is gone: stdin ended, stdout broke, or the parent died. */
   onEnd: (reason: string) => void;
   parentCheckMs?: number;
+  /** The agent that started this process, from its environment. */
+  agent?: AgentIdentity;
 }
 
 /**
@@ -18,7 +21,7 @@ export interface StdioEndpointOptions {
  */
 export async function serveStdio(host: McpHost, options: StdioEndpointOptions): Promise<Connection> {
   const transport = new StdioServerTransport(options.stdin as never, options.stdout as never);
-  const connection = await host.attach(transport, 'stdio', randomUUID());
+  const connection = await host.attach(transport, 'stdio', randomUUID(), options.agent);
   let ended = false;
   const end = (reason: string): void => {
     if (ended) return;

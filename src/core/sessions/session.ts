@@ -1,3 +1,4 @@
+import type { AgentIdentity } from '../agents/agentIdentity.js';
 import { checkTransition, type SessionState } from './sessionState.js';
 
 export type TransportKind = 'stdio' | 'http' | 'relay' | 'none';
@@ -14,6 +15,8 @@ export interface SessionSpec {
   readonly transport: TransportKind;
   readonly parentId?: string;
   readonly tags?: readonly string[];
+  /** The agent this session serves, when it said (R-AGT-2). */
+  readonly agent?: AgentIdentity;
 }
 
 /** A root the agent declared (MCP roots) that was refused, and why. */
@@ -32,6 +35,7 @@ export interface SessionInfo {
   readonly declaredRoots: readonly string[];
   readonly refusedRoots: readonly RefusedRoot[];
   readonly client: ClientInfo;
+  readonly agent: AgentIdentity | undefined;
   readonly transport: TransportKind;
   readonly parentId: string | undefined;
   readonly childIds: readonly string[];
@@ -58,6 +62,7 @@ export class Session {
   /** Resource URIs this session's agent subscribed to: they follow the session through a resume. */
   readonly subscriptions = new Set<string>();
   client: ClientInfo;
+  readonly agent: AgentIdentity | undefined;
   transport: TransportKind;
   lastActivityAt: number;
   requestCount = 0;
@@ -76,6 +81,7 @@ export class Session {
   ) {
     this.rootValue = root;
     this.client = spec.client ?? UNKNOWN_CLIENT;
+    this.agent = spec.agent;
     this.transport = spec.transport;
     this.lastActivityAt = createdAt;
     for (const tag of spec.tags ?? []) this.tagSet.add(tag);
@@ -140,6 +146,7 @@ export class Session {
       declaredRoots: this.declared,
       refusedRoots: this.refused,
       client: this.client,
+      agent: this.agent,
       transport: this.transport,
       parentId: this.parentId,
       childIds: [...this.childIds],

@@ -16,12 +16,16 @@ export interface SessionLimits {
   sweepIntervalMs: number;
   longRunningMs: number;
   highVolumeRequests: number;
+  /** A session whose client's stream dropped is ended after this long unless it comes back (R-AGT-1). */
+  disconnectGraceMs: number;
 }
 
 /** Steps that allocate or free per-session resources elsewhere; a throw in onCreate undoes the creation. */
 export interface SessionHooks {
   onCreate?(session: Session): Promise<void> | void;
   onEnd?(session: Session): void;
+  /** Something a person would see changed without the session starting or ending. */
+  onChange?(session: Session): void;
   pendingCount(sessionId: string): number;
 }
 
@@ -35,6 +39,8 @@ export class SessionRegistry {
   private readonly byHandle = new Map<string, Session>();
   private readonly locks: KeyedMutex;
   private readonly sweeper: NodeJS.Timeout;
+  /** Sessions in `disconnected`, each with the timer that ends it when the grace runs out. */
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private disposed = false;
 
   constructor(
@@ -129,6 +135,34 @@ export class SessionRegistry {
     return true;
   }
 
+  /**
+   * The client's connection dropped without a word: the session keeps its
+   * claims for `graceMs` (default: the configured grace), then ends unless
+   * `reconnect` was called. A grace of 0 ends it now.
+   */
+  disconnect(id: string, reason: string, graceMs = this.limits.disconnectGraceMs): boolean {
+    const session = this.sessions.get(id);
+    if (!session || session.state.kind !== 'active') return false;
+    if (graceMs <= 0) return this.close(id, reason);
+    session.transition({ kind: 'disconnected', reason, since: Date.now() });
+    const timer = setTimeout(() => this.close(id, `${reason}; not back within ${graceMs} ms`), graceMs);
+    timer.unref();
+    this.graceTimers.set(id, timer);
+    this.logger.info(`Session ${id} disconnected (${reason}); ending in ${graceMs} ms unless it comes back`);
+    this.hooks.onChange?.(session);
+    return true;
+  }
+
+  /** The client of a disconnected session came back (a new stream, a request, a resume). */
+  reconnect(id: string): void {
+    const session = this.sessions.get(id);
+    if (!session || session.state.kind !== 'disconnected') return;
+    this.clearGrace(id);
+    session.transition({ kind: 'active' });
+    this.logger.info(`Session ${id} reconnected`);
+    this.hooks.onChange?.(session);
+  }
+
   fail(id: string, reason: string): boolean {
     const session = this.sessions.get(id);
     if (!session || !isLive(session.state)) return false;
@@ -171,7 +205,13 @@ export class SessionRegistry {
     return parent;
   }
 
+  private clearGrace(id: string): void {
+    clearTimeout(this.graceTimers.get(id));
+    this.graceTimers.delete(id);
+  }
+
   private remove(session: Session): void {
+    this.clearGrace(session.id);
     this.sessions.delete(session.id);
     this.byHandle.delete(session.resumeHandle);
     if (session.parentId !== undefined) this.sessions.get(session.parentId)?.childIds.delete(session.id);
@@ -184,7 +224,8 @@ export class SessionRegistry {
     const now = Date.now();
     let victim: Session | undefined;
     for (const s of this.sessions.values()) {
-      const idle = s.state.kind === 'active' && this.hooks.pendingCount(s.id) === 0 && (s.attachedConnections === 0 || now - s.lastActivityAt >= this.limits.idleMs);
+      const quiet = s.attachedConnections === 0 || s.state.kind === 'disconnected' || now - s.lastActivityAt >= this.limits.idleMs;
+      const idle = (s.state.kind === 'active' || s.state.kind === 'disconnected') && this.hooks.pendingCount(s.id) === 0 && quiet;
       if (idle && (!victim || s.lastActivityAt < victim.lastActivityAt)) victim = s;
     }
     if (!victim) {

@@ -4,6 +4,8 @@ import { CoordinatorError } from '../errors.js';
 export type SessionState =
   | { readonly kind: 'initializing' }
   | { readonly kind: 'active' }
+  /** Its client's connection dropped; ended after a grace unless the client comes back (R-AGT-1). */
+  | { readonly kind: 'disconnected'; readonly reason: string; readonly since: number }
   | { readonly kind: 'closing'; readonly reason: string }
   | { readonly kind: 'closed'; readonly reason: string }
   | { readonly kind: 'failed'; readonly reason: string };
@@ -12,14 +14,15 @@ export type SessionStateKind = SessionState['kind'];
 
 const NEXT: Record<SessionStateKind, readonly SessionStateKind[]> = {
   initializing: ['active', 'failed'],
-  active: ['closing', 'failed'],
+  active: ['disconnected', 'closing', 'failed'],
+  disconnected: ['active', 'closing', 'failed'],
   closing: ['closed', 'failed'],
   closed: [],
   failed: [],
 };
 
 export function isLive(state: SessionState): boolean {
-  return state.kind === 'initializing' || state.kind === 'active';
+  return state.kind === 'initializing' || state.kind === 'active' || state.kind === 'disconnected';
 }
 
 /** Throws, changing nothing, when `to` may not follow `from`. */

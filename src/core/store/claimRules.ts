@@ -1,5 +1,7 @@
 import * as path from 'node:path';
+import { agentKey, describeAgent } from '../agents/agentIdentity.js';
 import { CoordinatorError } from '../errors.js';
+import type { Actor, Claim } from './sharedStore.js';
 
 /**
  * Claim resources: `task:<name>` for a named task, otherwise a path relative
@@ -30,4 +32,44 @@ export function overlaps(a: string, b: string): boolean {
   if (aTask || b.startsWith(TASK_PREFIX)) return false;
   if (a === '.' || b === '.') return true;
   return a.startsWith(b + '/') || b.startsWith(a + '/');
+}
+
+/** Who a claim belongs to: the agent when it said who it is, else the session (R-AGT-2). */
+export function holderKey(actor: Actor): string {
+  return actor.agent ? agentKey(actor.agent) : actor.sessionId;
+}
+
+export function sameHolder(a: Actor, b: Actor): boolean {
+  return holderKey(a) === holderKey(b);
+}
+
+/** "claude-code session 5283ce7e… (session 1f2e…, claude-code)": the agent first, then where to find it. */
+export function describeHolder(holder: Actor): string {
+  const where = `session ${holder.sessionId} (${holder.clientName})`;
+  return holder.agent ? `${describeAgent(holder.agent)}, ${where}` : where;
+}
+
+function holderContext(claim: Claim): Record<string, unknown> {
+  return {
+    holderSessionId: claim.holder.sessionId,
+    holderClient: claim.holder.clientName,
+    ...(claim.holder.agent ? { holderAgent: claim.holder.agent } : {}),
+    expiresAt: claim.expiresAt,
+  };
+}
+
+export function claimConflict(resource: string, claim: Claim): CoordinatorError {
+  return new CoordinatorError(
+    'ClaimConflict',
+    `${resource} is claimed${claim.resource === resource ? '' : ` (through ${claim.resource})`} by ${describeHolder(claim.holder)} until ${new Date(claim.expiresAt).toISOString()}; wait for it to be released or work on something else`,
+    { resource, heldResource: claim.resource, ...holderContext(claim) },
+  );
+}
+
+export function notTheHolder(resource: string, fencingToken: number, claim: Claim): CoordinatorError {
+  return new CoordinatorError(
+    'ClaimNotHeld',
+    `${resource} is held by ${describeHolder(claim.holder)} until ${new Date(claim.expiresAt).toISOString()}, not by you; only its holder can renew or release it`,
+    { resource, fencingToken, ...holderContext(claim) },
+  );
 }

@@ -1,7 +1,7 @@
 import { CoordinatorError } from '../errors.js';
 import type { Decision } from './file/shard.js';
 import type { ShardState } from './file/shardState.js';
-import { overlaps } from './claimRules.js';
+import { claimConflict, notTheHolder, overlaps, sameHolder } from './claimRules.js';
 import type { Actor, ChangeEvent, Claim, SetOptions, StoredValue } from './sharedStore.js';
 
 /**
@@ -60,13 +60,7 @@ export function liveClaims(state: ShardState, now: number): Claim[] {
 
 export function decideAcquire(state: ShardState, resource: string, holder: Actor, ttlMs: number, now: number): Decision {
   for (const claim of liveClaims(state, now)) {
-    if (claim.holder.sessionId !== holder.sessionId && overlaps(resource, claim.resource)) {
-      throw new CoordinatorError(
-        'ClaimConflict',
-        `${resource} is claimed${claim.resource === resource ? '' : ` (through ${claim.resource})`} by session ${claim.holder.sessionId} (${claim.holder.clientName}) until ${new Date(claim.expiresAt).toISOString()}; wait for it to be released or work on something else`,
-        { resource, heldResource: claim.resource, holderSessionId: claim.holder.sessionId, holderClient: claim.holder.clientName, expiresAt: claim.expiresAt },
-      );
-    }
+    if (!sameHolder(claim.holder, holder) && overlaps(resource, claim.resource)) throw claimConflict(resource, claim);
   }
   const pv = state.versionOf(resource);
   const value: Omit<Claim, 'resource'> = { holder, fencingToken: pv + 1, acquiredAt: now, expiresAt: now + ttlMs };
@@ -83,13 +77,7 @@ function heldClaim(state: ShardState, resource: string, fencingToken: number, no
     throw new CoordinatorError('ClaimNotHeld', `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`, { resource, fencingToken });
   }
   // A token is visible to everyone (claim_list): it proves the grant, not who may end it.
-  if (by && claim.holder.sessionId !== by.sessionId) {
-    throw new CoordinatorError(
-      'ClaimNotHeld',
-      `${resource} is held by session ${claim.holder.sessionId} (${claim.holder.clientName}) until ${new Date(claim.expiresAt).toISOString()}, not by you; only its holder can renew or release it`,
-      { resource, fencingToken, holderSessionId: claim.holder.sessionId, holderClient: claim.holder.clientName, expiresAt: claim.expiresAt },
-    );
-  }
+  if (by && !sameHolder(claim.holder, by)) throw notTheHolder(resource, fencingToken, claim);
   return claim;
 }
 

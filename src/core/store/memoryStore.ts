@@ -6,7 +6,7 @@ import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
 import { CLAIMS_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from './decisions.js';
 import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from './storeRules.js';
-import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
+import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
 
 /**
  * The local-only store of degraded mode (R-CTX-8): same rules as the shared
@@ -95,7 +95,7 @@ export class MemoryStore implements SharedStore {
     return liveClaims(this.shard(CLAIMS_NAMESPACE), Date.now()).filter((c) => c.resource.startsWith(prefix));
   }
 
-  async releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number> {
+  async releaseClaimsOf(holder: HolderFilter): Promise<number> {
     const held = (await this.listClaims()).filter((c) => isHeldBy(c, holder));
     for (const c of held) await this.releaseClaim(c.resource, c.fencingToken, c.holder);
     return held.length;

@@ -1,5 +1,6 @@
 import * as os from 'node:os';
-import type { Claim, Participant, ParticipantSession } from './sharedStore.js';
+import { agentKey } from '../agents/agentIdentity.js';
+import type { Claim, HolderFilter, Participant, ParticipantSession } from './sharedStore.js';
 
 /** What a participant says about itself in presence, the same for every backend. */
 export function participantEntry(
@@ -22,6 +23,11 @@ export function participantEntry(
 }
 
 /** A claim belongs to a session that ended, or to a participant that is gone. */
-export function isHeldBy(claim: Claim, holder: { sessionId?: string; participantId?: string }): boolean {
-  return (holder.sessionId !== undefined && claim.holder.sessionId === holder.sessionId) || (holder.participantId !== undefined && claim.holder.participantId === holder.participantId);
+export function isHeldBy(claim: Claim, holder: HolderFilter): boolean {
+  const h = claim.holder;
+  return (
+    (holder.sessionId !== undefined && h.sessionId === holder.sessionId) ||
+    (holder.participantId !== undefined && h.participantId === holder.participantId) ||
+    (holder.agentKey !== undefined && h.agent !== undefined && agentKey(h.agent) === holder.agentKey)
+  );
 }

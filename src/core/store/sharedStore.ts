@@ -1,3 +1,4 @@
+import type { AgentIdentity } from '../agents/agentIdentity.js';
 import type { Disposable } from '../lifecycle/disposable.js';
 
 /** Who made a change or holds a claim: enough for a person to find them. */
@@ -5,6 +6,18 @@ export interface Actor {
   readonly sessionId: string;
   readonly clientName: string;
   readonly participantId: string;
+  /** The agent behind the session, when it said (R-AGT-2): its claims are the agent's, whatever the connection. */
+  readonly agent?: AgentIdentity;
+  /** Set on claims the edit guard took for the agent before an edit (R-AGT-4). */
+  readonly via?: 'edit-guard';
+}
+
+/** Whose claims to release at once: a session, a participant, or an agent. */
+export interface HolderFilter {
+  readonly sessionId?: string;
+  readonly participantId?: string;
+  /** agentKey() of an agent identity. */
+  readonly agentKey?: string;
 }
 
 export interface StoredValue {
@@ -62,6 +75,7 @@ export interface Participant {
 export interface ParticipantSession {
   readonly id: string;
   readonly clientName: string;
+  readonly agent?: AgentIdentity;
   readonly transport: string;
   readonly state: string;
   readonly root: string;
@@ -114,7 +128,7 @@ export interface SharedStore extends Disposable {
   /** A person ends the exact grant they saw (the token), whoever holds it. */
   revokeClaim(resource: string, fencingToken: number, by: Actor): Promise<void>;
   /** Releases every claim held by a session (it closed) or a participant (it is gone). */
-  releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number>;
+  releaseClaimsOf(holder: HolderFilter): Promise<number>;
 
   /** Delivered to every participant (itself included) as a `control` event. */
   sendControl(request: Omit<ControlRequest, 'at'>): Promise<void>;

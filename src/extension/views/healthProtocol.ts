@@ -7,6 +7,8 @@ export interface PanelSession {
   readonly id: string;
   readonly clientName: string;
   readonly clientVersion: string;
+  /** The agent it serves, for people: "claude-code session 5283ce7e…". */
+  readonly agent?: string;
   readonly transport: string;
   readonly root: string;
   readonly state: string;
@@ -34,8 +36,18 @@ export interface PanelClaim {
   readonly resource: string;
   readonly holderSessionId: string;
   readonly holderClient: string;
+  readonly holderAgent?: string;
+  /** Taken by the edit guard before an edit, not asked for by the agent. */
+  readonly automatic: boolean;
   readonly fencingToken: number;
   readonly expiresAt: number;
+}
+
+export interface PanelBlockedEdit {
+  readonly at: number;
+  readonly agent: string;
+  readonly resource: string;
+  readonly holder: string;
 }
 
 export interface PanelProblem {
@@ -61,6 +73,8 @@ export interface PanelState {
   readonly sessions: readonly PanelSession[];
   readonly participants: readonly PanelParticipant[];
   readonly claims: readonly PanelClaim[];
+  /** Edits the edit guard stopped here: the count, and the last few. */
+  readonly guard: { readonly blocked: number; readonly recent: readonly PanelBlockedEdit[] };
   readonly store: {
     readonly kind: string;
     readonly location: string;

@@ -1,5 +1,7 @@
+import { describeAgent } from '../../core/agents/agentIdentity.js';
 import type { CoordinatorSnapshot } from '../../core/coordinator.js';
 import type { HistogramSummary } from '../../core/metrics/metrics.js';
+import { describeHolder } from '../../core/store/claimRules.js';
 import type { Claim } from '../../core/store/sharedStore.js';
 import type { PanelProblem, PanelSession, PanelState, SeriesPoint } from './healthProtocol.js';
 
@@ -50,6 +52,7 @@ export function buildPanelState(input: PanelInputs): PanelState {
         id: s.id,
         clientName: s.clientName,
         clientVersion: mine?.client.version ?? '',
+        ...(s.agent ? { agent: describeAgent(s.agent) } : {}),
         transport: s.transport,
         root: s.root,
         state: mine?.state.kind ?? s.state,
@@ -67,7 +70,7 @@ export function buildPanelState(input: PanelInputs): PanelState {
   const listed = new Set(sessions.map((s) => s.id));
   for (const s of snapshot.sessions) {
     if (listed.has(s.id)) continue;
-    sessions.push({ id: s.id, clientName: s.client.name, clientVersion: s.client.version, transport: s.transport, root: s.root, state: s.state.kind, createdAt: s.createdAt, lastActivityAt: s.lastActivityAt, requestCount: s.requestCount, pendingCount: s.pendingCount, tags: s.tags, participant: 'this window', local: true });
+    sessions.push({ id: s.id, clientName: s.client.name, clientVersion: s.client.version, ...(s.agent ? { agent: describeAgent(s.agent) } : {}), transport: s.transport, root: s.root, state: s.state.kind, createdAt: s.createdAt, lastActivityAt: s.lastActivityAt, requestCount: s.requestCount, pendingCount: s.pendingCount, tags: s.tags, participant: 'this window', local: true });
   }
   const problems: PanelProblem[] = [];
   if (snapshot.health.status === 'error') {
@@ -100,7 +103,19 @@ export function buildPanelState(input: PanelInputs): PanelState {
       sessionCount: p.sessions.length,
       self: p.participantId === input.selfParticipantId,
     })),
-    claims: input.claims.map((c) => ({ resource: c.resource, holderSessionId: c.holder.sessionId, holderClient: c.holder.clientName, fencingToken: c.fencingToken, expiresAt: c.expiresAt })),
+    claims: input.claims.map((c) => ({
+      resource: c.resource,
+      holderSessionId: c.holder.sessionId,
+      holderClient: c.holder.clientName,
+      ...(c.holder.agent ? { holderAgent: describeAgent(c.holder.agent) } : {}),
+      automatic: c.holder.via === 'edit-guard',
+      fencingToken: c.fencingToken,
+      expiresAt: c.expiresAt,
+    })),
+    guard: {
+      blocked: Number(snapshot.metrics['guard.denied'] ?? 0),
+      recent: snapshot.blockedEdits.map((b) => ({ at: b.at, agent: describeAgent(b.agent), resource: b.resource, holder: describeHolder(b.holder) })),
+    },
     store: {
       kind: snapshot.store.kind,
       location: snapshot.store.location,

@@ -345,6 +345,26 @@ for (const backend of backends) {
       for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, `tokens strictly increase: ${tokens.join(', ')}`);
     });
 
+    test(name('R-AGT-2, R-AGT-4', 'claims belong to the agent: two sessions of one agent never block each other, others are refused with the agent named, releaseClaimsOf(agentKey) frees them all'), async () => {
+      const project = newProject();
+      const { store } = await backend.open(project);
+      const other = (await backend.open(project)).store;
+      const agent = { kind: 'claude-code', sessionId: 'cc-7f3a9b21' };
+      const first: Actor = { sessionId: 's-first', clientName: 'claude-code', participantId: 'p-1', agent };
+      const second: Actor = { sessionId: 's-second', clientName: 'claude-code', participantId: 'p-2', agent };
+      const guard: Actor = { ...second, via: 'edit-guard' };
+      const folder = await store.acquireClaim('src', first, 60_000);
+      const file = await other.acquireClaim('src/a.ts', guard, 60_000);
+      assert.deepEqual(file.holder, guard, 'the holder keeps its agent and how the claim was taken');
+      await assert.rejects(other.acquireClaim('src/b.ts', bob, 60_000), refusedWith('ClaimConflict', /by claude-code session cc-7f3a9…, session s-first \(claude-code\)/));
+      // Renew and release by the agent's other session are the agent's own.
+      assert.ok((await other.renewClaim('src', folder.fencingToken, 120_000, second)).expiresAt > folder.expiresAt);
+      await assert.rejects(other.releaseClaim('src', folder.fencingToken + 1, bob), refusedWith('ClaimNotHeld'));
+      assert.equal(await other.releaseClaimsOf({ agentKey: 'claude-code:cc-7f3a9b21' }), 2);
+      assert.deepEqual(await store.listClaims(), []);
+      assert.equal(await other.releaseClaimsOf({ agentKey: 'claude-code:someone-else' }), 0);
+    });
+
     test(name('R-CLM-3', 'claims expire after their TTL; releaseClaimsOf frees every claim of a session or of a participant'), async () => {
       const project = newProject();
       const a = (await backend.open(project)).store;

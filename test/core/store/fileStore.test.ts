@@ -171,7 +171,7 @@ test('R-CTX-8: when the store cannot work the coordinator is local-only, says so
   assert.equal(snap.metrics['store.localOnly'], 1);
   assert.ok(warnings.some((w) => /Local-only mode/.test(w)));
   const s = await c.openSession({ transport: 'none' });
-  await c.store.set('notes', 'k', 1, c.actorFor(s.id, 'x'));
+  await c.store.set('notes', 'k', 1, c.actorFor(s));
   assert.equal((await c.store.get('notes', 'k'))?.value, 1, 'the local store keeps the same rules');
   const untrusted = new Coordinator({ logger: silentLogger, allowedRoots: [ws.path], localOnlyReason: 'the workspace is not trusted', openStore: () => Promise.reject(new Error('must not be called')) });
   cleanup.push(() => untrusted.dispose());

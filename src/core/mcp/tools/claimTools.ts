@@ -2,13 +2,20 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { normalizeResource } from '../../store/claimRules.js';
 import type { Claim } from '../../store/sharedStore.js';
+import { agent } from './sessionTools.js';
 import type { ToolContext } from './toolContext.js';
 import { guarded, ok } from './toolResult.js';
 
 const DEFAULT_TTL_SECONDS = 300;
 const resource = z.string().min(1).max(1024).describe('A path relative to your root (a folder covers everything under it), or task:<name>');
 const ttlSeconds = z.number().int().min(1).max(86_400).optional().describe(`Lease length; default ${DEFAULT_TTL_SECONDS} s`);
-const holder = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string() });
+const holder = z.object({
+  sessionId: z.string(),
+  clientName: z.string(),
+  participantId: z.string(),
+  agent: agent.optional(),
+  via: z.literal('edit-guard').optional().describe('Taken by the edit guard before one of the agent\'s edits'),
+});
 const claim = z.object({ resource: z.string(), fencingToken: z.number(), expiresAt: z.string(), holder });
 const fencingToken = z.number().int().min(1);
 

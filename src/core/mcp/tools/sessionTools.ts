@@ -6,9 +6,11 @@ import type { ToolContext } from './toolContext.js';
 import { guarded, ok } from './toolResult.js';
 
 const client = z.object({ name: z.string(), version: z.string() });
+export const agent = z.object({ kind: z.string(), sessionId: z.string() }).describe("The agent behind a session, in the agent's own terms (e.g. Claude Code's session id)");
 const peer = z.object({
   sessionId: z.string(),
   client,
+  agent: agent.optional(),
   transport: z.string(),
   state: z.string(),
   root: z.string(),
@@ -22,6 +24,7 @@ const whoamiOutput = {
   root: z.string(),
   refusedRoots: z.array(z.object({ uri: z.string(), reason: z.string() })).describe('Roots you declared that are outside the workspace'),
   client,
+  agent: agent.optional().describe('Which agent this session serves, when the agent said (its environment or a hook)'),
   transport: z.string(),
   state: z.string(),
   tags: z.array(z.string()),
@@ -33,7 +36,7 @@ const whoamiOutput = {
   store: z.object({ kind: z.string(), location: z.string(), degraded: z.boolean() }).describe('Where shared context lives: a workspace folder, or a Redis project'),
   peers: z.array(peer),
   participants: z.array(
-    z.object({ participantId: z.string(), kind: z.string(), label: z.string(), pid: z.number(), host: z.string(), sessions: z.array(z.object({ id: z.string(), clientName: z.string(), transport: z.string(), state: z.string() })) }),
+    z.object({ participantId: z.string(), kind: z.string(), label: z.string(), pid: z.number(), host: z.string(), sessions: z.array(z.object({ id: z.string(), clientName: z.string(), agent: agent.optional(), transport: z.string(), state: z.string() })) }),
   ).describe('Every live window and headless process on this project, with its sessions'),
 };
 
@@ -69,7 +72,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
       const peers = ctx.coordinator.sessions
         .list()
         .filter((s) => s !== session)
-        .map((s) => ({ sessionId: s.id, client: s.client, transport: s.transport, state: s.state.kind, root: s.root, tags: [...s.tags], ...(s.parentId ? { parentId: s.parentId } : {}) }));
+        .map((s) => ({ sessionId: s.id, client: s.client, ...(s.agent ? { agent: s.agent } : {}), transport: s.transport, state: s.state.kind, root: s.root, tags: [...s.tags], ...(s.parentId ? { parentId: s.parentId } : {}) }));
       const info = session?.info(now, ctx.coordinator.requests.countFor(session.id));
       return ok({
         sessionId: exec.sessionId,
@@ -77,6 +80,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
         root: exec.root,
         refusedRoots: [...(info?.refusedRoots ?? [])],
         client: exec.client,
+        ...(session?.agent ? { agent: session.agent } : {}),
         transport: exec.transport,
         state: info?.state.kind ?? 'none',
         tags: [...(info?.tags ?? [])],
@@ -93,7 +97,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
           label: p.label,
           pid: p.pid,
           host: p.host,
-          sessions: p.sessions.map((s) => ({ id: s.id, clientName: s.clientName, transport: s.transport, state: s.state })),
+          sessions: p.sessions.map((s) => ({ id: s.id, clientName: s.clientName, ...(s.agent ? { agent: s.agent } : {}), transport: s.transport, state: s.state })),
         })),
       });
     }),

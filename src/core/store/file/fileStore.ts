@@ -10,7 +10,7 @@ import type { Metrics } from '../../metrics/metrics.js';
 import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
 import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
 import { isHeldBy, participantEntry } from '../participantEntry.js';
-import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
@@ -182,7 +182,7 @@ export class FileStore implements SharedStore {
     return (await this.claims()).read((s) => liveClaims(s, Date.now()).filter((c) => c.resource.startsWith(prefix)));
   }
 
-  async releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number> {
+  async releaseClaimsOf(holder: HolderFilter): Promise<number> {
     const held = (await this.listClaims()).filter((c) => isHeldBy(c, holder));
     let released = 0;
     for (const claim of held) {

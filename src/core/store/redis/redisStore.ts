@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { CoordinatorError, errorMessage } from '../../errors.js';
+import { claimConflict, holderKey, notTheHolder } from '../claimRules.js';
 import { isAlive } from '../../install/installState.js';
 import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
@@ -9,7 +10,7 @@ import type { Metrics } from '../../metrics/metrics.js';
 import { checkValue, filterBySession, toClaim } from '../decisions.js';
 import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
 import { participantEntry } from '../participantEntry.js';
-import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
 import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, WRITE_LUA } from './scripts.js';
@@ -368,16 +369,9 @@ export class RedisStore implements SharedStore {
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim> {
     const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scAcquire(this.keys.claims, this.keys.claimVersions, resource, JSON.stringify(holder), holder.sessionId, this.ttl(ttlMs), this.keys.channel),
+      this.main.scAcquire(this.keys.claims, this.keys.claimVersions, resource, JSON.stringify(holder), holderKey(holder), this.ttl(ttlMs), this.keys.channel),
     );
-    if (r[0] === 'conflict') {
-      const claim = toClaim(r[1], JSON.parse(r[2]!));
-      throw new CoordinatorError(
-        'ClaimConflict',
-        `${resource} is claimed${claim.resource === resource ? '' : ` (through ${claim.resource})`} by session ${claim.holder.sessionId} (${claim.holder.clientName}) until ${new Date(claim.expiresAt).toISOString()}; wait for it to be released or work on something else`,
-        { resource, heldResource: claim.resource, holderSessionId: claim.holder.sessionId, holderClient: claim.holder.clientName, expiresAt: claim.expiresAt },
-      );
-    }
+    if (r[0] === 'conflict') throw claimConflict(resource, toClaim(r[1], JSON.parse(r[2]!)));
     this.deps.metrics.counter('claims.granted').inc();
     this.deps.metrics.counter('store.writes').inc();
     return toClaim(resource, JSON.parse(r[1]));
@@ -407,10 +401,10 @@ export class RedisStore implements SharedStore {
     return out.sort((a, b) => a.resource.localeCompare(b.resource));
   }
 
-  async releaseClaimsOf(holder: { sessionId?: string; participantId?: string }): Promise<number> {
-    if (holder.sessionId === undefined && holder.participantId === undefined) return 0;
+  async releaseClaimsOf(holder: HolderFilter): Promise<number> {
+    if (holder.sessionId === undefined && holder.participantId === undefined && holder.agentKey === undefined) return 0;
     const released = await this.run('write', 'the claims of a holder', () =>
-      this.main.scReleaseOf(this.keys.claims, this.keys.claimVersions, holder.sessionId ?? '', holder.participantId ?? '', this.keys.channel),
+      this.main.scReleaseOf(this.keys.claims, this.keys.claimVersions, holder.sessionId ?? '', holder.participantId ?? '', this.keys.channel, holder.agentKey ?? ''),
     );
     if (released) this.deps.metrics.counter('claims.releasedOnEnd').inc(released);
     return released;
@@ -537,7 +531,7 @@ export class RedisStore implements SharedStore {
 
   private async endClaim(resource: string, fencingToken: number, by: Actor | undefined, action: 'renew' | 'release', ttlMs: number): Promise<string> {
     const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scEndClaim(this.keys.claims, this.keys.claimVersions, resource, fencingToken, by?.sessionId ?? '', action, this.ttl(ttlMs), this.keys.channel),
+      this.main.scEndClaim(this.keys.claims, this.keys.claimVersions, resource, fencingToken, by ? holderKey(by) : '', action, this.ttl(ttlMs), this.keys.channel),
     );
     if (r[0] === 'ok') {
       this.deps.metrics.counter('store.writes').inc();
@@ -546,14 +540,7 @@ export class RedisStore implements SharedStore {
     if (r[0] === 'stale') {
       throw new CoordinatorError('StaleFencingToken', `Fencing token ${fencingToken} for ${resource} is older than the current grant (${r[1]}); your claim was lost and re-granted`, { resource, fencingToken, currentToken: Number(r[1]) });
     }
-    if (r[0] === 'notowner') {
-      const claim = toClaim(resource, JSON.parse(String(r[1])));
-      throw new CoordinatorError(
-        'ClaimNotHeld',
-        `${resource} is held by session ${claim.holder.sessionId} (${claim.holder.clientName}) until ${new Date(claim.expiresAt).toISOString()}, not by you; only its holder can renew or release it`,
-        { resource, fencingToken, holderSessionId: claim.holder.sessionId, holderClient: claim.holder.clientName, expiresAt: claim.expiresAt },
-      );
-    }
+    if (r[0] === 'notowner') throw notTheHolder(resource, fencingToken, toClaim(resource, JSON.parse(String(r[1]))));
     throw new CoordinatorError('ClaimNotHeld', `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`, { resource, fencingToken });
   }
 

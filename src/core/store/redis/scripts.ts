@@ -93,7 +93,7 @@ redis.call('PUBLISH', ARGV[11], 'c' .. rec)
 return {'ok', version, at, seq}
 `;
 
-const OVERLAPS = `
+const CLAIM_RULES = `
 local function startsWith(s, p) return string.sub(s, 1, #p) == p end
 -- claimRules.ts overlaps(): same resource, or one folder contains the other; '.' is everything; task: only equal.
 local function overlaps(a, b)
@@ -102,14 +102,19 @@ local function overlaps(a, b)
   if a == '.' or b == '.' then return true end
   return startsWith(a, b .. '/') or startsWith(b, a .. '/')
 end
+-- claimRules.ts holderKey(): the agent when it said who it is, else the session.
+local function holderKey(h)
+  if type(h.agent) == 'table' then return h.agent.kind .. ':' .. h.agent.sessionId end
+  return h.sessionId
+end
 `;
 
 /**
  * KEYS: claims, claimVersions
- * ARGV: resource, holderJson, holderSessionId, ttlMs, channel
+ * ARGV: resource, holderJson, holderKey, ttlMs, channel
  * Returns {'ok', claimJson} | {'conflict', heldResource, claimJson}
  */
-export const ACQUIRE_LUA = `${NOW}${OVERLAPS}
+export const ACQUIRE_LUA = `${NOW}${CLAIM_RULES}
 local res = ARGV[1]
 local now = nowMs()
 local all = redis.call('HGETALL', KEYS[1])
@@ -118,7 +123,7 @@ for i = 1, #all, 2 do
   local c = cjson.decode(all[i + 1])
   if c.expiresAt <= now then
     redis.call('HDEL', KEYS[1], other)
-  elseif c.holder.sessionId ~= ARGV[3] and overlaps(res, other) then
+  elseif holderKey(c.holder) ~= ARGV[3] and overlaps(res, other) then
     return {'conflict', other, all[i + 1]}
   end
 end
@@ -133,10 +138,10 @@ return {'ok', claim}
 /**
  * Renew, release or revoke one grant.
  * KEYS: claims, claimVersions
- * ARGV: resource, fencingToken, bySessionId ('' = anyone holding the token: a revocation), action (renew|release), ttlMs, channel
+ * ARGV: resource, fencingToken, byHolderKey ('' = anyone holding the token: a revocation), action (renew|release), ttlMs, channel
  * Returns {'ok', claimJson} | {'stale', currentToken} | {'notheld'} | {'notowner', claimJson}
  */
-export const END_CLAIM_LUA = `${NOW}
+export const END_CLAIM_LUA = `${NOW}${CLAIM_RULES}
 local res = ARGV[1]
 local token = tonumber(ARGV[2])
 local now = nowMs()
@@ -145,7 +150,7 @@ if not raw then return {'notheld'} end
 local c = cjson.decode(raw)
 if token < c.fencingToken then return {'stale', c.fencingToken} end
 if c.fencingToken ~= token or c.expiresAt <= now then return {'notheld'} end
-if ARGV[3] ~= '' and c.holder.sessionId ~= ARGV[3] then return {'notowner', raw} end
+if ARGV[3] ~= '' and holderKey(c.holder) ~= ARGV[3] then return {'notowner', raw} end
 redis.call('HINCRBY', KEYS[2], res, 1)
 local out = raw
 if ARGV[4] == 'renew' then
@@ -161,17 +166,17 @@ return {'ok', out}
 /**
  * Every claim of a session or of a participant, released at once.
  * KEYS: claims, claimVersions
- * ARGV: sessionId ('' = none), participantId ('' = none), channel
+ * ARGV: sessionId ('' = none), participantId ('' = none), channel, agentKey ('' = none)
  * Returns the number of live claims released.
  */
-export const RELEASE_OF_LUA = `${NOW}
+export const RELEASE_OF_LUA = `${NOW}${CLAIM_RULES}
 local now = nowMs()
 local all = redis.call('HGETALL', KEYS[1])
 local n = 0
 for i = 1, #all, 2 do
   local c = cjson.decode(all[i + 1])
   local h = c.holder
-  if (ARGV[1] ~= '' and h.sessionId == ARGV[1]) or (ARGV[2] ~= '' and h.participantId == ARGV[2]) then
+  if (ARGV[1] ~= '' and h.sessionId == ARGV[1]) or (ARGV[2] ~= '' and h.participantId == ARGV[2]) or (ARGV[4] ~= '' and type(h.agent) == 'table' and holderKey(h) == ARGV[4]) then
     redis.call('HDEL', KEYS[1], all[i])
     if c.expiresAt > now then
       redis.call('HINCRBY', KEYS[2], all[i], 1)

@@ -1,0 +1,132 @@
+import { promises as fs } from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { GUARD_PATH, resourceFor, type GuardDecision, type GuardRequest } from '../../core/agents/editGuard.js';
+import { answer, HOOK_CLIENTS, isHookClient, parseHookInput, type HookAnswer } from '../../core/agents/hookFormats.js';
+import { errorMessage } from '../../core/errors.js';
+import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
+
+/**
+ * `session-coordinator hook <client>`: the edit guard an agent's own hook
+ * runs before each tool call (R-AGT-4). It asks the workspace's live
+ * participant, or the store itself when none is live, and answers in the
+ * client's format. Exit codes: 0 allow (or not an edit), 2 deny, 1 the
+ * hook itself is misconfigured (every client lets the edit through on 1).
+ */
+export interface HookOptions {
+  workspace?: string;
+  strict: boolean;
+}
+
+export interface HookIo {
+  stdin: NodeJS.ReadableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+/** A Write carries the whole file: big inputs are normal, but not unbounded ones. */
+export const MAX_HOOK_INPUT_BYTES = 16 * 1024 * 1024;
+const DECISION_TIMEOUT_MS = 5_000;
+
+export const HOOK_EXIT = { allow: 0, misconfigured: 1, deny: 2 } as const;
+
+export async function hook(client: string | undefined, options: HookOptions, io: HookIo): Promise<HookAnswer> {
+  if (client === undefined || !isHookClient(client)) {
+    return { exitCode: HOOK_EXIT.misconfigured as 0, stdout: '', stderr: `session-coordinator hook: needs a client, one of ${HOOK_CLIENTS.join(', ')}; the edit was not checked\n` };
+  }
+  let strict = options.strict;
+  const undecided = async (why: string): Promise<HookAnswer> => {
+    const workspace = options.workspace ?? io.env.CLAUDE_PROJECT_DIR ?? process.cwd();
+    strict ||= await strictSetting(workspace);
+    // A guard that breaks the agent is worse than none: allow, and say so, unless asked to be strict.
+    return strict ? answer(client, 'deny', `Session Coordinator could not check this edit (${why}), and guard.strict is on`) : answer(client, 'allow', `Session Coordinator could not check this edit: ${why}. It went through unguarded.`);
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readAll(io.stdin, MAX_HOOK_INPUT_BYTES));
+  } catch (e) {
+    return undecided(`its hook input is unreadable: ${errorMessage(e)}`);
+  }
+  let input;
+  try {
+    input = parseHookInput(client, raw, options.workspace ?? process.cwd(), io.env);
+  } catch (e) {
+    return undecided(errorMessage(e));
+  }
+  if (input.kind === 'other') return { exitCode: 0, stdout: '', stderr: '' };
+  if (!input.agent) return undecided('the hook input names no agent session (session_id)');
+  const workspace = path.resolve(options.workspace ?? (raw as { cwd?: string }).cwd ?? io.env.CLAUDE_PROJECT_DIR ?? process.cwd());
+  const request: GuardRequest = { event: input.kind, agent: input.agent, client, paths: input.kind === 'edit' ? input.paths : [] };
+  if (request.event === 'edit' && request.paths.length === 0) return undecided(`${input.kind === 'edit' ? input.tool : 'the tool'} names no file`);
+  // Outside the workspace is not ours to guard, and not worth opening a store for.
+  if (request.event === 'edit' && (await Promise.all(request.paths.map((p) => resourceFor(workspace, p).catch(() => undefined)))).every((r) => r === undefined)) {
+    return { exitCode: 0, stdout: '', stderr: '' };
+  }
+  let decision: GuardDecision;
+  try {
+    decision = await withTimeout(decide(workspace, request, io.env), DECISION_TIMEOUT_MS);
+  } catch (e) {
+    return undecided(errorMessage(e));
+  }
+  if (request.event === 'end') return { exitCode: 0, stdout: '', stderr: '' };
+  return decision.decision === 'deny' ? answer(client, 'deny', decision.reason) : answer(client, 'allow', undefined);
+}
+
+/** The live participant decides (one loopback call); with none, the store itself, in this process. */
+async function decide(workspace: string, request: GuardRequest, env: NodeJS.ProcessEnv): Promise<GuardDecision> {
+  const dir = installDir(env);
+  const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
+  const target = live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1))[0];
+  if (target) return postGuard(new URL(GUARD_PATH, target.url), await loadOrCreateToken(dir, env), request);
+  const { decideOverStore } = await import('./hookStore.js');
+  return decideOverStore(workspace, request, env);
+}
+
+function postGuard(url: URL, token: string, request: GuardRequest): Promise<GuardDecision> {
+  const body = JSON.stringify(request);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        try {
+          const parsed = JSON.parse(text) as GuardDecision & { error?: { message?: string } };
+          if (res.statusCode !== 200) reject(new Error(`the coordinator answered ${res.statusCode}: ${parsed.error?.message ?? text.slice(0, 200)}`));
+          else resolve(parsed);
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function readAll(stream: NodeJS.ReadableStream, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Read to the end even past the limit: a client whose pipe breaks mid-write may count that as a crash.
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= limit) chunks.push(chunk);
+  }
+  if (size > limit) throw new Error(`it is over ${limit} bytes`);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/** `sessionCoordinator.guard.strict` in the workspace's .vscode/settings.json (JSON with comments). */
+async function strictSetting(workspace: string): Promise<boolean> {
+  try {
+    const text = await fs.readFile(path.join(workspace, '.vscode', 'settings.json'), 'utf8');
+    return /"sessionCoordinator\.guard\.strict"\s*:\s*true\b/.test(text.replace(/^\s*\/\/.*$/gm, ''));
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,173 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { CoordinatorError, errorMessage } from '../errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { claimConflict, describeHolder, overlaps, sameHolder } from '../store/claimRules.js';
+import type { Actor, Claim, SharedStore } from '../store/sharedStore.js';
+import { agentKey, checkAgentIdentity, describeAgent, type AgentIdentity } from './agentIdentity.js';
+
+/** What an agent's hook asks before an edit tool writes, or when the agent's session ends (R-AGT-4). */
+export interface GuardRequest {
+  readonly event: 'edit' | 'end';
+  readonly agent: AgentIdentity;
+  /** The client's name as people know it: claude-code, vscode, gemini... */
+  readonly client: string;
+  /** Absolute paths the edit would write. */
+  readonly paths: readonly string[];
+}
+
+export type GuardDecision =
+  | { readonly decision: 'allow'; readonly reason: string; readonly claimed: readonly string[] }
+  | { readonly decision: 'deny'; readonly reason: string; readonly holder: Actor; readonly resource: string; readonly expiresAt: number };
+
+/** A blocked edit, for the panel: who, which file, held by whom. */
+export interface BlockedEdit {
+  readonly at: number;
+  readonly agent: AgentIdentity;
+  readonly resource: string;
+  readonly holder: Actor;
+}
+
+export const GUARD_PATH = '/guard';
+export const AUTO_CLAIM_TTL_MS = 10 * 60_000;
+const MAX_PATHS = 256;
+const RECENT_BLOCKED = 10;
+
+export interface EditGuardDeps {
+  readonly store: SharedStore;
+  readonly projectRoot: string;
+  readonly metrics: Metrics;
+  /** The agent's live session here, if it has one: its auto claims are then the session's too. */
+  readonly sessionOf?: (agent: AgentIdentity) => Actor | undefined;
+  readonly ttlMs?: number;
+}
+
+/**
+ * The rules behind the agents' edit hooks: a path another agent holds is
+ * denied with the holder; a free one is claimed for the agent (renewed by
+ * each edit); the agent's own claims never block it. Runs in a participant,
+ * or in the hook process itself over the store when no participant is live.
+ */
+export class EditGuard {
+  private readonly blocked: BlockedEdit[] = [];
+
+  constructor(private readonly deps: EditGuardDeps) {
+    for (const name of ['guard.allowed', 'guard.denied', 'guard.released']) deps.metrics.counter(name);
+  }
+
+  get recentBlocked(): readonly BlockedEdit[] {
+    return this.blocked;
+  }
+
+  async decide(request: GuardRequest): Promise<GuardDecision> {
+    if (request.event === 'end') {
+      const released = await this.deps.store.releaseClaimsOf({ agentKey: agentKey(request.agent) });
+      this.deps.metrics.counter('guard.released').inc(released);
+      return { decision: 'allow', reason: `released ${released} claim(s) of ${describeAgent(request.agent)}`, claimed: [] };
+    }
+    if (request.paths.length > MAX_PATHS) throw new CoordinatorError('InvalidArgument', `An edit of ${request.paths.length} paths; the guard takes at most ${MAX_PATHS}`, {});
+    const resources = await Promise.all(request.paths.map((p) => resourceFor(this.deps.projectRoot, p)));
+    const actor = this.actorFor(request);
+    const claims = await this.deps.store.listClaims();
+    const toClaim: string[] = [];
+    for (const resource of resources) {
+      if (resource === undefined) continue;
+      const mine = claims.find((c) => sameHolder(c.holder, actor) && covers(c.resource, resource));
+      if (mine) {
+        // The guard's own file claim is renewed by each edit; an explicit claim is the agent's to renew.
+        if (mine.holder.via === 'edit-guard' && mine.resource === resource) toClaim.push(resource);
+        continue;
+      }
+      const theirs = claims.find((c) => !sameHolder(c.holder, actor) && overlaps(c.resource, resource));
+      if (theirs) return this.deny(request, resource, theirs);
+      toClaim.push(resource);
+    }
+    const granted: string[] = [];
+    for (const resource of toClaim) {
+      try {
+        await this.deps.store.acquireClaim(resource, actor, this.deps.ttlMs ?? AUTO_CLAIM_TTL_MS);
+        granted.push(resource);
+      } catch (e) {
+        // Another agent won the race since we listed: this edit is the one that waits.
+        if (e instanceof CoordinatorError && e.code === 'ClaimConflict') {
+          const held = (await this.deps.store.listClaims()).find((c) => !sameHolder(c.holder, actor) && overlaps(c.resource, resource));
+          if (held) return this.deny(request, resource, held);
+        }
+        throw e;
+      }
+    }
+    this.deps.metrics.counter('guard.allowed').inc();
+    const outside = resources.length - resources.filter((r) => r !== undefined).length;
+    const note = outside > 0 ? `; ${outside} path(s) outside ${this.deps.projectRoot} are not guarded` : '';
+    return { decision: 'allow', reason: granted.length > 0 ? `claimed ${granted.join(', ')} for ${describeAgent(request.agent)}${note}` : `no other agent holds it${note}`, claimed: granted };
+  }
+
+  private deny(request: GuardRequest, resource: string, held: Claim): GuardDecision {
+    this.deps.metrics.counter('guard.denied').inc();
+    this.blocked.unshift({ at: Date.now(), agent: request.agent, resource, holder: held.holder });
+    this.blocked.length = Math.min(this.blocked.length, RECENT_BLOCKED);
+    const conflict = claimConflict(resource, held).message.replace(/; wait for it.*$/, '');
+    return {
+      decision: 'deny',
+      reason: `Blocked by Session Coordinator: ${conflict}. Claim something else, or ask the holder (${describeHolder(held.holder)}) through the shared context.`,
+      holder: held.holder,
+      resource,
+      expiresAt: held.expiresAt,
+    };
+  }
+
+  private actorFor(request: GuardRequest): Actor {
+    const session = this.deps.sessionOf?.(request.agent);
+    const base: Actor = session ?? { sessionId: `agent:${agentKey(request.agent)}`, clientName: request.client, participantId: this.deps.store.participantId, agent: request.agent };
+    return { ...base, agent: request.agent, via: 'edit-guard' };
+  }
+}
+
+/** The claim resource for a path, or undefined when it is outside the project (not ours to guard). */
+export async function resourceFor(root: string, file: string): Promise<string | undefined> {
+  if (!path.isAbsolute(file)) throw new CoordinatorError('InvalidArgument', `The guard needs absolute paths, got ${JSON.stringify(file)}`, { path: file });
+  const direct = relativeInside(root, path.resolve(file));
+  if (direct !== undefined) return direct;
+  // The agent may name the project through a symlink: compare real paths too.
+  const [realRoot, realFile] = await Promise.all([fs.realpath(root).catch(() => root), realpathOfNearest(path.resolve(file))]);
+  return relativeInside(realRoot, realFile);
+}
+
+function relativeInside(root: string, file: string): string | undefined {
+  const relative = path.relative(root, file);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
+  return relative.split(path.sep).join('/');
+}
+
+/** A file being created does not exist yet: resolve its nearest existing ancestor. */
+async function realpathOfNearest(file: string): Promise<string> {
+  const rest: string[] = [];
+  let current = file;
+  for (;;) {
+    try {
+      return path.join(await fs.realpath(current), ...rest.reverse());
+    } catch (e) {
+      const parent = path.dirname(current);
+      if (parent === current) throw new CoordinatorError('InvalidArgument', `Cannot resolve ${file}: ${errorMessage(e)}`, { path: file });
+      rest.push(path.basename(current));
+      current = parent;
+    }
+  }
+}
+
+/** `held` covers `resource`: the same, or a folder above it. */
+function covers(held: string, resource: string): boolean {
+  return held === resource || held === '.' || resource.startsWith(`${held}/`);
+}
+
+/** A guard request from the wire (the hook's POST): checked field by field, refused with what is wrong. */
+export function parseGuardRequest(value: unknown): GuardRequest {
+  const v = value as Partial<Record<keyof GuardRequest, unknown>> | null;
+  if (typeof v !== 'object' || v === null) throw new CoordinatorError('InvalidArgument', 'A guard request is a JSON object', {});
+  if (v.event !== 'edit' && v.event !== 'end') throw new CoordinatorError('InvalidArgument', 'event must be "edit" or "end"', {});
+  if (typeof v.client !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(v.client)) throw new CoordinatorError('InvalidArgument', 'client must be a short lower-case name', {});
+  if (!Array.isArray(v.paths) || !v.paths.every((p) => typeof p === 'string' && p.length > 0 && p.length <= 4096)) {
+    throw new CoordinatorError('InvalidArgument', 'paths must be a list of absolute paths', {});
+  }
+  return { event: v.event, client: v.client, agent: checkAgentIdentity(v.agent), paths: v.paths as string[] };
+}

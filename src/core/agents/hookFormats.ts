@@ -1,0 +1,138 @@
+import * as path from 'node:path';
+import { assertNever } from '../errors.js';
+import { agentFromEnv, isAgentIdentity, type AgentIdentity } from './agentIdentity.js';
+
+/**
+ * Each agent's hook speaks its own JSON (../shared/docs/agents.md): what it
+ * sends before a tool runs, and how it wants to hear "deny". This file is
+ * the only place that knows those shapes.
+ */
+export const HOOK_CLIENTS = ['claude-code', 'vscode', 'gemini', 'cursor', 'cline', 'copilot'] as const;
+export type HookClient = (typeof HOOK_CLIENTS)[number];
+
+export function isHookClient(value: string): value is HookClient {
+  return (HOOK_CLIENTS as readonly string[]).includes(value);
+}
+
+/** The edit tools each client has, and where each keeps the paths it writes. */
+const EDIT_TOOLS: Record<HookClient, readonly string[]> = {
+  'claude-code': ['Edit', 'Write', 'MultiEdit', 'NotebookEdit'],
+  // VS Code ignores a hook's matcher, so every tool comes here: only these are edits.
+  vscode: ['editFiles', 'createFile', 'replace_string_in_file', 'multi_replace_string_in_file', 'insert_edit_into_file', 'create_file', 'edit_notebook_file', 'apply_patch', 'Edit', 'Write', 'MultiEdit', 'NotebookEdit'],
+  gemini: ['write_file', 'replace'],
+  cursor: ['Write', 'StrReplace', 'Edit', 'Delete', 'MultiEdit'],
+  cline: ['write_to_file', 'replace_in_file', 'apply_diff'],
+  copilot: ['edit', 'create', 'write', 'str_replace', 'str_replace_editor'],
+};
+
+const PATH_FIELDS = ['file_path', 'filePath', 'notebook_path', 'path', 'target_file', 'file'];
+
+/** What a hook's input means, whatever client sent it. */
+export type HookInput =
+  | { kind: 'edit'; agent: AgentIdentity | undefined; tool: string; paths: string[] }
+  | { kind: 'end'; agent: AgentIdentity | undefined }
+  /** Not an edit and not an end: none of the guard's business. */
+  | { kind: 'other'; what: string };
+
+type Json = Record<string, unknown>;
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+const obj = (v: unknown): Json => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {});
+
+function pathsIn(input: Json, cwd: string): string[] {
+  const out: string[] = [];
+  for (const field of PATH_FIELDS) {
+    const p = str(input[field]);
+    if (p) out.push(p);
+  }
+  for (const f of Array.isArray(input.files) ? input.files : []) {
+    const p = str(f) ?? str(obj(f).path) ?? str(obj(f).filePath);
+    if (p) out.push(p);
+  }
+  // apply_patch (VS Code, Codex) names its files inside the patch text.
+  const patch = str(input.input) ?? str(input.patch);
+  if (patch) for (const m of patch.matchAll(/^\*\*\* (?:Update|Add|Delete) File: (.+)$/gm)) out.push(m[1]!.trim());
+  return [...new Set(out.map((p) => path.resolve(cwd, p)))];
+}
+
+function agentOf(kind: HookClient, id: string | undefined, env: NodeJS.ProcessEnv): AgentIdentity | undefined {
+  const agent = { kind, sessionId: id };
+  if (isAgentIdentity(agent)) return agent;
+  // VS Code also runs Claude Code's hooks; an id in the environment is the agent's own.
+  return agentFromEnv(env);
+}
+
+/** Reads one hook input; throws with what is wrong when it is not something a client sends. */
+export function parseHookInput(client: HookClient, raw: unknown, fallbackCwd: string, env: NodeJS.ProcessEnv): HookInput {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('the hook input is not a JSON object');
+  const input = raw as Json;
+  const cwd = str(input.cwd) ?? fallbackCwd;
+  if (client === 'cline') {
+    const agent = agentOf('cline', str(input.taskId), env);
+    if (input.taskComplete !== undefined || input.taskCancel !== undefined) return { kind: 'end', agent };
+    const pre = obj(input.preToolUse);
+    const tool = str(pre.toolName);
+    if (!tool) return { kind: 'other', what: 'not a PreToolUse call' };
+    if (!EDIT_TOOLS.cline.includes(tool)) return { kind: 'other', what: tool };
+    return { kind: 'edit', agent, tool, paths: pathsIn(obj(pre.parameters), cwd) };
+  }
+  const event = str(input.hook_event_name) ?? str(input.hookEventName) ?? str(input.event);
+  const id = str(input.session_id) ?? str(input.sessionId) ?? str(input.conversation_id);
+  const agent = agentOf(client, id, env);
+  if (event === 'SessionEnd' || event === 'sessionEnd') return { kind: 'end', agent };
+  if (event !== undefined && !['PreToolUse', 'preToolUse', 'BeforeTool'].includes(event)) return { kind: 'other', what: event };
+  const tool = str(input.tool_name) ?? str(input.toolName);
+  if (!tool) return { kind: 'other', what: 'no tool named' };
+  if (!EDIT_TOOLS[client].includes(tool)) return { kind: 'other', what: tool };
+  const args = obj(input.tool_input ?? input.toolInput ?? input.toolArgs);
+  return { kind: 'edit', agent, tool, paths: pathsIn(args, cwd) };
+}
+
+/** How the hook answers: its exit code, and what goes on stdout and stderr. */
+export interface HookAnswer {
+  readonly exitCode: 0 | 2;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * allow: the edit goes on, with an optional warning for the person.
+ * deny: the client stops the tool call and shows the reason to the model.
+ */
+export function answer(client: HookClient, decision: 'allow' | 'deny', message: string | undefined): HookAnswer {
+  const json = (v: unknown): string => `${JSON.stringify(v)}\n`;
+  if (decision === 'allow') {
+    switch (client) {
+      case 'claude-code':
+      case 'vscode':
+        return { exitCode: 0, stdout: message ? json({ systemMessage: message }) : '', stderr: '' };
+      case 'gemini':
+        return { exitCode: 0, stdout: json(message ? { decision: 'allow', systemMessage: message } : { decision: 'allow' }), stderr: '' };
+      case 'cursor':
+        return { exitCode: 0, stdout: json(message ? { permission: 'allow', user_message: message } : { permission: 'allow' }), stderr: '' };
+      case 'cline':
+        return { exitCode: 0, stdout: json(message ? { cancel: false, contextModification: message } : { cancel: false }), stderr: '' };
+      case 'copilot':
+        return { exitCode: 0, stdout: '', stderr: message ? `${message}\n` : '' };
+      default:
+        return assertNever(client, 'client');
+    }
+  }
+  const reason = message ?? 'Blocked by Session Coordinator';
+  switch (client) {
+    // Exit 2 with the reason on stderr: tried with both, and the model gets the reason as the tool's error.
+    case 'claude-code':
+    case 'gemini':
+      return { exitCode: 2, stdout: '', stderr: `${reason}\n` };
+    case 'vscode':
+      return { exitCode: 0, stdout: json({ hookSpecificOutput: { hookEventName: 'PreToolUse', permissionDecision: 'deny', permissionDecisionReason: reason } }), stderr: '' };
+    case 'cursor':
+      return { exitCode: 0, stdout: json({ permission: 'deny', user_message: reason, agent_message: reason }), stderr: '' };
+    case 'cline':
+      return { exitCode: 0, stdout: json({ cancel: true, errorMessage: reason }), stderr: '' };
+    case 'copilot':
+      return { exitCode: 0, stdout: json({ permissionDecision: 'deny', permissionDecisionReason: reason }), stderr: '' };
+    default:
+      return assertNever(client, 'client');
+  }
+}
