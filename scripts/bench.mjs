@@ -26,6 +26,8 @@ const ENTRIES = [
   { name: 'store.bench', args: [path.join(out, 'store.bench.js')] },
   // Under tsx, not bundled: it drives code-server and playwright-core, which do not bundle cleanly.
   { name: 'extension.bench', args: ['--import', 'tsx', path.join(REPO, 'bench', 'extension.bench.ts')] },
+  // Under tsx too: it starts real agents' processes with the test helpers.
+  { name: 'agents.bench', args: ['--import', 'tsx', path.join(REPO, 'bench', 'agents.bench.ts')] },
 ];
 await esbuild.build({
   // The options of scripts/build.mjs, so ours (dist/cli.js) and the baselines run the same kind of code.
