@@ -8,6 +8,7 @@ export const SETTINGS = {
   httpPort: { key: 'http.port', restart: true },
   maxSessions: { key: 'sessions.max', restart: true },
   ttlMinutes: { key: 'sessions.ttlMinutes', restart: true },
+  disconnectGraceSeconds: { key: 'sessions.disconnectGraceSeconds', restart: true },
   requestTimeoutSeconds: { key: 'requests.timeoutSeconds', restart: true },
   maxPendingPerSession: { key: 'requests.maxPendingPerSession', restart: true },
   allowedPaths: { key: 'allowedPaths', restart: false },
@@ -16,6 +17,8 @@ export const SETTINGS = {
   statusBar: { key: 'statusBar.enabled', restart: false },
   claimBadges: { key: 'claims.showBadges', restart: false },
   warnBeforeSave: { key: 'claims.warnBeforeSave', restart: false },
+  // Read by the hook process itself from .vscode/settings.json, on each edit it cannot check.
+  guardStrict: { key: 'guard.strict', restart: false },
 } as const;
 
 type Setting = (typeof SETTINGS)[keyof typeof SETTINGS];
@@ -62,7 +65,11 @@ export class Settings {
 
   coordinatorOptions(): OptionsOverride {
     return {
-      sessions: { maxSessions: this.read(SETTINGS.maxSessions, 200), ttlMs: this.read(SETTINGS.ttlMinutes, 30) * 60_000 },
+      sessions: {
+        maxSessions: this.read(SETTINGS.maxSessions, 200),
+        ttlMs: this.read(SETTINGS.ttlMinutes, 30) * 60_000,
+        disconnectGraceMs: this.read(SETTINGS.disconnectGraceSeconds, 10) * 1000,
+      },
       requests: { timeoutMs: this.read(SETTINGS.requestTimeoutSeconds, 30) * 1000, maxPerSession: this.read(SETTINGS.maxPendingPerSession, 1000) },
     };
   }
