@@ -129,3 +129,20 @@ test('R-AGT-2: a relayed session knows its agent: whoami, peers and claim holder
   cleanup.push(() => odd.client.close());
   assert.equal(((await whoami(odd.client)) as { agent?: unknown }).agent, undefined);
 });
+
+test('R-AGT-1: with no participant live, connect serves in-process and still frees its claims within 1 s of SIGTERM', async () => {
+  const ws = tempDir();
+  const home = tempDir();
+  cleanup.push(ws.remove, home.remove);
+  const first = await relayAgent(ws.path, home.path, { CLAUDE_CODE_SESSION_ID: 'alone-0001' }, 'alone');
+  const me = (await whoami(first.client)) as Awaited<ReturnType<typeof whoami>> & { agent?: { kind: string } };
+  assert.equal(me.transport, 'stdio', 'served in-process');
+  assert.equal(me.agent?.kind, 'claude-code', 'the agent read from the environment');
+  assert.equal((await first.client.callTool({ name: 'claim_acquire', arguments: { resource: 'alone.ts', ttlSeconds: 600 } })).isError, undefined);
+  const second = await relayAgent(ws.path, home.path, {}, 'second');
+  cleanup.push(() => second.client.close());
+  const killedAt = Date.now();
+  process.kill(first.pid, 'SIGTERM');
+  const ms = await msUntilGranted(second.client, 'alone.ts', killedAt, 5_000);
+  assert.ok(ms <= 1_000, `free after ${ms} ms`);
+});
