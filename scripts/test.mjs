@@ -20,6 +20,8 @@ for (const f of ['package.json', 'package-lock.json', 'authorizeRequests.mjs']) 
 ensureNpmDeps(conformance);
 // The real VS Code builds the extension is tested on (idempotent; minutes on a new machine, instant after).
 run(process.execPath, [path.join(REPO, 'scripts', 'vscode', 'install.mjs')]);
+// The real agents the tests drive (R-AGT-5): pinned, from the npm registry; instant once installed.
+run(process.execPath, [path.join(REPO, 'scripts', 'agents', 'install.mjs')]);
 build();
 run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.']);
 run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'webview']);

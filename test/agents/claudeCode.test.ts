@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { msUntilGranted, relayAgent } from '../support/agentExit.js';
+import { runClaude, type ClaudeResult } from '../support/agents/claudeCode.js';
+import { startScriptedAnthropic, type ScriptedModel, type Step } from '../support/agents/scriptedAnthropic.js';
+import { runCliWith } from '../support/cliProcesses.js';
+import { httpClient } from '../support/mcpClients.js';
+import { cliEnv, startServe, TOKEN, type ServeHandle } from '../support/processes.js';
+import { tempDir } from '../support/workspace.js';
+
+// The real Claude Code from the npm registry, its real MCP client and its real hooks,
+// driven by a scripted model on loopback (R-AGT-5). No model, no network.
+
+const cleanup: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+const tool = (name: string, input: unknown = {}): Step => ({ toolUse: { name: `mcp__session-coordinator__${name}`, input } });
+
+interface Setup {
+  ws: string;
+  home: string;
+  server: ServeHandle | undefined;
+}
+
+async function project(options: { participant: boolean }): Promise<Setup> {
+  const ws = tempDir();
+  const home = tempDir();
+  cleanup.push(ws.remove, home.remove);
+  const server = options.participant ? await startServe(ws.path, home.path) : undefined;
+  if (server) cleanup.push(() => server.stop());
+  return { ws: ws.path, home: home.path, server };
+}
+
+async function model(steps: Array<Step | (() => Promise<Step>)>): Promise<ScriptedModel> {
+  const m = await startScriptedAnthropic(steps);
+  cleanup.push(() => m.close());
+  return m;
+}
+
+function claude(setup: Setup, m: ScriptedModel): Promise<ClaudeResult> {
+  // The participants under test take their token from the environment (test/support/processes.ts); so do connect and the hook.
+  return runClaude({ workspace: setup.ws, modelUrl: m.url, coordinatorHome: setup.home, env: { SESSION_COORDINATOR_TOKEN: TOKEN } });
+}
+
+function agentSessionId(result: ClaudeResult): string {
+  assert.equal(result.code, 0, `claude exited ${result.code}: ${result.stderr.slice(-1500)}`);
+  return (JSON.parse(result.stdout) as { session_id: string }).session_id;
+}
+
+/** Another agent, holding `resource`, in a process of its own (a relayed Claude Code session, as far as we can tell). */
+async function holder(setup: Setup, resource: string, id = 'holder-agent-0001'): Promise<void> {
+  const agent = await relayAgent(setup.ws, setup.home, { CLAUDE_CODE_SESSION_ID: id }, 'claude-code');
+  cleanup.push(() => agent.client.close());
+  const r = await agent.client.callTool({ name: 'claim_acquire', arguments: { resource, ttlSeconds: 600 } });
+  assert.equal(r.isError, undefined, JSON.stringify(r.content));
+}
+
+test('R-AGT-5, R-AGT-2: Claude Code connects through connect, and whoami names the agent by its own session id', async () => {
+  const setup = await project({ participant: true });
+  const m = await model([tool('whoami'), { text: 'done' }]);
+  const result = await claude(setup, m);
+  const sessionId = agentSessionId(result);
+  const [whoami] = m.toolResults();
+  assert.equal(whoami?.isError, false, whoami?.text);
+  const me = JSON.parse(whoami!.text) as { client: { name: string }; agent?: { kind: string; sessionId: string }; transport: string; pid: number };
+  assert.equal(me.client.name, 'claude-code');
+  assert.deepEqual(me.agent, { kind: 'claude-code', sessionId }, 'the agent is Claude Code\'s own session');
+  assert.equal(me.transport, 'relay');
+  assert.equal(me.pid, setup.server!.child.pid, 'relayed to the live participant');
+});
+
+test('R-AGT-5, R-CLM-1, R-AGT-1: a conflicting claim is refused with the holder; after Claude Code exits its own claim is free within 1 s', async () => {
+  const setup = await project({ participant: true });
+  await holder(setup, 'src/locked');
+  const m = await model([tool('claim_acquire', { resource: 'src/locked/a.ts' }), tool('claim_acquire', { resource: 'docs/readme.md', ttlSeconds: 600 }), { text: 'done' }]);
+  const result = await claude(setup, m);
+  agentSessionId(result);
+  const [refused, granted] = m.toolResults();
+  assert.equal(refused?.isError, true);
+  assert.match(refused!.text, /src\/locked\/a\.ts is claimed \(through src\/locked\) by claude-code session holder-a…/);
+  assert.equal(granted?.isError, false, granted?.text);
+  const other = await httpClient(setup.server!.url, 'other');
+  cleanup.push(() => other.client.close());
+  const ms = await msUntilGranted(other.client, 'docs/readme.md', result.exitedAt, 5_000);
+  console.log(`agent-exit-release Claude Code exited: its claim free ${ms} ms after`);
+  assert.ok(ms <= 1_000, `free ${ms} ms after Claude Code exited`);
+});
+
+test('R-AGT-4, R-AGT-5: Claude Code\'s Edit inside another agent\'s claimed folder is blocked by its own hook, the file is unchanged, and the model is told the holder', async () => {
+  const setup = await project({ participant: true });
+  const file = path.join(setup.ws, 'src', 'locked', 'a.ts');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, 'export const a = 1;\n');
+  await holder(setup, 'src/locked');
+  const m = await model([{ toolUse: { name: 'Read', input: { file_path: file } } }, { toolUse: { name: 'Edit', input: { file_path: file, old_string: '1', new_string: '2' } } }, { text: 'done' }]);
+  agentSessionId(await claude(setup, m));
+  const edit = m.toolResults()[1];
+  assert.equal(edit?.isError, true, `the Edit was not blocked: ${edit?.text}`);
+  assert.match(edit!.text, /src\/locked\/a\.ts is claimed \(through src\/locked\) by claude-code session holder-a…/);
+  assert.match(edit!.text, /Claim something else, or ask the holder/);
+  assert.equal(readFileSync(file, 'utf8'), 'export const a = 1;\n', 'the file is unchanged');
+});
+
+test('R-AGT-4, R-AGT-5: an unclaimed edit goes through and shows in claim_list as the agent\'s while it works; free within 1 s after it exits; its own MCP claim never blocks it', async () => {
+  const setup = await project({ participant: true });
+  const free = path.join(setup.ws, 'src', 'free.ts');
+  const mine = path.join(setup.ws, 'lib', 'mine', 'b.ts');
+  const m = await model([
+    { toolUse: { name: 'Write', input: { file_path: free, content: 'export const free = true;\n' } } },
+    tool('claim_list'),
+    tool('claim_acquire', { resource: 'lib/mine' }),
+    { toolUse: { name: 'Write', input: { file_path: mine, content: 'export const b = 1;\n' } } },
+    { text: 'done' },
+  ]);
+  const result = await claude(setup, m);
+  const sessionId = agentSessionId(result);
+  const [write, list, claim, second] = m.toolResults();
+  assert.equal(write?.isError, false, write?.text);
+  assert.equal(readFileSync(free, 'utf8'), 'export const free = true;\n');
+  const claims = (JSON.parse(list!.text) as { claims: Array<{ resource: string; holder: { agent?: { sessionId: string }; via?: string } }> }).claims;
+  const auto = claims.find((c) => c.resource === 'src/free.ts');
+  assert.equal(auto?.holder.agent?.sessionId, sessionId, 'held by this agent');
+  assert.equal(auto?.holder.via, 'edit-guard');
+  assert.equal(claim?.isError, false, claim?.text);
+  assert.equal(second?.isError, false, `blocked by its own claim: ${second?.text}`);
+  assert.equal(readFileSync(mine, 'utf8'), 'export const b = 1;\n');
+  const other = await httpClient(setup.server!.url, 'other');
+  cleanup.push(() => other.client.close());
+  const ms = await msUntilGranted(other.client, 'src/free.ts', result.exitedAt, 5_000);
+  assert.ok(ms <= 1_000, `the automatic claim was free ${ms} ms after Claude Code exited`);
+});
+
+test('R-AGT-4, R-AGT-5: two Claude Codes at once: disjoint files both go through; the same file, exactly one, every round', async () => {
+  const setup = await project({ participant: true });
+  const write = (file: string, content: string): Step[] => [{ toolUse: { name: 'Write', input: { file_path: path.join(setup.ws, file), content } } }, { text: 'done' }];
+  const [a, b] = await Promise.all([model(write('one.ts', 'a')), model(write('two.ts', 'b'))]);
+  const [ra, rb] = await Promise.all([claude(setup, a), claude(setup, b)]);
+  agentSessionId(ra);
+  agentSessionId(rb);
+  assert.deepEqual([a.toolResults()[0]?.isError, b.toolResults()[0]?.isError], [false, false]);
+  for (let round = 0; round < 5; round++) {
+    const file = `same/${round}.ts`;
+    // Both agents stay alive until both have tried: an agent that exits first frees its claim, rightly.
+    let arrived = 0;
+    let release!: () => void;
+    const bothTried = new Promise<void>((r) => (release = r));
+    const thenWait = async (): Promise<Step> => {
+      if (++arrived === 2) release();
+      await bothTried;
+      return { text: 'done' };
+    };
+    const race = (content: string): Array<Step | (() => Promise<Step>)> => [{ toolUse: { name: 'Write', input: { file_path: path.join(setup.ws, file), content } } }, thenWait];
+    const [x, y] = await Promise.all([model(race('x')), model(race('y'))]);
+    await Promise.all([claude(setup, x), claude(setup, y)]);
+    const outcomes = [x.toolResults()[0]?.isError, y.toolResults()[0]?.isError].sort();
+    assert.deepEqual(outcomes, [false, true], `round ${round}: exactly one write goes through`);
+    const winner = x.toolResults()[0]?.isError ? 'y' : 'x';
+    assert.equal(readFileSync(path.join(setup.ws, file), 'utf8'), winner, 'the file holds the winner\'s write only');
+  }
+});
+
+test('R-AGT-4, R-AGT-5: with no participant live, Claude Code\'s hook still decides through the store', async () => {
+  const setup = await project({ participant: false });
+  const file = path.join(setup.ws, 'README.md');
+  writeFileSync(file, '# readme\n');
+  // Another agent's edit took README.md (its hook, no participant either).
+  const taken = await runCliWith(['hook', 'claude-code'], cliEnv(setup.home), { stdin: JSON.stringify({ session_id: 'other-agent-1', cwd: setup.ws, hook_event_name: 'PreToolUse', tool_name: 'Write', tool_input: { file_path: file } }) });
+  assert.equal(taken.code, 0, taken.stderr);
+  const m = await model([tool('whoami'), { toolUse: { name: 'Edit', input: { file_path: file, old_string: 'readme', new_string: 'mine' } } }, { text: 'done' }]);
+  agentSessionId(await claude(setup, m));
+  const [whoami, edit] = m.toolResults();
+  assert.equal((JSON.parse(whoami!.text) as { transport: string }).transport, 'stdio', 'connect served in-process: no participant was live');
+  assert.equal(edit?.isError, true);
+  assert.match(edit!.text, /README\.md is claimed by claude-code session other-ag…/);
+  assert.equal(readFileSync(file, 'utf8'), '# readme\n');
+});

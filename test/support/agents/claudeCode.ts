@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CLI, REPO } from '../processes.js';
+
+/**
+ * Runs the real Claude Code (pinned, installed by scripts/agents/install.mjs)
+ * headless against a scripted model. Found by trying 2.1.328 here:
+ * - its MCP servers and its hooks get CLAUDE_CODE_SESSION_ID, the same id the
+ *   hooks get as `session_id` on stdin, and AI_AGENT=claude-code_<version>_harness;
+ * - its MCP client names itself `claude-code` (clientInfo);
+ * - with ENABLE_TOOL_SEARCH=false every MCP tool is offered to the model up front;
+ * - a run of a few tool calls takes about 2 s on this machine.
+ */
+export const CLAUDE_VERSION = '2.1.328';
+
+export function claudeBinary(): string {
+  const marker = path.join(REPO, '.cache', 'agents', 'claude-code', `.installed-${CLAUDE_VERSION}`);
+  if (!existsSync(marker)) throw new Error(`Claude Code ${CLAUDE_VERSION} is not installed: run node scripts/agents/install.mjs (npm test does)`);
+  return readFileSync(marker, 'utf8').trim();
+}
+
+export interface ClaudeRun {
+  workspace: string;
+  prompt?: string;
+  /** The scripted model's base URL. */
+  modelUrl: string;
+  /** The coordinator's install folder (token, discovery files), shared with the product under test. */
+  coordinatorHome: string;
+  /** Hooks as in .claude/settings.json; default: the edit guard on edits and SessionEnd. */
+  hooks?: unknown;
+  /** Extra MCP config; default: our server over `connect`. */
+  mcpServers?: Record<string, unknown>;
+  allowedTools?: string[];
+  env?: Record<string, string>;
+}
+
+/** The hook command `setup claude-code` installs: the built CLI's edit guard. */
+export function guardHookCommand(): string {
+  return `"${process.execPath}" "${CLI}" hook claude-code`;
+}
+
+export function guardHooks(): unknown {
+  const hook = { type: 'command', command: guardHookCommand(), timeout: 10 };
+  return { PreToolUse: [{ matcher: 'Edit|Write|MultiEdit|NotebookEdit', hooks: [hook] }], SessionEnd: [{ hooks: [hook] }] };
+}
+
+/** Starts `claude -p` as a child; the caller waits for it, or kills it. */
+export function spawnClaude(run: ClaudeRun): ChildProcess {
+  const files = mkdtempSync(path.join(os.tmpdir(), 'sc-claude-'));
+  const mcp = path.join(files, 'mcp.json');
+  writeFileSync(
+    mcp,
+    JSON.stringify({ mcpServers: run.mcpServers ?? { 'session-coordinator': { type: 'stdio', command: process.execPath, args: [CLI, 'connect', '--workspace', run.workspace] } } }),
+  );
+  const settings = path.join(files, 'settings.json');
+  writeFileSync(settings, JSON.stringify({ hooks: run.hooks ?? guardHooks() }));
+  const home = path.join(files, 'home');
+  const args = [
+    '-p',
+    run.prompt ?? 'Follow the script.',
+    '--output-format',
+    'json',
+    '--permission-mode',
+    'acceptEdits',
+    '--mcp-config',
+    mcp,
+    '--strict-mcp-config',
+    '--settings',
+    settings,
+    '--allowedTools',
+    (run.allowedTools ?? ['mcp__session-coordinator__*', 'Read', 'Edit', 'Write']).join(' '),
+  ];
+  return spawn(claudeBinary(), args, {
+    cwd: run.workspace,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: home,
+      XDG_CONFIG_HOME: path.join(home, '.config'),
+      TMPDIR: os.tmpdir(),
+      ANTHROPIC_BASE_URL: run.modelUrl,
+      ANTHROPIC_API_KEY: 'test-key',
+      // Otherwise MCP tools are deferred behind a search tool the script would have to call first.
+      ENABLE_TOOL_SEARCH: 'false',
+      DISABLE_AUTOUPDATER: '1',
+      DISABLE_TELEMETRY: '1',
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      SESSION_COORDINATOR_HOME: run.coordinatorHome,
+      ...run.env,
+    },
+  });
+}
+
+export interface ClaudeResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** When the process exited (Date.now()). */
+  exitedAt: number;
+}
+
+/** Runs Claude Code to the end of its script; kills its whole process group past the deadline. */
+export function runClaude(run: ClaudeRun, timeoutMs = 60_000): Promise<ClaudeResult> {
+  const child = spawnClaude(run);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      process.kill(-child.pid!, 'SIGKILL');
+      reject(new Error(`Claude Code did not finish in ${timeoutMs} ms:\n${stderr.slice(-2000)}`));
+    }, timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      const exitedAt = Date.now();
+      clearTimeout(timer);
+      child.stdout!.once('end', () => resolve({ code, signal, stdout, stderr, exitedAt }));
+      if (child.stdout!.readableEnded) resolve({ code, signal, stdout, stderr, exitedAt });
+    });
+  });
+}
