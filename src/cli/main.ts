@@ -5,6 +5,7 @@ import { selectStoreUrl, STORE_ENV } from '../core/store/openSharedStore.js';
 import { config } from './commands/config.js';
 import { connect } from './commands/connect.js';
 import { serve } from './commands/serve.js';
+import { setup } from './commands/setup.js';
 import { status } from './commands/status.js';
 import { EXIT, USAGE, UsageError } from './usage.js';
 
@@ -70,6 +71,8 @@ async function run(argv: string[]): Promise<number> {
         'max-pending': { type: 'string' },
         'disconnect-grace': { type: 'string' },
         store: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        global: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -103,6 +106,9 @@ async function run(argv: string[]): Promise<number> {
       return status({ workspace, json: values.json });
     case 'config':
       return config(positionals[0], { workspace });
+    case 'setup':
+      if (positionals.length > 1) throw new UsageError(`setup takes one client, got ${positionals.join(' ')}`);
+      return setup(positionals[0], { workspace, dryRun: values['dry-run'], global: values.global });
     default:
       throw new UsageError(`Unknown command: ${command}`);
   }

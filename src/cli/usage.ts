@@ -11,8 +11,15 @@ Commands:
         window or server of the workspace, or serves in-process when none is live.
   status [--workspace DIR] [--json]
         Sessions, health and metrics of the live participants of a workspace.
-  config <claude-code|cline|cursor|vscode> [--workspace DIR]
-        Ready-to-paste MCP configuration for a client.
+  setup <claude-code|vscode|cursor|cline|gemini|codex> [--workspace DIR] [--dry-run] [--global]
+        Sets an agent up for the workspace: merges our MCP server and the edit
+        guard's hook into the client's own files, keeping everything else.
+        Files outside the project (Cline, Codex) are written only with --global.
+  config <claude-code|cline|cursor|vscode|gemini|codex> [--workspace DIR]
+        Ready-to-paste MCP configuration for a client, alone on stdout.
+  hook <claude-code|vscode|gemini|cursor|cline|copilot> [--workspace DIR] [--strict]
+        The edit guard, run by an agent's own hook before each edit: exit 0
+        allows, 2 denies (with the holder); 1 means the hook is misconfigured.
 
 Options:
   --log-level trace|debug|info|warn|error   (serve; default info, on stderr)

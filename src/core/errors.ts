@@ -24,7 +24,9 @@ export type ErrorCode =
   | 'StoreUnavailable'
   | 'LockTimeout'
   | 'ValueTooLarge'
-  | 'InvalidArgument';
+  | 'InvalidArgument'
+  | 'InvalidConfigFile'
+  | 'WriteFailed';
 
 export class CoordinatorError extends Error {
   constructor(

@@ -178,3 +178,20 @@ test('R-AGT-4, R-AGT-5: with no participant live, Claude Code\'s hook still deci
   assert.match(edit!.text, /README\.md is claimed by claude-code session other-ag…/);
   assert.equal(readFileSync(file, 'utf8'), '# readme\n');
 });
+
+test('R-AGT-3, R-AGT-5: after setup claude-code, claude mcp list says Connected, and a run with only the project\'s files is guarded', async () => {
+  const setup = await project({ participant: true });
+  const done = await runCliWith(['setup', 'claude-code', '--workspace', setup.ws], cliEnv(setup.home));
+  assert.equal(done.code, 0, done.stderr);
+  const env = { SESSION_COORDINATOR_TOKEN: TOKEN };
+  const list = await runClaude({ workspace: setup.ws, modelUrl: 'http://127.0.0.1:9', coordinatorHome: setup.home, projectConfig: true, args: ['mcp', 'list'], env });
+  assert.match(list.stdout, /session-coordinator: .*connect --workspace .* - ✔ Connected/);
+  await holder(setup, 'src/locked');
+  const file = path.join(setup.ws, 'src', 'locked', 'x.ts');
+  const m = await model([tool('whoami'), { toolUse: { name: 'Write', input: { file_path: file, content: 'x' } } }, { text: 'done' }]);
+  agentSessionId(await runClaude({ workspace: setup.ws, modelUrl: m.url, coordinatorHome: setup.home, projectConfig: true, env }));
+  const [whoami, write] = m.toolResults();
+  assert.equal(whoami?.isError, false, 'the MCP server from .mcp.json is approved and connected');
+  assert.equal(write?.isError, true, 'the hook from .claude/settings.local.json ran');
+  assert.match(write!.text, /claimed \(through src\/locked\) by claude-code session holder-a…/);
+});

@@ -22,6 +22,7 @@ const EXPECTED: Record<string, { file: string; key: 'mcpServers' | 'servers'; ty
   cline: { file: 'cline_mcp_settings.json', key: 'mcpServers' },
   cursor: { file: '.cursor/mcp.json', key: 'mcpServers' },
   vscode: { file: '.vscode/mcp.json', key: 'servers', type: 'stdio' },
+  gemini: { file: '.gemini/settings.json', key: 'mcpServers' },
 };
 
 interface ServerEntry {
@@ -30,15 +31,13 @@ interface ServerEntry {
   type?: string;
 }
 
-/** Runs `config <client>`; checks the comment line and returns the parsed JSON and its one server entry. */
+/** Runs `config <client>`; returns the JSON (all of stdout, R-AGT-3), the note on stderr, and its one server entry. */
 async function configFor(client: string, args: string[] = ['--workspace', ws.path], cwd?: string): Promise<{ json: Record<string, unknown>; server: ServerEntry; comment: string }> {
   const res = await runCliWith(['config', client, ...args], cliEnv(home.path), { cwd });
   assert.equal(res.code, 0, `config ${client}: ${res.stderr}`);
-  assert.equal(res.stderr, '', `config ${client} writes nothing on stderr`);
-  const [comment, ...rest] = res.stdout.split('\n');
-  assert.match(comment!, /^\/\/ /, 'the first line is a comment');
+  const comment = res.stderr;
   let json: Record<string, unknown> = {};
-  assert.doesNotThrow(() => (json = JSON.parse(rest.join('\n')) as Record<string, unknown>), `config ${client}: valid JSON after the comment line:\n${rest.join('\n')}`);
+  assert.doesNotThrow(() => (json = JSON.parse(res.stdout) as Record<string, unknown>), `config ${client}: stdout is the JSON alone, so > file works:\n${res.stdout}`);
   const servers = json[EXPECTED[client]!.key] as Record<string, ServerEntry> | undefined;
   assert.ok(servers, `config ${client} has a "${EXPECTED[client]!.key}" object`);
   const server = servers['session-coordinator'];
@@ -58,7 +57,7 @@ function assertLaunchesConnect(server: ServerEntry, workspace: string, what: str
 }
 
 for (const client of Object.keys(EXPECTED)) {
-  test(`R-CLI-3: config ${client} prints a comment line naming ${EXPECTED[client]!.file}, then valid JSON launching connect on the workspace`, async () => {
+  test(`R-CLI-3, R-AGT-3: config ${client} prints only JSON launching connect on the workspace, and names ${EXPECTED[client]!.file} on stderr`, async () => {
     const { server, comment, json } = await configFor(client);
     assert.ok(comment.includes(EXPECTED[client]!.file), `comment names the file to paste into: ${comment}`);
     assertLaunchesConnect(server, ws.path, client);
@@ -97,4 +96,11 @@ test('R-CLI-3: each config\'s command+args really work: the SDK stdio client sta
       await mcp.close();
     }
   }
+});
+
+test('R-AGT-3: config codex prints the TOML table Codex reads, alone on stdout', async () => {
+  const res = await runCliWith(['config', 'codex', '--workspace', ws.path], cliEnv(home.path));
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /^\[mcp_servers\.session-coordinator\]\ncommand = "[^"]+"\nargs = \[.*"connect","--workspace",/);
+  assert.match(res.stderr, /config\.toml/);
 });

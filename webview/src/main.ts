@@ -27,8 +27,9 @@ function sessionsTable(sessions: readonly PanelSession[]): HTMLElement {
     return el(
       'div',
       { class: 'empty' },
-      el('p', {}, 'No agent is connected yet. Copilot agent mode finds this coordinator by itself; for Claude Code, Cline or Cursor, paste a config:'),
-      button('Copy client config', 'Copy MCP client configuration', () => send({ type: 'runCommand', command: 'copyClientConfig' }), 'primary'),
+      el('p', {}, 'No agent is connected yet. Copilot agent mode finds this coordinator by itself. Set up Claude Code, Gemini CLI, Cursor or Cline in one step: its MCP entry, and the edit guard that stops it from writing a file another agent holds.'),
+      button('Set up an agent…', 'Set up an agent for this project', () => send({ type: 'runCommand', command: 'setupAgent' }), 'primary'),
+      button('Copy client config', 'Copy MCP client configuration', () => send({ type: 'runCommand', command: 'copyClientConfig' })),
     );
   }
   const now = Date.now();

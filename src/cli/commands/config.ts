@@ -8,7 +8,9 @@ export function config(client: string | undefined, options: { workspace: string 
   }
   const workspace = path.resolve(options.workspace);
   const launch = { command: process.execPath, args: [path.resolve(process.argv[1] ?? 'session-coordinator'), 'connect', '--workspace', workspace] };
-  const { file, json } = clientConfig(client, launch);
-  process.stdout.write(`// Paste into ${file}\n${JSON.stringify(json, null, 2)}\n`);
+  const { file, json, toml } = clientConfig(client, launch);
+  // Only the config on stdout, so `config claude-code > .mcp.json` works; the hint goes to stderr.
+  process.stderr.write(`Paste into ${file} (or run: session-coordinator setup ${client})\n`);
+  process.stdout.write(toml ?? `${JSON.stringify(json, null, 2)}\n`);
   return EXIT.ok;
 }

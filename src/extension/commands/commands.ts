@@ -1,5 +1,8 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { applySetup } from '../../core/agents/applySetup.js';
+import { SETUP_CLIENTS, setupPlan, type SetupClient } from '../../core/agents/clientSetup.js';
 import { CLIENTS, clientConfig, type ClientName } from '../../core/clientConfig.js';
 import type { CoordinatorRun } from '../run/coordinatorRun.js';
 import { HEALTH_VIEW_ID } from '../views/healthViewProvider.js';
@@ -14,6 +17,7 @@ export const COMMANDS = {
   restart: 'sessionCoordinator.restart',
   openSessionHistory: 'sessionCoordinator.openSessionHistory',
   setStorePassword: 'sessionCoordinator.setStorePassword',
+  setupAgent: 'sessionCoordinator.setupAgent',
 } as const;
 
 export interface CommandDeps {
@@ -29,7 +33,23 @@ const CLIENT_LABELS: Record<ClientName, string> = {
   cline: 'Cline (cline_mcp_settings.json)',
   cursor: 'Cursor (.cursor/mcp.json)',
   vscode: 'VS Code (.vscode/mcp.json), for other windows or clients',
+  gemini: 'Gemini CLI (.gemini/settings.json)',
+  codex: 'Codex (~/.codex/config.toml)',
 };
+
+const SETUP_LABELS: Record<SetupClient, string> = {
+  'claude-code': 'Claude Code: .mcp.json, and the edit guard in .claude/settings.local.json',
+  vscode: 'VS Code agent mode: .vscode/mcp.json, and the edit guard in .github/hooks',
+  cursor: 'Cursor: .cursor/mcp.json and .cursor/hooks.json',
+  cline: 'Cline: the edit guard in .clinerules/hooks (its MCP settings are global: use the CLI with --global)',
+  gemini: 'Gemini CLI: .gemini/settings.json, with the edit guard',
+  codex: 'Codex: shows the entry for ~/.codex/config.toml (use the CLI with --global to write it)',
+};
+
+/** The node that runs our CLI for an agent: VS Code desktop's own binary is Electron, not node. */
+function nodeCommand(): string {
+  return process.versions.electron ? 'node' : process.execPath;
+}
 
 function requireRun(deps: CommandDeps): CoordinatorRun {
   const run = deps.run();
@@ -56,11 +76,37 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         ))?.client;
       if (!picked) return undefined;
       const cli = path.join(deps.extensionPath, 'dist', 'cli.js');
-      const { file, json } = clientConfig(picked, { command: 'node', args: [cli, 'connect', '--workspace', workspace()] });
-      const text = JSON.stringify(json, null, 2);
+      const { file, json, toml } = clientConfig(picked, { command: nodeCommand(), args: [cli, 'connect', '--workspace', workspace()] });
+      const text = toml ?? JSON.stringify(json, null, 2);
       await vscode.env.clipboard.writeText(text);
       void vscode.window.showInformationMessage(`MCP config for ${CLIENT_LABELS[picked]} copied: paste it into ${file}.`);
       return text;
+    }),
+    vscode.commands.registerCommand(COMMANDS.setupAgent, async (client?: SetupClient) => {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder) {
+        void vscode.window.showWarningMessage('Open a folder first: agents are set up per project.');
+        return undefined;
+      }
+      const picked =
+        client ??
+        (await vscode.window.showQuickPick(
+          SETUP_CLIENTS.map((c) => ({ label: SETUP_LABELS[c], client: c })),
+          { title: 'Set up which agent?', placeHolder: 'Writes its MCP entry and the edit guard into this project, keeping your own settings' },
+        ))?.client;
+      if (!picked) return undefined;
+      const plan = setupPlan(picked, { workspace: folder.uri.fsPath, node: nodeCommand(), cli: path.join(deps.extensionPath, 'dist', 'cli.js'), home: os.homedir(), global: false });
+      try {
+        const results = await applySetup(plan, { dryRun: false, global: false });
+        const done = results.filter((r) => r.action === 'created' || r.action === 'updated').map((r) => path.relative(folder.uri.fsPath, r.file));
+        const summary = done.length ? `wrote ${done.join(', ')}` : 'everything was already set up';
+        void vscode.window.showInformationMessage(`${SETUP_LABELS[picked].split(':')[0]}: ${summary}.${plan.notes.length ? ` ${plan.notes.join(' ')}` : ''}`);
+        return results;
+      } catch (e) {
+        // A broken settings file is the person's to fix: say which, and change nothing.
+        void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
+        return undefined;
+      }
     }),
     vscode.commands.registerCommand(COMMANDS.endSession, async (sessionId?: string) => {
       const run = requireRun(deps);

@@ -98,7 +98,10 @@ export type WebviewMessage =
   | { type: 'endSession'; sessionId: string }
   | { type: 'releaseClaim'; resource: string; fencingToken: number }
   | { type: 'openHistory'; sessionId: string }
-  | { type: 'runCommand'; command: 'copyClientConfig' | 'showLog' | 'restart' | 'exportDiagnostics' };
+  | { type: 'runCommand'; command: PanelCommand };
+
+const PANEL_COMMANDS = ['setupAgent', 'copyClientConfig', 'showLog', 'restart', 'exportDiagnostics'] as const;
+export type PanelCommand = (typeof PANEL_COMMANDS)[number];
 
 export function isWebviewMessage(value: unknown): value is WebviewMessage {
   if (typeof value !== 'object' || value === null) return false;
@@ -112,7 +115,7 @@ export function isWebviewMessage(value: unknown): value is WebviewMessage {
     case 'releaseClaim':
       return typeof m.resource === 'string' && typeof m.fencingToken === 'number';
     case 'runCommand':
-      return m.command === 'copyClientConfig' || m.command === 'showLog' || m.command === 'restart' || m.command === 'exportDiagnostics';
+      return (PANEL_COMMANDS as readonly unknown[]).includes(m.command);
     default:
       return false;
   }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, REPO } from '../processes.js';
@@ -34,6 +34,14 @@ export interface ClaudeRun {
   mcpServers?: Record<string, unknown>;
   allowedTools?: string[];
   env?: Record<string, string>;
+  /**
+   * Use the project's own files (.mcp.json, .claude/settings.local.json, as `setup claude-code`
+   * writes them) instead of test flags. The folder is marked trusted in Claude Code's own state,
+   * as it is for anyone who has opened the project in it once.
+   */
+  projectConfig?: boolean;
+  /** Extra arguments instead of `-p <prompt> ...` (e.g. `mcp list`). */
+  args?: string[];
 }
 
 /** The hook command `setup claude-code` installs: the built CLI's edit guard. */
@@ -57,18 +65,17 @@ export function spawnClaude(run: ClaudeRun): ChildProcess {
   const settings = path.join(files, 'settings.json');
   writeFileSync(settings, JSON.stringify({ hooks: run.hooks ?? guardHooks() }));
   const home = path.join(files, 'home');
-  const args = [
+  mkdirSync(home);
+  writeFileSync(path.join(home, '.claude.json'), JSON.stringify({ projects: { [run.workspace]: { hasTrustDialogAccepted: true } } }));
+  const flags = run.projectConfig ? [] : ['--mcp-config', mcp, '--strict-mcp-config', '--settings', settings];
+  const args = run.args ?? [
     '-p',
     run.prompt ?? 'Follow the script.',
     '--output-format',
     'json',
     '--permission-mode',
     'acceptEdits',
-    '--mcp-config',
-    mcp,
-    '--strict-mcp-config',
-    '--settings',
-    settings,
+    ...flags,
     '--allowedTools',
     (run.allowedTools ?? ['mcp__session-coordinator__*', 'Read', 'Edit', 'Write']).join(' '),
   ];
