@@ -11,6 +11,7 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 export const AGENTS = {
   'claude-code': { pkg: '@anthropic-ai/claude-code', version: '2.1.328', bin: 'node_modules/.bin/claude' },
+  gemini: { pkg: '@google/gemini-cli', version: '0.61.0', bin: 'node_modules/.bin/gemini' },
 };
 
 export function agentDir(name) {

@@ -48,7 +48,7 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   }
   let input;
   try {
-    input = parseHookInput(client, raw, options.workspace ?? process.cwd(), io.env);
+    input = parseHookInput(client, raw, options.workspace ?? process.cwd(), { env: io.env, agentPid: await agentPid() });
   } catch (e) {
     return undecided(errorMessage(e));
   }
@@ -119,6 +119,18 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/** The agent's process: our parent, or its parent when a shell ran the hook's command line. */
+async function agentPid(): Promise<number> {
+  try {
+    const stat = await fs.readFile(`/proc/${process.ppid}/stat`, 'utf8');
+    const [, comm, rest] = /^\d+ \((.*)\) (.*)$/s.exec(stat) ?? [];
+    const grandparent = Number(rest?.split(' ')[1]);
+    return comm && ['sh', 'dash', 'bash', 'zsh'].includes(comm) && grandparent > 1 ? grandparent : process.ppid;
+  } catch {
+    return process.ppid;
+  }
 }
 
 /** `sessionCoordinator.guard.strict` in the workspace's .vscode/settings.json (JSON with comments). */

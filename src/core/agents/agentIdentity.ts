@@ -56,16 +56,17 @@ export function parseAgentHeader(value: string | string[] | undefined): AgentIde
 /**
  * What the agent that started this process says about itself in the
  * environment it gave us. Claude Code sets CLAUDE_CODE_SESSION_ID for its
- * MCP servers and its hooks; Gemini CLI sets GEMINI_SESSION_ID for hooks.
+ * MCP servers and its hooks. Gemini CLI gives its MCP servers no session id,
+ * only GEMINI_CLI=1; its MCP servers and hooks are both its direct children,
+ * so its process id (`agentPid`, our parent) is what ties the two.
  */
-export function agentFromEnv(env: NodeJS.ProcessEnv): AgentIdentity | undefined {
-  const candidates: Array<[string, string | undefined]> = [
-    ['claude-code', env.CLAUDE_CODE_SESSION_ID],
-    ['gemini', env.GEMINI_SESSION_ID],
-  ];
-  for (const [kind, sessionId] of candidates) {
-    const agent = { kind, sessionId };
-    if (sessionId && isAgentIdentity(agent)) return agent;
-  }
+export function agentFromEnv(env: NodeJS.ProcessEnv, agentPid: number = process.ppid): AgentIdentity | undefined {
+  const claude = { kind: 'claude-code', sessionId: env.CLAUDE_CODE_SESSION_ID };
+  if (isAgentIdentity(claude)) return claude;
+  if (env.GEMINI_CLI === '1') return geminiAgent(agentPid);
   return undefined;
+}
+
+export function geminiAgent(agentPid: number): AgentIdentity {
+  return { kind: 'gemini', sessionId: `pid-${agentPid}` };
 }

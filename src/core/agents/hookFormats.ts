@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { assertNever } from '../errors.js';
-import { agentFromEnv, isAgentIdentity, type AgentIdentity } from './agentIdentity.js';
+import { agentFromEnv, geminiAgent, isAgentIdentity, type AgentIdentity } from './agentIdentity.js';
 
 /**
  * Each agent's hook speaks its own JSON (../shared/docs/agents.md): what it
@@ -55,20 +55,28 @@ function pathsIn(input: Json, cwd: string): string[] {
   return [...new Set(out.map((p) => path.resolve(cwd, p)))];
 }
 
-function agentOf(kind: HookClient, id: string | undefined, env: NodeJS.ProcessEnv): AgentIdentity | undefined {
+/** Where the hook runs: its environment, and the agent's process (our parent, past any shell). */
+export interface HookProcess {
+  readonly env: NodeJS.ProcessEnv;
+  readonly agentPid: number;
+}
+
+function agentOf(kind: HookClient, id: string | undefined, proc: HookProcess): AgentIdentity | undefined {
+  // Gemini's MCP servers learn no session id: both sides name the agent by its process.
+  if (kind === 'gemini') return geminiAgent(proc.agentPid);
   const agent = { kind, sessionId: id };
   if (isAgentIdentity(agent)) return agent;
   // VS Code also runs Claude Code's hooks; an id in the environment is the agent's own.
-  return agentFromEnv(env);
+  return agentFromEnv(proc.env, proc.agentPid);
 }
 
 /** Reads one hook input; throws with what is wrong when it is not something a client sends. */
-export function parseHookInput(client: HookClient, raw: unknown, fallbackCwd: string, env: NodeJS.ProcessEnv): HookInput {
+export function parseHookInput(client: HookClient, raw: unknown, fallbackCwd: string, proc: HookProcess): HookInput {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('the hook input is not a JSON object');
   const input = raw as Json;
   const cwd = str(input.cwd) ?? fallbackCwd;
   if (client === 'cline') {
-    const agent = agentOf('cline', str(input.taskId), env);
+    const agent = agentOf('cline', str(input.taskId), proc);
     if (input.taskComplete !== undefined || input.taskCancel !== undefined) return { kind: 'end', agent };
     const pre = obj(input.preToolUse);
     const tool = str(pre.toolName);
@@ -78,7 +86,7 @@ export function parseHookInput(client: HookClient, raw: unknown, fallbackCwd: st
   }
   const event = str(input.hook_event_name) ?? str(input.hookEventName) ?? str(input.event);
   const id = str(input.session_id) ?? str(input.sessionId) ?? str(input.conversation_id);
-  const agent = agentOf(client, id, env);
+  const agent = agentOf(client, id, proc);
   if (event === 'SessionEnd' || event === 'sessionEnd') return { kind: 'end', agent };
   if (event !== undefined && !['PreToolUse', 'preToolUse', 'BeforeTool'].includes(event)) return { kind: 'other', what: event };
   const tool = str(input.tool_name) ?? str(input.toolName);

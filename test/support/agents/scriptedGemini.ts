@@ -7,7 +7,7 @@ import type { Step } from './scriptedAnthropic.js';
  * (generateContent and streamGenerateContent), so a real Gemini CLI runs its
  * real MCP client and hooks with no model and no network. Requests of the main
  * conversation (they declare tools) get the next step; the CLI's side requests
- * (routing, checks: no tools, often a JSON schema) get `{}`-shaped JSON text.
+ * (routing, checks: no tools, a JSON schema) get a JSON text of the router's shape.
  */
 interface Part {
   text?: string;
@@ -61,7 +61,9 @@ export async function startScriptedGemini(script: Script): Promise<ScriptedGemin
         const step = script[index] ?? { text: 'done' };
         return typeof step === 'function' ? step() : Promise.resolve(step);
       };
-      void (main ? next() : Promise.resolve<Step>({ text: '{}' })).then((step) => answer(res, step, m[2] === 'streamGenerateContent'));
+      // The side requests we have seen are the router's classifier, which wants this shape.
+      const side: Step = { text: JSON.stringify({ complexity_reasoning: 'scripted', complexity_score: 1 }) };
+      void (main ? next() : Promise.resolve(side)).then((step) => answer(res, step, m[2] === 'streamGenerateContent'));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { msUntilGranted, relayAgent } from '../support/agentExit.js';
+import { runGemini } from '../support/agents/geminiCli.js';
+import { startScriptedGemini } from '../support/agents/scriptedGemini.js';
+import { runCliWith } from '../support/cliProcesses.js';
+import { httpClient } from '../support/mcpClients.js';
+import { cliEnv, startServe } from '../support/processes.js';
+import { tempDir } from '../support/workspace.js';
+
+// A second real agent (R-AGT-5): Gemini CLI from the npm registry, set up with
+// `setup gemini`, its real MCP client and BeforeTool hook, and a scripted model.
+
+const cleanup: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+test('R-AGT-5, R-AGT-2, R-AGT-4, R-AGT-1: Gemini CLI set up by setup gemini: its MCP session and its hook are one agent; a write into another agent\'s claim is blocked with the holder; its claims go when it exits', async () => {
+  const ws = tempDir();
+  const home = tempDir();
+  cleanup.push(ws.remove, home.remove);
+  // No token in the environment: Gemini CLI drops *TOKEN* variables, so everyone uses the install's token file.
+  const env = { SESSION_COORDINATOR_TOKEN: undefined };
+  const server = await startServe(ws.path, home.path, [], env);
+  cleanup.push(() => server.stop());
+  const done = await runCliWith(['setup', 'gemini', '--workspace', ws.path], cliEnv(home.path, env));
+  assert.equal(done.code, 0, done.stderr);
+
+  const token = readFileSync(path.join(home.path, 'token'), 'utf8').trim();
+  const holder = await relayAgent(ws.path, home.path, { CLAUDE_CODE_SESSION_ID: 'holder-agent-0001', SESSION_COORDINATOR_TOKEN: token }, 'claude-code');
+  cleanup.push(() => holder.client.close());
+  assert.equal((await holder.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/locked', ttlSeconds: 600 } })).isError, undefined);
+  const locked = path.join(ws.path, 'src', 'locked', 'a.ts');
+  mkdirSync(path.dirname(locked), { recursive: true });
+  writeFileSync(locked, 'export const a = 1;\n');
+  const mine = path.join(ws.path, 'lib', 'mine.ts');
+
+  const model = await startScriptedGemini([
+    { toolUse: { name: 'mcp_session-coordinator_whoami', input: {} } },
+    { toolUse: { name: 'mcp_session-coordinator_claim_acquire', input: { resource: 'lib', ttlSeconds: 600 } } },
+    { toolUse: { name: 'write_file', input: { file_path: mine, content: 'export const mine = 1;\n' } } },
+    { toolUse: { name: 'replace', input: { file_path: locked, old_string: '1', new_string: '2', instruction: 'change it' } } },
+    { text: 'done' },
+  ]);
+  cleanup.push(() => model.close());
+  const result = await runGemini({ workspace: ws.path, modelUrl: model.url, coordinatorHome: home.path });
+  assert.equal(result.code, 0, result.stderr.slice(-2000));
+  const [whoami, claim, write, replace] = model.functionResponses();
+  // Gemini CLI wraps what an MCP tool returns in an <untrusted_context> element.
+  const output = (whoami?.response as { output?: string } | undefined)?.output ?? '';
+  const me = JSON.parse(output.replace(/^<untrusted_context>\n/, '').replace(/\n<\/untrusted_context>$/, '')) as { client?: { name: string }; agent?: { kind: string; sessionId: string } };
+  assert.equal(me.client?.name, 'gemini-cli-mcp-client');
+  assert.equal(me.agent?.kind, 'gemini', 'the MCP session knows its agent');
+  assert.doesNotMatch(JSON.stringify(claim?.response), /error/i, JSON.stringify(claim?.response));
+  assert.doesNotMatch(JSON.stringify(write?.response), /blocked/i, `its own MCP claim blocked its write: ${JSON.stringify(write?.response)}`);
+  assert.equal(readFileSync(mine, 'utf8'), 'export const mine = 1;\n');
+  assert.match(JSON.stringify(replace?.response), /blocked.*src\/locked\/a\.ts is claimed \(through src\/locked\) by claude-code session holder-a…/);
+  assert.equal(readFileSync(locked, 'utf8'), 'export const a = 1;\n', 'the blocked file is unchanged');
+
+  const other = await httpClient(server.url, 'other', token);
+  cleanup.push(() => other.client.close());
+  const ms = await msUntilGranted(other.client, 'lib', result.exitedAt, 5_000);
+  assert.ok(ms <= 1_000, `Gemini's claim was free ${ms} ms after it exited`);
+});
