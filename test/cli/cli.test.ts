@@ -153,12 +153,12 @@ test('R-CLI-4: serve whose install dir is unusable exits 1 promptly even when it
   assert.doesNotMatch(res.stderr, USAGE_HEAD);
 });
 
-test('R-CLI-4: config exits 0, and status with nothing live exits 3, neither writing to stderr', async () => {
+test('R-CLI-4, R-AGT-3: config exits 0 with the config alone on stdout (its hint on stderr), and status with nothing live exits 3, writing nothing to stderr', async () => {
   const home = freshHome();
   const cfg = await runCliWith(['config', 'vscode', '--workspace', ws.path], cliEnv(home));
   assert.equal(cfg.code, 0);
-  assert.equal(cfg.stderr, '');
-  assert.ok(cfg.stdout.length > 0);
+  assert.match(cfg.stderr, /^Paste into \.vscode\/mcp\.json/);
+  assert.doesNotThrow(() => JSON.parse(cfg.stdout));
   const none = await runCliWith(['status', '--workspace', ws.path], cliEnv(home));
   assert.equal(none.code, 3, 'no live participant is exit 3, not a failure');
   assert.equal(none.stderr, '');

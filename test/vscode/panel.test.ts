@@ -175,20 +175,21 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
   let frame!: Frame;
   const timings: Record<string, number> = {};
 
-  await t.test(`R-EXT-1: with no agent, the panel shows the empty state with "Copy client config" (${v})`, async () => {
+  await t.test(`R-EXT-1, R-AGT-3: with no agent, the panel shows the empty state leading with "Set up an agent…" (${v})`, async () => {
     frame = await openHealthPanel(page);
     await assert.doesNotReject(frame.locator('table.sessions').waitFor({ state: 'detached', timeout: 1000 }), 'no sessions table yet');
     const empty = frame.locator('#app .empty');
     assert.match(await empty.innerText(), /No agent is connected yet/);
-    const cta = empty.locator('vscode-button', { hasText: 'Copy client config' });
+    const cta = empty.locator('vscode-button', { hasText: 'Set up an agent' });
     assert.equal(await cta.count(), 1, 'the call to action is there');
     assert.equal(await cta.getAttribute('appearance'), 'primary');
+    assert.equal(await empty.locator('vscode-button', { hasText: 'Copy client config' }).count(), 1, 'pasting a config by hand is still offered');
     assert.match(await frame.locator('#app header.status').innerText(), /^0 sessions across 1 participant/);
-    // The call to action works: it asks which client to copy a config for.
+    // The call to action works: it asks which agent to set up.
     await cta.click();
     const pick = page.locator('.quick-input-widget');
     await pick.waitFor({ state: 'visible', timeout: 10_000 });
-    assert.match(await pick.innerText(), /Claude Code/);
+    assert.match(await pick.innerText(), /Claude Code: \.mcp\.json, and the edit guard/);
     await page.keyboard.press('Escape');
     await pick.waitFor({ state: 'hidden', timeout: 10_000 });
   });

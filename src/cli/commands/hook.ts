@@ -29,14 +29,21 @@ const DECISION_TIMEOUT_MS = 5_000;
 
 export const HOOK_EXIT = { allow: 0, misconfigured: 1, deny: 2 } as const;
 
+/**
+ * The project the edit belongs to: --workspace (setup writes it), else what the
+ * agent says is its project, else its working folder (which may be a subfolder).
+ */
+function projectOf(options: HookOptions, env: NodeJS.ProcessEnv, cwd: string | undefined): string {
+  return path.resolve(options.workspace ?? env.CLAUDE_PROJECT_DIR ?? env.GEMINI_PROJECT_DIR ?? cwd ?? process.cwd());
+}
+
 export async function hook(client: string | undefined, options: HookOptions, io: HookIo): Promise<HookAnswer> {
   if (client === undefined || !isHookClient(client)) {
     return { exitCode: HOOK_EXIT.misconfigured as 0, stdout: '', stderr: `session-coordinator hook: needs a client, one of ${HOOK_CLIENTS.join(', ')}; the edit was not checked\n` };
   }
   let strict = options.strict;
   const undecided = async (why: string): Promise<HookAnswer> => {
-    const workspace = options.workspace ?? io.env.CLAUDE_PROJECT_DIR ?? process.cwd();
-    strict ||= await strictSetting(workspace);
+    strict ||= await strictSetting(projectOf(options, io.env, undefined));
     // A guard that breaks the agent is worse than none: allow, and say so, unless asked to be strict.
     return strict ? answer(client, 'deny', `Session Coordinator could not check this edit (${why}), and guard.strict is on`) : answer(client, 'allow', `Session Coordinator could not check this edit: ${why}. It went through unguarded.`);
   };
@@ -54,7 +61,8 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   }
   if (input.kind === 'other') return { exitCode: 0, stdout: '', stderr: '' };
   if (!input.agent) return undecided('the hook input names no agent session (session_id)');
-  const workspace = path.resolve(options.workspace ?? (raw as { cwd?: string }).cwd ?? io.env.CLAUDE_PROJECT_DIR ?? process.cwd());
+  const cwd = (raw as { cwd?: unknown }).cwd;
+  const workspace = projectOf(options, io.env, typeof cwd === 'string' ? cwd : undefined);
   const request: GuardRequest = { event: input.kind, agent: input.agent, client, paths: input.kind === 'edit' ? input.paths : [] };
   if (request.event === 'edit' && request.paths.length === 0) return undecided(`${input.kind === 'edit' ? input.tool : 'the tool'} names no file`);
   // Outside the workspace is not ours to guard, and not worth opening a store for.

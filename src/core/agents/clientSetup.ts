@@ -47,9 +47,9 @@ export interface SetupPlan {
 
 const quote = (s: string): string => `"${s.replace(/(["\\$`])/g, '\\$1')}"`;
 
-/** The command line of the edit guard a client's hook runs. */
-export function hookCommand(ctx: Pick<SetupContext, 'node' | 'cli'>, client: string): string {
-  return `${quote(ctx.node)} ${quote(ctx.cli)} hook ${client}`;
+/** The command line of the edit guard a client's hook runs, bound to the project it was set up for. */
+export function hookCommand(ctx: Pick<SetupContext, 'node' | 'cli' | 'workspace'>, client: string): string {
+  return `${quote(ctx.node)} ${quote(ctx.cli)} hook ${client} --workspace ${quote(ctx.workspace)}`;
 }
 
 function launch(ctx: SetupContext): { command: string; args: string[] } {

@@ -1,6 +1,7 @@
 // Runs inside a real VS Code extension host (code-server), against the installed extension.
 import * as assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -50,7 +51,7 @@ suite('R-EXT: the extension in a real VS Code', () => {
     const all = await vscode.commands.getCommands(true);
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
     const contributed = (ext.packageJSON.contributes.commands as Array<{ command: string; category: string }>);
-    for (const id of ['showPanel', 'copyClientConfig', 'endSession', 'releaseClaim', 'exportDiagnostics', 'showLog', 'restart']) {
+    for (const id of ['showPanel', 'setupAgent', 'copyClientConfig', 'endSession', 'releaseClaim', 'exportDiagnostics', 'showLog', 'restart']) {
       const command = `sessionCoordinator.${id}`;
       assert.ok(all.includes(command), `${command} is registered`);
       assert.equal(contributed.find((x) => x.command === command)?.category, 'Session Coordinator');
@@ -115,6 +116,43 @@ suite('R-EXT: the extension in a real VS Code', () => {
     await vscode.commands.executeCommand('sessionCoordinator.restart');
     assert.ok(c.current && c.current !== before);
     assert.equal((await eventually('state', () => c.state)).status, 'ok');
+  });
+
+  test('R-AGT-3, R-AGT-4: Set Up Agent writes the agent files, and the hook in .github/hooks, run as VS Code runs it, is decided by this window', async () => {
+    const c = await container();
+    const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+    const results = await vscode.commands.executeCommand<Array<{ file: string; action: string }>>('sessionCoordinator.setupAgent', 'vscode');
+    assert.deepEqual(results.map((r) => [path.relative(folder, r.file), r.action]), [
+      [path.join('.vscode', 'mcp.json'), 'created'],
+      [path.join('.github', 'hooks', 'session-coordinator.json'), 'created'],
+    ]);
+    const again = await vscode.commands.executeCommand<Array<{ action: string }>>('sessionCoordinator.setupAgent', 'vscode');
+    assert.deepEqual(again.map((r) => r.action), ['unchanged', 'unchanged']);
+    const hooks = JSON.parse(readFileSync(path.join(folder, '.github', 'hooks', 'session-coordinator.json'), 'utf8')) as { hooks: Record<string, Array<{ type: string; command: string }>> };
+    const command = hooks.hooks.PreToolUse![0]!.command;
+    // Another agent holds a folder; a VS Code agent session edits a file in it.
+    const holder = await httpAgent(c, 'holder-agent');
+    await holder.client.callTool({ name: 'claim_acquire', arguments: { resource: 'guarded' } });
+    const input = JSON.stringify({ sessionId: 'vscode-chat-1', hookEventName: 'PreToolUse', cwd: folder, tool_name: 'editFiles', tool_input: { files: [path.join(folder, 'guarded', 'a.ts')] } });
+    // VS Code runs a hook's command line through a shell, with the JSON on stdin. Not spawnSync:
+    // the window that decides lives in this very extension host.
+    const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn('/bin/sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+      child.stdin.end(input);
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const answer = JSON.parse(run.stdout) as { hookSpecificOutput: { permissionDecision: string; permissionDecisionReason: string } };
+    assert.equal(answer.hookSpecificOutput.permissionDecision, 'deny');
+    assert.match(answer.hookSpecificOutput.permissionDecisionReason, /guarded\/a\.ts is claimed \(through guarded\) by session .* \(holder-agent\)/);
+    const blocked = await eventually('the blocked edit in the panel', () => (c.state && c.state.guard.blocked > 0 ? c.state.guard : undefined));
+    assert.equal(blocked.recent[0]?.resource, 'guarded/a.ts');
+    await holder.transport.terminateSession();
+    await holder.client.close();
   });
 
   test('R-MCP-5: VS Code\'s own MCP client finds our server through the definition provider and calls whoami', async function () {
