@@ -1,5 +1,5 @@
 import { agentKey } from './agents/agentIdentity.js';
-import { EditGuard, type BlockedEdit } from './agents/editGuard.js';
+import { EditGuard, type BlockedEdit } from './guard/editGuard.js';
 import { withDefaults, type CoordinatorOptions, type OptionsOverride } from './config.js';
 import { CoordinatorError, errorMessage } from './errors.js';
 import type { Disposable } from './lifecycle/disposable.js';

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { GUARD_PATH, resourceFor, type GuardDecision, type GuardRequest } from '../../core/agents/editGuard.js';
+import { GUARD_PATH, resourceFor, type GuardDecision, type GuardRequest } from '../../core/guard/editGuard.js';
 import { answer, HOOK_CLIENTS, isHookClient, parseHookInput, type HookAnswer } from '../../core/agents/hookFormats.js';
 import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';

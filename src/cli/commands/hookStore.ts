@@ -1,4 +1,4 @@
-import { EditGuard, type GuardDecision, type GuardRequest } from '../../core/agents/editGuard.js';
+import { EditGuard, type GuardDecision, type GuardRequest } from '../../core/guard/editGuard.js';
 import { StreamLogger } from '../../core/logging/logger.js';
 import { Metrics } from '../../core/metrics/metrics.js';
 import { openSharedStore, PROJECT_ID_ENV, selectStoreUrl, STORE_ENV } from '../../core/store/openSharedStore.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Coordinator } from '../coordinator.js';
-import { GUARD_PATH, parseGuardRequest } from '../agents/editGuard.js';
+import { GUARD_PATH, parseGuardRequest } from '../guard/editGuard.js';
 import { CoordinatorError, errorMessage } from '../errors.js';
 import { COORDINATOR_ERROR } from './jsonRpc.js';
 import { AGENT_HEADER, parseAgentHeader } from '../agents/agentIdentity.js';

@@ -4,7 +4,7 @@ import { CoordinatorError, errorMessage } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { claimConflict, describeHolder, overlaps, sameHolder } from '../store/claimRules.js';
 import type { Actor, Claim, SharedStore } from '../store/sharedStore.js';
-import { agentKey, checkAgentIdentity, describeAgent, type AgentIdentity } from './agentIdentity.js';
+import { agentKey, checkAgentIdentity, describeAgent, type AgentIdentity } from '../agents/agentIdentity.js';
 
 /** What an agent's hook asks before an edit tool writes, or when the agent's session ends (R-AGT-4). */
 export interface GuardRequest {
