@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import * as http from 'node:http';
 import { after, test } from 'node:test';
 import { killableHttpAgent, msUntilGranted, relayAgent } from '../support/agentExit.js';
 import { httpClient, whoami } from '../support/mcpClients.js';
-import { startServe, type ServeHandle } from '../support/processes.js';
+import { startServe, TOKEN, type ServeHandle } from '../support/processes.js';
+import { ACCEPT, initializeBody } from '../support/rawHttp.js';
+import { RELAY_HEADER } from '../../src/core/mcp/httpEndpoint.js';
 import { tempDir } from '../support/workspace.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -145,4 +148,34 @@ test('R-AGT-1: with no participant live, connect serves in-process and still fre
   process.kill(first.pid, 'SIGTERM');
   const ms = await msUntilGranted(second.client, 'alone.ts', killedAt, 5_000);
   assert.ok(ms <= 1_000, `free after ${ms} ms`);
+});
+
+test('R-AGT-1: a relay killed before its stream reached the participant still has its session ended (its socket closing says so)', async () => {
+  const { server } = await participant();
+  // A relay, as far as the participant can tell, whose GET stream never arrives: one keep-alive socket, then gone.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const headers = { 'Content-Type': 'application/json', Accept: ACCEPT, Authorization: `Bearer ${TOKEN}`, [RELAY_HEADER]: 'stdio' };
+  const send = (body: unknown, extra: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(server.url, { method: 'POST', agent, headers: { ...headers, ...extra } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+  const init = await send(initializeBody(1, 'early-killed-relay'));
+  const id = String(init.headers['mcp-session-id']);
+  const session = { 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18' };
+  await send({ jsonrpc: '2.0', method: 'notifications/initialized' }, session);
+  const claim = await send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'claim_acquire', arguments: { resource: 'src/early.ts', ttlSeconds: 600 } } }, session);
+  assert.match(claim.text, /fencingToken/);
+  const other = await httpClient(server.url, 'other-agent');
+  cleanup.push(() => other.client.close());
+  const killedAt = Date.now();
+  agent.destroy();
+  const ms = await msUntilGranted(other.client, 'src/early.ts', killedAt, 5_000);
+  assert.ok(ms <= 1_000, `free after ${ms} ms`);
+  await other.transport.terminateSession();
 });

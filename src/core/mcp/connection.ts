@@ -36,6 +36,8 @@ export class Connection implements Transport {
   private closed = false;
   /** Set by detach(): the session lives on in another connection. */
   private detached = false;
+  private streamSeen = false;
+  private goneBeforeBound = false;
 
   constructor(
     readonly id: string,
@@ -52,6 +54,11 @@ export class Connection implements Transport {
 
   get session(): Session | undefined {
     return this.bound;
+  }
+
+  /** The client has opened its standalone stream at least once. */
+  get hasStream(): boolean {
+    return this.streamSeen;
   }
 
   get inflightCount(): number {
@@ -108,6 +115,7 @@ export class Connection implements Transport {
 
   /** The client opened a stream it keeps for its whole life (an HTTP GET): it is back, if it was gone. */
   streamOpened(): void {
+    this.streamSeen = true;
     if (this.bound?.state.kind === 'disconnected') this.coordinator.sessions.reconnect(this.bound.id);
   }
 
@@ -118,7 +126,12 @@ export class Connection implements Transport {
    */
   streamDropped(): void {
     const session = this.bound;
-    if (!session || this.closed) return;
+    if (this.closed) return;
+    if (!session) {
+      // Gone while initialize was still opening its session: end it as soon as it exists.
+      this.goneBeforeBound = true;
+      return;
+    }
     if (this.kind === 'relay') {
       this.coordinator.logger.info(`The relay of session ${session.id} dropped its stream: it is gone`);
       void this.inner.close().catch(() => undefined);
@@ -177,6 +190,11 @@ export class Connection implements Transport {
         return;
       }
       this.bind(session);
+      if (this.goneBeforeBound) {
+        this.coordinator.logger.info(`The ${this.kind} client of session ${session.id} was gone before its session opened`);
+        void this.inner.close().catch(() => undefined);
+        return;
+      }
     } catch (e) {
       this.coordinator.logger.warn(`Refused a ${this.kind} connection at initialize: ${errorMessage(e)}`);
       this.queue = undefined;

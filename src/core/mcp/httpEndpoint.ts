@@ -1,6 +1,6 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Coordinator } from '../coordinator.js';
@@ -56,6 +56,7 @@ export class HttpEndpoint {
   private readonly server: http.Server;
   private readonly transports = new Map<string, { transport: StreamableHTTPServerTransport; connection: Connection }>();
   private readonly tokenDigest: Buffer;
+  private readonly watchedSockets = new WeakSet<Socket>();
   private boundPort = 0;
 
   constructor(
@@ -161,6 +162,7 @@ export class HttpEndpoint {
       // The spec's answer to an unknown or ended session is 404, which tells the client to start over.
       if (!entry) throw new HttpFailure(404, -32001, `Session not found: ${sessionId} (it ended or expired); initialize a new session`);
       if (method === 'GET') this.watchStream(entry.connection, res);
+      else this.watchRelaySocket(entry.connection, req);
       await entry.transport.handleRequest(req, res, body);
       return;
     }
@@ -174,6 +176,7 @@ export class HttpEndpoint {
       },
     });
     const connection: Connection = await this.host.attach(transport, req.headers[RELAY_HEADER] ? 'relay' : 'http', randomUUID(), parseAgentHeader(req.headers[AGENT_HEADER]));
+    this.watchRelaySocket(connection, req);
     const sdkOnClose = connection.onclose;
     connection.onclose = () => {
       if (transport.sessionId !== undefined) this.transports.delete(transport.sessionId);
@@ -190,8 +193,24 @@ export class HttpEndpoint {
     // A request at all says the client is there; the stream is what says when it is gone.
     connection.streamOpened();
     res.once('close', () => {
-      // Only a granted stream counts (a 200 to GET is the SSE stream); a refused GET says nothing of the client.
-      if (res.headersSent && res.statusCode === 200) connection.streamDropped();
+      // A refused GET (409: it already has one) says nothing of the client; a stream that
+      // closed before or after its headers went out means the client went away.
+      if (res.headersSent && res.statusCode !== 200) return;
+      connection.streamDropped();
+    });
+  }
+
+  /**
+   * A relay opens its stream just after initialize; killed in that instant, it
+   * would leave no stream to drop. Until its stream is there, the socket its
+   * requests came on closing says the same (a relay is a local process of ours,
+   * whose sockets live as long as it does in that first moment).
+   */
+  private watchRelaySocket(connection: Connection, req: http.IncomingMessage): void {
+    if (connection.kind !== 'relay' || connection.hasStream || this.watchedSockets.has(req.socket)) return;
+    this.watchedSockets.add(req.socket);
+    req.socket.once('close', () => {
+      if (!connection.hasStream) connection.streamDropped();
     });
   }
 
