@@ -5,19 +5,14 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { httpClient, whoami } from '../support/mcpClients.js';
 import { CLI, cliEnv, startServe } from '../support/processes.js';
-import { tempDir } from '../support/workspace.js';
+import { workspaceAndHome } from '../support/workspace.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-function folders(): { ws: string; home: string } {
-  const ws = tempDir();
-  const home = tempDir();
-  cleanup.push(ws.remove, home.remove);
-  return { ws: ws.path, home: home.path };
-}
+const folders = (): { ws: string; home: string } => workspaceAndHome(cleanup);
 
 async function connectClient(ws: string, home: string, name = 'stdio-only-agent'): Promise<{ client: Client; transport: StdioClientTransport }> {
   const client = new Client({ name, version: '1' });

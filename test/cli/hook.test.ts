@@ -6,19 +6,14 @@ import { msUntilGranted, relayAgent } from '../support/agentExit.js';
 import { runCliWith, type CliResult } from '../support/cliProcesses.js';
 import { httpClient } from '../support/mcpClients.js';
 import { cliEnv, startServe, type ServeHandle } from '../support/processes.js';
-import { tempDir } from '../support/workspace.js';
+import { workspaceAndHome } from '../support/workspace.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-function folders(): { ws: string; home: string } {
-  const ws = tempDir();
-  const home = tempDir();
-  cleanup.push(ws.remove, home.remove);
-  return { ws: ws.path, home: home.path };
-}
+const folders = (): { ws: string; home: string } => workspaceAndHome(cleanup);
 
 /** What Claude Code sends its PreToolUse hook before an edit (../shared/docs/agents.md). */
 function claudeEdit(ws: string, agent: string, file: string, tool = 'Edit'): string {

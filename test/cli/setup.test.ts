@@ -4,19 +4,14 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { runCliWith } from '../support/cliProcesses.js';
 import { cliEnv } from '../support/processes.js';
-import { tempDir } from '../support/workspace.js';
+import { workspaceAndHome } from '../support/workspace.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-function folders(): { ws: string; home: string } {
-  const ws = tempDir();
-  const home = tempDir();
-  cleanup.push(ws.remove, home.remove);
-  return { ws: ws.path, home: home.path };
-}
+const folders = (): { ws: string; home: string } => workspaceAndHome(cleanup);
 
 function setup(ws: string, home: string, ...args: string[]): ReturnType<typeof runCliWith> {
   return runCliWith(['setup', ...args, '--workspace', ws], cliEnv(home, { HOME: home }));

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, REPO } from '../processes.js';
+import { agentRun, type AgentResult } from './agentProcess.js';
 
 /**
  * Runs the real Claude Code (pinned, installed by scripts/agents/install.mjs)
@@ -101,33 +102,9 @@ export function spawnClaude(run: ClaudeRun): ChildProcess {
   });
 }
 
-export interface ClaudeResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  /** When the process exited (Date.now()). */
-  exitedAt: number;
-}
+export type ClaudeResult = AgentResult;
 
 /** Runs Claude Code to the end of its script; kills its whole process group past the deadline. */
 export function runClaude(run: ClaudeRun, timeoutMs = 60_000): Promise<ClaudeResult> {
-  const child = spawnClaude(run);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      process.kill(-child.pid!, 'SIGKILL');
-      reject(new Error(`Claude Code did not finish in ${timeoutMs} ms:\n${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      const exitedAt = Date.now();
-      clearTimeout(timer);
-      child.stdout!.once('end', () => resolve({ code, signal, stdout, stderr, exitedAt }));
-      if (child.stdout!.readableEnded) resolve({ code, signal, stdout, stderr, exitedAt });
-    });
-  });
+  return agentRun(spawnClaude(run), 'Claude Code', timeoutMs);
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO } from '../processes.js';
+import { agentRun, type AgentResult } from './agentProcess.js';
 
 /**
  * Runs the real Gemini CLI (pinned, installed by scripts/agents/install.mjs)
@@ -21,12 +22,7 @@ export function geminiBinary(): string {
   return readFileSync(marker, 'utf8').trim();
 }
 
-export interface GeminiResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  exitedAt: number;
-}
+export type GeminiResult = AgentResult;
 
 /** Runs `gemini -p` in a workspace whose .gemini/settings.json is already there (setup gemini writes it). */
 export function runGemini(run: { workspace: string; modelUrl: string; coordinatorHome: string }, timeoutMs = 90_000): Promise<GeminiResult> {
@@ -47,19 +43,5 @@ export function runGemini(run: { workspace: string; modelUrl: string; coordinato
       SESSION_COORDINATOR_HOME: run.coordinatorHome,
     },
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      process.kill(-child.pid!, 'SIGKILL');
-      reject(new Error(`Gemini CLI did not finish in ${timeoutMs} ms:\n${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, exitedAt: Date.now() });
-    });
-  });
+  return agentRun(child, 'Gemini CLI', timeoutMs);
 }

@@ -1,5 +1,5 @@
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type * as http from 'node:http';
+import { jsonOr400, startLoopback } from './loopbackServer.js';
 
 /**
  * A scripted model: a loopback server speaking the Anthropic Messages API
@@ -50,36 +50,23 @@ export async function startScriptedAnthropic(script: Script): Promise<ScriptedMo
     const step = script[index] ?? { text: 'done' };
     return typeof step === 'function' ? step() : step;
   };
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      if (req.method === 'POST' && url.pathname === '/v1/messages/count_tokens') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ input_tokens: 100 }));
-        return;
-      }
-      if (req.method !== 'POST' || url.pathname !== '/v1/messages') {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: `no ${req.method} ${url.pathname} here` } }));
-        return;
-      }
-      let request: MessagesRequest;
-      try {
-        request = JSON.parse(body) as MessagesRequest;
-      } catch {
-        res.writeHead(400).end();
-        return;
-      }
-      const main = Array.isArray(request.tools) && request.tools.length > 0;
-      const id = ++ids;
-      void (main ? stepFor(request) : Promise.resolve<Step>({ text: 'ok' })).then((step) => answer(res, request, step, `msg_${id}`, `toolu_${String(id).padStart(6, '0')}`));
-    });
+  const server = await startLoopback((req, res, url, body) => {
+    if (req.method === 'POST' && url.pathname === '/v1/messages/count_tokens') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ input_tokens: 100 }));
+      return;
+    }
+    if (req.method !== 'POST' || url.pathname !== '/v1/messages') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: `no ${req.method} ${url.pathname} here` } }));
+      return;
+    }
+    const request = jsonOr400<MessagesRequest>(body, res);
+    if (!request) return;
+    const main = Array.isArray(request.tools) && request.tools.length > 0;
+    const id = ++ids;
+    void (main ? stepFor(request) : Promise.resolve<Step>({ text: 'ok' })).then((step) => answer(res, request, step, `msg_${id}`, `toolu_${String(id).padStart(6, '0')}`));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     requests,
     toolResults() {
       const out: Array<{ toolUseId: string; isError: boolean; text: string }> = [];
@@ -98,11 +85,7 @@ export async function startScriptedAnthropic(script: Script): Promise<ScriptedMo
       }
       return out;
     },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }
 

@@ -1,5 +1,5 @@
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type * as http from 'node:http';
+import { jsonOr400, startLoopback } from './loopbackServer.js';
 import type { Step } from './scriptedAnthropic.js';
 
 /**
@@ -32,44 +32,31 @@ type Script = Array<Step | (() => Promise<Step>)>;
 
 export async function startScriptedGemini(script: Script): Promise<ScriptedGemini> {
   const requests: GeminiRequest[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      const m = /^\/v1(?:beta|alpha)?\/models\/([^:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(url.pathname);
-      if (req.method !== 'POST' || !m) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 404, message: `no ${req.method} ${url.pathname} here`, status: 'NOT_FOUND' } }));
-        return;
-      }
-      if (m[2] === 'countTokens') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ totalTokens: 100 }));
-        return;
-      }
-      let request: GeminiRequest;
-      try {
-        request = JSON.parse(body) as GeminiRequest;
-      } catch {
-        res.writeHead(400).end();
-        return;
-      }
-      const main = (request.tools ?? []).some((t) => (t.functionDeclarations ?? []).length > 0);
-      const next = (): Promise<Step> => {
-        const index = requests.length;
-        requests.push(request);
-        const step = script[index] ?? { text: 'done' };
-        return typeof step === 'function' ? step() : Promise.resolve(step);
-      };
-      // The side requests we have seen are the router's classifier, which wants this shape.
-      const side: Step = { text: JSON.stringify({ complexity_reasoning: 'scripted', complexity_score: 1 }) };
-      void (main ? next() : Promise.resolve(side)).then((step) => answer(res, step, m[2] === 'streamGenerateContent'));
-    });
+  const server = await startLoopback((req, res, url, body) => {
+    const m = /^\/v1(?:beta|alpha)?\/models\/([^:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(url.pathname);
+    if (req.method !== 'POST' || !m) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 404, message: `no ${req.method} ${url.pathname} here`, status: 'NOT_FOUND' } }));
+      return;
+    }
+    if (m[2] === 'countTokens') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ totalTokens: 100 }));
+      return;
+    }
+    const request = jsonOr400<GeminiRequest>(body, res);
+    if (!request) return;
+    const main = (request.tools ?? []).some((t) => (t.functionDeclarations ?? []).length > 0);
+    const next = (): Promise<Step> => {
+      const index = requests.length;
+      requests.push(request);
+      const step = script[index] ?? { text: 'done' };
+      return typeof step === 'function' ? step() : Promise.resolve(step);
+    };
+    // The side requests we have seen are the router's classifier, which wants this shape.
+    const side: Step = { text: JSON.stringify({ complexity_reasoning: 'scripted', complexity_score: 1 }) };
+    void (main ? next() : Promise.resolve(side)).then((step) => answer(res, step, m[2] === 'streamGenerateContent'));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     requests,
     functionResponses() {
       const last = requests[requests.length - 1];
@@ -77,11 +64,7 @@ export async function startScriptedGemini(script: Script): Promise<ScriptedGemin
       for (const content of last?.contents ?? []) for (const part of content.parts) if (part.functionResponse) out.push({ name: part.functionResponse.name, response: part.functionResponse.response });
       return out;
     },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }
 

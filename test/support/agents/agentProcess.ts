@@ -1,0 +1,31 @@
+import type { ChildProcess } from 'node:child_process';
+
+export interface AgentResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** When the process exited (Date.now()). */
+  exitedAt: number;
+}
+
+/** Waits for an agent's run to end; past the deadline, kills its whole process group (it was spawned detached). */
+export function agentRun(child: ChildProcess, name: string, timeoutMs: number): Promise<AgentResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      process.kill(-child.pid!, 'SIGKILL');
+      reject(new Error(`${name} did not finish in ${timeoutMs} ms:\n${stderr.slice(-2000)}`));
+    }, timeoutMs);
+    child.once('error', reject);
+    let exitedAt = 0;
+    child.once('exit', () => (exitedAt = Date.now()));
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, exitedAt: exitedAt || Date.now() });
+    });
+  });
+}
