@@ -180,3 +180,22 @@ test('R-SES-10: a resume handle returns the live session; an unknown or closed o
   c.sessions.close(s.id, 'bye');
   assert.throws(() => c.resume(s.resumeHandle), (e) => isCoordinatorError(e, 'ResumeHandleInvalid'));
 });
+
+test('R-AGT-1, R-SES-5: a disconnected session ends after the grace unless it reconnects; resume brings it back; its timer never outlives it', async () => {
+  const c = coordinator({ sessions: { disconnectGraceMs: 150 } });
+  const back = await c.openSession({ transport: 'http' }, 'comes-back');
+  const gone = await c.openSession({ transport: 'http' }, 'stays-gone');
+  const resumed = await c.openSession({ transport: 'http' }, 'resumed');
+  for (const s of [back, gone, resumed]) assert.equal(c.sessions.disconnect(s.id, 'http stream dropped'), true);
+  assert.equal(gone.state.kind, 'disconnected');
+  c.sessions.reconnect(back.id);
+  assert.equal(c.resume(resumed.resumeHandle), resumed, 'a resume within the grace gets it back');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual([back.state.kind, resumed.state.kind], ['active', 'active']);
+  assert.equal(gone.state.kind, 'closed');
+  assert.match((gone.state as { reason: string }).reason, /not back within 150 ms/);
+  assert.equal(c.sessions.disconnect(gone.id, 'again'), false, 'an ended session cannot be disconnected');
+  // A grace of 0 ends at once.
+  assert.equal(c.sessions.disconnect(back.id, 'relay gone', 0), true);
+  assert.equal(back.state.kind, 'closed');
+});

@@ -45,3 +45,15 @@ test('R-SES-2: illegal transitions throw IllegalStateTransition and change nothi
   }
   assert.throws(() => checkTransition('x', { kind: 'closed', reason: 'a' }, { kind: 'failed', reason: 'b' }));
 });
+
+test('R-SES-2, R-AGT-1: disconnected is a state of the one machine: from active, back to active, or on to closing; never from initializing', () => {
+  const s = newSession();
+  assert.throws(() => s.transition({ kind: 'disconnected', reason: 'x', since: 0 }), (e) => isCoordinatorError(e, 'IllegalStateTransition'));
+  s.transition({ kind: 'active' });
+  s.transition({ kind: 'disconnected', reason: 'http stream dropped', since: 1 });
+  s.transition({ kind: 'active' });
+  s.transition({ kind: 'disconnected', reason: 'http stream dropped', since: 2 });
+  s.transition({ kind: 'closing', reason: 'not back' });
+  s.transition({ kind: 'closed', reason: 'not back' });
+  assert.equal(s.state.kind, 'closed');
+});
