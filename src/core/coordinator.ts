@@ -127,11 +127,16 @@ export class Coordinator {
     return this.storeValue;
   }
 
+  /** What claim paths are relative to: the first workspace folder. */
+  get projectRoot(): string {
+    return this.roots.allowedRoots[0] ?? process.cwd();
+  }
+
   /** The edit guard's rules over this coordinator's store (R-AGT-4). */
   get guard(): EditGuard {
     this.guardValue ??= new EditGuard({
       store: this.store,
-      projectRoot: this.roots.allowedRoots[0] ?? process.cwd(),
+      projectRoot: () => this.projectRoot,
       metrics: this.metrics,
       sessionOf: (agent) => {
         const key = agentKey(agent);
@@ -244,7 +249,7 @@ export class Coordinator {
   async contextFor(sessionId: string | undefined): Promise<ExecutionContext> {
     const session = sessionId === undefined ? undefined : this.sessions.get(sessionId);
     if (!session) {
-      const root = await this.roots.defaultRoot().catch(() => this.roots.allowedRoots[0] ?? process.cwd());
+      const root = await this.roots.defaultRoot().catch(() => this.projectRoot);
       return defaultExecutionContext(root);
     }
     return { sessionId: session.id, root: session.root, client: session.client, transport: session.transport, isDefault: false };

@@ -133,7 +133,7 @@ test('R-AGT-2: a relayed session knows its agent: whoami, peers and claim holder
   assert.equal(((await whoami(odd.client)) as { agent?: unknown }).agent, undefined);
 });
 
-test('R-AGT-1: with no participant live, connect serves in-process and still frees its claims within 1 s of SIGTERM', async () => {
+for (const signal of ['SIGTERM', 'SIGHUP'] as const) test(`R-AGT-1: with no participant live, connect serves in-process and still frees its claims within 1 s of ${signal}`, async () => {
   const ws = tempDir();
   const home = tempDir();
   cleanup.push(ws.remove, home.remove);
@@ -145,7 +145,7 @@ test('R-AGT-1: with no participant live, connect serves in-process and still fre
   const second = await relayAgent(ws.path, home.path, {}, 'second');
   cleanup.push(() => second.client.close());
   const killedAt = Date.now();
-  process.kill(first.pid, 'SIGTERM');
+  process.kill(first.pid, signal);
   const ms = await msUntilGranted(second.client, 'alone.ts', killedAt, 5_000);
   assert.ok(ms <= 1_000, `free after ${ms} ms`);
 });

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { AGENT_HEADER, agentFromEnv, formatAgentHeader } from '../../core/agents/agentIdentity.js';
+import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
 import type { Logger } from '../../core/logging/logger.js';
@@ -45,7 +46,7 @@ async function relay(url: string, token: string, logger: Logger): Promise<number
     logger.info(`Relay ending: ${reason}`);
     // The agent went away: end its session now rather than at the TTL. A hung participant gets
     // a second; after that it sees our stream drop and ends the session itself.
-    if (code === EXIT.ok) await withDeadline(upstream.terminateSession().catch(() => undefined), 1_000);
+    if (code === EXIT.ok) await withTimeout(upstream.terminateSession(), 1_000).catch(() => undefined);
     await upstream.close().catch(() => undefined);
     await downstream.close().catch(() => undefined);
     resolveDone(code);
@@ -76,9 +77,4 @@ async function relay(url: string, token: string, logger: Logger): Promise<number
     clearInterval(watch);
     for (const signal of signals) process.off(signal, onSignal);
   });
-}
-
-function withDeadline(work: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([work, new Promise((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
 }

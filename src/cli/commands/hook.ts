@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { GUARD_PATH, resourceFor, type GuardDecision, type GuardRequest } from '../../core/guard/editGuard.js';
 import { answer, HOOK_CLIENTS, isHookClient, parseHookInput, type HookAnswer } from '../../core/agents/hookFormats.js';
+import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
 
@@ -39,7 +40,7 @@ function projectOf(options: HookOptions, env: NodeJS.ProcessEnv, cwd: string | u
 
 export async function hook(client: string | undefined, options: HookOptions, io: HookIo): Promise<HookAnswer> {
   if (client === undefined || !isHookClient(client)) {
-    return { exitCode: HOOK_EXIT.misconfigured as 0, stdout: '', stderr: `session-coordinator hook: needs a client, one of ${HOOK_CLIENTS.join(', ')}; the edit was not checked\n` };
+    return { exitCode: HOOK_EXIT.misconfigured, stdout: '', stderr: `session-coordinator hook: needs a client, one of ${HOOK_CLIENTS.join(', ')}; the edit was not checked\n` };
   }
   let strict = options.strict;
   const undecided = async (why: string): Promise<HookAnswer> => {
@@ -121,12 +122,6 @@ async function readAll(stream: NodeJS.ReadableStream, limit: number): Promise<st
   }
   if (size > limit) throw new Error(`it is over ${limit} bytes`);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** The agent's process: our parent, or its parent when a shell ran the hook's command line. */

@@ -19,7 +19,7 @@ export async function decideOverStore(workspace: string, request: GuardRequest, 
     logger: new StreamLogger(process.stderr, 'error'),
   });
   try {
-    return await new EditGuard({ store, projectRoot: workspace, metrics }).decide(request);
+    return await new EditGuard({ store, projectRoot: () => workspace, metrics }).decide(request);
   } finally {
     await store.dispose();
   }

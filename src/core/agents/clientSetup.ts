@@ -52,6 +52,11 @@ export function hookCommand(ctx: Pick<SetupContext, 'node' | 'cli' | 'workspace'
   return `${quote(ctx.node)} ${quote(ctx.cli)} hook ${client} --workspace ${quote(ctx.workspace)}`;
 }
 
+/** A hook entry that runs the guard: the shape Claude Code, VS Code and Gemini CLI share (timeout in their unit). */
+function guardHook(ctx: SetupContext, client: SetupClient, timeout: number): { type: 'command'; command: string; timeout: number } {
+  return { type: 'command', command: hookCommand(ctx, client), timeout };
+}
+
 function launch(ctx: SetupContext): { command: string; args: string[] } {
   return { command: ctx.node, args: [ctx.cli, 'connect', '--workspace', ctx.workspace] };
 }
@@ -81,7 +86,7 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
   const server = launch(ctx);
   switch (client) {
     case 'claude-code': {
-      const hook = { type: 'command', command: hookCommand(ctx, client), timeout: 10 };
+      const hook = guardHook(ctx, client, 10);
       return {
         client,
         edits: [
@@ -97,7 +102,7 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
       };
     }
     case 'vscode': {
-      const hook = { type: 'command', command: hookCommand(ctx, client), timeout: 10 };
+      const hook = guardHook(ctx, client, 10);
       return {
         client,
         edits: [
@@ -125,7 +130,8 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
         notes: [],
       };
     case 'gemini': {
-      const hook = { type: 'command', command: hookCommand(ctx, client), timeout: 10_000 };
+      // Gemini CLI counts hook timeouts in milliseconds.
+      const hook = guardHook(ctx, client, 10_000);
       return {
         client,
         edits: [

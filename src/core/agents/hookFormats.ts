@@ -98,7 +98,8 @@ export function parseHookInput(client: HookClient, raw: unknown, fallbackCwd: st
 
 /** How the hook answers: its exit code, and what goes on stdout and stderr. */
 export interface HookAnswer {
-  readonly exitCode: 0 | 2;
+  /** 0 allow, 2 deny; 1 only when the hook itself is misconfigured (every client lets the edit through). */
+  readonly exitCode: 0 | 1 | 2;
   readonly stdout: string;
   readonly stderr: string;
 }

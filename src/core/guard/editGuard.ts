@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CoordinatorError, errorMessage } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { claimConflict, describeHolder, overlaps, sameHolder } from '../store/claimRules.js';
+import { covers, describeConflict, describeHolder, overlaps, pathResource, sameHolder } from '../store/claimRules.js';
 import type { Actor, Claim, SharedStore } from '../store/sharedStore.js';
 import { agentKey, checkAgentIdentity, describeAgent, type AgentIdentity } from '../agents/agentIdentity.js';
 
@@ -35,7 +35,8 @@ const RECENT_BLOCKED = 10;
 
 export interface EditGuardDeps {
   readonly store: SharedStore;
-  readonly projectRoot: string;
+  /** Read on each decision: a window's workspace folders can change. */
+  readonly projectRoot: () => string;
   readonly metrics: Metrics;
   /** The agent's live session here, if it has one: its auto claims are then the session's too. */
   readonly sessionOf?: (agent: AgentIdentity) => Actor | undefined;
@@ -66,7 +67,8 @@ export class EditGuard {
       return { decision: 'allow', reason: `released ${released} claim(s) of ${describeAgent(request.agent)}`, claimed: [] };
     }
     if (request.paths.length > MAX_PATHS) throw new CoordinatorError('InvalidArgument', `An edit of ${request.paths.length} paths; the guard takes at most ${MAX_PATHS}`, {});
-    const resources = await Promise.all(request.paths.map((p) => resourceFor(this.deps.projectRoot, p)));
+    const root = this.deps.projectRoot();
+    const resources = await Promise.all(request.paths.map((p) => resourceFor(root, p)));
     const actor = this.actorFor(request);
     const claims = await this.deps.store.listClaims();
     const toClaim: string[] = [];
@@ -98,7 +100,7 @@ export class EditGuard {
     }
     this.deps.metrics.counter('guard.allowed').inc();
     const outside = resources.length - resources.filter((r) => r !== undefined).length;
-    const note = outside > 0 ? `; ${outside} path(s) outside ${this.deps.projectRoot} are not guarded` : '';
+    const note = outside > 0 ? `; ${outside} path(s) outside ${root} are not guarded` : '';
     return { decision: 'allow', reason: granted.length > 0 ? `claimed ${granted.join(', ')} for ${describeAgent(request.agent)}${note}` : `no other agent holds it${note}`, claimed: granted };
   }
 
@@ -106,10 +108,9 @@ export class EditGuard {
     this.deps.metrics.counter('guard.denied').inc();
     this.blocked.unshift({ at: Date.now(), agent: request.agent, resource, holder: held.holder });
     this.blocked.length = Math.min(this.blocked.length, RECENT_BLOCKED);
-    const conflict = claimConflict(resource, held).message.replace(/; wait for it.*$/, '');
     return {
       decision: 'deny',
-      reason: `Blocked by Session Coordinator: ${conflict}. Claim something else, or ask the holder (${describeHolder(held.holder)}) through the shared context.`,
+      reason: `Blocked by Session Coordinator: ${describeConflict(resource, held)}. Claim something else, or ask the holder (${describeHolder(held.holder)}) through the shared context.`,
       holder: held.holder,
       resource,
       expiresAt: held.expiresAt,
@@ -126,17 +127,17 @@ export class EditGuard {
 /** The claim resource for a path, or undefined when it is outside the project (not ours to guard). */
 export async function resourceFor(root: string, file: string): Promise<string | undefined> {
   if (!path.isAbsolute(file)) throw new CoordinatorError('InvalidArgument', `The guard needs absolute paths, got ${JSON.stringify(file)}`, { path: file });
-  const direct = relativeInside(root, path.resolve(file));
+  const direct = fileResource(root, path.resolve(file));
   if (direct !== undefined) return direct;
   // The agent may name the project through a symlink: compare real paths too.
   const [realRoot, realFile] = await Promise.all([fs.realpath(root).catch(() => root), realpathOfNearest(path.resolve(file))]);
-  return relativeInside(realRoot, realFile);
+  return fileResource(realRoot, realFile);
 }
 
-function relativeInside(root: string, file: string): string | undefined {
-  const relative = path.relative(root, file);
-  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
-  return relative.split(path.sep).join('/');
+/** An edit writes files under the root, never the root itself: '.' would claim the whole project. */
+function fileResource(root: string, file: string): string | undefined {
+  const resource = pathResource(root, file);
+  return resource === '.' ? undefined : resource;
 }
 
 /** A file being created does not exist yet: resolve its nearest existing ancestor. */
@@ -153,11 +154,6 @@ async function realpathOfNearest(file: string): Promise<string> {
       current = parent;
     }
   }
-}
-
-/** `held` covers `resource`: the same, or a folder above it. */
-function covers(held: string, resource: string): boolean {
-  return held === resource || held === '.' || resource.startsWith(`${held}/`);
 }
 
 /** A guard request from the wire (the hook's POST): checked field by field, refused with what is wrong. */

@@ -40,7 +40,7 @@ export class McpHost {
         if (!session) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
         return coordinator.actorFor(session);
       },
-      projectRoot: () => coordinator.roots.allowedRoots[0] ?? process.cwd(),
+      projectRoot: () => coordinator.projectRoot,
     });
     this.servers.set(connection, server);
     const onclose = (): void => void this.servers.delete(connection);

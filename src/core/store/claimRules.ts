@@ -18,11 +18,23 @@ export function normalizeResource(resource: string, sessionRoot: string, project
     return `${TASK_PREFIX}${name}`;
   }
   if (!trimmed) throw new CoordinatorError('InvalidArgument', 'A claim needs a resource: a path inside the project or task:<name>', { resource });
-  const relative = path.relative(projectRoot, path.resolve(sessionRoot, trimmed));
-  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+  const inside = pathResource(projectRoot, path.resolve(sessionRoot, trimmed));
+  if (inside === undefined) {
     throw new CoordinatorError('InvalidArgument', `Claim path ${resource} is outside the project root ${projectRoot}`, { resource, root: projectRoot });
   }
+  return inside;
+}
+
+/** An absolute path as a claim resource: relative to the project root, '/'-separated, '.' for the root; undefined outside it. */
+export function pathResource(projectRoot: string, absolute: string): string | undefined {
+  const relative = path.relative(projectRoot, absolute);
+  if (relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) return undefined;
   return relative === '' ? '.' : relative.split(path.sep).join('/');
+}
+
+/** `held` covers `resource`: the same, or a folder above it. */
+export function covers(held: string, resource: string): boolean {
+  return held === resource || (!held.startsWith(TASK_PREFIX) && !resource.startsWith(TASK_PREFIX) && (held === '.' || resource.startsWith(`${held}/`)));
 }
 
 /** Two claims overlap when they name the same thing or one folder contains the other. */
@@ -58,12 +70,17 @@ function holderContext(claim: Claim): Record<string, unknown> {
   };
 }
 
+/** "src/a.ts is claimed (through src) by <holder> until <expiry>": the fact, for an error or a hook's denial. */
+export function describeConflict(resource: string, claim: Claim): string {
+  return `${resource} is claimed${claim.resource === resource ? '' : ` (through ${claim.resource})`} by ${describeHolder(claim.holder)} until ${new Date(claim.expiresAt).toISOString()}`;
+}
+
 export function claimConflict(resource: string, claim: Claim): CoordinatorError {
-  return new CoordinatorError(
-    'ClaimConflict',
-    `${resource} is claimed${claim.resource === resource ? '' : ` (through ${claim.resource})`} by ${describeHolder(claim.holder)} until ${new Date(claim.expiresAt).toISOString()}; wait for it to be released or work on something else`,
-    { resource, heldResource: claim.resource, ...holderContext(claim) },
-  );
+  return new CoordinatorError('ClaimConflict', `${describeConflict(resource, claim)}; wait for it to be released or work on something else`, {
+    resource,
+    heldResource: claim.resource,
+    ...holderContext(claim),
+  });
 }
 
 export function notTheHolder(resource: string, fencingToken: number, claim: Claim): CoordinatorError {

@@ -33,7 +33,7 @@ function view(c: Claim): { resource: string; fencingToken: number; expiresAt: st
 
 /** claim_acquire/renew/release/list: advisory leases so agents do not step on each other (R-CLM, R-MCP-3). */
 export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
-  const normalize = (r: string): string => normalizeResource(r, ctx.connection.session?.root ?? ctx.coordinator.roots.allowedRoots[0] ?? process.cwd(), ctx.projectRoot());
+  const normalize = (r: string): string => normalizeResource(r, ctx.connection.session?.root ?? ctx.projectRoot(), ctx.projectRoot());
 
   server.registerTool(
     'claim_acquire',
