@@ -170,11 +170,25 @@ test('R-AGT-4: each client gets its own answer format', async () => {
   const gemini = await runHook(home, JSON.stringify({ session_id: 'g-1', cwd: ws, hook_event_name: 'BeforeTool', tool_name: 'replace', tool_input: { file_path: file, old_string: 'a', new_string: 'b' } }), [], 'gemini');
   assert.equal(gemini.code, 2);
   assert.match(gemini.stderr, /shared\.ts is claimed by claude-code session holder-1/);
-  const vscode = await runHook(home, JSON.stringify({ sessionId: 'v-1', cwd: ws, hookEventName: 'PreToolUse', tool_name: 'editFiles', tool_input: { files: [file] } }), [], 'vscode');
+  // What VS Code 1.139 sends (snake_case, the model-facing tool names; see hookFormats.ts).
+  const vscodeCall = (tool_name: string, tool_input: unknown): string =>
+    JSON.stringify({ timestamp: new Date().toISOString(), hook_event_name: 'PreToolUse', session_id: 'v-1', cwd: ws, tool_name, tool_input, tool_use_id: 'call-1' });
+  const vscode = await runHook(home, vscodeCall('replace_string_in_file', { filePath: file, oldString: 'a', newString: 'b' }), [], 'vscode');
   assert.equal(vscode.code, 0);
   assert.equal(JSON.parse(vscode.stdout).hookSpecificOutput.permissionDecision, 'deny');
-  const vscodeOther = await runHook(home, JSON.stringify({ sessionId: 'v-1', cwd: ws, hookEventName: 'PreToolUse', tool_name: 'runInTerminal', tool_input: { command: 'ls' } }), [], 'vscode');
+  assert.equal(JSON.parse(vscode.stdout).hookSpecificOutput.hookEventName, 'PreToolUse', 'VS Code drops a decision under any other event name');
+  const vscodeMulti = await runHook(home, vscodeCall('multi_replace_string_in_file', { explanation: 'x', replacements: [{ filePath: path.join(ws, 'mine.ts'), oldString: 'a', newString: 'b' }, { filePath: file, oldString: 'a', newString: 'b' }] }), [], 'vscode');
+  assert.match(JSON.parse(vscodeMulti.stdout).hookSpecificOutput.permissionDecisionReason, /shared\.ts is claimed/, 'every file of a multi-replace is checked');
+  const vscodeMove = await runHook(home, vscodeCall('apply_patch', { input: `*** Begin Patch\n*** Update File: ${path.join(ws, 'old.ts')}\n*** Move to: ${file}\n@@\n-a\n+b\n*** End Patch` }), [], 'vscode');
+  assert.equal(JSON.parse(vscodeMove.stdout).hookSpecificOutput.permissionDecision, 'deny', 'a patch moving a file onto a held one is denied');
+  const vscodeMkdir = await runHook(home, vscodeCall('create_directory', { dirPath: file }), [], 'vscode');
+  assert.equal(JSON.parse(vscodeMkdir.stdout).hookSpecificOutput.permissionDecision, 'deny');
+  const vscodeOther = await runHook(home, vscodeCall('run_in_terminal', { command: 'ls' }), [], 'vscode');
   assert.deepEqual([vscodeOther.code, vscodeOther.stdout], [0, ''], 'VS Code ignores matchers: the guard filters tools itself');
+  // VS Code also runs the hooks in .claude/settings.json, with its own tool names.
+  const claudeFileInVscode = await runHook(home, vscodeCall('create_file', { filePath: file, content: 'x' }), [], 'claude-code');
+  assert.equal(claudeFileInVscode.code, 2);
+  assert.match(claudeFileInVscode.stderr, /shared\.ts is claimed/);
   const cline = await runHook(home, JSON.stringify({ taskId: 'task-1', preToolUse: { toolName: 'write_to_file', parameters: { path: 'shared.ts', content: 'x' } } }), ['--workspace', ws], 'cline');
   assert.equal(JSON.parse(cline.stdout).cancel, true);
   const cursor = await runHook(home, JSON.stringify({ conversation_id: 'c-1', cwd: ws, hook_event_name: 'preToolUse', tool_name: 'Write', tool_input: { file_path: file } }), [], 'cursor');

@@ -14,18 +14,27 @@ export function isHookClient(value: string): value is HookClient {
   return (HOOK_CLIENTS as readonly string[]).includes(value);
 }
 
+/**
+ * The tools VS Code's agent edits with, by the names its hooks receive (read
+ * from Copilot Chat 0.67 in VS Code 1.139: `editFiles` is a reference name
+ * that never reaches a hook). VS Code ignores a hook's matcher, so every tool
+ * comes to the hook: only these are edits.
+ */
+const VSCODE_EDIT_TOOLS = ['replace_string_in_file', 'multi_replace_string_in_file', 'insert_edit_into_file', 'create_file', 'edit_notebook_file', 'apply_patch', 'create_directory'];
+const CLAUDE_CODE_EDIT_TOOLS = ['Edit', 'Write', 'MultiEdit', 'NotebookEdit'];
+
 /** The edit tools each client has, and where each keeps the paths it writes. */
 const EDIT_TOOLS: Record<HookClient, readonly string[]> = {
-  'claude-code': ['Edit', 'Write', 'MultiEdit', 'NotebookEdit'],
-  // VS Code ignores a hook's matcher, so every tool comes here: only these are edits.
-  vscode: ['editFiles', 'createFile', 'replace_string_in_file', 'multi_replace_string_in_file', 'insert_edit_into_file', 'create_file', 'edit_notebook_file', 'apply_patch', 'Edit', 'Write', 'MultiEdit', 'NotebookEdit'],
+  // VS Code runs the hooks in .claude/settings*.json too, with its own tool names.
+  'claude-code': [...CLAUDE_CODE_EDIT_TOOLS, ...VSCODE_EDIT_TOOLS],
+  vscode: [...VSCODE_EDIT_TOOLS, ...CLAUDE_CODE_EDIT_TOOLS],
   gemini: ['write_file', 'replace'],
   cursor: ['Write', 'StrReplace', 'Edit', 'Delete', 'MultiEdit'],
   cline: ['write_to_file', 'replace_in_file', 'apply_diff'],
   copilot: ['edit', 'create', 'write', 'str_replace', 'str_replace_editor'],
 };
 
-const PATH_FIELDS = ['file_path', 'filePath', 'notebook_path', 'path', 'target_file', 'file'];
+const PATH_FIELDS = ['file_path', 'filePath', 'notebook_path', 'path', 'target_file', 'file', 'dirPath'];
 
 /** What a hook's input means, whatever client sent it. */
 export type HookInput =
@@ -45,13 +54,14 @@ function pathsIn(input: Json, cwd: string): string[] {
     const p = str(input[field]);
     if (p) out.push(p);
   }
-  for (const f of Array.isArray(input.files) ? input.files : []) {
+  // `files` (several clients) and VS Code's multi_replace_string_in_file `replacements`.
+  for (const f of [...(Array.isArray(input.files) ? input.files : []), ...(Array.isArray(input.replacements) ? input.replacements : [])]) {
     const p = str(f) ?? str(obj(f).path) ?? str(obj(f).filePath);
     if (p) out.push(p);
   }
-  // apply_patch (VS Code, Codex) names its files inside the patch text.
+  // apply_patch (VS Code, Codex) names its files inside the patch text; a move writes its target too.
   const patch = str(input.input) ?? str(input.patch);
-  if (patch) for (const m of patch.matchAll(/^\*\*\* (?:Update|Add|Delete) File: (.+)$/gm)) out.push(m[1]!.trim());
+  if (patch) for (const m of patch.matchAll(/^\*\*\* (?:(?:Update|Add|Delete) File|Move to): (.+)$/gm)) out.push(m[1]!.trim());
   return [...new Set(out.map((p) => path.resolve(cwd, p)))];
 }
 

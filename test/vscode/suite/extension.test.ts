@@ -133,7 +133,8 @@ suite('R-EXT: the extension in a real VS Code', () => {
     // Another agent holds a folder; a VS Code agent session edits a file in it.
     const holder = await httpAgent(c, 'holder-agent');
     await holder.client.callTool({ name: 'claim_acquire', arguments: { resource: 'guarded' } });
-    const input = JSON.stringify({ sessionId: 'vscode-chat-1', hookEventName: 'PreToolUse', cwd: folder, tool_name: 'editFiles', tool_input: { files: [path.join(folder, 'guarded', 'a.ts')] } });
+    // The input VS Code 1.139's agent sends (snake_case; the tool's model-facing name).
+    const input = JSON.stringify({ timestamp: new Date().toISOString(), hook_event_name: 'PreToolUse', session_id: 'vscode-chat-1', cwd: folder, tool_name: 'replace_string_in_file', tool_input: { filePath: path.join(folder, 'guarded', 'a.ts'), oldString: 'a', newString: 'b' }, tool_use_id: 'call-1' });
     // VS Code runs a hook's command line through a shell, with the JSON on stdin. Not spawnSync:
     // the window that decides lives in this very extension host.
     const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
