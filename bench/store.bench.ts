@@ -10,12 +10,14 @@
 // bench/support/storeWorker.ts into .cache/bench/.
 // `node scripts/bench.mjs store-cas-4proc ...` runs only the named figures.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import * as fs from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Redis } from 'ioredis';
 import { silentLogger } from '../src/core/logging/logger.js';
 import { Metrics } from '../src/core/metrics/metrics.js';
+import { claimTargetOf } from '../src/core/store/claimPaths.js';
 import { DEFAULT_FILE_STORE_OPTIONS, FileStore } from '../src/core/store/file/fileStore.js';
 import { RedisStore } from '../src/core/store/redis/redisStore.js';
 import { REDIS_SERVER, startRedisServer, type RedisServer } from '../test/support/redisServer.js';
@@ -508,6 +510,48 @@ async function lockReclaim(): Promise<void> {
   );
 }
 
+// ---------------------------------------------------------------- claim paths
+
+/** What naming a file by its real path costs a claim (R-CLM-1): claimTargetOf against a bare fs.realpath of the same path. */
+async function claimPathCost(): Promise<void> {
+  const root = tempDir('sc-bench-paths-');
+  const deep = path.join(root, 'packages', 'app', 'src', 'components');
+  mkdirSync(deep, { recursive: true });
+  symlinkSync(path.join(root, 'packages', 'app'), path.join(root, 'app'));
+  const requests = Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? `packages/app/src/components/file${i}.ts` : `app/src/components/file${i}.ts`));
+  for (const r of requests.slice(0, 20)) await claimTargetOf(r, root, root);
+  const ROUNDS = 15;
+  const ours: number[] = [];
+  const bare: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternating which side goes first: the machine's noise falls on both.
+    const sides = [
+      async (): Promise<void> => {
+        const t = performance.now();
+        for (const r of requests) await claimTargetOf(r, root, root);
+        ours.push((performance.now() - t) / requests.length);
+      },
+      async (): Promise<void> => {
+        const t = performance.now();
+        for (let i = 0; i < requests.length; i++) await fs.promises.realpath(deep);
+        bare.push((performance.now() - t) / requests.length);
+      },
+    ];
+    for (const side of round % 2 === 0 ? sides : sides.reverse()) await side();
+  }
+  const value = median(ours);
+  report(
+    'claim-path',
+    value,
+    median(bare),
+    'ms per claim',
+    { op: '<=', limit: 4 },
+    `claimTargetOf (realpath of the longest existing prefix, the root's real path and case probe cached) for ${requests.length} claim paths, half through a symlink, ` +
+      `against one bare fs.promises.realpath of the same folder; median of ${ROUNDS} rounds; ours ${ms(value)} per claim; target: <= 4x the bare realpath and under 0.2 ms`,
+    value < 0.2,
+  );
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -520,6 +564,7 @@ async function main(): Promise<void> {
   if (want('propagation-p99', 'propagation-p99-abs')) await propagation();
   if (want('redis-propagation-p99')) await timed('redis', redisPropagation);
   if (want('lock-reclaim-after-kill')) await lockReclaim();
+  if (want('claim-path')) await claimPathCost();
   const written = writeFigures(REPO);
   const redisPart = redisSeconds > 0 ? ` (Redis runs ${sig(redisSeconds, 3)} s of it)` : '';
   console.error(`bench (store): ${figures.length} figures in ${sig((performance.now() - started) / 1000, 3)} s${redisPart}; wrote ${path.relative(process.cwd(), written)}`);

@@ -6,7 +6,8 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, mkdirSync } from '
 import * as path from 'node:path';
 import { build, ensureDebianPackages, ensureNpmDeps, REPO, run } from './setup.mjs';
 
-ensureDebianPackages(['redis-server']);
+// redis-server: the Redis store; dosfstools + fusefat: a case-insensitive disk for the claim-path tests.
+ensureDebianPackages(['redis-server', 'dosfstools', 'fusefat']);
 ensureNpmDeps(REPO);
 // The conformance suite installs outside the tree (its node_modules holds other projects' tests).
 const conformance = path.join(REPO, '.cache', 'conformance');

@@ -1,7 +1,7 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { CoordinatorError, errorMessage } from '../errors.js';
+import { CoordinatorError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { fileResourceOf } from '../store/claimPaths.js';
 import { covers, describeConflict, describeHolder, overlaps, pathResource, sameHolder } from '../store/claimRules.js';
 import type { Actor, Claim, SharedStore } from '../store/sharedStore.js';
 import { agentKey, checkAgentIdentity, describeAgent, type AgentIdentity } from '../agents/agentIdentity.js';
@@ -69,6 +69,12 @@ export class EditGuard {
     if (request.paths.length > MAX_PATHS) throw new CoordinatorError('InvalidArgument', `An edit of ${request.paths.length} paths; the guard takes at most ${MAX_PATHS}`, {});
     const root = this.deps.projectRoot();
     const resources = await Promise.all(request.paths.map((p) => resourceFor(root, p)));
+    // How the agent named each file, when that is not its real path: the denial says both.
+    const asked = new Map<string, string>();
+    resources.forEach((r, i) => {
+      const spelled = pathResource(root, path.resolve(request.paths[i]!)) ?? request.paths[i]!;
+      if (r !== undefined && spelled !== r) asked.set(r, spelled);
+    });
     const actor = this.actorFor(request);
     const claims = await this.deps.store.listClaims();
     const toClaim: string[] = [];
@@ -81,7 +87,7 @@ export class EditGuard {
         continue;
       }
       const theirs = claims.find((c) => !sameHolder(c.holder, actor) && overlaps(c.resource, resource));
-      if (theirs) return this.deny(request, resource, theirs);
+      if (theirs) return this.deny(request, resource, theirs, asked.get(resource));
       toClaim.push(resource);
     }
     const granted: string[] = [];
@@ -93,7 +99,7 @@ export class EditGuard {
         // Another agent won the race since we listed: this edit is the one that waits.
         if (e instanceof CoordinatorError && e.code === 'ClaimConflict') {
           const held = (await this.deps.store.listClaims()).find((c) => !sameHolder(c.holder, actor) && overlaps(c.resource, resource));
-          if (held) return this.deny(request, resource, held);
+          if (held) return this.deny(request, resource, held, asked.get(resource));
         }
         throw e;
       }
@@ -104,13 +110,13 @@ export class EditGuard {
     return { decision: 'allow', reason: granted.length > 0 ? `claimed ${granted.join(', ')} for ${describeAgent(request.agent)}${note}` : `no other agent holds it${note}`, claimed: granted };
   }
 
-  private deny(request: GuardRequest, resource: string, held: Claim): GuardDecision {
+  private deny(request: GuardRequest, resource: string, held: Claim, asked: string | undefined): GuardDecision {
     this.deps.metrics.counter('guard.denied').inc();
     this.blocked.unshift({ at: Date.now(), agent: request.agent, resource, holder: held.holder });
     this.blocked.length = Math.min(this.blocked.length, RECENT_BLOCKED);
     return {
       decision: 'deny',
-      reason: `Blocked by Session Coordinator: ${describeConflict(resource, held)}. Claim something else, or ask the holder (${describeHolder(held.holder)}) through the shared context.`,
+      reason: `Blocked by Session Coordinator: ${asked ? `${asked} is ${resource} here: ` : ''}${describeConflict(resource, held)}. Claim something else, or ask the holder (${describeHolder(held.holder)}) through the shared context.`,
       holder: held.holder,
       resource,
       expiresAt: held.expiresAt,
@@ -124,36 +130,12 @@ export class EditGuard {
   }
 }
 
-/** The claim resource for a path, or undefined when it is outside the project (not ours to guard). */
+/** The claim resource for a path (its real location, R-CLM-1), or undefined when it is outside the project (not ours to guard). */
 export async function resourceFor(root: string, file: string): Promise<string | undefined> {
   if (!path.isAbsolute(file)) throw new CoordinatorError('InvalidArgument', `The guard needs absolute paths, got ${JSON.stringify(file)}`, { path: file });
-  const direct = fileResource(root, path.resolve(file));
-  if (direct !== undefined) return direct;
-  // The agent may name the project through a symlink: compare real paths too.
-  const [realRoot, realFile] = await Promise.all([fs.realpath(root).catch(() => root), realpathOfNearest(path.resolve(file))]);
-  return fileResource(realRoot, realFile);
-}
-
-/** An edit writes files under the root, never the root itself: '.' would claim the whole project. */
-function fileResource(root: string, file: string): string | undefined {
-  const resource = pathResource(root, file);
+  const resource = await fileResourceOf(root, file);
+  // An edit writes files under the root, never the root itself: '.' would claim the whole project.
   return resource === '.' ? undefined : resource;
-}
-
-/** A file being created does not exist yet: resolve its nearest existing ancestor. */
-async function realpathOfNearest(file: string): Promise<string> {
-  const rest: string[] = [];
-  let current = file;
-  for (;;) {
-    try {
-      return path.join(await fs.realpath(current), ...rest.reverse());
-    } catch (e) {
-      const parent = path.dirname(current);
-      if (parent === current) throw new CoordinatorError('InvalidArgument', `Cannot resolve ${file}: ${errorMessage(e)}`, { path: file });
-      rest.push(path.basename(current));
-      current = parent;
-    }
-  }
 }
 
 /** A guard request from the wire (the hook's POST): checked field by field, refused with what is wrong. */

@@ -5,25 +5,10 @@ import type { Actor, Claim } from './sharedStore.js';
 
 /**
  * Claim resources: `task:<name>` for a named task, otherwise a path relative
- * to the project root (a folder claim covers everything under it).
+ * to the project root (a folder claim covers everything under it). The rules
+ * here are pure; claimPaths.ts turns what an agent wrote into a resource.
  */
 export const TASK_PREFIX = 'task:';
-
-/** `resource` as the agent wrote it (relative to its session root) -> relative to the project root. */
-export function normalizeResource(resource: string, sessionRoot: string, projectRoot: string): string {
-  const trimmed = resource.trim();
-  if (trimmed.startsWith(TASK_PREFIX)) {
-    const name = trimmed.slice(TASK_PREFIX.length).trim();
-    if (!name) throw new CoordinatorError('InvalidArgument', 'A task claim needs a name: task:<name>', { resource });
-    return `${TASK_PREFIX}${name}`;
-  }
-  if (!trimmed) throw new CoordinatorError('InvalidArgument', 'A claim needs a resource: a path inside the project or task:<name>', { resource });
-  const inside = pathResource(projectRoot, path.resolve(sessionRoot, trimmed));
-  if (inside === undefined) {
-    throw new CoordinatorError('InvalidArgument', `Claim path ${resource} is outside the project root ${projectRoot}`, { resource, root: projectRoot });
-  }
-  return inside;
-}
 
 /** An absolute path as a claim resource: relative to the project root, '/'-separated, '.' for the root; undefined outside it. */
 export function pathResource(projectRoot: string, absolute: string): string | undefined {

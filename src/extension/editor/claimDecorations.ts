@@ -1,6 +1,5 @@
-import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { TASK_PREFIX } from '../../core/store/claimRules.js';
+import { covers, pathResource } from '../../core/store/claimRules.js';
 import type { PanelClaim } from '../views/healthProtocol.js';
 
 /** Claims as the editor shows them: relative to the project root they were made in. */
@@ -13,11 +12,10 @@ export class ClaimIndex {
   /** The claim covering a file. Every claim is an agent's, never the person's: all of them are shown. */
   claimOn(uri: vscode.Uri): PanelClaim | undefined {
     if (!this.root || uri.scheme !== 'file') return undefined;
-    const relative = path.relative(this.root, uri.fsPath);
-    if (relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
-    const resource = relative === '' ? '.' : relative.split(path.sep).join('/');
+    const resource = pathResource(this.root, uri.fsPath);
+    if (resource === undefined) return undefined;
     // A claim covers the file it names and everything under a folder it names (not the folders above it).
-    return this.claims.find((c) => !c.resource.startsWith(TASK_PREFIX) && (c.resource === '.' || resource === c.resource || resource.startsWith(c.resource + '/')));
+    return this.claims.find((c) => covers(c.resource, resource));
   }
 
   get resources(): readonly PanelClaim[] {

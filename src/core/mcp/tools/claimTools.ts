@@ -1,6 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { normalizeResource } from '../../store/claimRules.js';
+import { claimTargetOf, inAgentsWords, type ClaimTarget } from '../../store/claimPaths.js';
 import type { Claim } from '../../store/sharedStore.js';
 import { agent } from './sessionTools.js';
 import type { ToolContext } from './toolContext.js';
@@ -33,7 +33,16 @@ function view(c: Claim): { resource: string; fencingToken: number; expiresAt: st
 
 /** claim_acquire/renew/release/list: advisory leases so agents do not step on each other (R-CLM, R-MCP-3). */
 export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
-  const normalize = (r: string): string => normalizeResource(r, ctx.connection.session?.root ?? ctx.projectRoot(), ctx.projectRoot());
+  const target = (r: string): Promise<ClaimTarget> => claimTargetOf(r, ctx.connection.session?.root ?? ctx.projectRoot(), ctx.projectRoot());
+  // The store names the file by its real path; the agent hears its own spelling too.
+  const onTarget = async <T>(r: string, work: (resource: string) => Promise<T>): Promise<T> => {
+    const t = await target(r);
+    try {
+      return await work(t.resource);
+    } catch (e) {
+      throw inAgentsWords(e, t);
+    }
+  };
 
   server.registerTool(
     'claim_acquire',
@@ -45,7 +54,7 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: schemas.acquire.output,
     },
     guarded(async (args) => {
-      const granted = await ctx.coordinator.store.acquireClaim(normalize(args.resource), ctx.actor(), (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000);
+      const granted = await onTarget(args.resource, (r) => ctx.coordinator.store.acquireClaim(r, ctx.actor(), (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000));
       return ok(view(granted));
     }),
   );
@@ -59,7 +68,7 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: schemas.renew.output,
     },
     guarded(async (args) => {
-      return ok(view(await ctx.coordinator.store.renewClaim(normalize(args.resource), args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, ctx.actor())));
+      return ok(view(await onTarget(args.resource, (r) => ctx.coordinator.store.renewClaim(r, args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, ctx.actor()))));
     }),
   );
 
@@ -72,9 +81,11 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: schemas.release.output,
     },
     guarded(async (args) => {
-      const normalized = normalize(args.resource);
-      await ctx.coordinator.store.releaseClaim(normalized, args.fencingToken, ctx.actor());
-      return ok({ resource: normalized, released: true });
+      const released = await onTarget(args.resource, async (r) => {
+        await ctx.coordinator.store.releaseClaim(r, args.fencingToken, ctx.actor());
+        return r;
+      });
+      return ok({ resource: released, released: true });
     }),
   );
 
