@@ -182,7 +182,13 @@ export class HttpEndpoint {
       if (transport.sessionId !== undefined) this.transports.delete(transport.sessionId);
       sdkOnClose?.();
     };
-    await transport.handleRequest(req, res, body);
+    try {
+      await transport.handleRequest(req, res, body);
+    } finally {
+      // The SDK refused the initialize (406 without text/event-stream, 415, a batch...):
+      // no session id, nobody can reach this connection again, so its server goes now.
+      if (transport.sessionId === undefined) await connection.close().catch(() => undefined);
+    }
   }
 
   /**

@@ -19,7 +19,10 @@ export class McpHost {
   private readonly servers = new Map<Connection, McpServer>();
   private storeSubscription: Disposable | undefined;
 
-  constructor(readonly coordinator: Coordinator) {}
+  constructor(readonly coordinator: Coordinator) {
+    // Every connection with its McpServer, live or not yet initialized: what a leak would grow (R-SEC-1).
+    coordinator.metrics.gauge('mcp.connections', () => this.hub.size);
+  }
 
   /** Call once the coordinator has started (the store exists). */
   start(): void {
