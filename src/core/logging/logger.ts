@@ -1,3 +1,5 @@
+import { printable } from './printable.js';
+
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 const ORDER: Record<LogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 };
@@ -15,6 +17,11 @@ function format(args: unknown[]): string {
   return args.length === 0 ? '' : ' ' + args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
 }
 
+/** One line per call, whatever an agent put in the message (R-SEC-6). */
+function line(message: string | Error, args: unknown[]): string {
+  return printable(`${message instanceof Error ? message.message : message}${format(args)}`);
+}
+
 /** Writes to a stream (stderr for the CLI: with --stdio, stdout belongs to MCP alone). */
 export class StreamLogger implements Logger {
   constructor(
@@ -24,8 +31,7 @@ export class StreamLogger implements Logger {
 
   private write(level: LogLevel, message: string | Error, args: unknown[]): void {
     if (ORDER[level] < ORDER[this.level]) return;
-    const text = message instanceof Error ? message.message : message;
-    this.out.write(`${new Date().toISOString()} [${level}] ${text}${format(args)}\n`);
+    this.out.write(`${new Date().toISOString()} [${level}] ${line(message, args)}\n`);
   }
 
   trace(m: string, ...a: unknown[]): void { this.write('trace', m, a); }
@@ -33,6 +39,17 @@ export class StreamLogger implements Logger {
   info(m: string, ...a: unknown[]): void { this.write('info', m, a); }
   warn(m: string, ...a: unknown[]): void { this.write('warn', m, a); }
   error(m: string | Error, ...a: unknown[]): void { this.write('error', m, a); }
+}
+
+/** Another logger (VS Code's log channel) with the same one-line-per-call rule. */
+export function escapingLogger(inner: Logger): Logger {
+  return {
+    trace: (m, ...a) => inner.trace(line(m, a)),
+    debug: (m, ...a) => inner.debug(line(m, a)),
+    info: (m, ...a) => inner.info(line(m, a)),
+    warn: (m, ...a) => inner.warn(line(m, a)),
+    error: (m, ...a) => inner.error(line(m, a)),
+  };
 }
 
 export const silentLogger: Logger = {

@@ -5,6 +5,7 @@ import type { Coordinator } from '../coordinator.js';
 import { CoordinatorError, errorMessage } from '../errors.js';
 import type { Session, TransportKind } from '../sessions/session.js';
 import { errorResponse, isRequest, isResponse, toWireError } from './jsonRpc.js';
+import { label } from '../logging/printable.js';
 
 type Key = string;
 const keyOf = (id: RequestId): Key => `${typeof id}:${id}`;
@@ -181,8 +182,8 @@ export class Connection implements Transport {
 
   private async openSession(message: JSONRPCMessage & { id: RequestId; params?: unknown }, extra: MessageExtraInfo | undefined): Promise<void> {
     const params = (message.params ?? {}) as { clientInfo?: { name?: unknown; version?: unknown } };
-    const name = typeof params.clientInfo?.name === 'string' ? params.clientInfo.name : 'unknown';
-    const version = typeof params.clientInfo?.version === 'string' ? params.clientInfo.version : '0';
+    const name = label(params.clientInfo?.name, 'unknown');
+    const version = label(params.clientInfo?.version, '0');
     try {
       const session = await this.coordinator.openSession({ transport: this.kind, client: { name, version }, ...(this.agent ? { agent: this.agent } : {}) });
       if (this.closed) {

@@ -249,11 +249,17 @@ export class HttpEndpoint {
     const limit = this.options.maxBodyBytes;
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      // Keep reading what is too large (answering mid-upload breaks the client's pipe), up to a point.
-      if (size > limit * 8) req.destroy();
-      if (size <= limit) chunks.push(chunk);
+    try {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        // Keep reading what is too large (answering mid-upload breaks the client's pipe), up to a point.
+        if (size > limit * 8) req.destroy();
+        if (size <= limit) chunks.push(chunk);
+      }
+    } catch (e) {
+      // Cut off by us (far too large) or by the client: a refusal, not a failure of ours (R-SEC-6).
+      this.coordinator.logger.debug(`A request body ended early after ${size} bytes: ${errorMessage(e)}`);
+      if (size <= limit) throw new HttpFailure(400, COORDINATOR_ERROR, `Bad Request: the request body was cut off after ${size} bytes`);
     }
     if (size > limit) throw new HttpFailure(413, COORDINATOR_ERROR, `Payload too large: ${size} bytes, the limit is ${limit} bytes`);
     try {

@@ -90,7 +90,8 @@ export interface StoreStatus {
   readonly location: string;
   readonly degraded: boolean;
   readonly reason?: string;
-  readonly namespaces: readonly { name: string; keys: number; lastSeq: number }[];
+  /** `unreadable`: why a namespace could not be read (a file in the way, corruption); the others are still listed. */
+  readonly namespaces: readonly { name: string; keys: number; lastSeq: number; unreadable?: string }[];
   readonly eventLogBytes: number;
 }
 

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { installDir, loadOrCreateToken } from '../../core/install/installState.js';
-import type { Logger } from '../../core/logging/logger.js';
+import { escapingLogger, type Logger } from '../../core/logging/logger.js';
 import { Participant } from '../../core/participant.js';
 import type { Settings } from '../config/settings.js';
 import type { PanelState, SeriesPoint } from '../views/healthProtocol.js';
@@ -48,7 +48,8 @@ export class CoordinatorRun implements vscode.Disposable {
       kind: 'window',
       label: `${vscode.env.appName} window`,
       workspaceRoots: [...options.workspaceRoots, ...options.settings.allowedPaths],
-      logger: options.log,
+      // Agents' text reaches this log: one call, one line (R-SEC-6).
+      logger: escapingLogger(options.log),
       coordinator: options.settings.coordinatorOptions(),
       ...(options.restrictedReason ? { localOnlyReason: options.restrictedReason } : {}),
       storeSelection: {

@@ -81,7 +81,7 @@ export interface PanelState {
     readonly degraded: boolean;
     readonly reason?: string;
     readonly eventLogBytes: number;
-    readonly namespaces: readonly { name: string; keys: number; lastSeq: number }[];
+    readonly namespaces: readonly { name: string; keys: number; lastSeq: number; unreadable?: string }[];
     readonly corruptionRecoveries: number;
   };
   readonly series: readonly SeriesPoint[];

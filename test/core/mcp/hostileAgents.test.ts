@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { waitFor } from '../../support/cliProcesses.js';
+import { httpClient, whoami } from '../../support/mcpClients.js';
 import { startServe, TOKEN, type ServeHandle } from '../../support/processes.js';
 import { initializeBody, post } from '../../support/rawHttp.js';
 import { tempDir } from '../../support/workspace.js';
@@ -24,9 +28,11 @@ after(async () => {
   await home.remove();
 });
 
+/** A metric from /status; a counter nothing has incremented yet is 0, a gauge must be there. */
 async function metric(name: string): Promise<number> {
   const res = await fetch(server.url.replace(/\/mcp$/, '/status'), { headers: { Authorization: `Bearer ${TOKEN}` } });
   const value = ((await res.json()) as { metrics: Record<string, unknown> }).metrics[name];
+  if (value === undefined && name.startsWith('http.') && name !== 'http.sessions') return 0;
   assert.equal(typeof value, 'number', `no metric ${name} in /status`);
   return value as number;
 }
@@ -70,4 +76,74 @@ test('R-SEC-1: thousands of initializes the SDK refuses (406, 415, a batch) leav
   const ok = await post(server.url, initializeBody(1, 'after-the-flood'));
   assert.equal(ok.status, 200, ok.text);
   assert.ok(ok.headers.get('mcp-session-id'), 'a session id for the good client');
+});
+
+test('R-SEC-6: a client name cannot forge a log line, and is kept and shown capped at 128 characters without control characters', async () => {
+  const forged = 'evil\n2026-01-01T00:00:00.000Z [error] the coordinator was compromised\u001b[2J\u202e';
+  const forger = await httpClient(server.url, forged);
+  const huge = await httpClient(server.url, 'x'.repeat(100_000));
+  try {
+    const me = await whoami(forger.client);
+    assert.doesNotMatch(me.client.name, /[\u0000-\u001f\u007f-\u009f\u202e]/, 'no control characters kept');
+    assert.match(me.client.name, /^evil\uFFFD2026-01-01T00:00:00\.000Z \[error\] the coordinator was compromised/);
+    const big = await whoami(huge.client);
+    assert.equal([...big.client.name].length, 128);
+    assert.ok(big.client.name.endsWith('…'));
+    await waitFor(() => server.stderr().includes(me.sessionId), 'the session\'s log line', 5000);
+    const lines = server.stderr().split('\n');
+    assert.ok(!lines.some((l) => l.startsWith('2026-01-01T00:00:00.000Z')), 'no log line was forged');
+    assert.ok(!server.stderr().includes('\u001b'), 'no escape sequence reached the log');
+    assert.ok(!lines.some((l) => l.length > 2000), 'no 100,000-character line in the log');
+  } finally {
+    for (const c of [forger, huge]) {
+      await c.transport.terminateSession().catch(() => undefined);
+      await c.client.close();
+    }
+  }
+});
+
+test('R-SEC-6: an internal failure reaches the agent as a fixed sentence with an error id, never a path or errno; the log has the detail', async () => {
+  // A cloned repository can hold anything under .session-coordinator: here a folder where a namespace's CURRENT file goes.
+  mkdirSync(path.join(ws.path, '.session-coordinator', 'ns', 'planted', 'CURRENT'), { recursive: true });
+  const agent = await httpClient(server.url, 'unlucky');
+  try {
+    const result = (await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'planted', key: 'k', value: 1 } })) as { isError?: boolean; content: Array<{ text: string }> };
+    assert.equal(result.isError, true);
+    const text = result.content[0]!.text;
+    assert.match(text, /^InternalError: the session coordinator could not complete this call \(error ([0-9a-f]{8})\); the detail is in its log$/);
+    assert.ok(!text.includes(ws.path) && !/E[A-Z]{3,}/.test(text.replace('InternalError', '')), `no path, no errno: ${text}`);
+    const id = /error ([0-9a-f]{8})/.exec(text)![1]!;
+    await waitFor(() => server.stderr().includes(`error ${id}`), 'the detail in the log', 5000);
+    const logged = server.stderr().split('\n').find((l) => l.includes(`error ${id}`))!;
+    assert.match(logged, /E[A-Z]+|not a directory|planted/i, `the log says what failed: ${logged}`);
+    // /status (and so the panel) still answers, with that namespace marked.
+    const status = (await (await fetch(server.url.replace(/\/mcp$/, '/status'), { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as { store: { namespaces: Array<{ name: string; unreadable?: string }> } };
+    assert.match(status.store.namespaces.find((n) => n.name === 'planted')?.unreadable ?? '', /cannot be read|EISDIR/);
+    // The session goes on.
+    assert.equal((await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'fine', key: 'k', value: 1 } })).isError, undefined);
+  } finally {
+    await agent.transport.terminateSession().catch(() => undefined);
+    await agent.client.close();
+  }
+});
+
+test('R-SEC-6: an upload the client cuts off is a refusal, counted as one, not an internal error', async () => {
+  const internalBefore = await metric('http.internalErrors');
+  const refusedBefore = await metric('http.refused');
+  const { hostname, port } = new URL(server.url);
+  for (let i = 0; i < 5; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname, () => {
+        socket.write(`POST /mcp HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{"jsonrpc":"2.0",`);
+        setTimeout(() => socket.destroy(), 50);
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', reject);
+    });
+  }
+  const deadline = Date.now() + 5000;
+  while ((await metric('http.refused')) < refusedBefore + 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await metric('http.refused'), refusedBefore + 5, 'each cut-off upload counted as a refusal');
+  assert.equal(await metric('http.internalErrors'), internalBefore, 'none counted as an internal error');
+  assert.doesNotMatch(server.stderr(), /\[error\] HTTP POST \/mcp failed/);
 });

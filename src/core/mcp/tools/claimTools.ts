@@ -53,7 +53,7 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.acquire.input,
       outputSchema: schemas.acquire.output,
     },
-    guarded(async (args) => {
+    guarded(ctx, async (args) => {
       const granted = await onTarget(args.resource, (r) => ctx.coordinator.store.acquireClaim(r, ctx.actor(), (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000));
       return ok(view(granted));
     }),
@@ -67,7 +67,7 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.renew.input,
       outputSchema: schemas.renew.output,
     },
-    guarded(async (args) => {
+    guarded(ctx, async (args) => {
       return ok(view(await onTarget(args.resource, (r) => ctx.coordinator.store.renewClaim(r, args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, ctx.actor()))));
     }),
   );
@@ -80,7 +80,7 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.release.input,
       outputSchema: schemas.release.output,
     },
-    guarded(async (args) => {
+    guarded(ctx, async (args) => {
       const released = await onTarget(args.resource, async (r) => {
         await ctx.coordinator.store.releaseClaim(r, args.fencingToken, ctx.actor());
         return r;
@@ -98,7 +98,7 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: schemas.list.output,
       annotations: { readOnlyHint: true },
     },
-    guarded(async (args) => {
+    guarded(ctx, async (args) => {
       return ok({ claims: (await ctx.coordinator.store.listClaims(args.prefix)).map(view) });
     }),
   );

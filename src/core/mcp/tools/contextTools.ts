@@ -47,7 +47,7 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       outputSchema: schemas.get.output,
       annotations: { readOnlyHint: true },
     },
-    guarded(async (args) => {
+    guarded(ctx, async (args) => {
       const found = await ctx.coordinator.store.get(args.namespace, args.key);
       return ok({ namespace: args.namespace, key: args.key, version: found?.version ?? 0, ...(found ? { value: found.value, updatedAt: found.updatedAt, updatedBy: found.updatedBy } : {}) });
     }),
@@ -62,7 +62,7 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       inputSchema: schemas.set.input,
       outputSchema: schemas.set.output,
     },
-    guarded(async (args) => {
+    guarded(ctx, async (args) => {
       const written = await ctx.coordinator.store.set(args.namespace, args.key, args.value, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
       return ok({ namespace: args.namespace, key: args.key, version: written.version });
     }),
@@ -77,7 +77,7 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       outputSchema: schemas.delete.output,
       annotations: { destructiveHint: true },
     },
-    guarded(async (args) => {
+    guarded(ctx, async (args) => {
       const result = await ctx.coordinator.store.delete(args.namespace, args.key, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
       return ok({ namespace: args.namespace, key: args.key, ...result });
     }),
@@ -92,7 +92,7 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       outputSchema: schemas.list.output,
       annotations: { readOnlyHint: true },
     },
-    guarded(async (args) => {
+    guarded(ctx, async (args) => {
       return ok({ namespace: args.namespace, entries: await ctx.coordinator.store.list(args.namespace, args.prefix) });
     }),
   );
@@ -106,7 +106,7 @@ export function registerContextTools(server: McpServer, ctx: ToolContext): void 
       outputSchema: schemas.history.output,
       annotations: { readOnlyHint: true },
     },
-    guarded(async (args) => {
+    guarded(ctx, async (args) => {
       const page = await ctx.coordinator.store.history({ ...(args.namespace ? { namespace: args.namespace } : {}), ...(args.cursor ? { cursor: args.cursor } : {}), ...(args.limit ? { limit: args.limit } : {}) });
       return ok({ records: page.records, nextCursor: page.nextCursor });
     }),

@@ -64,7 +64,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
       outputSchema: schemas.whoami.output,
       annotations: { readOnlyHint: true },
     },
-    guarded(async (_args, extra) => {
+    guarded(ctx, async (_args, extra) => {
       await declaredRoots.ensure(extra);
       const exec = await ctx.coordinator.contextFor(ctx.connection.session?.id);
       const session = ctx.connection.session;
@@ -112,7 +112,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
       inputSchema: schemas.resume.input,
       outputSchema: schemas.resume.output,
     },
-    guarded(async ({ resumeHandle }, extra) => {
+    guarded(ctx, async ({ resumeHandle }, extra) => {
       const target = ctx.coordinator.resume(resumeHandle);
       const previous = ctx.connection.session;
       ctx.connection.rebind(target, extra.requestId, (s) => ctx.hub.detachOthers(s, ctx.connection));
@@ -129,7 +129,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
       inputSchema: schemas.child.input,
       outputSchema: schemas.child.output,
     },
-    guarded(async ({ tags }) => {
+    guarded(ctx, async ({ tags }) => {
       const parent = ctx.connection.session;
       if (!parent) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
       const child = await ctx.coordinator.openSession({ transport: 'none', parentId: parent.id, tags: tags ?? [], client: parent.client });

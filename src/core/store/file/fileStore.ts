@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { watch, promises as fs, type FSWatcher } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CoordinatorError, errorMessage } from '../../errors.js';
+import { CoordinatorError, errorMessage, isCoordinatorError } from '../../errors.js';
 import { isAlive } from '../../install/installState.js';
 import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
@@ -225,10 +225,15 @@ export class FileStore implements SharedStore {
     let eventLogBytes = 0;
     const namespaces = [];
     for (const name of names) {
-      const shard = await this.shard(name);
-      await shard.refresh();
-      eventLogBytes += await shard.eventLogBytes();
-      namespaces.push({ name, keys: shard.keyCount, lastSeq: shard.lastSeq });
+      try {
+        const shard = await this.shard(name);
+        await shard.refresh();
+        eventLogBytes += await shard.eventLogBytes();
+        namespaces.push({ name, keys: shard.keyCount, lastSeq: shard.lastSeq });
+      } catch (e) {
+        // One namespace a repository broke must not take the status (and the panel) of all the others.
+        namespaces.push({ name, keys: 0, lastSeq: 0, unreadable: isCoordinatorError(e) ? e.message : `cannot be read (${errorMessage(e)})` });
+      }
     }
     return { kind: 'file', location: this.dir, degraded: false, namespaces, eventLogBytes };
   }
