@@ -9,13 +9,14 @@ import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
 import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
-import { isHeldBy, participantEntry } from '../participantEntry.js';
+import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
 
 export const STORE_FOLDER = '.session-coordinator';
+const MAX_PRESENCE_BYTES = 1024 * 1024;
 
 export interface FileStoreOptions extends ShardOptions {
   heartbeatMs: number;
@@ -259,6 +260,7 @@ export class FileStore implements SharedStore {
     const now = Date.now();
     for (const p of await this.readParticipants()) {
       if (p.participantId === this.participantId || !this.isGone(p, now)) continue;
+      // The id was checked against the file's own name and a strict alphabet: this names that file and no other.
       await fs.rm(path.join(this.dir, 'presence', `${p.participantId}.json`), { force: true });
       this.presenceCache = undefined;
       const released = await this.releaseClaimsOf({ participantId: p.participantId });
@@ -279,8 +281,16 @@ export class FileStore implements SharedStore {
     const names = await fs.readdir(dir).catch(() => [] as string[]);
     const out: Participant[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
+      const id = name.slice(0, -'.json'.length);
+      if (!PARTICIPANT_ID.test(id)) continue;
       try {
-        out.push(JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as Participant);
+        const file = path.join(dir, name);
+        // Ours are a few KB: a symlink, a fifo or a huge planted file is not read at all.
+        const stat = await fs.lstat(file);
+        if (!stat.isFile() || stat.size > MAX_PRESENCE_BYTES) continue;
+        const participant = readParticipant(id, JSON.parse(await fs.readFile(file, 'utf8')));
+        // Not a presence record of that name (planted, or from an older format): read as nobody (R-SEC-3).
+        if (participant) out.push(participant);
       } catch {
         // Half-written by a participant killed mid-beat, or removed meanwhile: its next beat fixes it.
       }

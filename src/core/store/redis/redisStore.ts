@@ -9,7 +9,7 @@ import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { checkValue, filterBySession, toClaim } from '../decisions.js';
 import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
-import { participantEntry } from '../participantEntry.js';
+import { participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
@@ -49,6 +49,15 @@ export interface RedisStoreDeps {
   metrics: Metrics;
   logger: Logger;
   options?: Partial<RedisStoreOptions>;
+}
+
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** ioredis' refusal of a command it did not send (no offline queue, socket not writable). */
@@ -438,10 +447,11 @@ export class RedisStore implements SharedStore {
       const ids = await this.main.hkeys(this.keys.participants);
       const values = ids.length ? await this.main.mget(ids.map((id) => this.keys.presence(id))) : [];
       const out: Participant[] = [];
-      for (const v of values) {
-        if (v === null) continue;
-        const p = JSON.parse(v) as Participant;
-        if (!this.diedHere(p)) out.push(p);
+      for (const [i, v] of values.entries()) {
+        if (v === null || v === undefined) continue;
+        // Any token holder can write a key: a value that is not a presence record of that id is nobody (R-SEC-3).
+        const p = readParticipant(ids[i]!, parseJson(v));
+        if (p && !this.diedHere(p)) out.push(p);
       }
       this.lastParticipants = out;
       return out;
@@ -460,15 +470,16 @@ export class RedisStore implements SharedStore {
     const live = await this.main.mget(ids.map((id) => this.keys.presence(id)));
     for (const [i, id] of ids.entries()) {
       const current = live[i];
-      const last = JSON.parse(current ?? known[id]!) as Participant;
-      if (current !== null && current !== undefined && !this.diedHere(last)) continue;
+      const last = readParticipant(id, parseJson(current ?? known[id]!));
+      // Unreadable while its key lives: not ours to judge; its key's expiry will say when it is gone.
+      if (current !== null && current !== undefined && (!last || !this.diedHere(last))) continue;
       // HDEL answers 1 to one sweeper only: that one releases the claims.
       if ((await this.main.hdel(this.keys.participants, id)) !== 1) continue;
       await this.main.del(this.keys.presence(id));
       const released = await this.releaseClaimsOf({ participantId: id });
       await this.main.publish(this.keys.channel, 'p');
       this.deps.metrics.counter('presence.gone').inc();
-      this.deps.logger.info(`Participant ${last.label} (pid ${last.pid} on ${last.host}) is gone; released ${released} claim(s)`);
+      this.deps.logger.info(`Participant ${last ? `${last.label} (pid ${last.pid} on ${last.host})` : id} is gone; released ${released} claim(s)`);
     }
   }
 

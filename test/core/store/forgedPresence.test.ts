@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { deadPid } from '../../support/cliProcesses.js';
+import { httpClient } from '../../support/mcpClients.js';
+import { startServe } from '../../support/processes.js';
+import { callOk, type ClaimView } from '../../support/sharedContext.js';
+import { tempDir } from '../../support/workspace.js';
+
+/**
+ * Files in the workspace are data (R-SEC-3): a cloned repository can hold any
+ * file under .session-coordinator/presence. None of them may name a file to
+ * delete, release a live participant's claims, or stall the sweeper.
+ * Real `serve` processes, real files, real heartbeats.
+ */
+
+const cleanup: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function forged(participantId: string, pid: number, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ participantId, pid, host: os.hostname(), kind: 'headless', label: 'forged', startedAt: 0, heartbeatAt: 0, sessions: [], ...extra });
+}
+
+test('R-SEC-3: forged presence files delete nothing outside their own name, release no live participant\'s claims, and a symlink to /dev/zero stalls nothing', async () => {
+  const parent = tempDir('sc-forged-');
+  cleanup.push(parent.remove);
+  const ws = path.join(parent.path, 'ws');
+  const presence = path.join(ws, '.session-coordinator', 'presence');
+  mkdirSync(presence, { recursive: true });
+  const home = tempDir('sc-home-');
+  cleanup.push(home.remove);
+
+  const a = await startServe(ws, home.path);
+  cleanup.push(() => a.stop());
+  const holder = await httpClient(a.url, 'holder');
+  cleanup.push(() => holder.client.close());
+  const held = await callOk<ClaimView>(holder.client, 'claim_acquire', { resource: 'precious.ts', ttlSeconds: 600 });
+  const victimId = held.holder.participantId;
+  const dead = await deadPid();
+
+  // 1. An id that walks out of the presence folder: the sweeper removed <parent>/victim.json with it.
+  const victim = path.join(parent.path, 'victim.json');
+  writeFileSync(victim, '{"keep": true}');
+  writeFileSync(path.join(presence, 'walker.json'), forged('../../../victim', dead));
+  // 2. A live participant's id in a file of another name, stale and with a dead pid: its claims were released.
+  writeFileSync(path.join(presence, 'impostor.json'), forged(victimId, dead));
+  // 3. A presence "file" that never ends.
+  symlinkSync('/dev/zero', path.join(presence, 'endless.json'));
+
+  const b = await startServe(ws, home.path);
+  cleanup.push(() => b.stop());
+  const watcher = await httpClient(b.url, 'watcher');
+  cleanup.push(() => watcher.client.close());
+  // Several heartbeats (1 s) and sweeps of both participants, past goneAfter (3 s).
+  await sleep(4500);
+
+  assert.ok(existsSync(victim), 'a file outside the presence folder was deleted');
+  const { claims } = await callOk<{ claims: ClaimView[] }>(watcher.client, 'claim_list', {});
+  const still = claims.find((c) => c.resource === 'precious.ts');
+  assert.equal(still?.fencingToken, held.fencingToken, 'the live participant kept its claim');
+  const me = (await watcher.client.callTool({ name: 'whoami', arguments: {} })).structuredContent as { participants: Array<{ participantId: string; label: string }> };
+  assert.deepEqual(me.participants.map((p) => p.participantId).sort(), [victimId, (await callOk<ClaimView>(watcher.client, 'claim_acquire', { resource: 'mine.ts' })).holder.participantId].sort(), 'only the two real participants are listed');
+  assert.ok(!me.participants.some((p) => p.label === 'forged'));
+  assert.doesNotMatch(a.stderr() + b.stderr(), /Participant forged .* is gone/);
+});
