@@ -13,7 +13,7 @@ export const DEFAULT_OPTIONS: CoordinatorOptions = {
   sessions: {
     maxSessions: 200,
     ttlMs: 30 * 60_000,
-    idleMs: 5 * 60_000,
+    maxChildrenPerParent: 16,
     sweepIntervalMs: 10_000,
     longRunningMs: 60 * 60_000,
     highVolumeRequests: 1_000,

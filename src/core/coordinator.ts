@@ -103,6 +103,7 @@ export class Coordinator {
         this.publishPresence();
         this.changed.fire();
       },
+      claimHolders: async () => new Set((await this.storeValue?.listClaims())?.map((c) => c.holder.sessionId)),
       onEnd: (session) => {
         this.requests.dropSession(session.id);
         this.releaseClaimsOfEnded(session);

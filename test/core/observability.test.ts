@@ -13,7 +13,7 @@ test('R-OBS-1, R-OBS-2: one snapshot carries every metric the requirements name,
     logger: silentLogger,
     allowedRoots: [ws.path],
     openStore: (projectRoot, metrics) => FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }),
-    options: { sessions: { maxSessions: 1, idleMs: 60_000 } },
+    options: { sessions: { maxSessions: 1 } },
   });
   after(() => c.dispose());
   await c.start();

@@ -11,8 +11,8 @@ export interface SessionLimits {
   maxSessions: number;
   /** A session with no activity for this long expires (R-SES-5). */
   ttlMs: number;
-  /** A session quiet for this long may be evicted to make room (R-SES-4). */
-  idleMs: number;
+  /** Child sessions one session may have (R-SEC-2): sub-agents of one agent cannot fill the coordinator. */
+  maxChildrenPerParent: number;
   sweepIntervalMs: number;
   longRunningMs: number;
   highVolumeRequests: number;
@@ -27,6 +27,8 @@ export interface SessionHooks {
   /** Something a person would see changed without the session starting or ending. */
   onChange?(session: Session): void;
   pendingCount(sessionId: string): number;
+  /** Sessions that hold claims: never evicted to make room for another (R-SEC-2). Rejects when it cannot tell. */
+  claimHolders?(): Promise<ReadonlySet<string>>;
 }
 
 /**
@@ -95,10 +97,20 @@ export class SessionRegistry {
       this.metrics.counter('sessions.creationFailures').inc();
       throw e;
     }
+    // Who holds claims is a store read: asked before the lock, and only when room may be needed.
+    const keep = this.sessions.size >= this.limits.maxSessions ? await this.claimHolders() : new Set<string>();
     return this.locks.run(id, async () => {
       const raced = this.sessions.get(id);
       if (raced) return raced;
-      this.makeRoom();
+      if (parent && parent.childIds.size >= this.limits.maxChildrenPerParent) {
+        this.metrics.counter('sessions.rejected').inc();
+        throw new CoordinatorError(
+          'SessionLimitReached',
+          `Session ${parent.id} already has ${parent.childIds.size} child sessions, the most one session may have; close one of them first`,
+          { limit: this.limits.maxChildrenPerParent, parentId: parent.id },
+        );
+      }
+      this.makeRoom(keep);
       const tags = [...(parent?.tags.filter((t) => t !== 'sub-agent') ?? []), ...(spec.tags ?? [])];
       const session = new Session(id, randomBytes(24).toString('base64url'), root, { ...spec, tags }, Date.now());
       this.sessions.set(id, session);
@@ -219,20 +231,33 @@ export class SessionRegistry {
   }
 
   /** At the limit, evict the least recently active idle session; never a busy one (R-SES-4). */
-  private makeRoom(): void {
+  /** Sessions that hold claims, or every session when the store cannot say (then nobody is evicted). */
+  private async claimHolders(): Promise<ReadonlySet<string>> {
+    try {
+      return (await this.hooks.claimHolders?.()) ?? new Set();
+    } catch {
+      return new Set(this.sessions.keys());
+    }
+  }
+
+  /**
+   * At the limit, ends the least recently active session nobody would miss:
+   * no connection attached (or its client gone), nothing pending, no claims.
+   * A connected agent is never evicted for another, however quiet (R-SEC-2).
+   */
+  private makeRoom(keep: ReadonlySet<string>): void {
     if (this.sessions.size < this.limits.maxSessions) return;
-    const now = Date.now();
     let victim: Session | undefined;
     for (const s of this.sessions.values()) {
-      const quiet = s.attachedConnections === 0 || s.state.kind === 'disconnected' || now - s.lastActivityAt >= this.limits.idleMs;
-      const idle = (s.state.kind === 'active' || s.state.kind === 'disconnected') && this.hooks.pendingCount(s.id) === 0 && quiet;
+      const unattended = s.attachedConnections === 0 || s.state.kind === 'disconnected';
+      const idle = (s.state.kind === 'active' || s.state.kind === 'disconnected') && this.hooks.pendingCount(s.id) === 0 && unattended && !keep.has(s.id);
       if (idle && (!victim || s.lastActivityAt < victim.lastActivityAt)) victim = s;
     }
     if (!victim) {
       this.metrics.counter('sessions.rejected').inc();
       throw new CoordinatorError(
         'SessionLimitReached',
-        `Session limit reached: ${this.sessions.size} of ${this.limits.maxSessions} sessions are live and none is idle; close one or raise sessionCoordinator.maxSessions`,
+        `Session limit reached: ${this.sessions.size} of ${this.limits.maxSessions} sessions are live and each is connected, busy or holds claims; close one or raise sessionCoordinator.maxSessions`,
         { limit: this.limits.maxSessions, live: this.sessions.size },
       );
     }

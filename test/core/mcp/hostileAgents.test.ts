@@ -147,3 +147,50 @@ test('R-SEC-6: an upload the client cuts off is a refusal, counted as one, not a
   assert.equal(await metric('http.internalErrors'), internalBefore, 'none counted as an internal error');
   assert.doesNotMatch(server.stderr(), /\[error\] HTTP POST \/mcp failed/);
 });
+
+test('R-SEC-2: one agent\'s sub-agents are capped, and making room never evicts a connected agent or one that holds claims', async () => {
+  const own = await startServe(ws.path, home.path, ['--max-sessions', '20']);
+  const clients: Array<Awaited<ReturnType<typeof httpClient>>> = [];
+  try {
+    const connect = async (name: string): Promise<Awaited<ReturnType<typeof httpClient>>> => {
+      const c = await httpClient(own.url, name);
+      clients.push(c);
+      return c;
+    };
+    const holder = await connect('holder');
+    const quiet = await connect('quiet-but-connected');
+    const spawner = await connect('spawner');
+    const claim = await holder.client.callTool({ name: 'claim_acquire', arguments: { resource: 'held.ts' } });
+    assert.equal(claim.isError, undefined);
+    const children: string[] = [];
+    for (let i = 0; i < 16; i++) {
+      const child = (await spawner.client.callTool({ name: 'session_create_child', arguments: {} })) as { isError?: boolean; structuredContent?: { sessionId: string } };
+      assert.equal(child.isError, undefined, `child ${i + 1} of 16`);
+      children.push(child.structuredContent!.sessionId);
+    }
+    const seventeenth = (await spawner.client.callTool({ name: 'session_create_child', arguments: {} })) as { isError?: boolean; content: Array<{ text: string }> };
+    assert.equal(seventeenth.isError, true);
+    assert.match(seventeenth.content[0]!.text, /^SessionLimitReached: Session \S+ already has 16 child sessions, the most one session may have/);
+    // 19 sessions live; newcomers make room by evicting the spawner's children (no connection, no claims), oldest first.
+    for (let i = 0; i < 5; i++) await connect(`newcomer-${i}`);
+    const me = await whoami(holder.client);
+    const live = new Set([me.sessionId, ...me.peers.map((p) => p.sessionId)]);
+    assert.equal(live.size, 20);
+    for (const c of [holder, quiet, spawner]) assert.ok(live.has((await whoami(c.client)).sessionId), 'a connected agent was evicted');
+    assert.equal(children.filter((id) => !live.has(id)).length, 4, 'four children made room');
+    assert.equal(await metricOf(own, 'sessions.evicted'), 4);
+    const { claims } = (await holder.client.callTool({ name: 'claim_list', arguments: {} })).structuredContent as { claims: Array<{ resource: string }> };
+    assert.ok(claims.some((c) => c.resource === 'held.ts'), 'the holder kept its claim');
+  } finally {
+    for (const c of clients) {
+      await c.transport.terminateSession().catch(() => undefined);
+      await c.client.close();
+    }
+    await own.stop();
+  }
+});
+
+async function metricOf(s: ServeHandle, name: string): Promise<unknown> {
+  const res = await fetch(s.url.replace(/\/mcp$/, '/status'), { headers: { Authorization: `Bearer ${TOKEN}` } });
+  return ((await res.json()) as { metrics: Record<string, unknown> }).metrics[name];
+}

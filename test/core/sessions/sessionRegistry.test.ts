@@ -5,6 +5,7 @@ import { after, test } from 'node:test';
 import { Coordinator } from '../../../src/core/coordinator.js';
 import { isCoordinatorError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logging/logger.js';
+import { FileStore } from '../../../src/core/store/file/fileStore.js';
 import type { OptionsOverride } from '../../../src/core/config.js';
 import { REPO } from '../../support/processes.js';
 import { tempDir } from '../../support/workspace.js';
@@ -51,7 +52,7 @@ test('R-SES-3: root validation runs before the lock, and locks are per id', asyn
 });
 
 test('R-SES-4: at the limit the least recently active idle session is evicted, never a busy one', async () => {
-  const c = coordinator({ sessions: { maxSessions: 3, idleMs: 0 } });
+  const c = coordinator({ sessions: { maxSessions: 3 } });
   const a = await c.openSession({ transport: 'none' }, 'a');
   const b = await c.openSession({ transport: 'none' }, 'b');
   const busy = await c.openSession({ transport: 'none' }, 'busy');
@@ -69,7 +70,7 @@ test('R-SES-4: at the limit the least recently active idle session is evicted, n
 });
 
 test('R-SES-4: when nothing can be evicted creation fails with SessionLimitReached, and nothing thrashes', async () => {
-  const c = coordinator({ sessions: { maxSessions: 2, idleMs: 60_000 } });
+  const c = coordinator({ sessions: { maxSessions: 2 } });
   const one = await c.openSession({ transport: 'http' }, 'one');
   const two = await c.openSession({ transport: 'http' }, 'two');
   one.attachedConnections = 1;
@@ -87,6 +88,30 @@ test('R-SES-4: when nothing can be evicted creation fails with SessionLimitReach
   const m = c.metrics.snapshot();
   assert.equal(m['sessions.rejected'], 5);
   assert.equal(m['sessions.evicted'] ?? 0, 0);
+});
+
+test('R-SEC-2: a session that holds claims is never evicted to make room, even with no connection; the newcomer is refused instead', async () => {
+  const c = new Coordinator({
+    logger: silentLogger,
+    allowedRoots: [ws.path],
+    openStore: (projectRoot, metrics) => FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }),
+    options: { sessions: { maxSessions: 2 } },
+  });
+  after(() => c.dispose());
+  await c.start();
+  const holder = await c.openSession({ transport: 'none' }, 'holder');
+  const idle = await c.openSession({ transport: 'none' }, 'idle');
+  holder.lastActivityAt = 1;
+  idle.lastActivityAt = 2;
+  await c.store.acquireClaim('src/a.ts', c.actorFor(holder), 60_000);
+  await c.openSession({ transport: 'none' }, 'third');
+  assert.equal(idle.state.kind, 'closed', 'the idle session without claims made room');
+  assert.equal(holder.state.kind, 'active', 'the older session with a claim stayed');
+  holder.lastActivityAt = 0;
+  c.sessions.get('third')!.attachedConnections = 1;
+  await assert.rejects(c.openSession({ transport: 'none' }, 'fourth'), (e) => isCoordinatorError(e, 'SessionLimitReached'));
+  assert.equal(holder.state.kind, 'active');
+  assert.equal((await c.store.listClaims()).length, 1, 'and its claim with it');
 });
 
 test('R-SES-5: idle sessions expire after the TTL; busy ones do not', async () => {
