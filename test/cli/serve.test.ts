@@ -68,7 +68,7 @@ test('R-CLI-1: without --port serve picks a free port itself (port 0)', async ()
 
 test('R-CLI-1: with SESSION_COORDINATOR_TOKEN set, that token (and only it) opens the endpoint, and no token file is written', async () => {
   const home = freshHome();
-  const custom = `custom-token-${process.pid}-${Date.now()}`;
+  const custom = `custom-token-${process.pid}-${Date.now()}-0123456789`;
   const server = await serve(home.install, [], { SESSION_COORDINATOR_TOKEN: custom });
   assert.equal(await initializeStatus(server.url, custom), 200);
   assert.equal(await initializeStatus(server.url, TOKEN), 401, 'the default test token is not accepted');

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const CLI = path.join(REPO, 'dist', 'cli.js');
-export const TOKEN = 'test-token-0123456789';
+export const TOKEN = 'test-token-0123456789-abcdefghijklmn';
 
 export interface ServeHandle {
   child: ChildProcess;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CoordinatorError } from '../errors.js';
 
 /**
  * Per-install state outside any workspace: the HTTP token and the discovery
@@ -21,14 +22,41 @@ export interface Discovery {
   startedAt: string;
 }
 
+/** A token shorter than this is guessable by any local process that can reach the port (R-SEC-5). */
+export const MIN_TOKEN_CHARS = 32;
+
+/**
+ * The install folder holds the token: it must be ours and private. An older
+ * or hand-made one with mode 0755 is tightened; one owned by another user is
+ * refused (it could be swapped under us).
+ */
 async function ensurePrivateDir(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const stat = await fs.stat(dir);
+  checkOwner(dir, stat);
+  if ((stat.mode & 0o077) !== 0) await fs.chmod(dir, 0o700);
+}
+
+function checkOwner(file: string, stat: { uid: number }): void {
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) {
+    throw new CoordinatorError('UnsafeStorePath', `${file} belongs to user ${stat.uid}, not to you (${uid}); the coordinator keeps its token only in a folder of your own`, { path: file });
+  }
 }
 
 /** The token from SESSION_COORDINATOR_TOKEN, else the one generated once for this install. */
 export async function loadOrCreateToken(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const fromEnv = env.SESSION_COORDINATOR_TOKEN?.trim();
-  if (fromEnv) return fromEnv;
+  if (fromEnv) {
+    if (fromEnv.length < MIN_TOKEN_CHARS) {
+      throw new CoordinatorError(
+        'InvalidArgument',
+        `SESSION_COORDINATOR_TOKEN is ${fromEnv.length} characters; a token needs at least ${MIN_TOKEN_CHARS} (for example: openssl rand -base64 32), or unset it to use the one generated for this install`,
+        { length: fromEnv.length, minimum: MIN_TOKEN_CHARS },
+      );
+    }
+    return fromEnv;
+  }
   await ensurePrivateDir(dir);
   const file = path.join(dir, 'token');
   try {
@@ -43,14 +71,33 @@ export async function loadOrCreateToken(dir: string, env: NodeJS.ProcessEnv = pr
   }
   // Another process created it first, possibly a moment ago: wait for its content.
   for (let attempt = 0; attempt < 50; attempt++) {
-    const token = (await fs.readFile(file, 'utf8')).trim();
-    if (token) {
-      await fs.chmod(file, 0o600);
-      return token;
-    }
+    const token = await readTokenFile(file);
+    if (token) return token;
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`The token file ${file} is empty; delete it to generate a new token`);
+}
+
+/** The token file itself, never through a symlink, ours, and private. */
+async function readTokenFile(file: string): Promise<string> {
+  let handle;
+  try {
+    handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new CoordinatorError('UnsafeStorePath', `${file} is a symlink; the token is read only from a plain file (delete it to generate a new token)`, { path: file });
+    }
+    throw e;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new CoordinatorError('UnsafeStorePath', `${file} is not a plain file; delete it to generate a new token`, { path: file });
+    checkOwner(file, stat);
+    if ((stat.mode & 0o077) !== 0) await handle.chmod(0o600);
+    return (await handle.readFile('utf8')).trim();
+  } finally {
+    await handle.close();
+  }
 }
 
 function participantsDir(dir: string): string {

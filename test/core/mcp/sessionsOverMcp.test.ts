@@ -25,7 +25,7 @@ after(async () => {
 });
 
 async function status(): Promise<{ sessions: Array<{ id: string; state: { kind: string } }>; metrics: Record<string, unknown> }> {
-  const res = await fetch(new URL('/status', server.url), { headers: { Authorization: 'Bearer test-token-0123456789' } });
+  const res = await fetch(new URL('/status', server.url), { headers: { Authorization: `Bearer ${TOKEN}` } });
   return (await res.json()) as never;
 }
 
@@ -63,7 +63,7 @@ test('R-MCP-1: 50 sessions x 20 concurrent calls, the same JSON-RPC ids in every
     owner.set(sid, me.sessionId);
   }
   assert.equal(new Set(owner.values()).size, 50, 'fifty sessions, none answered with another one');
-  await Promise.all(sids.map((sid) => fetch(server.url, { method: 'DELETE', headers: { Authorization: 'Bearer test-token-0123456789', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' } })));
+  await Promise.all(sids.map((sid) => fetch(server.url, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}`, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' } })));
   const m = (await status()).metrics;
   assert.equal(m['http.sessions'], baseline['http.sessions'], 'no HTTP transport left in any map');
   assert.equal(m['requests.pending'], 0, 'no pending request left');

@@ -43,9 +43,18 @@ export function parseRedisUrl(url: string): RedisTarget {
   return { tls: protocol === 'rediss:', host, port, db, ...(username ? { username } : {}), ...(password ? { password } : {}) };
 }
 
-/** For logs, status and errors: the URL with any password removed. */
+/**
+ * For logs, status and errors: the URL with its credentials removed, whatever
+ * characters the password holds (an unescaped '@' or '/' included): everything
+ * between the scheme and the last '@' goes (R-SEC-5).
+ */
 export function redactRedisUrl(url: string): string {
-  return url.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
+  const trimmed = url.trim();
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(trimmed);
+  const rest = scheme ? trimmed.slice(scheme[0].length) : trimmed;
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return trimmed;
+  return `${scheme?.[0] ?? ''}${rest.slice(at + 1)}`;
 }
 
 /** `redis://host:port/db`, never with credentials. */

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { redactRedisUrl } from '../../src/core/store/redis/redisUrl.js';
+import { modeOf, runCliWith } from '../support/cliProcesses.js';
+import { cliEnv, startServe, type ServeHandle } from '../support/processes.js';
+import { tempDir } from '../support/workspace.js';
+
+/**
+ * Secrets stay secret (R-SEC-5): passwords redacted whatever their
+ * characters, tokens long enough, the install folder and token file private
+ * and our own. Real `serve` processes, real files and modes.
+ */
+
+const cleanup: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+function folder(prefix: string): string {
+  const t = tempDir(prefix);
+  cleanup.push(t.remove);
+  return t.path;
+}
+
+test('R-SEC-5: a store password is redacted from URLs whatever characters it holds', () => {
+  for (const [url, shown] of [
+    ['redis://user:s3cret@h:1/0', 'redis://h:1/0'],
+    ['redis://:p@ss@host:6379/0', 'redis://host:6379/0'],
+    ['redis://:pa/ss@host/0', 'redis://host/0'],
+    ['rediss://team:a@b/c@d:e@cache.example:6380/2', 'rediss://cache.example:6380/2'],
+    ['redis://host:6379/0', 'redis://host:6379/0'],
+    [':p@ss@host', 'host'],
+  ] as const) {
+    assert.equal(redactRedisUrl(url), shown, url);
+  }
+});
+
+test('R-SEC-5: serve with a password holding "@" and "/" never writes any part of it, in its log or its errors', async () => {
+  const ws = folder('sc-ws-');
+  const home = folder('sc-home-');
+  // An unreachable Redis: the store opens degraded and says why, naming the URL.
+  const server: ServeHandle = await startServe(ws, home, ['--store', 'redis://:pa/ss@w0rd@127.0.0.1:1/0']);
+  cleanup.push(() => server.stop());
+  const status = await runCliWith(['status'], cliEnv(home), { cwd: ws, timeoutMs: 15_000 });
+  const everything = server.stderr() + status.stdout + status.stderr;
+  assert.match(everything, /127\.0\.0\.1:1/, 'the store is named');
+  for (const piece of ['pa/ss', 'ss@w0rd', 'w0rd@']) assert.ok(!everything.includes(piece), `${piece} leaked:\n${everything}`);
+});
+
+test('R-SEC-5: a SESSION_COORDINATOR_TOKEN under 32 characters is refused with a clear message', async () => {
+  const ws = folder('sc-ws-');
+  const home = folder('sc-home-');
+  const run = await runCliWith(['serve', '--http', '--workspace', ws], cliEnv(home, { SESSION_COORDINATOR_TOKEN: 'x' }), { timeoutMs: 15_000 });
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /SESSION_COORDINATOR_TOKEN is 1 characters; a token needs at least 32/);
+  assert.doesNotMatch(run.stderr, /listening on/);
+});
+
+test('R-SEC-5: an install folder left at 0755 is tightened to 0700; a token file that is a symlink is refused, not followed', async () => {
+  const ws = folder('sc-ws-');
+  const install = path.join(folder('sc-home-'), 'install');
+  mkdirSync(install, { mode: 0o755 });
+  chmodSync(install, 0o755);
+  const noToken = { SESSION_COORDINATOR_TOKEN: undefined };
+  const server = await startServe(ws, install, [], noToken);
+  await server.stop();
+  assert.equal(modeOf(install).toString(8), '700', 'the folder holding the token is private');
+  assert.equal(modeOf(path.join(install, 'token')).toString(8), '600');
+
+  const elsewhere = path.join(folder('sc-elsewhere-'), 'planted-token');
+  writeFileSync(elsewhere, 'a-token-someone-else-chose-0123456789abcdef\n');
+  const linked = path.join(folder('sc-home-'), 'install');
+  mkdirSync(linked, { mode: 0o700 });
+  symlinkSync(elsewhere, path.join(linked, 'token'));
+  const run = await runCliWith(['serve', '--http', '--workspace', ws], { ...cliEnv(linked), SESSION_COORDINATOR_TOKEN: '' }, { timeoutMs: 15_000 });
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /token is a symlink; the token is read only from a plain file/);
+});
