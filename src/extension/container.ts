@@ -3,6 +3,7 @@ import { DisposableStore } from '../core/lifecycle/disposable.js';
 import { errorMessage } from '../core/errors.js';
 import { COMMANDS, registerCommands } from './commands/commands.js';
 import { Settings } from './config/settings.js';
+import { passwordFor, STORE_PASSWORD_SECRET } from './config/storePassword.js';
 import { ClaimDecorations, ClaimIndex } from './editor/claimDecorations.js';
 import { SaveGuard } from './editor/saveGuard.js';
 import { MCP_PROVIDER_ID, McpServerProvider } from './mcp/mcpServerProvider.js';
@@ -12,7 +13,6 @@ import { StatusBar } from './statusBar.js';
 import type { PanelState, WebviewMessage } from './views/healthProtocol.js';
 import { HEALTH_VIEW_ID, HealthViewProvider } from './views/healthViewProvider.js';
 
-export const STORE_PASSWORD_SECRET = 'sessionCoordinator.store.password';
 
 type RunModule = typeof import('./run/coordinatorRun.js');
 
@@ -59,7 +59,7 @@ export class Container implements vscode.Disposable {
     this.decorations.setEnabled(this.settings.claimBadges);
     this.extension.add(vscode.window.registerFileDecorationProvider(this.decorations));
     this.extension.add(new SaveGuard(() => this.claimIndex, () => this.settings.warnBeforeSave));
-    for (const d of registerCommands({ run: () => this.run, restart: () => this.restart(), showLog: () => this.log.show(), extensionPath: context.extensionPath, secrets: context.secrets })) this.extension.add(d);
+    for (const d of registerCommands({ run: () => this.run, restart: () => this.restart(), showLog: () => this.log.show(), extensionPath: context.extensionPath, secrets: context.secrets, settings: this.settings })) this.extension.add(d);
     this.extension.add(vscode.workspace.onDidChangeConfiguration((e) => void this.onSettingsChanged(e)));
     this.extension.add(vscode.workspace.onDidChangeWorkspaceFolders(() => void this.onFoldersChanged()));
     this.extension.add(
@@ -108,7 +108,8 @@ export class Container implements vscode.Disposable {
   private async startRun(): Promise<void> {
     const restrictedReason = vscode.workspace.isTrusted ? undefined : RESTRICTED;
     try {
-      const storePassword = await this.context.secrets.get(STORE_PASSWORD_SECRET);
+      const { password: storePassword, refused } = passwordFor(this.settings.storeUrl, await this.context.secrets.get(STORE_PASSWORD_SECRET));
+      if (refused) this.log.warn(refused);
       const run = await loadRunModule().CoordinatorRun.start({ log: this.log, settings: this.settings, workspaceRoots: this.roots(), restrictedReason, storePassword });
       this.run = run;
       this.runSubscription = run.onDidChange(() => void this.refresh());

@@ -4,6 +4,8 @@ import * as vscode from 'vscode';
 import { applySetup } from '../../core/agents/applySetup.js';
 import { SETUP_CLIENTS, setupPlan, type SetupClient } from '../../core/agents/clientSetup.js';
 import { CLIENTS, clientConfig, type ClientName } from '../../core/clientConfig.js';
+import type { Settings } from '../config/settings.js';
+import { savedPassword, serverOf, STORE_PASSWORD_SECRET } from '../config/storePassword.js';
 import type { CoordinatorRun } from '../run/coordinatorRun.js';
 import { HEALTH_VIEW_ID } from '../views/healthViewProvider.js';
 
@@ -26,6 +28,7 @@ export interface CommandDeps {
   showLog(): void;
   extensionPath: string;
   secrets: vscode.SecretStorage;
+  settings: Settings;
 }
 
 const CLIENT_LABELS: Record<ClientName, string> = {
@@ -148,11 +151,16 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       return snapshot;
     }),
     vscode.commands.registerCommand(COMMANDS.setStorePassword, async () => {
-      const password = await vscode.window.showInputBox({ title: 'Redis password for the shared store', password: true, prompt: 'Kept in VS Code\'s secret storage, never in settings. Empty removes it.', ignoreFocusOut: true });
+      const server = serverOf(deps.settings.storeUrl);
+      if (!server) {
+        void vscode.window.showErrorMessage('Set sessionCoordinator.store.url in your user settings first: the password is kept for that server and sent to no other.');
+        return false;
+      }
+      const password = await vscode.window.showInputBox({ title: `Redis password for ${server}`, password: true, prompt: 'Kept in VS Code\'s secret storage, never in settings, and sent only to this server. Empty removes it.', ignoreFocusOut: true });
       if (password === undefined) return false;
       // Changing the secret restarts the coordinator (container.ts listens).
-      if (password === '') await deps.secrets.delete('sessionCoordinator.store.password');
-      else await deps.secrets.store('sessionCoordinator.store.password', password);
+      if (password === '') await deps.secrets.delete(STORE_PASSWORD_SECRET);
+      else await deps.secrets.store(STORE_PASSWORD_SECRET, savedPassword(deps.settings.storeUrl, password));
       return true;
     }),
     vscode.commands.registerCommand(COMMANDS.openSessionHistory, async (sessionId: string) => {

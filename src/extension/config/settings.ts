@@ -35,20 +35,30 @@ export class Settings {
     return this.config.get<T>(setting.key, fallback);
   }
 
+  /**
+   * A setting that chooses where data and secrets go (`machine` scope in
+   * package.json): only the user's own value counts, never a workspace's,
+   * whatever the VS Code version does with the scope (R-SEC-4).
+   */
+  private readUser<T>(setting: Setting, fallback: T): T {
+    const seen = this.config.inspect<T>(setting.key);
+    return seen?.globalValue ?? seen?.defaultValue ?? fallback;
+  }
+
   get httpPort(): number {
     return this.read(SETTINGS.httpPort, 0);
   }
 
   get storeUrl(): string {
-    return this.read(SETTINGS.storeUrl, '');
+    return this.readUser(SETTINGS.storeUrl, '');
   }
 
   get projectId(): string {
-    return this.read(SETTINGS.projectId, '');
+    return this.readUser(SETTINGS.projectId, '');
   }
 
   get allowedPaths(): string[] {
-    return this.read<string[]>(SETTINGS.allowedPaths, []);
+    return this.readUser<string[]>(SETTINGS.allowedPaths, []);
   }
 
   get statusBarEnabled(): boolean {

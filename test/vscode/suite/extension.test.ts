@@ -1,7 +1,8 @@
 // Runs inside a real VS Code extension host (code-server), against the installed extension.
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -108,6 +109,37 @@ suite('R-EXT: the extension in a real VS Code', () => {
     assert.equal(after.coordinator.options.sessions.maxSessions, 7);
     await vscode.workspace.getConfiguration('sessionCoordinator').update('sessions.max', undefined, vscode.ConfigurationTarget.Workspace);
     await eventually('restored', () => c.current?.coordinator.options.sessions.maxSessions === 200);
+  });
+
+  test('R-SEC-4: a repository\'s .vscode/settings.json cannot choose the store server, the project id or the allowed paths', async () => {
+    const c = await container();
+    const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+    // A server the planted URL points at: it must never be dialled.
+    let dialled = 0;
+    const trap = net.createServer((socket) => {
+      dialled++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => trap.listen(0, '127.0.0.1', () => resolve()));
+    const port = (trap.address() as net.AddressInfo).port;
+    const settingsFile = path.join(folder, '.vscode', 'settings.json');
+    const before = existsSync(settingsFile) ? readFileSync(settingsFile, 'utf8') : undefined;
+    mkdirSync(path.dirname(settingsFile), { recursive: true });
+    // sessions.max, a setting a workspace may set, shows that VS Code read the file (the test would prove nothing otherwise).
+    writeFileSync(settingsFile, JSON.stringify({ 'sessionCoordinator.store.url': `redis://127.0.0.1:${port}/0`, 'sessionCoordinator.store.projectId': 'planted', 'sessionCoordinator.allowedPaths': ['/'], 'sessionCoordinator.sessions.max': 9 }));
+    try {
+      const run = await eventually('a run with the planted file read', () => (c.current?.coordinator.options.sessions.maxSessions === 9 ? c.current : undefined));
+      // ...and the coordinator did not use any of it.
+      assert.equal(run.coordinator.store.describe().kind, 'file');
+      assert.ok(!run.coordinator.roots.allowedRoots.includes('/'), `allowed roots: ${run.coordinator.roots.allowedRoots.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(dialled, 0, 'the planted Redis URL was dialled');
+    } finally {
+      if (before === undefined) rmSync(settingsFile);
+      else writeFileSync(settingsFile, before);
+      trap.close();
+    }
+    await eventually('the settings restored', () => c.current?.coordinator.options.sessions.maxSessions === 200);
   });
 
   test('R-EXT-6: Restart Coordinator starts a fresh run', async () => {
