@@ -5,6 +5,7 @@ import { AGENT_HEADER, agentFromEnv, formatAgentHeader } from '../../core/agents
 import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
+import { provePeer } from '../../core/install/peerProof.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { RELAY_HEADER } from '../../core/mcp/httpEndpoint.js';
 import { EXIT } from '../usage.js';
@@ -21,14 +22,20 @@ export async function connect(options: { workspace: string; store?: string }, lo
   const dir = installDir();
   const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
   // Prefer a window: that is where a person watches the sessions.
-  const target = live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1))[0];
-  if (!target) {
-    logger.info(`No live participant for ${workspace}; serving in this process`);
-    return serve({ workspace, stdio: true, http: false, port: 0, ...(options.store ? { store: options.store } : {}) }, logger);
+  live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
+  const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
+  for (const target of live) {
+    try {
+      await provePeer(target.url, token);
+    } catch (e) {
+      logger.warn(errorMessage(e));
+      continue;
+    }
+    logger.info(`Relaying stdio to ${target.kind} pid ${target.pid} at ${target.url}`);
+    return relay(target.url, token, logger);
   }
-  logger.info(`Relaying stdio to ${target.kind} pid ${target.pid} at ${target.url}`);
-  const token = await loadOrCreateToken(dir);
-  return relay(target.url, token, logger);
+  logger.info(`No live participant for ${workspace}; serving in this process`);
+  return serve({ workspace, stdio: true, http: false, port: 0, ...(options.store ? { store: options.store } : {}) }, logger);
 }
 
 async function relay(url: string, token: string, logger: Logger): Promise<number> {

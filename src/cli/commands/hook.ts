@@ -6,6 +6,7 @@ import { answer, HOOK_CLIENTS, isHookClient, parseHookInput, type HookAnswer } f
 import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
+import { provePeer } from '../../core/install/peerProof.js';
 
 /**
  * `session-coordinator hook <client>`: the edit guard an agent's own hook
@@ -84,8 +85,12 @@ export async function hook(client: string | undefined, options: HookOptions, io:
 async function decide(workspace: string, request: GuardRequest, env: NodeJS.ProcessEnv): Promise<GuardDecision> {
   const dir = installDir(env);
   const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
-  const target = live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1))[0];
-  if (target) return postGuard(new URL(GUARD_PATH, target.url), await loadOrCreateToken(dir, env), request);
+  live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
+  const token = live.length > 0 ? await loadOrCreateToken(dir, env) : '';
+  for (const target of live) {
+    // The token goes only to a process that proves it holds it: a stale discovery file may name anyone's port.
+    if (await provePeer(target.url, token).then(() => true, () => false)) return postGuard(new URL(GUARD_PATH, target.url), token, request);
+  }
   const { decideOverStore } = await import('./hookStore.js');
   return decideOverStore(workspace, request, env);
 }

@@ -2,6 +2,7 @@ import { describeAgent } from '../../core/agents/agentIdentity.js';
 import * as path from 'node:path';
 import type { CoordinatorSnapshot } from '../../core/coordinator.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
+import { provePeer } from '../../core/install/peerProof.js';
 import { STATUS_PATH } from '../../core/mcp/httpEndpoint.js';
 import { EXIT } from '../usage.js';
 
@@ -13,6 +14,7 @@ interface ParticipantStatus {
 
 async function fetchSnapshot(entry: Discovery, token: string): Promise<ParticipantStatus> {
   try {
+    await provePeer(entry.url, token);
     const url = new URL(STATUS_PATH, entry.url);
     const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) });
     if (!res.ok) return { participant: entry, error: `HTTP ${res.status}` };

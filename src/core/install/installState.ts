@@ -3,6 +3,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorError } from '../errors.js';
+import { isLoopbackUrl } from './peerProof.js';
 
 /**
  * Per-install state outside any workspace: the HTTP token and the discovery
@@ -127,7 +128,48 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Live participants; discovery files of dead processes are swept on the way. */
+/**
+ * When a process started (ms since the epoch), where the system says so
+ * (Linux); undefined elsewhere. A pid reused by a later process is told
+ * apart from the participant that wrote a discovery file by this.
+ */
+async function processStartedAt(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces and parentheses); starttime is field 22.
+    const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    bootTime ??= fs.readFile('/proc/stat', 'utf8').then((t) => Number(/^btime (\d+)$/m.exec(t)?.[1]) * 1000);
+    const boot = await bootTime;
+    // USER_HZ is 100 on every Linux we run on.
+    return Number.isFinite(startTicks) && Number.isFinite(boot) ? boot + startTicks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+let bootTime: Promise<number> | undefined;
+
+/** The participant that wrote `entry` is still that process: alive, and started before it wrote the file. */
+async function stillThere(entry: Discovery): Promise<boolean> {
+  if (!isAlive(entry.pid)) return false;
+  const started = await processStartedAt(entry.pid);
+  const wrote = Date.parse(entry.startedAt);
+  // btime has 1 s resolution: allow for it.
+  return started === undefined || !Number.isFinite(wrote) || started <= wrote + 2_000;
+}
+
+function isDiscovery(v: unknown): v is Discovery {
+  const d = v as Partial<Discovery> | null;
+  return (
+    typeof d === 'object' && d !== null && Number.isSafeInteger(d.pid) && (d.pid as number) > 0 && typeof d.url === 'string' &&
+    (d.kind === 'window' || d.kind === 'headless') && Array.isArray(d.workspaceRoots) && d.workspaceRoots.every((r) => typeof r === 'string') && typeof d.startedAt === 'string'
+  );
+}
+
+/**
+ * Live participants; discovery files of dead processes (or of a pid now
+ * reused by another process) are swept on the way. Only loopback URLs count:
+ * clients send the token where these point (after a proof, see peerProof.ts).
+ */
 export async function readDiscoveries(dir: string): Promise<Discovery[]> {
   let names: string[];
   try {
@@ -136,11 +178,12 @@ export async function readDiscoveries(dir: string): Promise<Discovery[]> {
     return [];
   }
   const live: Discovery[] = [];
-  for (const name of names.filter((n) => n.endsWith('.json'))) {
+  for (const name of names.filter((n) => /^\d+\.json$/.test(n))) {
     const file = path.join(participantsDir(dir), name);
     try {
-      const entry = JSON.parse(await fs.readFile(file, 'utf8')) as Discovery;
-      if (isAlive(entry.pid)) live.push(entry);
+      const entry: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
+      if (!isDiscovery(entry) || `${entry.pid}.json` !== name || !isLoopbackUrl(entry.url)) continue;
+      if (await stillThere(entry)) live.push(entry);
       else await fs.rm(file, { force: true });
     } catch {
       await fs.rm(file, { force: true });

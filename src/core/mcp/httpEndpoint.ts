@@ -1,4 +1,4 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -6,6 +6,7 @@ import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.
 import type { Coordinator } from '../coordinator.js';
 import { GUARD_PATH, parseGuardRequest } from '../guard/editGuard.js';
 import { CoordinatorError, errorMessage } from '../errors.js';
+import { LOOPBACK_NAMES, NONCE, PROOF_PATH, proofOf, tokenDigest } from '../install/peerProof.js';
 import { COORDINATOR_ERROR } from './jsonRpc.js';
 import { AGENT_HEADER, parseAgentHeader } from '../agents/agentIdentity.js';
 import type { Connection } from './connection.js';
@@ -22,7 +23,6 @@ export const MCP_PATH = '/mcp';
 /** Sent by `session-coordinator connect`, so its sessions show as relayed stdio, not plain HTTP. */
 export const RELAY_HEADER = 'x-session-coordinator-relay';
 export const STATUS_PATH = '/status';
-const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
 class HttpFailure extends Error {
   constructor(
@@ -43,9 +43,6 @@ function hostnameOf(value: string): string | undefined {
   }
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
 
 /**
  * Streamable HTTP on loopback, with what the SDK leaves to us (R-MCP-2,
@@ -64,7 +61,7 @@ export class HttpEndpoint {
     private readonly coordinator: Coordinator,
     private readonly options: HttpEndpointOptions,
   ) {
-    this.tokenDigest = digest(options.token);
+    this.tokenDigest = tokenDigest(options.token);
     // Without a Host header Node would answer a bare 400 itself; we answer it with a clear 403.
     this.server = http.createServer({ requireHostHeader: false }, (req, res) => void this.handle(req, res));
     this.server.on('clientError', (_err, socket) => socket.destroy());
@@ -105,6 +102,10 @@ export class HttpEndpoint {
     try {
       this.checkHostAndOrigin(req);
       const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+      if (path === PROOF_PATH) {
+        this.answerProof(req, res);
+        return;
+      }
       if (path !== MCP_PATH && path !== STATUS_PATH && path !== GUARD_PATH) throw new HttpFailure(404, COORDINATOR_ERROR, `Not found: ${path}; the MCP endpoint is ${MCP_PATH}`);
       this.checkToken(req);
       if (path === STATUS_PATH) {
@@ -131,6 +132,14 @@ export class HttpEndpoint {
       // Whatever of the body is still coming is not ours to read.
       if (!req.complete) req.on('end', () => undefined).resume();
     }
+  }
+
+  /** Without the token (that is the point): proves to a client that we hold it, before it sends it (R-SEC-5). */
+  private answerProof(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (req.method !== 'GET') throw new HttpFailure(405, COORDINATOR_ERROR, 'Method not allowed', { Allow: 'GET' });
+    const nonce = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('nonce') ?? '';
+    if (!NONCE.test(nonce)) throw new HttpFailure(400, COORDINATOR_ERROR, 'Bad Request: nonce must be 32 to 128 lower-case hex characters');
+    this.sendJson(res, 200, { proof: proofOf(this.tokenDigest, nonce) });
   }
 
   /** One edit-guard decision for an agent's hook (R-AGT-4); bad requests get a 400 that says what is wrong. */
@@ -238,7 +247,7 @@ export class HttpEndpoint {
   private checkToken(req: http.IncomingMessage): void {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match?.[1] || !timingSafeEqual(digest(match[1].trim()), this.tokenDigest)) {
+    if (!match?.[1] || !timingSafeEqual(tokenDigest(match[1].trim()), this.tokenDigest)) {
       throw new HttpFailure(401, COORDINATOR_ERROR, 'Unauthorized: send "Authorization: Bearer <token>" with the token from the discovery file or SESSION_COORDINATOR_TOKEN', {
         'WWW-Authenticate': 'Bearer realm="session-coordinator"',
       });
