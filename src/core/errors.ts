@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'StoreUnavailable'
   | 'LockTimeout'
   | 'ValueTooLarge'
+  | 'QuotaExceeded'
   | 'InvalidArgument'
   | 'InvalidConfigFile'
   | 'WriteFailed';

@@ -16,14 +16,16 @@ export const CONTROL_NAMESPACE = '_control';
 /** Versions as agents see them: an absent or deleted key is at version 0. */
 function checkExpected(state: ShardState, key: string, options: SetOptions | undefined): number {
   const visible = state.live(key) ? state.versionOf(key) : 0;
-  if (options?.expectedVersion !== undefined && options.expectedVersion !== visible) {
-    throw new CoordinatorError(
-      'VersionConflict',
-      `Version conflict on ${state.namespace}/${key}: expected version ${options.expectedVersion}, current version is ${visible}; read it again and retry`,
-      { namespace: state.namespace, key, expectedVersion: options.expectedVersion, currentVersion: visible },
-    );
-  }
+  if (options?.expectedVersion !== undefined && options.expectedVersion !== visible) throw versionConflict(state.namespace, key, options.expectedVersion, visible);
   return state.versionOf(key);
+}
+
+export function versionConflict(namespace: string, key: string, expectedVersion: number, currentVersion: number): CoordinatorError {
+  return new CoordinatorError(
+    'VersionConflict',
+    `Version conflict on ${namespace}/${key}: expected version ${expectedVersion}, current version is ${currentVersion}; read it again and retry`,
+    { namespace, key, expectedVersion, currentVersion },
+  );
 }
 
 export function checkValue(value: unknown, key: string): void {

@@ -5,7 +5,7 @@ import { toDisposable, type Disposable } from '../lifecycle/disposable.js';
 import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
 import { CLAIMS_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from './decisions.js';
-import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from './storeRules.js';
+import { decodeCursor, DEFAULT_MAX_NAMESPACES, encodeCursor, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from './storeRules.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
 
 /**
@@ -130,15 +130,19 @@ export class MemoryStore implements SharedStore {
     this.listeners.clear();
   }
 
+  /** A read of a namespace nobody wrote sees an empty one, and keeps nothing (R-SEC-1). */
   private shard(name: string): ShardState {
-    let s = this.shards.get(name);
-    if (!s) this.shards.set(name, (s = new ShardState(name, 1, 0, 0)));
-    return s;
+    return this.shards.get(name) ?? new ShardState(name, 1, 0, 0);
   }
 
   private write(namespace: string, decide: (s: ShardState) => Decision, by: Actor): ChangeEvent | undefined {
     const decision = decide(this.shard(namespace));
     if ('skip' in decision) return undefined;
+    if (!this.shards.has(namespace)) {
+      const count = [...this.shards.keys()].filter((n) => !n.startsWith('_')).length;
+      if (!namespace.startsWith('_') && count >= DEFAULT_MAX_NAMESPACES) throw tooManyNamespaces(namespace, count, DEFAULT_MAX_NAMESPACES);
+      this.shards.set(namespace, new ShardState(namespace, 1, 0, 0));
+    }
     const change = this.shard(namespace).apply({ ...decision.record, n: String(this.nonce++), at: Date.now(), by })!;
     const log = this.log.get(namespace) ?? [];
     log.push(change);

@@ -1,14 +1,40 @@
 import { CoordinatorError } from '../errors.js';
 import type { ChangeEvent } from './sharedStore.js';
 
-const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const NAMESPACE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-/** Namespaces name folders on disk and keys on servers: a small safe alphabet, no leading dot or underscore. */
+/**
+ * Namespaces name folders on disk and keys on servers: a small safe alphabet,
+ * no leading dot or underscore, and lower case only, so that "Notes" and
+ * "notes" are never one folder on one disk and two on another (R-SEC-7).
+ */
 export function validateNamespace(namespace: string): string {
   if (!NAMESPACE.test(namespace)) {
-    throw new CoordinatorError('InvalidArgument', `Namespace ${JSON.stringify(namespace)} is not valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`, { namespace });
+    if (typeof namespace === 'string' && NAMESPACE.test(namespace.toLowerCase())) {
+      throw new CoordinatorError(
+        'InvalidArgument',
+        `Namespace ${JSON.stringify(namespace)} has upper-case letters: namespaces are lower case, because some disks ignore case and others do not; use ${JSON.stringify(namespace.toLowerCase())}`,
+        { namespace },
+      );
+    }
+    throw new CoordinatorError('InvalidArgument', `Namespace ${JSON.stringify(namespace)} is not valid: use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit`, { namespace });
   }
   return namespace;
+}
+
+export function isNamespace(name: string): boolean {
+  return NAMESPACE.test(name);
+}
+
+/** Most namespaces one store holds (R-SEC-1): each is a folder and an open file in every participant. */
+export const DEFAULT_MAX_NAMESPACES = 256;
+
+export function tooManyNamespaces(namespace: string, count: number, limit: number): CoordinatorError {
+  return new CoordinatorError(
+    'QuotaExceeded',
+    `Namespace ${JSON.stringify(namespace)} would be one too many: the store holds ${count} namespaces, the most it may hold (${limit}). Write into an existing namespace; reads are not affected`,
+    { namespace, namespaces: count, limit },
+  );
 }
 
 export function validateKey(key: string): void {

@@ -38,6 +38,7 @@ interface Project {
 interface OpenOptions {
   label?: string;
   maxEventLogBytes?: number;
+  maxNamespaces?: number;
 }
 
 interface Backend {
@@ -71,7 +72,7 @@ const backends: Backend[] = [
         participant: { kind: 'headless', label: options.label ?? 'contract' },
         metrics,
         logger: silentLogger,
-        options: { pollMs: 60_000, ...(options.maxEventLogBytes ? { maxEventLogBytes: options.maxEventLogBytes, rotateBytes: 4096, backups: 3 } : {}) },
+        options: { pollMs: 60_000, ...(options.maxEventLogBytes ? { maxEventLogBytes: options.maxEventLogBytes, rotateBytes: 4096, backups: 3 } : {}), ...(options.maxNamespaces ? { maxNamespaces: options.maxNamespaces } : {}) },
       });
       return { store: track(store), metrics };
     },
@@ -89,7 +90,7 @@ const backends: Backend[] = [
         participant: { kind: 'headless', label: options.label ?? 'contract' },
         metrics,
         logger: silentLogger,
-        ...(options.maxEventLogBytes ? { options: { maxEventLogBytes: options.maxEventLogBytes } } : {}),
+        options: { ...(options.maxEventLogBytes ? { maxEventLogBytes: options.maxEventLogBytes } : {}), ...(options.maxNamespaces ? { maxNamespaces: options.maxNamespaces } : {}) },
       });
       return { store: track(store), metrics };
     },
@@ -201,6 +202,27 @@ for (const backend of backends) {
       if (backend.name === 'redis') assert.ok(status.location.includes(`project ${project.projectId}`), status.location);
       // Asked last: the file store creates a namespace's folder when it is first read, and lists it from then on.
       assert.deepEqual(await store.list('empty'), []);
+    });
+
+    test(name('R-SEC-1, R-SEC-7', 'reads create nothing; a write past the namespace quota is refused with QuotaExceeded while reads and existing namespaces go on; upper-case namespaces are refused'), async () => {
+      const project = newProject();
+      const { store } = await backend.open(project, { maxNamespaces: 3 });
+      for (let i = 0; i < 50; i++) {
+        assert.equal(await store.get(`never-written-${i}`, 'k'), undefined);
+        assert.deepEqual(await store.list(`never-listed-${i}`), []);
+        assert.deepEqual(await store.delete(`never-deleted-${i}`, 'k', alice), { deleted: false, version: 0 });
+      }
+      assert.deepEqual(await store.namespaces(), [], '150 reads and deletes created no namespace');
+      for (const ns of ['one', 'two', 'three']) await store.set(ns, 'k', ns, alice);
+      await assert.rejects(store.set('four', 'k', 1, alice), refusedWith('QuotaExceeded', /"four" would be one too many: the store holds 3 namespaces, the most it may hold \(3\)/));
+      await assert.rejects(store.update('four', 'k', () => 1, alice), refusedWith('QuotaExceeded'));
+      assert.equal((await store.set('two', 'k2', 2, alice)).version, 1, 'an existing namespace takes writes');
+      assert.deepEqual((await store.get('one', 'k'))?.value, 'one', 'reads go on');
+      assert.deepEqual(await store.namespaces(), ['one', 'three', 'two'], 'nothing was created for the refused write');
+      // Claims live apart: the quota never blocks them.
+      assert.equal((await store.acquireClaim('src/a.ts', alice, 60_000)).resource, 'src/a.ts');
+      await assert.rejects(store.set('Notes', 'k', 1, alice), refusedWith('InvalidArgument', /"Notes" has upper-case letters: namespaces are lower case.*use "notes"/));
+      await assert.rejects(store.get('Notes', 'k'), refusedWith('InvalidArgument'));
     });
 
     test(name('R-CTX-5', 'the event log keeps who, what, when and the previous value; pages follow the cursor with no gap or duplicate, across namespaces'), async () => {

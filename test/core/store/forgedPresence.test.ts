@@ -3,6 +3,10 @@ import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
+import { isCoordinatorError } from '../../../src/core/errors.js';
+import { silentLogger } from '../../../src/core/logging/logger.js';
+import { Metrics } from '../../../src/core/metrics/metrics.js';
+import { FileStore } from '../../../src/core/store/file/fileStore.js';
 import { deadPid } from '../../support/cliProcesses.js';
 import { httpClient } from '../../support/mcpClients.js';
 import { startServe } from '../../support/processes.js';
@@ -68,4 +72,20 @@ test('R-SEC-3: forged presence files delete nothing outside their own name, rele
   assert.deepEqual(me.participants.map((p) => p.participantId).sort(), [victimId, (await callOk<ClaimView>(watcher.client, 'claim_acquire', { resource: 'mine.ts' })).holder.participantId].sort(), 'only the two real participants are listed');
   assert.ok(!me.participants.some((p) => p.label === 'forged'));
   assert.doesNotMatch(a.stderr() + b.stderr(), /Participant forged .* is gone/);
+});
+
+test('R-SEC-1, R-SEC-3, R-SEC-7: namespace folders a repository planted open no more than the quota, and none that is not a namespace name', async () => {
+  const ws = tempDir('sc-planted-');
+  cleanup.push(ws.remove);
+  const ns = path.join(ws.path, '.session-coordinator', 'ns');
+  for (let i = 0; i < 300; i++) mkdirSync(path.join(ns, `planted-${String(i).padStart(3, '0')}`), { recursive: true });
+  for (const odd of ['Notes', '.hidden', 'with space']) mkdirSync(path.join(ns, odd), { recursive: true });
+  const metrics = new Metrics();
+  const store = await FileStore.open({ projectRoot: ws.path, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger, options: { maxNamespaces: 20 } });
+  cleanup.push(() => store.dispose());
+  const names = await store.namespaces();
+  assert.equal(names.length, 20, 'no more namespaces opened than the quota');
+  assert.ok(!names.some((n) => ['Notes', '.hidden', 'with space'].includes(n)), names.join(', '));
+  assert.ok((metrics.snapshot()['store.shards'] as number) <= 22, `open shards: ${String(metrics.snapshot()['store.shards'])}`);
+  await assert.rejects(store.set('one-more', 'k', 1, { sessionId: 's', clientName: 'c', participantId: store.participantId }), (e: unknown) => isCoordinatorError(e, 'QuotaExceeded'));
 });

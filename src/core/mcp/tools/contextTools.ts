@@ -4,7 +4,7 @@ import type { ToolContext } from './toolContext.js';
 import { guarded, ok } from './toolResult.js';
 
 const actor = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string() });
-const namespace = z.string().min(1).max(64).describe('Namespace: letters, digits, ".", "_", "-"; one shard each');
+const namespace = z.string().min(1).max(64).describe('Namespace: lower-case letters, digits, ".", "_", "-"; one shard each');
 const key = z.string().min(1).max(512);
 const expectedVersion = z.number().int().min(0).optional().describe('Compare-and-set: apply only if the key is at this version (0 = absent)');
 const entry = z.object({ key: z.string(), value: z.unknown(), version: z.number(), updatedAt: z.number(), updatedBy: actor });

@@ -7,8 +7,8 @@ import { isAlive } from '../../install/installState.js';
 import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
-import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
+import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, versionConflict, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
+import { decodeCursor, DEFAULT_MAX_NAMESPACES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from '../storeRules.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
@@ -24,6 +24,8 @@ export interface FileStoreOptions extends ShardOptions {
   goneAfterMs: number;
   /** The safety-net poll behind file-system notifications (R-CTX-6). */
   pollMs: number;
+  /** Most namespaces the store holds; a write that would create one more is refused (R-SEC-1). */
+  maxNamespaces: number;
 }
 
 export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
@@ -34,6 +36,7 @@ export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
   heartbeatMs: 1000,
   goneAfterMs: 3000,
   pollMs: 2000,
+  maxNamespaces: DEFAULT_MAX_NAMESPACES,
 };
 
 export interface FileStoreDeps {
@@ -106,7 +109,7 @@ export class FileStore implements SharedStore {
 
   async get(namespace: string, key: string): Promise<StoredValue | undefined> {
     validateKey(key);
-    return (await this.shard(namespace)).read((s) => s.live(key));
+    return (await this.existingShard(namespace))?.read((s) => s.live(key));
   }
 
   async set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue> {
@@ -126,13 +129,20 @@ export class FileStore implements SharedStore {
 
   async delete(namespace: string, key: string, by: Actor, options?: SetOptions): Promise<{ deleted: boolean; version: number }> {
     validateKey(key);
-    const shard = await this.shard(namespace);
+    // Deleting from a namespace nobody wrote is a no-op (or a version conflict), never a new folder.
+    const shard = await this.existingShard(namespace);
+    if (!shard) {
+      if (options?.expectedVersion !== undefined && options.expectedVersion !== 0) throw versionConflict(namespace, key, options.expectedVersion, 0);
+      return { deleted: false, version: 0 };
+    }
     const change = await shard.write((s) => decideDelete(s, key, options), by);
     return { deleted: change !== undefined, version: change?.version ?? 0 };
   }
 
   async list(namespace: string, prefix = ''): Promise<Array<{ key: string } & StoredValue>> {
-    return (await this.shard(namespace)).read((s) =>
+    const shard = await this.existingShard(namespace);
+    if (!shard) return [];
+    return shard.read((s) =>
       [...s.entries]
         .filter(([k, e]) => !e.deleted && k.startsWith(prefix))
         .map(([key, e]) => ({ key, value: e.value, version: e.version, updatedAt: e.updatedAt, updatedBy: e.updatedBy }))
@@ -149,7 +159,7 @@ export class FileStore implements SharedStore {
     const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
     const cursor = decodeCursor(options.cursor);
     const names = options.namespace !== undefined ? [validateNamespace(options.namespace)] : await this.namespaces();
-    const perNamespace = await Promise.all(names.map(async (n) => (await this.shard(n)).history(cursor[n] ?? 0, limit)));
+    const perNamespace = await Promise.all(names.map(async (n) => (await this.existingShard(n))?.history(cursor[n] ?? 0, limit) ?? []));
     const records = mergeHistory(perNamespace, limit);
     return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
   }
@@ -302,8 +312,28 @@ export class FileStore implements SharedStore {
     return this.shardByName(CLAIMS_NAMESPACE);
   }
 
-  private shard(namespace: string): Promise<Shard> {
-    return this.shardByName(validateNamespace(namespace));
+  /** The shard a write goes to, created if need be, within the namespace quota (R-SEC-1). */
+  private async shard(namespace: string): Promise<Shard> {
+    const name = validateNamespace(namespace);
+    if (!this.shards.has(name) && !(await this.folderExists(name))) {
+      const count = [...this.shards.keys()].filter((n) => !n.startsWith('_')).length;
+      if (count >= this.options.maxNamespaces) throw tooManyNamespaces(name, count, this.options.maxNamespaces);
+    }
+    return this.shardByName(name);
+  }
+
+  /** The shard a read goes to, or undefined when nobody ever wrote that namespace: reads create nothing (R-SEC-1). */
+  private async existingShard(namespace: string): Promise<Shard | undefined> {
+    const name = validateNamespace(namespace);
+    if (!this.shards.has(name) && !(await this.folderExists(name))) return undefined;
+    return this.shardByName(name);
+  }
+
+  private folderExists(name: string): Promise<boolean> {
+    return fs.stat(path.join(this.dir, 'ns', name)).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
   }
 
   private async shardByName(name: string): Promise<Shard> {
@@ -358,9 +388,23 @@ export class FileStore implements SharedStore {
     }
   }
 
+  /**
+   * Opens the namespaces other participants created. Only names we could have
+   * written count (a folder a repository planted as "Notes" or "../x" is not
+   * one), and no more than the quota: each is an open file here.
+   */
   private async discoverNamespaces(): Promise<void> {
     const names = await fs.readdir(path.join(this.dir, 'ns')).catch(() => [] as string[]);
-    for (const name of names) if (!this.shards.has(name)) await this.shardByName(name).catch(() => undefined);
+    let count = [...this.shards.keys()].filter((n) => !n.startsWith('_')).length;
+    for (const name of names.sort()) {
+      if (this.shards.has(name)) continue;
+      const internal = name === CLAIMS_NAMESPACE || name === CONTROL_NAMESPACE;
+      if (!internal && (!isNamespace(name) || count >= this.options.maxNamespaces)) continue;
+      await this.shardByName(name).then(
+        () => (count += internal ? 0 : 1),
+        () => undefined,
+      );
+    }
   }
 
   private async refreshAll(): Promise<void> {

@@ -7,8 +7,8 @@ import { isAlive } from '../../install/installState.js';
 import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { checkValue, filterBySession, toClaim } from '../decisions.js';
-import { decodeCursor, encodeCursor, mergeHistory, validateKey, validateNamespace } from '../storeRules.js';
+import { checkValue, filterBySession, toClaim, versionConflict } from '../decisions.js';
+import { decodeCursor, DEFAULT_MAX_NAMESPACES, encodeCursor, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from '../storeRules.js';
 import { participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
@@ -27,6 +27,8 @@ export interface RedisStoreOptions {
   commandTimeoutMs: number;
   /** Reconnect backoff: 50 ms doubling up to this, plus jitter. */
   retryMaxDelayMs: number;
+  /** Most namespaces the project holds; a write that would create one more is refused (R-SEC-1). */
+  maxNamespaces: number;
 }
 
 export const DEFAULT_REDIS_STORE_OPTIONS: RedisStoreOptions = {
@@ -36,6 +38,7 @@ export const DEFAULT_REDIS_STORE_OPTIONS: RedisStoreOptions = {
   connectWaitMs: 5000,
   commandTimeoutMs: 5000,
   retryMaxDelayMs: 2000,
+  maxNamespaces: DEFAULT_MAX_NAMESPACES,
 };
 
 export interface RedisStoreDeps {
@@ -145,14 +148,6 @@ function parseEntry(raw: string): ParsedEntry {
 
 function toStored(e: ParsedEntry): StoredValue | undefined {
   return e.deleted ? undefined : { value: JSON.parse(e.valueJson) as unknown, version: e.version, updatedAt: e.at, updatedBy: e.by };
-}
-
-function conflictError(namespace: string, key: string, expectedVersion: number, currentVersion: number): CoordinatorError {
-  return new CoordinatorError(
-    'VersionConflict',
-    `Version conflict on ${namespace}/${key}: expected version ${expectedVersion}, current version is ${currentVersion}; read it again and retry`,
-    { namespace, key, expectedVersion, currentVersion },
-  );
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -311,7 +306,7 @@ export class RedisStore implements SharedStore {
     const ns = validateNamespace(namespace);
     const expected = options?.expectedVersion;
     const r = await this.write(ns, key, 'set', expected === undefined ? 'none' : 'visible', expected ?? 0, JSON.stringify(value), by);
-    if (r[0] === 'conflict') throw conflictError(ns, key, expected!, Number(r[1]));
+    if (r[0] === 'conflict') throw versionConflict(ns, key, expected!, Number(r[1]));
     this.deps.metrics.counter('store.contextWrites').inc();
     return { value, version: Number(r[1]), updatedAt: Number(r[2]), updatedBy: by };
   }
@@ -346,7 +341,7 @@ export class RedisStore implements SharedStore {
     const ns = validateNamespace(namespace);
     const expected = options?.expectedVersion;
     const r = await this.write(ns, key, 'delete', expected === undefined ? 'none' : 'visible', expected ?? 0, '', by);
-    if (r[0] === 'conflict') throw conflictError(ns, key, expected!, Number(r[1]));
+    if (r[0] === 'conflict') throw versionConflict(ns, key, expected!, Number(r[1]));
     return r[0] === 'ok' ? { deleted: true, version: Number(r[1]) } : { deleted: false, version: 0 };
   }
 
@@ -534,8 +529,9 @@ export class RedisStore implements SharedStore {
   private async write(ns: string, key: string, op: 'set' | 'delete', mode: 'none' | 'visible' | 'raw', expected: number, valueJson: string, by: Actor): Promise<[string, number?, number?, number?]> {
     const k = this.keys;
     const r = await this.run('write', `${ns}/${key}`, () =>
-      this.main.scWrite(k.kv(ns), k.log(ns), k.meta, k.namespaces, ns, key, op, mode, expected, JSON.stringify(key), valueJson, JSON.stringify(by), JSON.stringify(ns), this.options.maxEventLogBytes, k.channel),
+      this.main.scWrite(k.kv(ns), k.log(ns), k.meta, k.namespaces, ns, key, op, mode, expected, JSON.stringify(key), valueJson, JSON.stringify(by), JSON.stringify(ns), this.options.maxEventLogBytes, k.channel, this.options.maxNamespaces),
     );
+    if (r[0] === 'quota') throw tooManyNamespaces(ns, Number(r[1]), this.options.maxNamespaces);
     if (r[0] === 'ok') this.deps.metrics.counter('store.writes').inc();
     return r;
   }

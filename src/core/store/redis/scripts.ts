@@ -24,8 +24,8 @@ end
 /**
  * Compare-and-set write, change record and notification in one step.
  * KEYS: kv:<ns>, log:<ns>, meta, namespaces
- * ARGV: ns, key, op (set|delete), mode (none|visible|raw), expected, keyJson, valueJson, byJson, nsJson, maxLogBytes, channel
- * Returns {'ok', version, at, seq} | {'conflict', currentVersion} | {'skip', 0}
+ * ARGV: ns, key, op (set|delete), mode (none|visible|raw), expected, keyJson, valueJson, byJson, nsJson, maxLogBytes, channel, maxNamespaces
+ * Returns {'ok', version, at, seq} | {'conflict', currentVersion} | {'skip', 0} | {'quota', namespaces}
  */
 export const WRITE_LUA = `${NOW}
 local ns, key, op, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -46,6 +46,11 @@ if deleted then visible = 0 end
 if mode == 'visible' and tonumber(ARGV[5]) ~= visible then return {'conflict', visible} end
 if mode == 'raw' and tonumber(ARGV[5]) ~= pv then return {'conflict', pv} end
 if op == 'delete' and deleted then return {'skip', 0} end
+-- storeRules.ts tooManyNamespaces(): a write never creates one namespace past the quota.
+if redis.call('SISMEMBER', KEYS[4], ns) == 0 then
+  local count = redis.call('SCARD', KEYS[4])
+  if count >= tonumber(ARGV[12]) then return {'quota', count} end
+end
 
 local at = nowMs()
 local version = pv + 1
