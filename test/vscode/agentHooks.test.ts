@@ -17,15 +17,24 @@ after(async () => {
 
 /** The rows of Chat: Configure Hooks..., then (when it has hooks) of its Pre-Tool Use page. */
 async function configuredHooks(page: Page): Promise<{ events: string[]; preToolUse: string[] }> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.fill('>Chat: Configure Hooks');
-  const command = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Configure Hooks' }).first();
-  await command.waitFor({ state: 'visible', timeout: 10_000 });
-  await command.click();
   const pre = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Pre-Tool Use' }).first();
-  await pre.waitFor({ state: 'visible', timeout: 10_000 });
+  // On a loaded machine the first run of the command can miss the click while Copilot Chat activates: try again.
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill('>Chat: Configure Hooks');
+    const command = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Configure Hooks' }).first();
+    await command.waitFor({ state: 'visible', timeout: 20_000 });
+    await command.click();
+    try {
+      await pre.waitFor({ state: 'visible', timeout: 20_000 });
+      break;
+    } catch (e) {
+      if (attempt === 3) throw e;
+      await page.keyboard.press('Escape');
+    }
+  }
   const events = await page.locator('.quick-input-list .monaco-list-row').allInnerTexts();
   if (!events.some((r) => r.startsWith('Pre-Tool Use ('))) {
     await page.keyboard.press('Escape');
