@@ -2,6 +2,7 @@ import { CoordinatorError } from '../errors.js';
 import type { Decision } from './file/shard.js';
 import type { ShardState } from './file/shardState.js';
 import { claimConflict, notTheHolder, overlaps, sameHolder } from './claimRules.js';
+import { entryBytes, tooManyBytes } from './storeRules.js';
 import type { Actor, ChangeEvent, Claim, SetOptions, StoredValue } from './sharedStore.js';
 
 /**
@@ -34,14 +35,36 @@ export function checkValue(value: unknown, key: string): void {
   if (size > MAX_VALUE_BYTES) throw new CoordinatorError('ValueTooLarge', `The value for ${key} is ${size} bytes; the limit is ${MAX_VALUE_BYTES}`, { key, size, limit: MAX_VALUE_BYTES });
 }
 
-export function decideSet(state: ShardState, key: string, value: unknown, options?: SetOptions): Decision {
+/** The byte quotas a write is checked against; `elsewhere`: what the store's other namespaces hold. */
+export interface ByteQuota {
+  readonly namespaceBytes: number;
+  readonly storeBytes: number;
+  elsewhere(): number;
+}
+
+/** A write that makes a namespace (or the store) hold more than its quota is refused; one that shrinks it never is. */
+function checkBytes(state: ShardState, key: string, value: unknown, quota: ByteQuota | undefined): void {
+  if (!quota) return;
+  const current = state.live(key);
+  const before = current ? entryBytes(key, current.value) : 0;
+  const after = entryBytes(key, value);
+  if (after <= before) return;
+  const namespaceHolds = state.liveBytes - before + after;
+  if (namespaceHolds > quota.namespaceBytes) throw tooManyBytes('namespace', state.namespace, key, namespaceHolds, quota.namespaceBytes);
+  const storeHolds = namespaceHolds + quota.elsewhere();
+  if (storeHolds > quota.storeBytes) throw tooManyBytes('store', state.namespace, key, storeHolds, quota.storeBytes);
+}
+
+export function decideSet(state: ShardState, key: string, value: unknown, options?: SetOptions, quota?: ByteQuota): Decision {
   const pv = checkExpected(state, key, options);
+  checkBytes(state, key, value, quota);
   return { record: { op: 'set', k: key, v: value, pv } };
 }
 
-export function decideUpdate(state: ShardState, key: string, fn: (current: StoredValue | undefined) => unknown): Decision {
+export function decideUpdate(state: ShardState, key: string, fn: (current: StoredValue | undefined) => unknown, quota?: ByteQuota): Decision {
   const next = fn(state.live(key));
   checkValue(next, key);
+  checkBytes(state, key, next, quota);
   return { record: { op: 'set', k: key, v: next, pv: state.versionOf(key) } };
 }
 

@@ -4,8 +4,8 @@ import { isHeldBy, participantEntry } from './participantEntry.js';
 import { toDisposable, type Disposable } from '../lifecycle/disposable.js';
 import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
-import { CLAIMS_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from './decisions.js';
-import { decodeCursor, DEFAULT_MAX_NAMESPACES, encodeCursor, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from './storeRules.js';
+import { CLAIMS_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim, type ByteQuota } from './decisions.js';
+import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from './storeRules.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
 
 /**
@@ -35,13 +35,13 @@ export class MemoryStore implements SharedStore {
   async set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue> {
     validateKey(key);
     checkValue(value, key);
-    const change = this.write(validateNamespace(namespace), (s) => decideSet(s, key, value, options), by)!;
+    const change = this.write(validateNamespace(namespace), (s) => decideSet(s, key, value, options, this.quotaFor(s.namespace)), by)!;
     return { value, version: change.version, updatedAt: change.at, updatedBy: by };
   }
 
   async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(key);
-    const change = this.write(validateNamespace(namespace), (s) => decideUpdate(s, key, fn), by)!;
+    const change = this.write(validateNamespace(namespace), (s) => decideUpdate(s, key, fn, this.quotaFor(s.namespace)), by)!;
     return { value: change.value, version: change.version, updatedAt: change.at, updatedBy: by };
   }
 
@@ -128,6 +128,14 @@ export class MemoryStore implements SharedStore {
 
   dispose(): void {
     this.listeners.clear();
+  }
+
+  private quotaFor(namespace: string): ByteQuota {
+    return {
+      namespaceBytes: DEFAULT_MAX_NAMESPACE_BYTES,
+      storeBytes: DEFAULT_MAX_STORE_BYTES,
+      elsewhere: () => [...this.shards].reduce((sum, [name, s]) => (name === namespace ? sum : sum + s.liveBytes), 0),
+    };
   }
 
   /** A read of a namespace nobody wrote sees an empty one, and keeps nothing (R-SEC-1). */

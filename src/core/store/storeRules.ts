@@ -29,6 +29,27 @@ export function isNamespace(name: string): boolean {
 /** Most namespaces one store holds (R-SEC-1): each is a folder and an open file in every participant. */
 export const DEFAULT_MAX_NAMESPACES = 256;
 
+/** Bytes one namespace, and the whole store, may hold in live values (R-SEC-1): keys plus their JSON. */
+export const DEFAULT_MAX_NAMESPACE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_STORE_BYTES = 256 * 1024 * 1024;
+
+/** What one live entry counts against the byte quotas. */
+export function entryBytes(key: string, value: unknown): number {
+  return Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value) ?? '');
+}
+
+const mib = (bytes: number): string =>
+  bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} bytes`;
+
+export function tooManyBytes(scope: 'namespace' | 'store', namespace: string, key: string, wouldHold: number, limit: number): CoordinatorError {
+  const where = scope === 'namespace' ? `Namespace ${JSON.stringify(namespace)}` : 'The store';
+  return new CoordinatorError(
+    'QuotaExceeded',
+    `${where} would hold ${mib(wouldHold)} with ${namespace}/${key}; the limit is ${mib(limit)}${scope === 'namespace' ? ' per namespace' : ' for the whole store'}. Delete or shrink values you no longer need; reads are not affected`,
+    { scope, namespace, key, bytes: wouldHold, limit },
+  );
+}
+
 export function tooManyNamespaces(namespace: string, count: number, limit: number): CoordinatorError {
   return new CoordinatorError(
     'QuotaExceeded',

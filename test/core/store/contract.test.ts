@@ -39,6 +39,15 @@ interface OpenOptions {
   label?: string;
   maxEventLogBytes?: number;
   maxNamespaces?: number;
+  maxNamespaceBytes?: number;
+  maxStoreBytes?: number;
+}
+
+/** The quota options a test asked for, as either backend takes them. */
+function quotas(options: OpenOptions): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of ['maxNamespaces', 'maxNamespaceBytes', 'maxStoreBytes'] as const) if (options[k] !== undefined) out[k] = options[k];
+  return out;
 }
 
 interface Backend {
@@ -72,7 +81,7 @@ const backends: Backend[] = [
         participant: { kind: 'headless', label: options.label ?? 'contract' },
         metrics,
         logger: silentLogger,
-        options: { pollMs: 60_000, ...(options.maxEventLogBytes ? { maxEventLogBytes: options.maxEventLogBytes, rotateBytes: 4096, backups: 3 } : {}), ...(options.maxNamespaces ? { maxNamespaces: options.maxNamespaces } : {}) },
+        options: { pollMs: 60_000, ...(options.maxEventLogBytes ? { maxEventLogBytes: options.maxEventLogBytes, rotateBytes: 4096, backups: 3 } : {}), ...quotas(options) },
       });
       return { store: track(store), metrics };
     },
@@ -90,7 +99,7 @@ const backends: Backend[] = [
         participant: { kind: 'headless', label: options.label ?? 'contract' },
         metrics,
         logger: silentLogger,
-        options: { ...(options.maxEventLogBytes ? { maxEventLogBytes: options.maxEventLogBytes } : {}), ...(options.maxNamespaces ? { maxNamespaces: options.maxNamespaces } : {}) },
+        options: { ...(options.maxEventLogBytes ? { maxEventLogBytes: options.maxEventLogBytes } : {}), ...quotas(options) },
       });
       return { store: track(store), metrics };
     },
@@ -223,6 +232,23 @@ for (const backend of backends) {
       assert.equal((await store.acquireClaim('src/a.ts', alice, 60_000)).resource, 'src/a.ts');
       await assert.rejects(store.set('Notes', 'k', 1, alice), refusedWith('InvalidArgument', /"Notes" has upper-case letters: namespaces are lower case.*use "notes"/));
       await assert.rejects(store.get('Notes', 'k'), refusedWith('InvalidArgument'));
+    });
+
+    test(name('R-SEC-1', 'bytes per namespace and per store are bounded: growth past either quota is refused with QuotaExceeded, shrinking and reads go on, deleting makes room'), async () => {
+      const project = newProject();
+      const { store } = await backend.open(project, { maxNamespaceBytes: 1000, maxStoreBytes: 2000 });
+      const big = 'x'.repeat(500);
+      await store.set('one', 'k1', big, alice); // 2 + 502 bytes
+      await assert.rejects(store.set('one', 'k2', big, alice), refusedWith('QuotaExceeded', /Namespace "one" would hold 1008 bytes with one\/k2; the limit is 1000 bytes per namespace/));
+      await assert.rejects(store.update('one', 'k2', () => big, alice), refusedWith('QuotaExceeded'));
+      assert.equal(await store.get('one', 'k2'), undefined, 'nothing written for the refused value');
+      await store.set('one', 'k1', 'x'.repeat(100), alice);
+      await store.set('one', 'k2', big, alice);
+      await store.set('two', 'k', 'y'.repeat(900), alice);
+      await assert.rejects(store.set('three', 'k', 'z'.repeat(900), alice), (e: unknown) => refusedWith('QuotaExceeded', /The store would hold .* for the whole store/)(e) && (e as { details: { scope: string } }).details.scope === 'store');
+      assert.equal((await store.get('two', 'k'))?.value, 'y'.repeat(900), 'reads go on');
+      await store.delete('two', 'k', alice);
+      assert.equal((await store.set('three', 'k', 'z'.repeat(900), alice)).version, 1, 'a delete made room');
     });
 
     test(name('R-CTX-5', 'the event log keeps who, what, when and the previous value; pages follow the cursor with no gap or duplicate, across namespaces'), async () => {

@@ -7,8 +7,8 @@ import { isAlive } from '../../install/installState.js';
 import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, versionConflict, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
-import { decodeCursor, DEFAULT_MAX_NAMESPACES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from '../storeRules.js';
+import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, versionConflict, type ByteQuota, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
+import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from '../storeRules.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
@@ -26,6 +26,9 @@ export interface FileStoreOptions extends ShardOptions {
   pollMs: number;
   /** Most namespaces the store holds; a write that would create one more is refused (R-SEC-1). */
   maxNamespaces: number;
+  /** Most bytes of live keys and values one namespace, and the whole store, hold (R-SEC-1). */
+  maxNamespaceBytes: number;
+  maxStoreBytes: number;
 }
 
 export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
@@ -37,6 +40,8 @@ export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
   goneAfterMs: 3000,
   pollMs: 2000,
   maxNamespaces: DEFAULT_MAX_NAMESPACES,
+  maxNamespaceBytes: DEFAULT_MAX_NAMESPACE_BYTES,
+  maxStoreBytes: DEFAULT_MAX_STORE_BYTES,
 };
 
 export interface FileStoreDeps {
@@ -115,14 +120,14 @@ export class FileStore implements SharedStore {
   async set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue> {
     validateKey(key);
     checkValue(value, key);
-    const change = await (await this.shard(namespace)).write((s) => decideSet(s, key, value, options), by);
+    const change = await (await this.shard(namespace)).write((s) => decideSet(s, key, value, options, this.quotaFor(s.namespace)), by);
     this.deps.metrics.counter('store.contextWrites').inc();
     return { value, version: change!.version, updatedAt: change!.at, updatedBy: by };
   }
 
   async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(key);
-    const change = await (await this.shard(namespace)).write((s) => decideUpdate(s, key, fn), by);
+    const change = await (await this.shard(namespace)).write((s) => decideUpdate(s, key, fn, this.quotaFor(s.namespace)), by);
     this.deps.metrics.counter('store.contextWrites').inc();
     return { value: change!.value, version: change!.version, updatedAt: change!.at, updatedBy: by };
   }
@@ -310,6 +315,19 @@ export class FileStore implements SharedStore {
 
   private claims(): Promise<Shard> {
     return this.shardByName(CLAIMS_NAMESPACE);
+  }
+
+  /** The byte quotas for a write into `namespace`: the other namespaces count as of their last read. */
+  private quotaFor(namespace: string): ByteQuota {
+    return {
+      namespaceBytes: this.options.maxNamespaceBytes,
+      storeBytes: this.options.maxStoreBytes,
+      elsewhere: () => {
+        let bytes = 0;
+        for (const [name, shard] of this.shards) if (name !== namespace) bytes += shard.liveBytes;
+        return bytes;
+      },
+    };
   }
 
   /** The shard a write goes to, created if need be, within the namespace quota (R-SEC-1). */

@@ -75,6 +75,11 @@ export class Shard {
     return this.state?.seq ?? 0;
   }
 
+  /** What this namespace holds against the byte quotas, as of the last read. */
+  get liveBytes(): number {
+    return this.state?.liveBytes ?? 0;
+  }
+
   get keyCount(): number {
     let n = 0;
     for (const e of this.state?.entries.values() ?? []) if (!e.deleted) n++;

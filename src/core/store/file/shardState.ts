@@ -1,4 +1,5 @@
 import type { Actor, ChangeEvent, StoredValue } from '../sharedStore.js';
+import { entryBytes } from '../storeRules.js';
 
 export interface Entry extends StoredValue {
   readonly deleted?: boolean;
@@ -36,6 +37,8 @@ const RECENT_NONCES = 2048;
 export class ShardState {
   readonly entries = new Map<string, Entry>();
   private readonly nonces = new Set<string>();
+  /** What the live entries count against the byte quotas (R-SEC-1). */
+  liveBytes = 0;
 
   constructor(
     readonly namespace: string,
@@ -46,7 +49,10 @@ export class ShardState {
 
   static fromSnapshot(s: SnapshotBody): ShardState {
     const state = new ShardState(s.namespace, s.generation, s.baseSeq, s.baseSeq);
-    for (const [k, e] of Object.entries(s.entries)) state.entries.set(k, e);
+    for (const [k, e] of Object.entries(s.entries)) {
+      state.entries.set(k, e);
+      if (!e.deleted) state.liveBytes += entryBytes(k, e.value);
+    }
     for (const n of s.recentNonces) state.nonces.add(n);
     return state;
   }
@@ -81,6 +87,8 @@ export class ShardState {
     const previousVersion = previous?.version ?? 0;
     if (r.pv !== previousVersion || this.nonces.has(r.n)) return undefined;
     const version = previousVersion + 1;
+    if (previous && !previous.deleted) this.liveBytes -= entryBytes(r.k, previous.value);
+    if (r.op === 'set') this.liveBytes += entryBytes(r.k, r.v);
     // Deletes keep a tombstone so versions never go back: no ABA for compare-and-set.
     this.entries.set(r.k, { value: r.op === 'set' ? r.v : null, version, updatedAt: r.at, updatedBy: r.by, ...(r.op === 'delete' ? { deleted: true } : {}) });
     this.nonces.add(r.n);

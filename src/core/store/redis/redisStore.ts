@@ -8,7 +8,7 @@ import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { checkValue, filterBySession, toClaim, versionConflict } from '../decisions.js';
-import { decodeCursor, DEFAULT_MAX_NAMESPACES, encodeCursor, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from '../storeRules.js';
+import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyBytes, tooManyNamespaces, validateKey, validateNamespace } from '../storeRules.js';
 import { participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
@@ -29,6 +29,9 @@ export interface RedisStoreOptions {
   retryMaxDelayMs: number;
   /** Most namespaces the project holds; a write that would create one more is refused (R-SEC-1). */
   maxNamespaces: number;
+  /** Most bytes of live keys and values one namespace, and the whole project, hold (R-SEC-1). */
+  maxNamespaceBytes: number;
+  maxStoreBytes: number;
 }
 
 export const DEFAULT_REDIS_STORE_OPTIONS: RedisStoreOptions = {
@@ -39,6 +42,8 @@ export const DEFAULT_REDIS_STORE_OPTIONS: RedisStoreOptions = {
   commandTimeoutMs: 5000,
   retryMaxDelayMs: 2000,
   maxNamespaces: DEFAULT_MAX_NAMESPACES,
+  maxNamespaceBytes: DEFAULT_MAX_NAMESPACE_BYTES,
+  maxStoreBytes: DEFAULT_MAX_STORE_BYTES,
 };
 
 export interface RedisStoreDeps {
@@ -529,9 +534,13 @@ export class RedisStore implements SharedStore {
   private async write(ns: string, key: string, op: 'set' | 'delete', mode: 'none' | 'visible' | 'raw', expected: number, valueJson: string, by: Actor): Promise<[string, number?, number?, number?]> {
     const k = this.keys;
     const r = await this.run('write', `${ns}/${key}`, () =>
-      this.main.scWrite(k.kv(ns), k.log(ns), k.meta, k.namespaces, ns, key, op, mode, expected, JSON.stringify(key), valueJson, JSON.stringify(by), JSON.stringify(ns), this.options.maxEventLogBytes, k.channel, this.options.maxNamespaces),
+      this.main.scWrite(k.kv(ns), k.log(ns), k.meta, k.namespaces, ns, key, op, mode, expected, JSON.stringify(key), valueJson, JSON.stringify(by), JSON.stringify(ns), this.options.maxEventLogBytes, k.channel, this.options.maxNamespaces, this.options.maxNamespaceBytes, this.options.maxStoreBytes),
     );
     if (r[0] === 'quota') throw tooManyNamespaces(ns, Number(r[1]), this.options.maxNamespaces);
+    if (r[0] === 'bytes') {
+      const scope = String(r[1]) === 'store' ? 'store' : 'namespace';
+      throw tooManyBytes(scope, ns, key, Number(r[2]), scope === 'store' ? this.options.maxStoreBytes : this.options.maxNamespaceBytes);
+    }
     if (r[0] === 'ok') this.deps.metrics.counter('store.writes').inc();
     return r;
   }

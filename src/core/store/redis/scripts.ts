@@ -24,8 +24,8 @@ end
 /**
  * Compare-and-set write, change record and notification in one step.
  * KEYS: kv:<ns>, log:<ns>, meta, namespaces
- * ARGV: ns, key, op (set|delete), mode (none|visible|raw), expected, keyJson, valueJson, byJson, nsJson, maxLogBytes, channel, maxNamespaces
- * Returns {'ok', version, at, seq} | {'conflict', currentVersion} | {'skip', 0} | {'quota', namespaces}
+ * ARGV: ns, key, op (set|delete), mode (none|visible|raw), expected, keyJson, valueJson, byJson, nsJson, maxLogBytes, channel, maxNamespaces, maxNamespaceBytes, maxStoreBytes
+ * Returns {'ok', version, at, seq} | {'conflict', currentVersion} | {'skip', 0} | {'quota', namespaces} | {'bytes', 'namespace'|'store', wouldHold}
  */
 export const WRITE_LUA = `${NOW}
 local ns, key, op, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -51,6 +51,16 @@ if redis.call('SISMEMBER', KEYS[4], ns) == 0 then
   local count = redis.call('SCARD', KEYS[4])
   if count >= tonumber(ARGV[12]) then return {'quota', count} end
 end
+-- decisions.ts checkBytes(): key + value JSON bytes per namespace and per project; only growth is refused.
+local before, after = 0, 0
+if prev then before = #key + #prev end
+if op == 'set' then after = #key + #ARGV[7] end
+if after > before then
+  local nsBytes = tonumber(redis.call('HGET', KEYS[3], 'vbytes:' .. ns) or '0') - before + after
+  if nsBytes > tonumber(ARGV[13]) then return {'bytes', 'namespace', nsBytes} end
+  local allBytes = tonumber(redis.call('HGET', KEYS[3], 'vbytes') or '0') - before + after
+  if allBytes > tonumber(ARGV[14]) then return {'bytes', 'store', allBytes} end
+end
 
 local at = nowMs()
 local version = pv + 1
@@ -63,6 +73,10 @@ else
   redis.call('HINCRBY', KEYS[3], 'live:' .. ns, -1)
 end
 redis.call('SADD', KEYS[4], ns)
+-- Counters start at 0 on a project written before they existed: never below 0.
+for _, field in ipairs({'vbytes:' .. ns, 'vbytes'}) do
+  if redis.call('HINCRBY', KEYS[3], field, after - before) < 0 then redis.call('HSET', KEYS[3], field, 0) end
+end
 
 local seq = redis.call('HINCRBY', KEYS[3], 'seq:' .. ns, 1)
 local rec = '{"namespace":' .. ARGV[9] .. ',"seq":' .. seq .. ',"key":' .. ARGV[6] .. ',"op":"' .. op .. '"'
