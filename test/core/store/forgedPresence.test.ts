@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
@@ -88,4 +88,47 @@ test('R-SEC-1, R-SEC-3, R-SEC-7: namespace folders a repository planted open no 
   assert.ok(!names.some((n) => ['Notes', '.hidden', 'with space'].includes(n)), names.join(', '));
   assert.ok((metrics.snapshot()['store.shards'] as number) <= 22, `open shards: ${String(metrics.snapshot()['store.shards'])}`);
   await assert.rejects(store.set('one-more', 'k', 1, { sessionId: 's', clientName: 'c', participantId: store.participantId }), (e: unknown) => isCoordinatorError(e, 'QuotaExceeded'));
+});
+
+/** Open file descriptors of this process on namespace logs under `dir`. */
+function openLogsUnder(dir: string): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir) && /wal\.\d+\.log$/.test(target)) n++;
+    } catch {
+      // Closed while we looked.
+    }
+  }
+  return n;
+}
+
+test('R-SEC-1: open files do not grow with the number of namespaces: idle logs are closed and reopened on use, and other writers are still seen', async () => {
+  const ws = tempDir('sc-openlogs-');
+  cleanup.push(ws.remove);
+  const options = { maxNamespaces: 400, maxOpenLogs: 8, pollMs: 200 };
+  const open = (label: string): Promise<FileStore> => FileStore.open({ projectRoot: ws.path, participant: { kind: 'headless', label }, metrics: new Metrics(), logger: silentLogger, options });
+  const a = await open('a');
+  cleanup.push(() => a.dispose());
+  const by = { sessionId: 's', clientName: 'c', participantId: a.participantId };
+  for (let i = 0; i < 120; i++) await a.set(`ns-${i}`, 'k', i, by);
+  await sleep(600);
+  const held = openLogsUnder(ws.path);
+  assert.ok(held <= 8, `${held} namespace logs open after 120 namespaces were written`);
+  // Every namespace still reads and writes; a closed log reopens where it left off.
+  for (let i = 0; i < 120; i += 7) {
+    assert.equal((await a.get(`ns-${i}`, 'k'))?.value, i);
+    assert.equal((await a.set(`ns-${i}`, 'k', i + 1000, by)).version, 2);
+  }
+  // Another participant writes into a namespace whose log this one closed: seen by the next poll.
+  const b = await open('b');
+  cleanup.push(() => b.dispose());
+  await sleep(600);
+  await b.set('ns-3', 'k', 'from b', { ...by, participantId: b.participantId });
+  const deadline = Date.now() + 5000;
+  while ((await a.get('ns-3', 'k'))?.value !== 'from b' && Date.now() < deadline) await sleep(50);
+  assert.equal((await a.get('ns-3', 'k'))?.value, 'from b');
+  await sleep(600);
+  assert.ok(openLogsUnder(ws.path) <= 16, 'two participants: at most 8 open logs each');
 });

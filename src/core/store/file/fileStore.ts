@@ -29,6 +29,8 @@ export interface FileStoreOptions extends ShardOptions {
   /** Most bytes of live keys and values one namespace, and the whole store, hold (R-SEC-1). */
   maxNamespaceBytes: number;
   maxStoreBytes: number;
+  /** Namespace logs kept open; the least recently used beyond this are closed, and reopened on use (R-SEC-1). */
+  maxOpenLogs: number;
 }
 
 export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
@@ -42,6 +44,7 @@ export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
   maxNamespaces: DEFAULT_MAX_NAMESPACES,
   maxNamespaceBytes: DEFAULT_MAX_NAMESPACE_BYTES,
   maxStoreBytes: DEFAULT_MAX_STORE_BYTES,
+  maxOpenLogs: 32,
 };
 
 export interface FileStoreDeps {
@@ -106,10 +109,12 @@ export class FileStore implements SharedStore {
       this.emit({ kind: 'presence' });
     });
     await this.discoverNamespaces();
+    await this.closeIdleLogs();
     this.opened = true;
     this.every(this.options.heartbeatMs, () => this.heartbeat(this.lastSessions).then(() => this.sweepParticipants()));
     this.every(this.options.pollMs, () => this.refreshAll());
     this.deps.metrics.gauge('store.shards', () => this.shards.size);
+    this.deps.metrics.gauge('store.openLogs', () => [...this.shards.values()].filter((s) => s.hasOpenLog).length);
   }
 
   async get(namespace: string, key: string): Promise<StoredValue | undefined> {
@@ -428,6 +433,13 @@ export class FileStore implements SharedStore {
   private async refreshAll(): Promise<void> {
     await this.discoverNamespaces();
     await Promise.all([...this.shards.values()].map((s) => s.refresh()));
+    await this.closeIdleLogs();
+  }
+
+  /** Open files follow the namespaces in use, not how many exist: the least recently used logs are closed. */
+  private async closeIdleLogs(): Promise<void> {
+    const open = [...this.shards.values()].filter((s) => s.hasOpenLog).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    for (const shard of open.slice(0, Math.max(0, open.length - this.options.maxOpenLogs))) await shard.closeLog();
   }
 
   private watchFolder(dir: string, onChange: (file: string | null) => void): void {

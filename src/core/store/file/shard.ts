@@ -59,6 +59,8 @@ export class Shard {
   /** The log's size at the last tail: the next append starts there unless someone else wrote. */
   private walSize = 0;
   private refreshQueued = false;
+  /** When this shard last read or wrote: the store closes the log of the least recently used ones (R-SEC-1). */
+  lastUsedAt = Date.now();
 
   constructor(
     readonly dir: string,
@@ -89,6 +91,7 @@ export class Shard {
   /** Reads the latest state (other processes' writes included) and runs `read` on it. */
   async read<T>(read: (state: ShardState) => T): Promise<T> {
     return this.mutex.runExclusive(async () => {
+      this.lastUsedAt = Date.now();
       await this.refreshUnlocked();
       return read(this.state!);
     });
@@ -119,7 +122,9 @@ export class Shard {
             await this.ensureInitialized();
             this.initialized = true;
           }
+          this.lastUsedAt = Date.now();
           await this.refreshUnlocked();
+          await this.openLog();
           const decision = decide(this.state!);
           if ('skip' in decision) return undefined;
           const nonce = this.deps.nonce();
@@ -186,6 +191,35 @@ export class Shard {
       await this.wal?.close();
       this.wal = undefined;
     });
+  }
+
+  get hasOpenLog(): boolean {
+    return this.wal !== undefined;
+  }
+
+  /**
+   * Closes the log's handle and keeps the state: the next read or write
+   * reopens it where it left off (the log only grows within a generation).
+   * Open files then follow what is in use, not how many namespaces exist.
+   */
+  async closeLog(): Promise<void> {
+    await this.mutex.runExclusive(async () => {
+      await this.wal?.close();
+      this.wal = undefined;
+    });
+  }
+
+  /** The current generation's log, reopened after closeLog(). Caller holds the mutex. */
+  private async openLog(): Promise<FileHandle> {
+    if (this.wal) return this.wal;
+    const file = path.join(this.dir, walName(this.state!.generation));
+    await assertRegularFileOrMissing(file);
+    try {
+      this.wal = await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | NOFOLLOW, 0o600);
+    } catch (e) {
+      throw unsafeOnLoop(e, file);
+    }
+    return this.wal;
   }
 
   private async ensureInitialized(): Promise<void> {
@@ -261,12 +295,21 @@ export class Shard {
 
   /** Reads complete new lines of the current log and applies them. */
   private async tail(): Promise<void> {
-    if (!this.wal || !this.state) return;
-    const { size } = await this.wal.stat();
+    if (!this.state || this.state.generation === 0) return;
+    if (!this.wal) {
+      // A closed log is reopened only when another process wrote to it.
+      const size = (await fs.stat(path.join(this.dir, walName(this.state.generation))).catch(() => undefined))?.size ?? 0;
+      if (size <= this.walOffset) {
+        this.walSize = size;
+        return;
+      }
+      await this.openLog();
+    }
+    const { size } = await this.wal!.stat();
     this.walSize = size;
     if (size <= this.walOffset) return;
     const buffer = Buffer.alloc(size - this.walOffset);
-    const { bytesRead } = await this.wal.read(buffer, 0, buffer.length, this.walOffset);
+    const { bytesRead } = await this.wal!.read(buffer, 0, buffer.length, this.walOffset);
     const { lines, consumed } = splitLines(buffer.subarray(0, bytesRead).toString('utf8'));
     this.walOffset += consumed;
     const changes: ChangeEvent[] = [];
