@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { StreamLogger, type LogLevel } from '../core/logging/logger.js';
 import { SERVER_VERSION } from '../core/mcp/mcpServerFactory.js';
 import { selectStoreUrl, STORE_ENV } from '../core/store/openSharedStore.js';
+import type { StoreQuotas } from '../core/store/storeRules.js';
 import { config } from './commands/config.js';
 import { connect } from './commands/connect.js';
 import { serve } from './commands/serve.js';
@@ -17,6 +18,22 @@ function parsePort(value: string | undefined): number {
   const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
   if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port must be a whole number from 0 to 65535, not ${JSON.stringify(value)}`);
   return port;
+}
+
+/** --max-namespaces, --max-namespace-mib, --max-store-mib: the store's quotas, each optional. */
+function quotaOptions(values: { 'max-namespaces'?: string; 'max-namespace-mib'?: string; 'max-store-mib'?: string }): Partial<StoreQuotas> {
+  const mib = (flag: string, v: string | undefined): number | undefined => {
+    const n = parsePositive(flag, v);
+    return n === undefined ? undefined : n * 1024 * 1024;
+  };
+  const namespaces = parsePositive('max-namespaces', values['max-namespaces']);
+  const namespaceBytes = mib('max-namespace-mib', values['max-namespace-mib']);
+  const storeBytes = mib('max-store-mib', values['max-store-mib']);
+  return {
+    ...(namespaces !== undefined ? { maxNamespaces: namespaces } : {}),
+    ...(namespaceBytes !== undefined ? { maxNamespaceBytes: namespaceBytes } : {}),
+    ...(storeBytes !== undefined ? { maxStoreBytes: storeBytes } : {}),
+  };
 }
 
 function parsePositive(name: string, value: string | undefined): number | undefined {
@@ -70,6 +87,9 @@ async function run(argv: string[]): Promise<number> {
         'max-sessions': { type: 'string' },
         'max-pending': { type: 'string' },
         'disconnect-grace': { type: 'string' },
+        'max-namespaces': { type: 'string' },
+        'max-namespace-mib': { type: 'string' },
+        'max-store-mib': { type: 'string' },
         store: { type: 'string' },
         'dry-run': { type: 'boolean', default: false },
         global: { type: 'boolean', default: false },
@@ -92,7 +112,7 @@ async function run(argv: string[]): Promise<number> {
       if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
       const neither = !values.stdio && !values.http;
       return serve(
-        { workspace, stdio: values.stdio, http: values.http || neither, port: parsePort(values.port), maxSessions: parsePositive('max-sessions', values['max-sessions']), maxPending: parsePositive('max-pending', values['max-pending']), disconnectGraceSeconds: parseSeconds('disconnect-grace', values['disconnect-grace']), ...storeOption(values.store) },
+        { workspace, stdio: values.stdio, http: values.http || neither, port: parsePort(values.port), maxSessions: parsePositive('max-sessions', values['max-sessions']), maxPending: parsePositive('max-pending', values['max-pending']), disconnectGraceSeconds: parseSeconds('disconnect-grace', values['disconnect-grace']), quotas: quotaOptions(values), ...storeOption(values.store) },
         new StreamLogger(process.stderr, level),
       );
     }

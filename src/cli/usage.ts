@@ -27,6 +27,9 @@ Options:
   --max-pending N    (serve; pending requests per session, default 1000)
   --disconnect-grace S  (serve; seconds a session whose client dropped its stream is kept
                      for it to come back, default 10)
+  --max-namespaces N, --max-namespace-mib N, --max-store-mib N
+                     (serve; the store's quotas, default 256 namespaces, 16 MiB per namespace,
+                     256 MiB in all; a write past one is refused with QuotaExceeded)
   --store URL        (serve, connect) share context through Redis: redis://[:password@]host:port/db
                      or rediss://...; default SESSION_COORDINATOR_STORE, else files in the workspace.
                      The project id comes from SESSION_COORDINATOR_PROJECT_ID, else the git origin.

@@ -6,6 +6,7 @@ import type { Logger } from './logging/logger.js';
 import { HttpEndpoint } from './mcp/httpEndpoint.js';
 import { McpHost } from './mcp/mcpHost.js';
 import type { FileStoreOptions } from './store/file/fileStore.js';
+import type { StoreQuotas } from './store/storeRules.js';
 import { openSharedStore, type StoreSelection } from './store/openSharedStore.js';
 
 export interface ParticipantOptions {
@@ -15,6 +16,8 @@ export interface ParticipantOptions {
   logger: Logger;
   coordinator?: OptionsOverride;
   store?: Partial<FileStoreOptions>;
+  /** The store's quotas, whichever backend it is (R-SEC-1). */
+  quotas?: Partial<StoreQuotas>;
   /** Redis for teams on several machines; absent: files in the workspace (R-CTX-9). */
   storeSelection?: StoreSelection;
   /** Why the shared store must not be used (an untrusted workspace); absent: use it. */
@@ -58,7 +61,8 @@ export class Participant {
           participant: { kind: options.kind, label: options.label },
           metrics,
           logger: options.logger,
-          ...(options.store ? { fileOptions: options.store } : {}),
+          fileOptions: { ...options.store, ...options.quotas },
+          ...(options.quotas ? { redisOptions: options.quotas } : {}),
         }),
     });
     await coordinator.start();

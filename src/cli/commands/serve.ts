@@ -5,6 +5,7 @@ import type { Logger } from '../../core/logging/logger.js';
 import { serveStdio } from '../../core/mcp/stdioEndpoint.js';
 import { Participant } from '../../core/participant.js';
 import { PROJECT_ID_ENV } from '../../core/store/openSharedStore.js';
+import type { StoreQuotas } from '../../core/store/storeRules.js';
 import { EXIT } from '../usage.js';
 
 export interface ServeOptions {
@@ -18,6 +19,7 @@ export interface ServeOptions {
   disconnectGraceSeconds?: number;
   /** redis://... for a team on several machines; absent: files in the workspace. */
   store?: string;
+  quotas?: Partial<StoreQuotas>;
 }
 
 /** A headless participant: serves until a signal, or until its stdio client goes. */
@@ -29,6 +31,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
     label: 'session-coordinator serve',
     workspaceRoots: [workspace],
     logger,
+    ...(options.quotas ? { quotas: options.quotas } : {}),
     ...(options.store ? { storeSelection: { url: options.store, ...(process.env[PROJECT_ID_ENV] ? { projectId: process.env[PROJECT_ID_ENV] } : {}) } } : {}),
     coordinator: {
       sessions: {

@@ -29,6 +29,15 @@ export function isNamespace(name: string): boolean {
 /** Most namespaces one store holds (R-SEC-1): each is a folder and an open file in every participant. */
 export const DEFAULT_MAX_NAMESPACES = 256;
 
+/** The quotas of one store (R-SEC-1): settings, the same for every backend. */
+export interface StoreQuotas {
+  /** Most namespaces; a write that would create one more is refused. */
+  maxNamespaces: number;
+  /** Most bytes of live keys and values one namespace, and the whole store, hold. */
+  maxNamespaceBytes: number;
+  maxStoreBytes: number;
+}
+
 /** Bytes one namespace, and the whole store, may hold in live values (R-SEC-1): keys plus their JSON. */
 export const DEFAULT_MAX_NAMESPACE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_STORE_BYTES = 256 * 1024 * 1024;

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { OptionsOverride } from '../../core/config.js';
+import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, type StoreQuotas } from '../../core/store/storeRules.js';
 
 export const SECTION = 'sessionCoordinator';
 
@@ -14,6 +15,9 @@ export const SETTINGS = {
   allowedPaths: { key: 'allowedPaths', restart: false },
   storeUrl: { key: 'store.url', restart: true },
   projectId: { key: 'store.projectId', restart: true },
+  maxNamespaces: { key: 'store.maxNamespaces', restart: true },
+  maxNamespaceMiB: { key: 'store.maxNamespaceMiB', restart: true },
+  maxStoreMiB: { key: 'store.maxMiB', restart: true },
   statusBar: { key: 'statusBar.enabled', restart: false },
   claimBadges: { key: 'claims.showBadges', restart: false },
   warnBeforeSave: { key: 'claims.warnBeforeSave', restart: false },
@@ -59,6 +63,16 @@ export class Settings {
 
   get allowedPaths(): string[] {
     return this.readUser<string[]>(SETTINGS.allowedPaths, []);
+  }
+
+  /** The store's quotas (R-SEC-1): a repository must not raise them, so user settings only. */
+  get storeQuotas(): StoreQuotas {
+    const mib = 1024 * 1024;
+    return {
+      maxNamespaces: this.readUser(SETTINGS.maxNamespaces, DEFAULT_MAX_NAMESPACES),
+      maxNamespaceBytes: this.readUser(SETTINGS.maxNamespaceMiB, DEFAULT_MAX_NAMESPACE_BYTES / mib) * mib,
+      maxStoreBytes: this.readUser(SETTINGS.maxStoreMiB, DEFAULT_MAX_STORE_BYTES / mib) * mib,
+    };
   }
 
   get statusBarEnabled(): boolean {

@@ -51,6 +51,7 @@ export class CoordinatorRun implements vscode.Disposable {
       // Agents' text reaches this log: one call, one line (R-SEC-6).
       logger: escapingLogger(options.log),
       coordinator: options.settings.coordinatorOptions(),
+      quotas: options.settings.storeQuotas,
       ...(options.restrictedReason ? { localOnlyReason: options.restrictedReason } : {}),
       storeSelection: {
         ...(options.settings.storeUrl ? { url: options.settings.storeUrl } : {}),

@@ -3,9 +3,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { waitFor } from '../../support/cliProcesses.js';
+import { runCliWith, waitFor } from '../../support/cliProcesses.js';
 import { httpClient, whoami } from '../../support/mcpClients.js';
-import { startServe, TOKEN, type ServeHandle } from '../../support/processes.js';
+import { cliEnv, startServe, TOKEN, type ServeHandle } from '../../support/processes.js';
 import { initializeBody, post } from '../../support/rawHttp.js';
 import { tempDir } from '../../support/workspace.js';
 
@@ -194,3 +194,32 @@ async function metricOf(s: ServeHandle, name: string): Promise<unknown> {
   const res = await fetch(s.url.replace(/\/mcp$/, '/status'), { headers: { Authorization: `Bearer ${TOKEN}` } });
   return ((await res.json()) as { metrics: Record<string, unknown> }).metrics[name];
 }
+
+test('R-SEC-1: the store quotas are settings: serve --max-namespaces and --max-namespace-mib refuse over MCP with QuotaExceeded, reads go on; a bad value is a usage error', async () => {
+  const ownWs = tempDir('sc-quota-ws-');
+  const own = await startServe(ownWs.path, home.path, ['--max-namespaces', '2', '--max-namespace-mib', '1']);
+  const agent = await httpClient(own.url, 'filler');
+  try {
+    const set = async (namespace: string, value: unknown): Promise<{ isError?: boolean; content: Array<{ text: string }> }> =>
+      (await agent.client.callTool({ name: 'context_set', arguments: { namespace, key: 'k', value } })) as { isError?: boolean; content: Array<{ text: string }> };
+    assert.equal((await set('one', 1)).isError, undefined);
+    assert.equal((await set('two', 2)).isError, undefined);
+    const third = await set('three', 3);
+    assert.equal(third.isError, true);
+    assert.match(third.content[0]!.text, /^QuotaExceeded: Namespace "three" would be one too many: the store holds 2 namespaces, the most it may hold \(2\)/);
+    // Two values each under the 1 MiB value limit, together over the namespace's 1 MiB.
+    assert.equal((await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'two', key: 'half', value: 'x'.repeat(600_000) } })).isError, undefined);
+    const big = (await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'two', key: 'more', value: 'x'.repeat(600_000) } })) as { content: Array<{ text: string }> };
+    assert.match(big.content[0]!.text, /^QuotaExceeded: Namespace "two" would hold 1\.1 MiB with two\/more; the limit is 1\.0 MiB per namespace/);
+    const read = (await agent.client.callTool({ name: 'context_get', arguments: { namespace: 'one', key: 'k' } })) as { structuredContent: { value: unknown } };
+    assert.equal(read.structuredContent.value, 1, 'reads go on');
+  } finally {
+    await agent.transport.terminateSession().catch(() => undefined);
+    await agent.client.close();
+    await own.stop();
+    await ownWs.remove();
+  }
+  const bad = await runCliWith(['serve', '--http', '--workspace', ws.path, '--max-namespaces', '0'], cliEnv(home.path), { timeoutMs: 10_000 });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--max-namespaces must be a whole number of at least 1/);
+});

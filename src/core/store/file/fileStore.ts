@@ -8,7 +8,7 @@ import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, versionConflict, type ByteQuota, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
-import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from '../storeRules.js';
+import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
@@ -18,17 +18,12 @@ import { newNonce, Shard, type ShardOptions } from './shard.js';
 export const STORE_FOLDER = '.session-coordinator';
 const MAX_PRESENCE_BYTES = 1024 * 1024;
 
-export interface FileStoreOptions extends ShardOptions {
+export interface FileStoreOptions extends ShardOptions, StoreQuotas {
   heartbeatMs: number;
   /** A participant whose heartbeat is older than this is gone (R-CTX-7). */
   goneAfterMs: number;
   /** The safety-net poll behind file-system notifications (R-CTX-6). */
   pollMs: number;
-  /** Most namespaces the store holds; a write that would create one more is refused (R-SEC-1). */
-  maxNamespaces: number;
-  /** Most bytes of live keys and values one namespace, and the whole store, hold (R-SEC-1). */
-  maxNamespaceBytes: number;
-  maxStoreBytes: number;
   /** Namespace logs kept open; the least recently used beyond this are closed, and reopened on use (R-SEC-1). */
   maxOpenLogs: number;
 }

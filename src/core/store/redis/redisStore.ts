@@ -8,14 +8,14 @@ import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { checkValue, filterBySession, toClaim, versionConflict } from '../decisions.js';
-import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyBytes, tooManyNamespaces, validateKey, validateNamespace } from '../storeRules.js';
+import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyBytes, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
 import { participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
 import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, WRITE_LUA } from './scripts.js';
 
-export interface RedisStoreOptions {
+export interface RedisStoreOptions extends StoreQuotas {
   heartbeatMs: number;
   /** A participant whose presence key has not been refreshed for this long is gone (its key expired). */
   goneAfterMs: number;
@@ -27,11 +27,6 @@ export interface RedisStoreOptions {
   commandTimeoutMs: number;
   /** Reconnect backoff: 50 ms doubling up to this, plus jitter. */
   retryMaxDelayMs: number;
-  /** Most namespaces the project holds; a write that would create one more is refused (R-SEC-1). */
-  maxNamespaces: number;
-  /** Most bytes of live keys and values one namespace, and the whole project, hold (R-SEC-1). */
-  maxNamespaceBytes: number;
-  maxStoreBytes: number;
 }
 
 export const DEFAULT_REDIS_STORE_OPTIONS: RedisStoreOptions = {
