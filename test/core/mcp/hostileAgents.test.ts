@@ -211,7 +211,7 @@ test('R-SEC-1: the store quotas are settings: serve --max-namespaces and --max-n
     assert.equal((await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'two', key: 'half', value: 'x'.repeat(600_000) } })).isError, undefined);
     const big = (await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'two', key: 'more', value: 'x'.repeat(600_000) } })) as { content: Array<{ text: string }> };
     assert.match(big.content[0]!.text, /^QuotaExceeded: Namespace "two" would hold 1\.1 MiB with two\/more; the limit is 1\.0 MiB per namespace/);
-    const read = (await agent.client.callTool({ name: 'context_get', arguments: { namespace: 'one', key: 'k' } })) as { structuredContent: { value: unknown } };
+    const read = (await agent.client.callTool({ name: 'context_get', arguments: { namespace: 'one', key: 'k' } })) as unknown as { structuredContent: { value: unknown } };
     assert.equal(read.structuredContent.value, 1, 'reads go on');
   } finally {
     await agent.transport.terminateSession().catch(() => undefined);
