@@ -28,6 +28,8 @@ const ENTRIES = [
   { name: 'extension.bench', args: ['--import', 'tsx', path.join(REPO, 'bench', 'extension.bench.ts')] },
   // Under tsx too: it starts real agents' processes with the test helpers.
   { name: 'agents.bench', args: ['--import', 'tsx', path.join(REPO, 'bench', 'agents.bench.ts')] },
+  // Under tsx: a real serve and SDK clients, left idle.
+  { name: 'idle.bench', args: ['--import', 'tsx', path.join(REPO, 'bench', 'idle.bench.ts')] },
 ];
 await esbuild.build({
   // The options of scripts/build.mjs, so ours (dist/cli.js) and the baselines run the same kind of code.
