@@ -148,5 +148,9 @@ test('R-SEC-5: a discovery file naming a non-loopback address, or a pid reused b
   const status = await runCliWith(['status', '--workspace', ws], cliEnv(home), { timeoutMs: 15_000 });
   assert.match(status.stdout, /No live participant/);
   assert.deepEqual([remote.seen, local.seen], [[], []]);
-  assert.equal(existsSync(stale), false, 'the stale file was swept');
+  assert.equal(existsSync(stale), true, 'passed over, not deleted: a wall clock stepped back must not sweep a live participant');
+  reused.kill();
+  await new Promise((r) => reused.once('exit', r));
+  await runCliWith(['status', '--workspace', ws], cliEnv(home), { timeoutMs: 15_000 });
+  assert.equal(existsSync(stale), false, 'swept once its pid is gone');
 });

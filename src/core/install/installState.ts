@@ -148,13 +148,19 @@ async function processStartedAt(pid: number): Promise<number | undefined> {
 }
 let bootTime: Promise<number> | undefined;
 
-/** The participant that wrote `entry` is still that process: alive, and started before it wrote the file. */
-async function stillThere(entry: Discovery): Promise<boolean> {
-  if (!isAlive(entry.pid)) return false;
+/**
+ * Whether the participant that wrote `entry` is still there: `dead` (its pid
+ * is gone: the file is swept), `other` (the pid is alive but belongs to a
+ * process started after the file was written: never contacted, but not
+ * deleted either, since a wall clock stepped back could make that look so),
+ * or `live`.
+ */
+async function stateOf(entry: Discovery): Promise<'live' | 'dead' | 'other'> {
+  if (!isAlive(entry.pid)) return 'dead';
   const started = await processStartedAt(entry.pid);
   const wrote = Date.parse(entry.startedAt);
   // btime has 1 s resolution: allow for it.
-  return started === undefined || !Number.isFinite(wrote) || started <= wrote + 2_000;
+  return started === undefined || !Number.isFinite(wrote) || started <= wrote + 2_000 ? 'live' : 'other';
 }
 
 function isDiscovery(v: unknown): v is Discovery {
@@ -166,8 +172,8 @@ function isDiscovery(v: unknown): v is Discovery {
 }
 
 /**
- * Live participants; discovery files of dead processes (or of a pid now
- * reused by another process) are swept on the way. Only loopback URLs count:
+ * Live participants; discovery files of dead processes are swept on the
+ * way, and one whose pid now belongs to a later process is passed over. Only loopback URLs count:
  * clients send the token where these point (after a proof, see peerProof.ts).
  */
 export async function readDiscoveries(dir: string): Promise<Discovery[]> {
@@ -183,8 +189,9 @@ export async function readDiscoveries(dir: string): Promise<Discovery[]> {
     try {
       const entry: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
       if (!isDiscovery(entry) || `${entry.pid}.json` !== name || !isLoopbackUrl(entry.url)) continue;
-      if (await stillThere(entry)) live.push(entry);
-      else await fs.rm(file, { force: true });
+      const state = await stateOf(entry);
+      if (state === 'live') live.push(entry);
+      else if (state === 'dead') await fs.rm(file, { force: true });
     } catch {
       await fs.rm(file, { force: true });
     }
