@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { Coordinator } from '../../src/core/coordinator.js';
 import { silentLogger } from '../../src/core/logging/logger.js';
+import { FileStore } from '../../src/core/store/file/fileStore.js';
 import { buildPanelState } from '../../src/extension/views/panelModel.js';
 import { tempDir } from '../support/workspace.js';
 
@@ -36,6 +38,26 @@ test('R-AGT-2, R-AGT-4: the panel shows each session\'s agent, automatic claims 
     assert.equal(state.guard.recent[0]?.agent, 'gemini session pid-42');
     assert.equal(state.guard.recent[0]?.resource, 'src/a.ts');
     assert.match(state.guard.recent[0]!.holder, /^claude-code session 5283ce7e…, session .* \(claude-code\)$/);
+  } finally {
+    await c.dispose();
+  }
+});
+
+test('R-SEC-6: a namespace a repository broke shows in the panel as a problem that names it; the others are listed as usual', async () => {
+  const dir = tempDir();
+  after(() => dir.remove());
+  const c = new Coordinator({ logger: silentLogger, allowedRoots: [dir.path], openStore: (projectRoot, metrics) => FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }) });
+  try {
+    await c.start();
+    const session = await c.openSession({ transport: 'none' });
+    await c.store.set('fine', 'k', 1, c.actorFor(session));
+    mkdirSync(path.join(dir.path, '.session-coordinator', 'ns', 'planted', 'CURRENT'), { recursive: true });
+    const snapshot = await c.snapshot();
+    const state = buildPanelState({ snapshot, claims: [], series: [], selfParticipantId: c.store.participantId, url: undefined, restrictedReason: undefined });
+    const problem = state.problems.find((p) => p.message.startsWith('Namespace planted:'));
+    assert.ok(problem, JSON.stringify(state.problems));
+    assert.equal(problem.severity, 'warning');
+    assert.ok(snapshot.store.namespaces.some((n) => n.name === 'fine' && n.keys === 1 && !n.unreadable));
   } finally {
     await c.dispose();
   }

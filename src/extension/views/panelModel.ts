@@ -80,6 +80,9 @@ export function buildPanelState(input: PanelInputs): PanelState {
   else if (snapshot.store.degraded) problems.push({ severity: 'warning', message: `Local-only: ${snapshot.store.reason ?? 'the shared store is unavailable'}`, action: 'Other windows and agents do not see this window\'s context and claims. Fix the cause, then restart the coordinator.', command: 'sessionCoordinator.restart' });
   const recoveries = Number(snapshot.metrics['store.recoveries'] ?? 0);
   if (recoveries > 0) problems.push({ severity: 'warning', message: `The shared store repaired ${recoveries} corrupt snapshot(s) from backups and the event log.`, action: 'Nothing was lost if the event log was intact; see the log for details.', command: 'sessionCoordinator.showLog' });
+  for (const ns of snapshot.store.namespaces.filter((n) => n.unreadable)) {
+    problems.push({ severity: 'warning', message: `Namespace ${ns.name}: ${ns.unreadable}`, action: 'The other namespaces work. Remove or fix the files of this one in the store folder, then restart the coordinator.', command: 'sessionCoordinator.showLog' });
+  }
   const status: PanelState['status'] = input.restrictedReason ? 'restricted' : snapshot.health.status === 'error' ? 'error' : snapshot.store.degraded ? 'degraded' : 'ok';
   const statusText =
     status === 'ok'
