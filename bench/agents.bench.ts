@@ -15,7 +15,7 @@ import { killableHttpAgent, msUntilGranted, relayAgent } from '../test/support/a
 import { httpClient } from '../test/support/mcpClients.js';
 import { CLI, cliEnv, startServe, TOKEN, type ServeHandle } from '../test/support/processes.js';
 import { tempDir } from '../test/support/workspace.js';
-import { figures, MACHINE, report, writeFigures } from './support/report.js';
+import { MACHINE, report, runEntry } from './support/report.js';
 import { quantile, sig } from './support/stats.js';
 
 const REPO = process.env.BENCH_REPO ?? process.cwd();
@@ -121,16 +121,6 @@ async function main(): Promise<void> {
   cleanup.push(() => server.stop());
   if (want('guard-hook')) await guardHook(server, ws.path, home.path);
   if (want('agent-exit-release')) await exitRelease(server, ws.path, home.path);
-  const written = writeFigures(REPO);
-  console.error(`bench: ${figures.length} figures; wrote ${path.relative(process.cwd(), written)}`);
 }
 
-main()
-  .catch((e: unknown) => {
-    console.error(`bench crashed: ${e instanceof Error ? e.stack : String(e)}`);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    for (const c of cleanup.reverse()) await c().catch(() => undefined);
-    process.exit(process.exitCode ?? 0);
-  });
+runEntry('', REPO, main, cleanup);

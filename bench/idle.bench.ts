@@ -6,11 +6,10 @@
 // `npm run bench -- idle-cpu` runs only these figures; BENCH_IDLE_S shortens the window.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import { httpClient } from '../test/support/mcpClients.js';
 import { startServe, type ServeHandle } from '../test/support/processes.js';
 import { tempDir } from '../test/support/workspace.js';
-import { figures, MACHINE, report, writeFigures } from './support/report.js';
+import { MACHINE, report, runEntry } from './support/report.js';
 import { sig } from './support/stats.js';
 
 const REPO = process.env.BENCH_REPO ?? process.cwd();
@@ -83,16 +82,6 @@ async function main(): Promise<void> {
       await server.stop();
     }
   }
-  const written = writeFigures(REPO);
-  console.error(`bench (idle): ${figures.length} figures; wrote ${path.relative(process.cwd(), written)}`);
 }
 
-main()
-  .catch((e: unknown) => {
-    console.error(`bench crashed: ${e instanceof Error ? e.stack : String(e)}`);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    for (const c of cleanup.reverse()) await c().catch(() => undefined);
-    process.exit(process.exitCode ?? 0);
-  });
+runEntry('idle', REPO, main, cleanup);

@@ -42,3 +42,24 @@ export function writeFigures(repo: string): string {
   writeFileSync(file, JSON.stringify(figures, null, 2) + '\n');
   return file;
 }
+
+/**
+ * Runs one bench entry point: its figures are written when `main` ends, a
+ * crash sets a non-zero exit code, and `cleanup` always runs (newest first)
+ * before the process exits, so no server or agent is left behind.
+ */
+export function runEntry(label: string, repo: string, main: () => Promise<void>, cleanup: Array<() => Promise<unknown>>): void {
+  main()
+    .then(() => {
+      const written = writeFigures(repo);
+      console.error(`bench${label ? ` (${label})` : ''}: ${figures.length} figures; wrote ${path.relative(process.cwd(), written)}`);
+    })
+    .catch((e: unknown) => {
+      console.error(`bench crashed: ${e instanceof Error ? e.stack : String(e)}`);
+      process.exitCode = 1;
+    })
+    .finally(async () => {
+      for (const c of cleanup.reverse()) await c().catch(() => undefined);
+      process.exit(process.exitCode ?? 0);
+    });
+}
