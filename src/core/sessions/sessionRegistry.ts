@@ -230,7 +230,6 @@ export class SessionRegistry {
     this.hooks.onEnd?.(session);
   }
 
-  /** At the limit, evict the least recently active idle session; never a busy one (R-SES-4). */
   /** Sessions that hold claims, or every session when the store cannot say (then nobody is evicted). */
   private async claimHolders(): Promise<ReadonlySet<string>> {
     try {
@@ -243,7 +242,7 @@ export class SessionRegistry {
   /**
    * At the limit, ends the least recently active session nobody would miss:
    * no connection attached (or its client gone), nothing pending, no claims.
-   * A connected agent is never evicted for another, however quiet (R-SEC-2).
+   * A connected agent is never evicted for another, however quiet (R-SES-4, R-SEC-2).
    */
   private makeRoom(keep: ReadonlySet<string>): void {
     if (this.sessions.size < this.limits.maxSessions) return;
@@ -262,6 +261,6 @@ export class SessionRegistry {
       );
     }
     this.metrics.counter('sessions.evicted').inc();
-    this.close(victim.id, 'evicted to make room (least recently active idle session)');
+    this.close(victim.id, 'evicted to make room (least recently active session with no connection, nothing pending and no claims)');
   }
 }
