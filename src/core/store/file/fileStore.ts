@@ -273,7 +273,8 @@ export class FileStore implements SharedStore {
   /** Gone participants: removed, and their claims released, by whoever notices first. */
   async sweepParticipants(): Promise<void> {
     const now = Date.now();
-    for (const p of await this.readParticipants()) {
+    // Our own file is never swept: not reading it saves a third of an idle participant's file operations.
+    for (const p of await this.readParticipants(this.participantId)) {
       if (p.participantId === this.participantId || !this.isGone(p, now)) continue;
       // The id was checked against the file's own name and a strict alphabet: this names that file and no other.
       await fs.rm(path.join(this.dir, 'presence', `${p.participantId}.json`), { force: true });
@@ -291,13 +292,13 @@ export class FileStore implements SharedStore {
     return p.host === os.hostname() && !isAlive(p.pid);
   }
 
-  private async readParticipants(): Promise<Participant[]> {
+  private async readParticipants(except?: string): Promise<Participant[]> {
     const dir = path.join(this.dir, 'presence');
     const names = await fs.readdir(dir).catch(() => [] as string[]);
     const out: Participant[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       const id = name.slice(0, -'.json'.length);
-      if (!PARTICIPANT_ID.test(id)) continue;
+      if (!PARTICIPANT_ID.test(id) || id === except) continue;
       try {
         const file = path.join(dir, name);
         // Ours are a few KB: a symlink, a fifo or a huge planted file is not read at all.
