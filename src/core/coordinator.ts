@@ -139,6 +139,7 @@ export class Coordinator {
       store: this.store,
       projectRoot: () => this.projectRoot,
       metrics: this.metrics,
+      pathTimeoutMs: this.options.roots.timeoutMs,
       sessionOf: (agent) => {
         const key = agentKey(agent);
         const session = this.sessions.list().find((s) => s.agent && agentKey(s.agent) === key && isLive(s.state));

@@ -41,6 +41,8 @@ export interface EditGuardDeps {
   /** The agent's live session here, if it has one: its auto claims are then the session's too. */
   readonly sessionOf?: (agent: AgentIdentity) => Actor | undefined;
   readonly ttlMs?: number;
+  /** How long resolving one path may take (the root resolver's timeout: a hung mount must not stall a decision). */
+  readonly pathTimeoutMs?: number;
 }
 
 /**
@@ -68,7 +70,7 @@ export class EditGuard {
     }
     if (request.paths.length > MAX_PATHS) throw new CoordinatorError('InvalidArgument', `An edit of ${request.paths.length} paths; the guard takes at most ${MAX_PATHS}`, {});
     const root = this.deps.projectRoot();
-    const resources = await Promise.all(request.paths.map((p) => resourceFor(root, p)));
+    const resources = await Promise.all(request.paths.map((p) => resourceFor(root, p, this.deps.pathTimeoutMs)));
     // How the agent named each file, when that is not its real path: the denial says both.
     const asked = new Map<string, string>();
     resources.forEach((r, i) => {
@@ -131,9 +133,9 @@ export class EditGuard {
 }
 
 /** The claim resource for a path (its real location, R-CLM-1), or undefined when it is outside the project (not ours to guard). */
-export async function resourceFor(root: string, file: string): Promise<string | undefined> {
+export async function resourceFor(root: string, file: string, timeoutMs?: number): Promise<string | undefined> {
   if (!path.isAbsolute(file)) throw new CoordinatorError('InvalidArgument', `The guard needs absolute paths, got ${JSON.stringify(file)}`, { path: file });
-  const resource = await fileResourceOf(root, file);
+  const resource = await fileResourceOf(root, file, timeoutMs);
   // An edit writes files under the root, never the root itself: '.' would claim the whole project.
   return resource === '.' ? undefined : resource;
 }

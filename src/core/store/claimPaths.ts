@@ -12,6 +12,7 @@ import { pathResource, TASK_PREFIX } from './claimRules.js';
  * one place that asks the disk what a path names, asynchronously and within
  * a deadline (a hung network mount must not stall the extension host).
  */
+/** The default deadline; the coordinator passes its root resolver's (`roots.timeoutMs`). */
 export const PATH_TIMEOUT_MS = 2_000;
 
 interface RootFacts {

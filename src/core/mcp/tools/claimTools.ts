@@ -33,7 +33,7 @@ function view(c: Claim): { resource: string; fencingToken: number; expiresAt: st
 
 /** claim_acquire/renew/release/list: advisory leases so agents do not step on each other (R-CLM, R-MCP-3). */
 export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
-  const target = (r: string): Promise<ClaimTarget> => claimTargetOf(r, ctx.connection.session?.root ?? ctx.projectRoot(), ctx.projectRoot());
+  const target = (r: string): Promise<ClaimTarget> => claimTargetOf(r, ctx.connection.session?.root ?? ctx.projectRoot(), ctx.projectRoot(), ctx.coordinator.options.roots.timeoutMs);
   // The store names the file by its real path; the agent hears its own spelling too.
   const onTarget = async <T>(r: string, work: (resource: string) => Promise<T>): Promise<T> => {
     const t = await target(r);
