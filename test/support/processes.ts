@@ -58,3 +58,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: 
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** What GET /status of a running serve answers (the coordinator's snapshot), with the test token. */
+export async function fetchStatus<T = { metrics: Record<string, unknown> }>(server: ServeHandle): Promise<T> {
+  const res = await fetch(new URL('/status', server.url), { headers: { Authorization: `Bearer ${TOKEN}` } });
+  return (await res.json()) as T;
+}

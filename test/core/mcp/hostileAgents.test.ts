@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { runCliWith, waitFor } from '../../support/cliProcesses.js';
 import { httpClient, whoami } from '../../support/mcpClients.js';
-import { cliEnv, startServe, TOKEN, type ServeHandle } from '../../support/processes.js';
+import { cliEnv, fetchStatus, startServe, TOKEN, type ServeHandle } from '../../support/processes.js';
 import { initializeBody, post } from '../../support/rawHttp.js';
 import { tempDir } from '../../support/workspace.js';
 
@@ -29,10 +29,9 @@ after(async () => {
 });
 
 /** A metric from /status; a counter nothing has incremented yet is 0, a gauge must be there. */
-async function metric(name: string): Promise<number> {
-  const res = await fetch(server.url.replace(/\/mcp$/, '/status'), { headers: { Authorization: `Bearer ${TOKEN}` } });
-  const value = ((await res.json()) as { metrics: Record<string, unknown> }).metrics[name];
-  if (value === undefined && name.startsWith('http.') && name !== 'http.sessions') return 0;
+async function metric(name: string, of: ServeHandle = server): Promise<number> {
+  const value = (await fetchStatus(of)).metrics[name];
+  if (value === undefined && (name.startsWith('http.') || name.startsWith('sessions.')) && name !== 'http.sessions') return 0;
   assert.equal(typeof value, 'number', `no metric ${name} in /status`);
   return value as number;
 }
@@ -117,7 +116,7 @@ test('R-SEC-6: an internal failure reaches the agent as a fixed sentence with an
     const logged = server.stderr().split('\n').find((l) => l.includes(`error ${id}`))!;
     assert.match(logged, /E[A-Z]+|not a directory|planted/i, `the log says what failed: ${logged}`);
     // /status (and so the panel) still answers, with that namespace marked.
-    const status = (await (await fetch(server.url.replace(/\/mcp$/, '/status'), { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as { store: { namespaces: Array<{ name: string; unreadable?: string }> } };
+    const status = await fetchStatus<{ store: { namespaces: Array<{ name: string; unreadable?: string }> } }>(server);
     assert.match(status.store.namespaces.find((n) => n.name === 'planted')?.unreadable ?? '', /cannot be read|EISDIR/);
     // The session goes on.
     assert.equal((await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'fine', key: 'k', value: 1 } })).isError, undefined);
@@ -178,7 +177,7 @@ test('R-SEC-2: one agent\'s sub-agents are capped, and making room never evicts 
     assert.equal(live.size, 20);
     for (const c of [holder, quiet, spawner]) assert.ok(live.has((await whoami(c.client)).sessionId), 'a connected agent was evicted');
     assert.equal(children.filter((id) => !live.has(id)).length, 4, 'four children made room');
-    assert.equal(await metricOf(own, 'sessions.evicted'), 4);
+    assert.equal(await metric('sessions.evicted', own), 4);
     const { claims } = (await holder.client.callTool({ name: 'claim_list', arguments: {} })).structuredContent as { claims: Array<{ resource: string }> };
     assert.ok(claims.some((c) => c.resource === 'held.ts'), 'the holder kept its claim');
   } finally {
@@ -190,10 +189,6 @@ test('R-SEC-2: one agent\'s sub-agents are capped, and making room never evicts 
   }
 });
 
-async function metricOf(s: ServeHandle, name: string): Promise<unknown> {
-  const res = await fetch(s.url.replace(/\/mcp$/, '/status'), { headers: { Authorization: `Bearer ${TOKEN}` } });
-  return ((await res.json()) as { metrics: Record<string, unknown> }).metrics[name];
-}
 
 test('R-SEC-1: the store quotas are settings: serve --max-namespaces and --max-namespace-mib refuse over MCP with QuotaExceeded, reads go on; a bad value is a usage error', async () => {
   const ownWs = tempDir('sc-quota-ws-');

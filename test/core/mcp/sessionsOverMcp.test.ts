@@ -7,7 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { after, before, test } from 'node:test';
 import { httpClient, whoami, type WhoAmI } from '../../support/mcpClients.js';
-import { startServe, TOKEN, type ServeHandle } from '../../support/processes.js';
+import { fetchStatus, startServe, TOKEN, type ServeHandle } from '../../support/processes.js';
 import { initializeBody, openRawSession, post } from '../../support/rawHttp.js';
 import { tempDir } from '../../support/workspace.js';
 
@@ -24,9 +24,8 @@ after(async () => {
   await home.remove();
 });
 
-async function status(): Promise<{ sessions: Array<{ id: string; state: { kind: string } }>; metrics: Record<string, unknown> }> {
-  const res = await fetch(new URL('/status', server.url), { headers: { Authorization: `Bearer ${TOKEN}` } });
-  return (await res.json()) as never;
+function status(): Promise<{ sessions: Array<{ id: string; state: { kind: string } }>; metrics: Record<string, unknown> }> {
+  return fetchStatus(server);
 }
 
 test('R-SES-9: whoami shows the client, transport, root and request count of the session', async () => {
