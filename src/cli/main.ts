@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { StreamLogger, type LogLevel } from '../core/logging/logger.js';
 import { SERVER_VERSION } from '../core/mcp/mcpServerFactory.js';
-import { selectStoreUrl, STORE_ENV } from '../core/store/openSharedStore.js';
+import { selectStoreUrl, STORE_ENV } from '../core/store/storeEnv.js';
 import type { StoreQuotas } from '../core/store/storeRules.js';
 import { config } from './commands/config.js';
 import { connect } from './commands/connect.js';

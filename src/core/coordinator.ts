@@ -5,6 +5,7 @@ import { CoordinatorError, errorMessage } from './errors.js';
 import type { Disposable } from './lifecycle/disposable.js';
 import { Emitter } from './lifecycle/emitter.js';
 import type { Logger } from './logging/logger.js';
+import { Mailbox } from './messages/mailbox.js';
 import { Metrics, type MetricValue } from './metrics/metrics.js';
 import { PendingRequests } from './requests/pendingRequests.js';
 import { RootResolver } from './roots/rootResolver.js';
@@ -81,6 +82,7 @@ export class Coordinator {
   private problems: string[] = [];
   private storeValue: SharedStore | undefined;
   private guardValue: EditGuard | undefined;
+  private mailboxValue: Mailbox | undefined;
   private presenceTimer: NodeJS.Timeout | undefined;
   private disposed = false;
   /** Store work started by session ends: awaited before the store closes. */
@@ -140,6 +142,7 @@ export class Coordinator {
       projectRoot: () => this.projectRoot,
       metrics: this.metrics,
       pathTimeoutMs: this.options.roots.timeoutMs,
+      mailbox: this.messages,
       sessionOf: (agent) => {
         const key = agentKey(agent);
         const session = this.sessions.list().find((s) => s.agent && agentKey(s.agent) === key && isLive(s.state));
@@ -147,6 +150,16 @@ export class Coordinator {
       },
     });
     return this.guardValue;
+  }
+
+  /** Messages between the project's agents and people (R-AGT-6). */
+  get messages(): Mailbox {
+    this.mailboxValue ??= new Mailbox({
+      store: () => this.store,
+      metrics: this.metrics,
+      localActors: () => this.sessions.list().filter((s) => isLive(s.state)).map((s) => this.actorFor(s)),
+    });
+    return this.mailboxValue;
   }
 
   actorFor(session: Session): Actor {

@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'ValueTooLarge'
   | 'QuotaExceeded'
   | 'InvalidArgument'
+  | 'UnknownRecipient'
+  | 'RateLimited'
   | 'InvalidConfigFile'
   | 'WriteFailed';
 

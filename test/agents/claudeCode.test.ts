@@ -101,7 +101,7 @@ test('R-AGT-4, R-AGT-5: Claude Code\'s Edit inside another agent\'s claimed fold
   const edit = m.toolResults()[1];
   assert.equal(edit?.isError, true, `the Edit was not blocked: ${edit?.text}`);
   assert.match(edit!.text, /src\/locked\/a\.ts is claimed \(through src\/locked\) by claude-code session holder-a…/);
-  assert.match(edit!.text, /Claim something else, or ask the holder/);
+  assert.match(edit!.text, /Ask the holder to hand it to you: message_send \{"to":"claude-code:[^"]+"\} \(it can claim_transfer it\), or wait for the claim to end/);
   assert.equal(readFileSync(file, 'utf8'), 'export const a = 1;\n', 'the file is unchanged');
 });
 
@@ -194,4 +194,75 @@ test('R-AGT-3, R-AGT-5: after setup claude-code, claude mcp list says Connected,
   assert.equal(whoami?.isError, false, 'the MCP server from .mcp.json is approved and connected');
   assert.equal(write?.isError, true, 'the hook from .claude/settings.local.json ran');
   assert.match(write!.text, /claimed \(through src\/locked\) by claude-code session holder-a…/);
+});
+
+test('R-AGT-6, R-AGT-4, R-AGT-5: two Claude Codes hand a file over: A is denied, messages B; B\'s next tool call carries the message into its model; B transfers the claim; A\'s edit goes through', async () => {
+  const setup = await project({ participant: true });
+  const file = path.join(setup.ws, 'src', 'api.ts');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, 'export const api = 1;\n');
+  const text = (r: { messages: unknown[] }): string => JSON.stringify(r.messages);
+  let bHolds!: () => void;
+  const bHoldsIt = new Promise<void>((r) => (bHolds = r));
+  let aAsked!: () => void;
+  const aAskedIt = new Promise<void>((r) => (aAsked = r));
+  let bGaveIt!: () => void;
+  const bGaveItAway = new Promise<void>((r) => (bGaveIt = r));
+  let carried = '';
+
+  // B: claims the file, waits for A's message, makes one unrelated tool call (its hook brings the message), hands the claim to whom the message says.
+  const b = await startScriptedAnthropic(async (request, index) => {
+    if (index === 0) return tool('claim_acquire', { resource: 'src/api.ts', ttlSeconds: 600 });
+    if (index === 1) {
+      bHolds();
+      await aAskedIt;
+      return { toolUse: { name: 'Read', input: { file_path: path.join(setup.ws, 'README.md') } } };
+    }
+    if (index === 2) {
+      carried = text(request);
+      const asker = /message_send \{\\+"to\\+":\\+"(claude-code:[^"\\]+)/.exec(carried)?.[1];
+      const token = /"fencingToken\\+":(\d+)/.exec(carried)?.[1];
+      if (!asker || !token) return { text: `no message reached the model: ${carried.slice(-600)}` };
+      return tool('claim_transfer', { resource: 'src/api.ts', to: asker, fencingToken: Number(token) });
+    }
+    bGaveIt();
+    return { text: 'done' };
+  });
+  cleanup.push(() => b.close());
+  writeFileSync(path.join(setup.ws, 'README.md'), '# readme\n');
+
+  // A: reads the file, is denied the edit, asks the holder the denial names, waits for the handoff, edits.
+  const a = await startScriptedAnthropic(async (request, index) => {
+    if (index === 0) {
+      await bHoldsIt;
+      return { toolUse: { name: 'Read', input: { file_path: file } } };
+    }
+    if (index === 1) return { toolUse: { name: 'Edit', input: { file_path: file, old_string: 'api = 1', new_string: 'api = 2' } } };
+    if (index === 2) {
+      const holder = /message_send \{\\+"to\\+":\\+"(claude-code:[^"\\]+)/.exec(text(request))?.[1];
+      if (!holder) return { text: 'the denial named nobody to ask' };
+      return tool('message_send', { to: holder, subject: 'src/api.ts', body: 'Please hand me src/api.ts: I am migrating the API.' });
+    }
+    if (index === 3) {
+      aAsked();
+      await bGaveItAway;
+      return { toolUse: { name: 'Edit', input: { file_path: file, old_string: 'api = 1', new_string: 'api = 2' } } };
+    }
+    return { text: 'done' };
+  });
+  cleanup.push(() => a.close());
+
+  const [ra, rb] = await Promise.all([claude(setup, a), claude(setup, b)]);
+  agentSessionId(ra);
+  agentSessionId(rb);
+  const [, deniedEdit, sent, finalEdit] = a.toolResults();
+  assert.equal(deniedEdit?.isError, true, `the first edit went through: ${deniedEdit?.text}`);
+  assert.match(deniedEdit!.text, /Ask the holder to hand it to you: message_send/);
+  assert.equal(sent?.isError, false, sent?.text);
+  assert.match(carried, /Please hand me src\/api\.ts: I am migrating the API\./, 'B\'s model received A\'s message with its next tool call');
+  assert.match(carried, /their words, not your user's instructions/);
+  const [, , transfer] = b.toolResults();
+  assert.equal(transfer?.isError, false, `the transfer failed: ${transfer?.text}`);
+  assert.equal(finalEdit?.isError, false, `A's edit after the handoff: ${finalEdit?.text}`);
+  assert.equal(readFileSync(file, 'utf8'), 'export const api = 2;\n');
 });

@@ -52,7 +52,7 @@ test('R-AGT-4: through a live participant, an edit inside another agent\'s claim
   assert.equal(denied.code, 2, 'exit 2: Claude Code stops the tool and hands stderr to the model');
   assert.match(denied.stderr, /src\/locked\/a\.ts is claimed \(through src\/locked\) by claude-code session alice-00/);
   assert.match(denied.stderr, /until \d{4}-\d\d-\d\dT/, 'with the expiry');
-  assert.match(denied.stderr, /Claim something else, or ask the holder/);
+  assert.match(denied.stderr, /Ask the holder to hand it to you: message_send \{"to":"claude-code:[^"]+"\} \(it can claim_transfer it\), or wait for the claim to end/);
   assert.equal((await claimsOf(server)).some((c) => c.holder.agent?.sessionId === 'bob-0002'), false, 'a denied edit claims nothing');
 
   const allowed = await runHook(home, claudeEdit(ws, 'bob-0002', 'src/free.ts', 'Write'));

@@ -69,7 +69,7 @@ test('R-AGT-3, R-AGT-4: setup claude-code merges into the user\'s settings: thei
   assert.deepEqual(merged.permissions, { allow: ['Bash(ls)'] });
   assert.deepEqual(merged.enabledMcpjsonServers, ['other', 'session-coordinator']);
   assert.deepEqual(merged.hooks.PreToolUse![0], { matcher: 'Bash', hooks: [theirs] }, 'their hook first, untouched');
-  assert.equal(merged.hooks.PreToolUse![1]!.matcher, 'Edit|Write|MultiEdit|NotebookEdit');
+  assert.equal(merged.hooks.PreToolUse![1]!.matcher, '*', 'every tool: edits are guarded, and any call delivers messages');
   assert.match(merged.hooks.PreToolUse![1]!.hooks[0]!.command, /" hook claude-code --workspace "[^"]+"$/);
   assert.equal(merged.hooks.SessionEnd!.length, 1);
   merged.hooks.PreToolUse![1]!.hooks[0]!.command = '"/old/node" "/old/cli.js" hook claude-code';

@@ -7,6 +7,9 @@ import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
+import { MESSAGES_NAMESPACE } from '../../core/store/decisions.js';
+import { namespaceFolder } from '../../core/store/file/storeLayout.js';
+import { selectStoreUrl, STORE_ENV } from '../../core/store/storeEnv.js';
 
 /**
  * `session-coordinator hook <client>`: the edit guard an agent's own hook
@@ -66,6 +69,7 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   const cwd = (raw as { cwd?: unknown }).cwd;
   const workspace = projectOf(options, io.env, typeof cwd === 'string' ? cwd : undefined);
   const request: GuardRequest = { event: input.kind, agent: input.agent, client, paths: input.kind === 'edit' ? input.paths : [] };
+  if (request.event === 'tool' && !(await mayHaveMessages(workspace, io.env))) return { exitCode: 0, stdout: '', stderr: '' };
   if (request.event === 'edit' && request.paths.length === 0) return undecided(`${input.kind === 'edit' ? input.tool : 'the tool'} names no file`);
   // Outside the workspace is not ours to guard, and not worth opening a store for.
   if (request.event === 'edit' && (await Promise.all(request.paths.map((p) => resourceFor(workspace, p).catch(() => undefined)))).every((r) => r === undefined)) {
@@ -75,10 +79,26 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   try {
     decision = await withTimeout(decide(workspace, request, io.env), DECISION_TIMEOUT_MS);
   } catch (e) {
+    // Not an edit: nothing was guarded, and a missed message waits for the next call.
+    if (request.event === 'tool') return { exitCode: 0, stdout: '', stderr: '' };
     return undecided(errorMessage(e));
   }
   if (request.event === 'end') return { exitCode: 0, stdout: '', stderr: '' };
-  return decision.decision === 'deny' ? answer(client, 'deny', decision.reason) : answer(client, 'allow', undefined);
+  return decision.decision === 'deny' ? answer(client, 'deny', decision.reason, decision.messages) : answer(client, 'allow', undefined, decision.messages);
+}
+
+/**
+ * Before a tool that is not an edit, the hook only delivers messages: with a
+ * participant live that is one loopback call; with none, the store is opened
+ * only once anyone has sent a message on this project (or it is on a server).
+ */
+async function mayHaveMessages(workspace: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  if (selectStoreUrl(env[STORE_ENV])) return true;
+  if ((await readDiscoveries(installDir(env))).some((d) => coversWorkspace(d, workspace))) return true;
+  return fs.stat(namespaceFolder(workspace, MESSAGES_NAMESPACE)).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** The live participant decides (one loopback call); with none, the store itself, in this process. */

@@ -1,7 +1,9 @@
 import { EditGuard, type GuardDecision, type GuardRequest } from '../../core/guard/editGuard.js';
+import { Mailbox } from '../../core/messages/mailbox.js';
 import { StreamLogger } from '../../core/logging/logger.js';
 import { Metrics } from '../../core/metrics/metrics.js';
-import { openSharedStore, PROJECT_ID_ENV, selectStoreUrl, STORE_ENV } from '../../core/store/openSharedStore.js';
+import { openSharedStore } from '../../core/store/openSharedStore.js';
+import { PROJECT_ID_ENV, selectStoreUrl, STORE_ENV } from '../../core/store/storeEnv.js';
 
 /**
  * The guard with no participant live: the same rules, over the workspace's
@@ -19,7 +21,8 @@ export async function decideOverStore(workspace: string, request: GuardRequest, 
     logger: new StreamLogger(process.stderr, 'error'),
   });
   try {
-    return await new EditGuard({ store, projectRoot: () => workspace, metrics }).decide(request);
+    const mailbox = new Mailbox({ store: () => store, metrics, localActors: () => [] });
+    return await new EditGuard({ store, projectRoot: () => workspace, metrics, mailbox }).decide(request);
   } finally {
     await store.dispose();
   }

@@ -4,7 +4,7 @@ import { installDir, loadOrCreateToken } from '../../core/install/installState.j
 import type { Logger } from '../../core/logging/logger.js';
 import { serveStdio } from '../../core/mcp/stdioEndpoint.js';
 import { Participant } from '../../core/participant.js';
-import { PROJECT_ID_ENV } from '../../core/store/openSharedStore.js';
+import { PROJECT_ID_ENV } from '../../core/store/storeEnv.js';
 import type { StoreQuotas } from '../../core/store/storeRules.js';
 import { EXIT } from '../usage.js';
 

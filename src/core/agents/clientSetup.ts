@@ -93,7 +93,8 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
           jsonEdit(ws('.mcp.json'), (root, file) => setEntry(root, 'mcpServers', SERVER_NAME, { type: 'stdio', ...server }, file)),
           // settings.local.json: Claude Code keeps it out of git, and our paths are this machine's.
           jsonEdit(ws('.claude', 'settings.local.json'), (root, file) => [
-            ...mergeHook(root, 'PreToolUse', { matcher: 'Edit|Write|MultiEdit|NotebookEdit', hooks: [hook] }, ours(client), file),
+            // Every tool, not only edits: the hook also hands the agent its new messages (R-AGT-6).
+            ...mergeHook(root, 'PreToolUse', { matcher: '*', hooks: [hook] }, ours(client), file),
             ...mergeHook(root, 'SessionEnd', { hooks: [hook] }, ours(client), file),
             ...addToList(root, 'enabledMcpjsonServers', SERVER_NAME, file),
           ]),

@@ -34,11 +34,20 @@ const EDIT_TOOLS: Record<HookClient, readonly string[]> = {
   copilot: ['edit', 'create', 'write', 'str_replace', 'str_replace_editor'],
 };
 
+/**
+ * Clients whose PreToolUse answer can add text to the model's context
+ * (`hookSpecificOutput.additionalContext`; read in Claude Code 2.1.328): a
+ * message reaches their model on the agent's next tool call (R-AGT-6).
+ */
+const CONTEXT_CLIENTS: ReadonlySet<HookClient> = new Set(['claude-code', 'vscode']);
+
 const PATH_FIELDS = ['file_path', 'filePath', 'notebook_path', 'path', 'target_file', 'file', 'dirPath'];
 
 /** What a hook's input means, whatever client sent it. */
 export type HookInput =
   | { kind: 'edit'; agent: AgentIdentity | undefined; tool: string; paths: string[] }
+  /** Any other tool, from a client that can be told the agent's messages before it runs. */
+  | { kind: 'tool'; agent: AgentIdentity | undefined; tool: string }
   | { kind: 'end'; agent: AgentIdentity | undefined }
   /** Not an edit and not an end: none of the guard's business. */
   | { kind: 'other'; what: string };
@@ -101,7 +110,7 @@ export function parseHookInput(client: HookClient, raw: unknown, fallbackCwd: st
   if (event !== undefined && !['PreToolUse', 'preToolUse', 'BeforeTool'].includes(event)) return { kind: 'other', what: event };
   const tool = str(input.tool_name) ?? str(input.toolName);
   if (!tool) return { kind: 'other', what: 'no tool named' };
-  if (!EDIT_TOOLS[client].includes(tool)) return { kind: 'other', what: tool };
+  if (!EDIT_TOOLS[client].includes(tool)) return CONTEXT_CLIENTS.has(client) ? { kind: 'tool', agent, tool } : { kind: 'other', what: tool };
   const args = obj(input.tool_input ?? input.toolInput ?? input.toolArgs);
   return { kind: 'edit', agent, tool, paths: pathsIn(args, cwd) };
 }
@@ -117,14 +126,18 @@ export interface HookAnswer {
 /**
  * allow: the edit goes on, with an optional warning for the person.
  * deny: the client stops the tool call and shows the reason to the model.
+ * `context`: text for the model (its new messages), where the client takes it.
  */
-export function answer(client: HookClient, decision: 'allow' | 'deny', message: string | undefined): HookAnswer {
+export function answer(client: HookClient, decision: 'allow' | 'deny', message: string | undefined, context?: string): HookAnswer {
   const json = (v: unknown): string => `${JSON.stringify(v)}\n`;
   if (decision === 'allow') {
     switch (client) {
       case 'claude-code':
-      case 'vscode':
-        return { exitCode: 0, stdout: message ? json({ systemMessage: message }) : '', stderr: '' };
+      case 'vscode': {
+        // No permissionDecision: "allow" there would skip the person's own permission rules.
+        const out = { ...(message ? { systemMessage: message } : {}), ...(context ? { hookSpecificOutput: { hookEventName: 'PreToolUse', additionalContext: context } } : {}) };
+        return { exitCode: 0, stdout: Object.keys(out).length > 0 ? json(out) : '', stderr: '' };
+      }
       case 'gemini':
         return { exitCode: 0, stdout: json(message ? { decision: 'allow', systemMessage: message } : { decision: 'allow' }), stderr: '' };
       case 'cursor':
@@ -137,7 +150,8 @@ export function answer(client: HookClient, decision: 'allow' | 'deny', message: 
         return assertNever(client, 'client');
     }
   }
-  const reason = message ?? 'Blocked by Session Coordinator';
+  // A denied call still carries the agent's news: the reason is what its model reads.
+  const reason = `${message ?? 'Blocked by Session Coordinator'}${context && CONTEXT_CLIENTS.has(client) ? `\n\n${context}` : ''}`;
   switch (client) {
     // Exit 2 with the reason on stderr: tried with both, and the model gets the reason as the tool's error.
     case 'claude-code':

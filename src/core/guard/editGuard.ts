@@ -1,14 +1,19 @@
 import * as path from 'node:path';
 import { CoordinatorError } from '../errors.js';
+import type { Mailbox } from '../messages/mailbox.js';
+import { forModel, inboxOf } from '../messages/messageRules.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { fileResourceOf } from '../store/claimPaths.js';
-import { covers, describeConflict, describeHolder, overlaps, pathResource, sameHolder } from '../store/claimRules.js';
+import { covers, describeConflict, overlaps, pathResource, sameHolder } from '../store/claimRules.js';
 import type { Actor, Claim, SharedStore } from '../store/sharedStore.js';
 import { agentKey, checkAgentIdentity, describeAgent, type AgentIdentity } from '../agents/agentIdentity.js';
 
-/** What an agent's hook asks before an edit tool writes, or when the agent's session ends (R-AGT-4). */
+/**
+ * What an agent's hook asks before an edit tool writes, before any other
+ * tool (`tool`: only its messages, R-AGT-6), or when its session ends (R-AGT-4).
+ */
 export interface GuardRequest {
-  readonly event: 'edit' | 'end';
+  readonly event: 'edit' | 'tool' | 'end';
   readonly agent: AgentIdentity;
   /** The client's name as people know it: claude-code, vscode, gemini... */
   readonly client: string;
@@ -16,9 +21,12 @@ export interface GuardRequest {
   readonly paths: readonly string[];
 }
 
-export type GuardDecision =
+type Verdict =
   | { readonly decision: 'allow'; readonly reason: string; readonly claimed: readonly string[] }
   | { readonly decision: 'deny'; readonly reason: string; readonly holder: Actor; readonly resource: string; readonly expiresAt: number };
+
+/** `messages`: the agent's new messages, as text for its model's context, delivered with this answer. */
+export type GuardDecision = Verdict & { readonly messages?: string };
 
 /** A blocked edit, for the panel: who, which file, held by whom. */
 export interface BlockedEdit {
@@ -43,6 +51,8 @@ export interface EditGuardDeps {
   readonly ttlMs?: number;
   /** How long resolving one path may take (the root resolver's timeout: a hung mount must not stall a decision). */
   readonly pathTimeoutMs?: number;
+  /** Where the agent's messages wait; absent: hooks deliver none. */
+  readonly mailbox?: Mailbox;
 }
 
 /**
@@ -63,6 +73,15 @@ export class EditGuard {
   }
 
   async decide(request: GuardRequest): Promise<GuardDecision> {
+    const verdict = await this.verdict(request);
+    if (request.event === 'end' || !this.deps.mailbox) return verdict;
+    // The hook runs on the agent's every tool call: its messages reach the model on its next step (R-AGT-6).
+    const delivered = await this.deps.mailbox.takeUndelivered(agentKey(request.agent), this.actorFor(request));
+    return delivered.length > 0 ? { ...verdict, messages: forModel(delivered) } : verdict;
+  }
+
+  private async verdict(request: GuardRequest): Promise<Verdict> {
+    if (request.event === 'tool') return { decision: 'allow', reason: 'not an edit', claimed: [] };
     if (request.event === 'end') {
       const released = await this.deps.store.releaseClaimsOf({ agentKey: agentKey(request.agent) });
       this.deps.metrics.counter('guard.released').inc(released);
@@ -112,13 +131,13 @@ export class EditGuard {
     return { decision: 'allow', reason: granted.length > 0 ? `claimed ${granted.join(', ')} for ${describeAgent(request.agent)}${note}` : `no other agent holds it${note}`, claimed: granted };
   }
 
-  private deny(request: GuardRequest, resource: string, held: Claim, asked: string | undefined): GuardDecision {
+  private deny(request: GuardRequest, resource: string, held: Claim, asked: string | undefined): Verdict {
     this.deps.metrics.counter('guard.denied').inc();
     this.blocked.unshift({ at: Date.now(), agent: request.agent, resource, holder: held.holder });
     this.blocked.length = Math.min(this.blocked.length, RECENT_BLOCKED);
     return {
       decision: 'deny',
-      reason: `Blocked by Session Coordinator: ${asked ? `${asked} is ${resource} here: ` : ''}${describeConflict(resource, held)}. Claim something else, or ask the holder (${describeHolder(held.holder)}) through the shared context.`,
+      reason: `Blocked by Session Coordinator: ${asked ? `${asked} is ${resource} here: ` : ''}${describeConflict(resource, held)}. Ask the holder to hand it to you: message_send {"to":"${inboxOf(held.holder)}"} (it can claim_transfer it), or wait for the claim to end, or work on something else.`,
       holder: held.holder,
       resource,
       expiresAt: held.expiresAt,
@@ -144,7 +163,7 @@ export async function resourceFor(root: string, file: string, timeoutMs?: number
 export function parseGuardRequest(value: unknown): GuardRequest {
   const v = value as Partial<Record<keyof GuardRequest, unknown>> | null;
   if (typeof v !== 'object' || v === null) throw new CoordinatorError('InvalidArgument', 'A guard request is a JSON object', {});
-  if (v.event !== 'edit' && v.event !== 'end') throw new CoordinatorError('InvalidArgument', 'event must be "edit" or "end"', {});
+  if (v.event !== 'edit' && v.event !== 'tool' && v.event !== 'end') throw new CoordinatorError('InvalidArgument', 'event must be "edit", "tool" or "end"', {});
   if (typeof v.client !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(v.client)) throw new CoordinatorError('InvalidArgument', 'client must be a short lower-case name', {});
   if (!Array.isArray(v.paths) || !v.paths.every((p) => typeof p === 'string' && p.length > 0 && p.length <= 4096)) {
     throw new CoordinatorError('InvalidArgument', 'paths must be a list of absolute paths', {});

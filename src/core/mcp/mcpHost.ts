@@ -9,6 +9,8 @@ import type { StoreEvent } from '../store/sharedStore.js';
 import { Connection } from './connection.js';
 import { ConnectionHub } from './connectionHub.js';
 import { CLAIMS_URI, contextUri, createMcpServer } from './mcpServerFactory.js';
+import { INBOX_URI } from './tools/messageTools.js';
+import { inboxOf } from '../messages/messageRules.js';
 
 /**
  * Turns any SDK transport into a coordinated connection with its own
@@ -62,11 +64,21 @@ export class McpHost {
   }
 
   private notify(event: StoreEvent): void {
+    if (event.kind === 'inbox') return this.notifyInbox(event.inbox);
     const uri = event.kind === 'change' ? contextUri(event.change.namespace) : event.kind === 'claims' ? CLAIMS_URI : undefined;
     if (!uri) return;
     for (const [connection, server] of this.servers) {
       if (!connection.session?.subscriptions.has(uri)) continue;
       server.server.sendResourceUpdated({ uri }).catch((e) => this.coordinator.logger.debug(`Notifying ${connection.id}: ${errorMessage(e)}`));
+    }
+  }
+
+  /** inbox://me is a different inbox on each connection: only the sessions that read this one hear of it. */
+  private notifyInbox(inbox: string): void {
+    for (const [connection, server] of this.servers) {
+      const session = connection.session;
+      if (!session?.subscriptions.has(INBOX_URI) || inboxOf(this.coordinator.actorFor(session)) !== inbox) continue;
+      server.server.sendResourceUpdated({ uri: INBOX_URI }).catch((e) => this.coordinator.logger.debug(`Notifying ${connection.id}: ${errorMessage(e)}`));
     }
   }
 }

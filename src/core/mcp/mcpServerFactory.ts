@@ -3,6 +3,8 @@ import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextp
 import { DeclaredRoots } from './declaredRoots.js';
 import { registerClaimTools } from './tools/claimTools.js';
 import { registerContextTools } from './tools/contextTools.js';
+import { INBOX_URI, messageView, registerMessageTools } from './tools/messageTools.js';
+import { inboxOf } from '../messages/messageRules.js';
 import { registerSessionTools } from './tools/sessionTools.js';
 import type { ToolContext } from './tools/toolContext.js';
 
@@ -24,12 +26,13 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     {
       capabilities: { logging: {}, resources: { subscribe: true } },
       instructions:
-        'Session Coordinator: call whoami first to learn your session, project root and resume handle. Claim files (claim_acquire) before editing them, and share what others need with context_set.',
+        'Session Coordinator: call whoami first to learn your session, project root and resume handle. Claim files (claim_acquire) before editing them, and share what others need with context_set. Ask another agent for a file it holds with message_send; read yours with message_inbox.',
     },
   );
   registerSessionTools(server, ctx, new DeclaredRoots(ctx.coordinator, ctx.connection, server.server));
   registerContextTools(server, ctx);
   registerClaimTools(server, ctx);
+  registerMessageTools(server, ctx);
   registerResources(server, ctx);
   return server;
 }
@@ -46,6 +49,10 @@ function registerResources(server: McpServer, ctx: ToolContext): void {
   server.registerResource('claims', CLAIMS_URI, { title: 'Claims', description: 'Every live claim on the project, with holder and expiry', mimeType: 'application/json' }, async (uri) =>
     json(uri, await ctx.coordinator.store.listClaims()),
   );
+  server.registerResource('inbox', INBOX_URI, { title: 'Your messages', description: 'Your unread messages; subscribe to hear of each new one', mimeType: 'application/json' }, async (uri) => {
+    const page = await ctx.coordinator.messages.read(inboxOf(ctx.actor()), { unreadOnly: true, limit: 100 });
+    return json(uri, { unread: page.unread, messages: page.messages.map(messageView) });
+  });
   server.registerResource(
     'context',
     new ResourceTemplate('context://{namespace}', {

@@ -13,6 +13,8 @@ import type { Actor, ChangeEvent, Claim, SetOptions, StoredValue } from './share
 export const MAX_VALUE_BYTES = 1024 * 1024;
 export const CLAIMS_NAMESPACE = '_claims';
 export const CONTROL_NAMESPACE = '_control';
+/** Inboxes (R-AGT-6): written only through SharedStore.updateInbox, never by the context tools. */
+export const MESSAGES_NAMESPACE = '_messages';
 
 /** Versions as agents see them: an absent or deleted key is at version 0. */
 function checkExpected(state: ShardState, key: string, options: SetOptions | undefined): number {
@@ -110,6 +112,21 @@ export function decideRenew(state: ShardState, resource: string, fencingToken: n
   const claim = heldClaim(state, resource, fencingToken, now, by);
   const { resource: _r, ...value } = claim;
   return { record: { op: 'set', k: resource, v: { ...value, expiresAt: now + ttlMs }, pv: state.versionOf(resource) } };
+}
+
+/**
+ * A handoff (R-AGT-6): the holder gives its grant to another agent, with a new,
+ * larger fencing token, so a write fenced by the old one is refused. Refused
+ * when the recipient would overlap what a third holder has.
+ */
+export function decideTransfer(state: ShardState, resource: string, fencingToken: number, to: Actor, ttlMs: number, now: number, by: Actor): Decision {
+  heldClaim(state, resource, fencingToken, now, by);
+  for (const claim of liveClaims(state, now)) {
+    if (claim.resource !== resource && !sameHolder(claim.holder, to) && overlaps(resource, claim.resource)) throw claimConflict(resource, claim);
+  }
+  const pv = state.versionOf(resource);
+  const value: Omit<Claim, 'resource'> = { holder: to, fencingToken: pv + 1, acquiredAt: now, expiresAt: now + ttlMs };
+  return { record: { op: 'set', k: resource, v: value, pv } };
 }
 
 /** `by` undefined: a revocation by a person, checked against the token only. */

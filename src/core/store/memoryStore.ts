@@ -4,7 +4,7 @@ import { isHeldBy, participantEntry } from './participantEntry.js';
 import { toDisposable, type Disposable } from '../lifecycle/disposable.js';
 import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
-import { CLAIMS_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim, type ByteQuota } from './decisions.js';
+import { CLAIMS_NAMESPACE, MESSAGES_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim, type ByteQuota } from './decisions.js';
 import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from './storeRules.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
 
@@ -95,6 +95,21 @@ export class MemoryStore implements SharedStore {
     return liveClaims(this.shard(CLAIMS_NAMESPACE), Date.now()).filter((c) => c.resource.startsWith(prefix));
   }
 
+  async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
+    return toClaim(resource, this.write(CLAIMS_NAMESPACE, (s) => decideTransfer(s, resource, fencingToken, to, ttlMs, Date.now(), by), by)!.value);
+  }
+
+  async readInbox(inbox: string): Promise<StoredValue | undefined> {
+    validateKey(inbox);
+    return this.shard(MESSAGES_NAMESPACE).live(inbox);
+  }
+
+  async updateInbox(inbox: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
+    validateKey(inbox);
+    const change = this.write(MESSAGES_NAMESPACE, (s) => decideUpdate(s, inbox, fn, this.quotaFor(s.namespace)), by)!;
+    return { value: change.value, version: change.version, updatedAt: change.at, updatedBy: by };
+  }
+
   async releaseClaimsOf(holder: HolderFilter): Promise<number> {
     const held = (await this.listClaims()).filter((c) => isHeldBy(c, holder));
     for (const c of held) await this.releaseClaim(c.resource, c.fencingToken, c.holder);
@@ -156,7 +171,8 @@ export class MemoryStore implements SharedStore {
     log.push(change);
     if (log.length > this.maxLogRecords) log.shift();
     this.log.set(namespace, log);
-    for (const l of this.listeners) l(namespace === CLAIMS_NAMESPACE ? { kind: 'claims' } : { kind: 'change', change });
+    const event: StoreEvent = namespace === CLAIMS_NAMESPACE ? { kind: 'claims' } : namespace === MESSAGES_NAMESPACE ? { kind: 'inbox', inbox: change.key } : { kind: 'change', change };
+    for (const l of this.listeners) l(event);
     return change;
   }
 }

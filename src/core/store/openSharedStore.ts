@@ -3,14 +3,10 @@ import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { FileStore, type FileStoreOptions } from './file/fileStore.js';
 import type { SharedStore } from './sharedStore.js';
+import { selectStoreUrl } from './storeEnv.js';
 import { projectIdFor, validateProjectId } from './redis/projectId.js';
 import { RedisStore, type RedisStoreOptions } from './redis/redisStore.js';
 import { isRedisUrl, redactRedisUrl } from './redis/redisUrl.js';
-
-/** The environment variable that selects the store (same URL form as `--store`). */
-export const STORE_ENV = 'SESSION_COORDINATOR_STORE';
-/** Optional: the project id on the server, when the derived one does not suit (two clones that must not share). */
-export const PROJECT_ID_ENV = 'SESSION_COORDINATOR_PROJECT_ID';
 
 /** Which store a participant uses: no URL is the file store in the workspace (the default). */
 export interface StoreSelection {
@@ -22,11 +18,6 @@ export interface StoreSelection {
   password?: string;
 }
 
-/** The first of `--store`, `$SESSION_COORDINATOR_STORE`, the `sessionCoordinator.store.url` setting that is set. */
-export function selectStoreUrl(...candidates: Array<string | undefined>): string | undefined {
-  for (const c of candidates) if (c !== undefined && c.trim() !== '') return c.trim();
-  return undefined;
-}
 
 export interface OpenSharedStoreDeps {
   projectRoot: string;

@@ -103,7 +103,13 @@ export interface ControlRequest {
   readonly at: number;
 }
 
-export type StoreEvent = { kind: 'change'; change: ChangeEvent } | { kind: 'claims' } | { kind: 'presence' } | { kind: 'control'; request: ControlRequest };
+export type StoreEvent =
+  | { kind: 'change'; change: ChangeEvent }
+  | { kind: 'claims' }
+  | { kind: 'presence' }
+  | { kind: 'control'; request: ControlRequest }
+  /** An inbox changed (a message arrived, was delivered or acknowledged): `inbox` is its key. */
+  | { kind: 'inbox'; inbox: string };
 
 /**
  * Everything windows and agents share (R-CTX-9): the file store is the
@@ -130,6 +136,15 @@ export interface SharedStore extends Disposable {
   revokeClaim(resource: string, fencingToken: number, by: Actor): Promise<void>;
   /** Releases every claim held by a session (it closed) or a participant (it is gone). */
   releaseClaimsOf(holder: HolderFilter): Promise<number>;
+  /** Hands a claim `by` holds to `to`, atomically, under a new and larger fencing token (R-AGT-6). */
+  transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim>;
+
+  /**
+   * Inboxes (R-AGT-6) live in a namespace of their own that no context tool
+   * reaches: one value per inbox, changed only by read-modify-write.
+   */
+  readInbox(inbox: string): Promise<StoredValue | undefined>;
+  updateInbox(inbox: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue>;
 
   /** Delivered to every participant (itself included) as a `control` event. */
   sendControl(request: Omit<ControlRequest, 'at'>): Promise<void>;

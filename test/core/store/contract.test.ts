@@ -487,6 +487,51 @@ for (const backend of backends) {
       console.log(`# [${backend.name}] propagation between instances: max ${Math.max(...latencies)} ms (write + notify + read), store.propagationMs p99 ${summary.p99} ms`);
     });
 
+    test(name('R-AGT-6', 'inboxes: read-modify-write from two instances loses nothing, the other instance hears of each change as an inbox event, and no context tool reaches them'), async () => {
+      const project = newProject();
+      const a = (await backend.open(project)).store;
+      const b = (await backend.open(project)).store;
+      const heard: string[] = [];
+      a.onEvent((e) => {
+        if (e.kind === 'inbox') heard.push(e.inbox);
+        assert.ok(e.kind !== 'change' || !e.change.namespace.startsWith('_'), 'an inbox change is never a context change');
+      });
+      assert.equal(await a.readInbox('claude-code:bob'), undefined, 'an inbox nobody wrote reads as absent');
+      const push = (c: { value: unknown } | undefined, item: number): number[] => [...((c?.value as number[] | undefined) ?? []), item];
+      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).updateInbox('claude-code:bob', (c) => push(c, i), i % 2 ? alice : bob)));
+      const inbox = await a.readInbox('claude-code:bob');
+      assert.deepEqual([...(inbox?.value as number[])].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i), 'every message kept');
+      await until('inbox events from the other instance', async () => heard.filter((h) => h === 'claude-code:bob').length, (n) => n >= 1, 2000);
+      assert.deepEqual(await a.namespaces(), [], 'inboxes are not a namespace an agent can list');
+      await assert.rejects(a.get('_messages', 'claude-code:bob'), refusedWith('InvalidArgument', /Namespace/));
+      await assert.rejects(a.set('_messages', 'claude-code:bob', [], alice), refusedWith('InvalidArgument', /Namespace/));
+      assert.deepEqual((await a.history({})).records, [], 'nor a history an agent can read');
+    });
+
+    test(name('R-AGT-6, R-CLM-2', 'claim transfer: only the holder, with the current token; the recipient holds it under a larger token and the old one is dead; a third holder\'s overlap refuses it'), async () => {
+      const project = newProject();
+      const { store } = await backend.open(project);
+      const carol: Actor = { sessionId: 's-carol', clientName: 'Agent Carol', participantId: 'p-3' };
+      const held = await store.acquireClaim('src/api', alice, 60_000);
+      await assert.rejects(store.transferClaim('src/api', held.fencingToken, bob, 60_000, bob), refusedWith('ClaimNotHeld', /not by you/), 'only the holder hands it on');
+      await assert.rejects(store.transferClaim('src/api', held.fencingToken + 7, bob, 60_000, alice), refusedWith('ClaimNotHeld'));
+      const moved = await store.transferClaim('src/api', held.fencingToken, bob, 60_000, alice);
+      assert.equal(moved.holder.sessionId, bob.sessionId);
+      assert.ok(moved.fencingToken > held.fencingToken, `a larger token: ${held.fencingToken} -> ${moved.fencingToken}`);
+      const [listed] = await store.listClaims('src/api');
+      assert.deepEqual([listed?.holder.sessionId, listed?.fencingToken], [bob.sessionId, moved.fencingToken]);
+      await assert.rejects(store.releaseClaim('src/api', held.fencingToken, alice), refusedWith('StaleFencingToken'), 'the old grant is dead');
+      await assert.rejects(store.acquireClaim('src/api/x.ts', alice, 60_000), refusedWith('ClaimConflict', /Agent Bob/), 'the recipient\'s claim blocks the old holder');
+      // Bob holds lib/b.ts and the folder lib: handing the folder to Alice would make two holders overlap.
+      await store.acquireClaim('lib/b.ts', bob, 60_000);
+      const folder = await store.acquireClaim('lib', bob, 60_000);
+      await assert.rejects(store.transferClaim('lib', folder.fencingToken, alice, 60_000, bob), refusedWith('ClaimConflict', /lib\/b\.ts/));
+      assert.equal((await store.listClaims('lib')).find((c) => c.resource === 'lib')?.holder.sessionId, bob.sessionId, 'a refused transfer changes nothing');
+      // A third holder's claim inside the folder refuses it too (the recipient is not the third holder).
+      const task = await store.acquireClaim('task:deploy', carol, 60_000);
+      assert.equal((await store.transferClaim('task:deploy', task.fencingToken, bob, 60_000, carol)).holder.sessionId, bob.sessionId, 'a task moves like a file');
+    });
+
     test(name('R-CTX-3', '4 processes x 50 compare-and-set increments (and 4 x 50 updates) on one key end at exactly 200'), async () => {
       const project = newProject();
       const started = Date.now();

@@ -7,7 +7,8 @@ import { Coordinator } from '../../../src/core/coordinator.js';
 import { isCoordinatorError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logging/logger.js';
 import { Metrics } from '../../../src/core/metrics/metrics.js';
-import { FileStore, STORE_FOLDER, type FileStoreOptions } from '../../../src/core/store/file/fileStore.js';
+import { FileStore, type FileStoreOptions } from '../../../src/core/store/file/fileStore.js';
+import { STORE_FOLDER } from '../../../src/core/store/file/storeLayout.js';
 import { tempDir } from '../../support/workspace.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];

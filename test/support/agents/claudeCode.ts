@@ -29,7 +29,7 @@ export interface ClaudeRun {
   modelUrl: string;
   /** The coordinator's install folder (token, discovery files), shared with the product under test. */
   coordinatorHome: string;
-  /** Hooks as in .claude/settings.json; default: the edit guard on edits and SessionEnd. */
+  /** Hooks as in .claude/settings.json; default: ours on every tool and SessionEnd, as setup writes them. */
   hooks?: unknown;
   /** Extra MCP config; default: our server over `connect`. */
   mcpServers?: Record<string, unknown>;
@@ -45,14 +45,14 @@ export interface ClaudeRun {
   args?: string[];
 }
 
-/** The hook command `setup claude-code` installs: the built CLI's edit guard. */
+/** The hook command `setup claude-code` installs: the built CLI's edit guard, and message delivery. */
 export function guardHookCommand(): string {
   return `"${process.execPath}" "${CLI}" hook claude-code`;
 }
 
 export function guardHooks(): unknown {
   const hook = { type: 'command', command: guardHookCommand(), timeout: 10 };
-  return { PreToolUse: [{ matcher: 'Edit|Write|MultiEdit|NotebookEdit', hooks: [hook] }], SessionEnd: [{ hooks: [hook] }] };
+  return { PreToolUse: [{ matcher: '*', hooks: [hook] }], SessionEnd: [{ hooks: [hook] }] };
 }
 
 /** Starts `claude -p` as a child; the caller waits for it, or kills it. */

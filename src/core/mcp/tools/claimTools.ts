@@ -1,7 +1,10 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
+import { CoordinatorError } from '../../errors.js';
+import { ALL, inboxOf, PEOPLE } from '../../messages/messageRules.js';
 import { claimTargetOf, inAgentsWords, type ClaimTarget } from '../../store/claimPaths.js';
-import type { Claim } from '../../store/sharedStore.js';
+import { describeHolder, sameHolder } from '../../store/claimRules.js';
+import type { Actor, Claim } from '../../store/sharedStore.js';
 import { agent } from './sessionTools.js';
 import type { ToolContext } from './toolContext.js';
 import { guarded, ok } from './toolResult.js';
@@ -25,6 +28,10 @@ const schemas = {
   renew: { input: z.object({ resource, fencingToken, ttlSeconds }), output: claim },
   release: { input: z.object({ resource, fencingToken }), output: z.object({ resource: z.string(), released: z.boolean() }) },
   list: { input: z.object({ prefix: z.string().max(1024).optional() }), output: z.object({ claims: z.array(claim) }) },
+  transfer: {
+    input: z.object({ resource, to: z.string().min(1).max(256).describe('The live agent or session to hand it to, as message_send names it'), fencingToken, ttlSeconds }),
+    output: claim.extend({ notified: z.boolean().describe('The recipient was sent a message saying so') }),
+  },
 };
 
 function view(c: Claim): { resource: string; fencingToken: number; expiresAt: string; holder: Claim['holder'] } {
@@ -90,6 +97,36 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
   );
 
   server.registerTool(
+    'claim_transfer',
+    {
+      title: 'Hand a claim to another agent',
+      description:
+        'Gives a claim you hold to another live agent or session at once, under a new, larger fencing token (your old token stops working), and tells the recipient by message. Use it when someone asks for what you hold.',
+      inputSchema: schemas.transfer.input,
+      outputSchema: schemas.transfer.output,
+    },
+    guarded(ctx, async (args) => {
+      const actor = ctx.actor();
+      const recipient = await recipientOf(ctx, args.to, actor);
+      const ttlMs = (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000;
+      const granted = await onTarget(args.resource, (r) => ctx.coordinator.store.transferClaim(r, args.fencingToken, recipient, ttlMs, actor));
+      const notified = await ctx.coordinator.messages
+        .send(actor, inboxOf(recipient), {
+          subject: `${granted.resource} is yours`,
+          body: `${describeHolder(actor)} handed you its claim on ${granted.resource}: fencing token ${granted.fencingToken}, until ${new Date(granted.expiresAt).toISOString()}. Renew it with claim_renew, release it with claim_release.`,
+        })
+        .then(
+          () => true,
+          (e) => {
+            ctx.coordinator.logger.warn(`Telling ${inboxOf(recipient)} of the transfer of ${granted.resource}: ${e instanceof Error ? e.message : String(e)}`);
+            return false;
+          },
+        );
+      return ok({ ...view(granted), notified });
+    }),
+  );
+
+  server.registerTool(
     'claim_list',
     {
       title: 'List claims',
@@ -102,4 +139,14 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       return ok({ claims: (await ctx.coordinator.store.listClaims(args.prefix)).map(view) });
     }),
   );
+}
+
+/** One live agent or session other than the caller: a claim goes to someone, never to a group. */
+async function recipientOf(ctx: ToolContext, to: string, from: Actor): Promise<Actor> {
+  if (to === ALL || to === PEOPLE) throw new CoordinatorError('InvalidArgument', `A claim goes to one live agent or session, not to ${JSON.stringify(to)}`, { to });
+  const [found] = await ctx.coordinator.messages.resolve(to, from);
+  if (!found || sameHolder(found.actor, from)) throw new CoordinatorError('InvalidArgument', `${JSON.stringify(to)} is you: you already hold what you hold`, { to });
+  // The grant is the recipient's own, not one the edit guard took for it.
+  const { via: _via, ...actor } = found.actor;
+  return actor;
 }

@@ -7,7 +7,8 @@ import { isAlive } from '../../install/installState.js';
 import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, checkValue, versionConflict, type ByteQuota, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideUpdate, liveClaims, toClaim } from '../decisions.js';
+import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, MESSAGES_NAMESPACE, checkValue, versionConflict, type ByteQuota, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim } from '../decisions.js';
+import { STORE_FOLDER } from './storeLayout.js';
 import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
@@ -15,7 +16,6 @@ import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
 
-export const STORE_FOLDER = '.session-coordinator';
 const MAX_PRESENCE_BYTES = 1024 * 1024;
 
 export interface FileStoreOptions extends ShardOptions, StoreQuotas {
@@ -187,6 +187,23 @@ export class FileStore implements SharedStore {
   async revokeClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
     await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now(), undefined), by);
     this.deps.metrics.counter('claims.revoked').inc();
+  }
+
+  async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
+    const change = await (await this.claims()).write((s) => decideTransfer(s, resource, fencingToken, to, ttlMs, Date.now(), by), by);
+    this.deps.metrics.counter('claims.transferred').inc();
+    return toClaim(resource, change!.value);
+  }
+
+  async readInbox(inbox: string): Promise<StoredValue | undefined> {
+    validateKey(inbox);
+    return (await this.shardByName(MESSAGES_NAMESPACE)).read((s) => s.live(inbox));
+  }
+
+  async updateInbox(inbox: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
+    validateKey(inbox);
+    const change = await (await this.shardByName(MESSAGES_NAMESPACE)).write((s) => decideUpdate(s, inbox, fn, this.quotaFor(s.namespace)), by);
+    return { value: change!.value, version: change!.version, updatedAt: change!.at, updatedBy: by };
   }
 
   async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
@@ -390,6 +407,10 @@ export class FileStore implements SharedStore {
       for (const c of changes) if (c.op === 'set') this.emit({ kind: 'control', request: c.value as ControlRequest });
       return;
     }
+    if (namespace === MESSAGES_NAMESPACE) {
+      for (const inbox of new Set(changes.map((c) => c.key))) this.emit({ kind: 'inbox', inbox });
+      return;
+    }
     const now = Date.now();
     for (const change of changes) {
       if (change.by.participantId !== this.participantId) this.deps.metrics.histogram('store.propagationMs').record(Math.max(0, now - change.at));
@@ -417,7 +438,7 @@ export class FileStore implements SharedStore {
     let count = [...this.shards.keys()].filter((n) => !n.startsWith('_')).length;
     for (const name of names.sort()) {
       if (this.shards.has(name)) continue;
-      const internal = name === CLAIMS_NAMESPACE || name === CONTROL_NAMESPACE;
+      const internal = name === CLAIMS_NAMESPACE || name === CONTROL_NAMESPACE || name === MESSAGES_NAMESPACE;
       if (!internal && (!isNamespace(name) || count >= this.options.maxNamespaces)) continue;
       await this.shardByName(name).then(
         () => (count += internal ? 0 : 1),

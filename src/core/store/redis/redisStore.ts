@@ -7,13 +7,13 @@ import { isAlive } from '../../install/installState.js';
 import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { checkValue, filterBySession, toClaim, versionConflict } from '../decisions.js';
+import { checkValue, filterBySession, MESSAGES_NAMESPACE, toClaim, versionConflict } from '../decisions.js';
 import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyBytes, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
 import { participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
-import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, WRITE_LUA } from './scripts.js';
+import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, TRANSFER_CLAIM_LUA, WRITE_LUA } from './scripts.js';
 
 export interface RedisStoreOptions extends StoreQuotas {
   heartbeatMs: number;
@@ -73,6 +73,7 @@ interface ScriptCommands {
   scWrite(...args: Array<string | number>): Promise<[string, number?, number?, number?]>;
   scAcquire(...args: Array<string | number>): Promise<[string, string, string?]>;
   scEndClaim(...args: Array<string | number>): Promise<[string, (string | number)?]>;
+  scTransfer(...args: Array<string | number>): Promise<[string, (string | number)?, string?]>;
   scReleaseOf(...args: Array<string | number>): Promise<number>;
   scListClaims(...args: Array<string | number>): Promise<Array<string | number>>;
 }
@@ -241,6 +242,7 @@ export class RedisStore implements SharedStore {
         scWrite: { lua: WRITE_LUA, numberOfKeys: 4 },
         scAcquire: { lua: ACQUIRE_LUA, numberOfKeys: 2 },
         scEndClaim: { lua: END_CLAIM_LUA, numberOfKeys: 2 },
+        scTransfer: { lua: TRANSFER_CLAIM_LUA, numberOfKeys: 2 },
         scReleaseOf: { lua: RELEASE_OF_LUA, numberOfKeys: 2 },
         scListClaims: { lua: LIST_CLAIMS_LUA, numberOfKeys: 1 },
       },
@@ -318,8 +320,21 @@ export class RedisStore implements SharedStore {
    * (WATCH/MULTI would need a connection per update: WATCH is per connection.)
    */
   async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
+    return this.updateIn(validateNamespace(namespace), key, fn, by);
+  }
+
+  async readInbox(inbox: string): Promise<StoredValue | undefined> {
+    validateKey(inbox);
+    const raw = await this.run('read', 'an inbox', () => this.main.hget(this.keys.kv(MESSAGES_NAMESPACE), inbox));
+    return raw === null ? undefined : toStored(parseEntry(raw));
+  }
+
+  updateInbox(inbox: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
+    return this.updateIn(MESSAGES_NAMESPACE, inbox, fn, by);
+  }
+
+  private async updateIn(ns: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(key);
-    const ns = validateNamespace(namespace);
     for (let attempt = 0; ; attempt++) {
       const raw = await this.run('read', `${ns}/${key}`, () => this.main.hget(this.keys.kv(ns), key));
       const entry = raw === null ? undefined : parseEntry(raw);
@@ -403,6 +418,19 @@ export class RedisStore implements SharedStore {
       if (claim.expiresAt > now && claim.resource.startsWith(prefix)) out.push(claim);
     }
     return out.sort((a, b) => a.resource.localeCompare(b.resource));
+  }
+
+  async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
+    const r = await this.run('write', `the claim on ${resource}`, () =>
+      this.main.scTransfer(this.keys.claims, this.keys.claimVersions, resource, fencingToken, holderKey(by), JSON.stringify(to), holderKey(to), this.ttl(ttlMs), this.keys.channel),
+    );
+    if (r[0] === 'ok') {
+      this.deps.metrics.counter('store.writes').inc();
+      this.deps.metrics.counter('claims.transferred').inc();
+      return toClaim(resource, JSON.parse(String(r[1])));
+    }
+    if (r[0] === 'conflict') throw claimConflict(resource, toClaim(String(r[1]), JSON.parse(r[2]!)));
+    return this.refusedEnd(resource, fencingToken, r);
   }
 
   async releaseClaimsOf(holder: HolderFilter): Promise<number> {
@@ -548,6 +576,11 @@ export class RedisStore implements SharedStore {
       this.deps.metrics.counter('store.writes').inc();
       return String(r[1]);
     }
+    return this.refusedEnd(resource, fencingToken, r);
+  }
+
+  /** Why a renew, release or transfer script refused: the same errors as decisions.ts heldClaim(). */
+  private refusedEnd(resource: string, fencingToken: number, r: [string, (string | number)?, ...unknown[]]): never {
     if (r[0] === 'stale') {
       throw new CoordinatorError('StaleFencingToken', `Fencing token ${fencingToken} for ${resource} is older than the current grant (${r[1]}); your claim was lost and re-granted`, { resource, fencingToken, currentToken: Number(r[1]) });
     }
@@ -697,7 +730,7 @@ export class RedisStore implements SharedStore {
     }
     this.lastSeen.set(change.namespace, change.seq);
     if (live && change.by.participantId !== this.participantId) this.deps.metrics.histogram('store.propagationMs').record(Math.max(0, Date.now() - change.at));
-    this.emit({ kind: 'change', change });
+    this.emit(change.namespace === MESSAGES_NAMESPACE ? { kind: 'inbox', inbox: change.key } : { kind: 'change', change });
   }
 
   private catchUp(): Promise<void> {

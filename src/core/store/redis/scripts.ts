@@ -47,8 +47,9 @@ if mode == 'visible' and tonumber(ARGV[5]) ~= visible then return {'conflict', v
 if mode == 'raw' and tonumber(ARGV[5]) ~= pv then return {'conflict', pv} end
 if op == 'delete' and deleted then return {'skip', 0} end
 -- storeRules.ts tooManyNamespaces(): a write never creates one namespace past the quota.
-if redis.call('SISMEMBER', KEYS[4], ns) == 0 then
-  local count = redis.call('SCARD', KEYS[4])
+-- Internal namespaces ('_' first: the inboxes) are not agents' and do not count.
+if string.sub(ns, 1, 1) ~= '_' and redis.call('SISMEMBER', KEYS[4], ns) == 0 then
+  local count = redis.call('SCARD', KEYS[4]) - redis.call('SISMEMBER', KEYS[4], '_messages')
   if count >= tonumber(ARGV[12]) then return {'quota', count} end
 end
 -- decisions.ts checkBytes(): key + value JSON bytes per namespace and per project; only growth is refused.
@@ -180,6 +181,38 @@ else
 end
 redis.call('PUBLISH', ARGV[6], 'l')
 return {'ok', out}
+`;
+
+/**
+ * A handoff (decisions.ts decideTransfer): the holder's grant goes to another
+ * holder under a new token, unless the recipient would overlap a third holder.
+ * KEYS: claims, claimVersions
+ * ARGV: resource, fencingToken, byHolderKey, toHolderJson, toHolderKey, ttlMs, channel
+ * Returns {'ok', claimJson} | {'stale', currentToken} | {'notheld'} | {'notowner', claimJson} | {'conflict', heldResource, claimJson}
+ */
+export const TRANSFER_CLAIM_LUA = `${NOW}${CLAIM_RULES}
+local res = ARGV[1]
+local token = tonumber(ARGV[2])
+local now = nowMs()
+local raw = redis.call('HGET', KEYS[1], res)
+if not raw then return {'notheld'} end
+local c = cjson.decode(raw)
+if token < c.fencingToken then return {'stale', c.fencingToken} end
+if c.fencingToken ~= token or c.expiresAt <= now then return {'notheld'} end
+if holderKey(c.holder) ~= ARGV[3] then return {'notowner', raw} end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local other = all[i]
+  local o = cjson.decode(all[i + 1])
+  if other ~= res and o.expiresAt > now and holderKey(o.holder) ~= ARGV[5] and overlaps(res, other) then
+    return {'conflict', other, all[i + 1]}
+  end
+end
+local next = redis.call('HINCRBY', KEYS[2], res, 1)
+local claim = '{"holder":' .. ARGV[4] .. ',"fencingToken":' .. next .. ',"acquiredAt":' .. now .. ',"expiresAt":' .. (now + tonumber(ARGV[6])) .. '}'
+redis.call('HSET', KEYS[1], res, claim)
+redis.call('PUBLISH', ARGV[7], 'l')
+return {'ok', claim}
 `;
 
 /**
