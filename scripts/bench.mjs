@@ -30,6 +30,8 @@ const ENTRIES = [
   { name: 'agents.bench', args: ['--import', 'tsx', path.join(REPO, 'bench', 'agents.bench.ts')] },
   // Under tsx: a real serve and SDK clients, left idle.
   { name: 'idle.bench', args: ['--import', 'tsx', path.join(REPO, 'bench', 'idle.bench.ts')] },
+  // Under tsx: real serves on one project, SDK clients, and a Redis server.
+  { name: 'messages.bench', args: ['--import', 'tsx', path.join(REPO, 'bench', 'messages.bench.ts')] },
 ];
 await esbuild.build({
   // The options of scripts/build.mjs, so ours (dist/cli.js) and the baselines run the same kind of code.

@@ -5,6 +5,7 @@ import { selectStoreUrl, STORE_ENV } from '../core/store/storeEnv.js';
 import type { StoreQuotas } from '../core/store/storeRules.js';
 import { config } from './commands/config.js';
 import { connect } from './commands/connect.js';
+import { message } from './commands/message.js';
 import { serve } from './commands/serve.js';
 import { setup } from './commands/setup.js';
 import { status } from './commands/status.js';
@@ -91,6 +92,8 @@ async function run(argv: string[]): Promise<number> {
         'max-namespace-mib': { type: 'string' },
         'max-store-mib': { type: 'string' },
         store: { type: 'string' },
+        subject: { type: 'string' },
+        thread: { type: 'string' },
         'dry-run': { type: 'boolean', default: false },
         global: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -124,6 +127,8 @@ async function run(argv: string[]): Promise<number> {
     }
     case 'status':
       return status({ workspace, json: values.json });
+    case 'message':
+      return message(positionals[0], positionals.slice(1), { workspace, ...storeOption(values.store), ...(values.subject !== undefined ? { subject: values.subject } : {}), ...(values.thread !== undefined ? { thread: values.thread } : {}) });
     case 'config':
       return config(positionals[0], { workspace });
     case 'setup':

@@ -11,6 +11,10 @@ Commands:
         window or server of the workspace, or serves in-process when none is live.
   status [--workspace DIR] [--json]
         Sessions, health and metrics of the live participants of a workspace.
+  message <to> <text...> [--workspace DIR] [--subject S] [--thread T] [--store URL]
+        Tells an agent something, as a person: <to> is an agent (claude-code:<id>,
+        as status and claim lists name it), a session id, or all. Hooked agents
+        see it on their next tool call; others in their inbox (message_inbox).
   setup <claude-code|vscode|cursor|cline|gemini|codex> [--workspace DIR] [--dry-run] [--global]
         Sets an agent up for the workspace: merges our MCP server and the edit
         guard's hook into the client's own files, keeping everything else.
@@ -30,7 +34,7 @@ Options:
   --max-namespaces N, --max-namespace-mib N, --max-store-mib N
                      (serve; the store's quotas, default 256 namespaces, 16 MiB per namespace,
                      256 MiB in all; a write past one is refused with QuotaExceeded)
-  --store URL        (serve, connect) share context through Redis: redis://[:password@]host:port/db
+  --store URL        (serve, connect, message) share context through Redis: redis://[:password@]host:port/db
                      or rediss://...; default SESSION_COORDINATOR_STORE, else files in the workspace.
                      The project id comes from SESSION_COORDINATOR_PROJECT_ID, else the git origin.
   -h, --help      Show this help

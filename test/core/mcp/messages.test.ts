@@ -220,3 +220,23 @@ test('R-AGT-6: on Redis, a message reaches a subscribed agent on another partici
   const page = await callOk<InboxPage>(reader.client, 'message_inbox', {});
   assert.deepEqual(page.messages.map((m) => m.body), ['hello', ...Array.from({ length: 5 }, (_, i) => `over redis ${i}`)]);
 });
+
+test('R-AGT-6, R-CLI-1: `session-coordinator message` from a terminal reaches a subscribed agent as a person\'s message; an unknown recipient exits 1 and stores nothing', async () => {
+  const bob = await bobOverStdio('bob-agent-0004');
+  const updates = resourceUpdates(bob.client);
+  await bob.client.subscribeResource({ uri: 'inbox://me' });
+  const since = Date.now();
+  const sent = await runCliWith(['message', 'claude-code:bob-agent-0004', 'Stop', 'touching', 'the', 'API', '--subject', 'api', '--workspace', w.path], cliEnv(w.home));
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.match(sent.stdout, /^sent [0-9a-f]{12} to claude-code:bob-agent-0004 \(thread [0-9a-f]{12}\)\n$/);
+  await updates.next('inbox://me', since, 2000);
+  const [got] = (await callOk<InboxPage>(bob.client, 'message_inbox', { unreadOnly: true })).messages;
+  assert.deepEqual([got?.body, got?.subject, got?.from.sessionId, got?.replyTo], ['Stop touching the API', 'api', 'person', 'people']);
+  assert.match(got!.from.clientName, / \(terminal\)$/);
+  const unknown = await runCliWith(['message', 'claude-code:nobody', 'hi', '--workspace', w.path], cliEnv(w.home));
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /UnknownRecipient: Nobody live on this project is "claude-code:nobody"; nothing was sent/);
+  const usage = await runCliWith(['message', '--workspace', w.path], cliEnv(w.home));
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /message needs a recipient and the text/);
+});
