@@ -187,6 +187,9 @@ export class Container implements vscode.Disposable {
         case 'openHistory':
           await vscode.commands.executeCommand(COMMANDS.openSessionHistory, message.sessionId);
           break;
+        case 'sendMessage':
+          await vscode.commands.executeCommand(COMMANDS.sendMessage, message.to);
+          break;
         case 'runCommand':
           await vscode.commands.executeCommand(COMMANDS[message.command]);
           break;

@@ -276,6 +276,33 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
     },
   );
 
+  await t.test(`R-AGT-6: a person's message from the panel reaches an agent; an agent's HTML to the people shows as text (${v})`, async () => {
+    frame = await openHealthPanel(page); // the Explorer took the side bar: a new frame
+    const agent = await connectHttpAgent(endpoint, 'message-agent');
+    agents.push(agent);
+    const who = (await agent.client.callTool({ name: 'whoami', arguments: {} })).structuredContent as { sessionId: string };
+    const thread = frame.locator(`.thread[data-inbox="${who.sessionId}"]`);
+    await thread.waitFor({ state: 'attached', timeout: 10_000 });
+    await thread.locator('vscode-button', { hasText: 'Message…' }).click();
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill('Stop touching the API, the other agent is migrating it');
+    await page.keyboard.press('Enter');
+    const got = await eventually('the message in the agent\'s inbox', async () => {
+      const page = (await agent.client.callTool({ name: 'message_inbox', arguments: {} })).structuredContent as { messages: Array<{ body: string; from: { clientName: string }; replyTo: string }> };
+      return page.messages[0];
+    });
+    assert.deepEqual([got.body, got.from.clientName, got.replyTo], ['Stop touching the API, the other agent is migrating it', 'a person, from VS Code', 'people']);
+    const html = '<img src=x onerror="document.body.dataset.pwned=1"><b>done</b>';
+    const sent = await agent.client.callTool({ name: 'message_send', arguments: { to: 'people', body: html } });
+    assert.ok(!sent.isError, JSON.stringify(sent.content));
+    const people = frame.locator('.thread[data-inbox="people"]');
+    await eventually('the agent\'s message in the people\'s thread', async () => ((await people.count()) > 0 && (await people.innerText()).includes('<b>done</b>') ? true : undefined));
+    assert.equal(await people.locator('img, b').count(), 0, 'no markup was made from the agent\'s text');
+    assert.equal(await frame.evaluate('document.body.dataset.pwned ?? null'), null);
+    assert.match(await thread.innerText(), /a person \(a person, from VS Code\).*Stop touching the API/s);
+  });
+
   await t.test(`R-EXT-1: screenshots of the panel with sessions in a dark and a light theme (${v})`, async () => {
     frame = await openHealthPanel(page); // a new frame: the webview is disposed while hidden (retainContextWhenHidden is off)
     await sessionRow(frame, 'headless-agent').waitFor({ state: 'attached', timeout: 10_000 });

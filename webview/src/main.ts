@@ -1,4 +1,4 @@
-import type { HostMessage, PanelClaim, PanelSession, PanelState, WebviewMessage } from '../../src/extension/views/healthProtocol';
+import type { HostMessage, PanelClaim, PanelSession, PanelState, PanelThread, WebviewMessage } from '../../src/extension/views/healthProtocol';
 import { button, el, section, sparkline, tag } from './components';
 
 interface VsCodeApi {
@@ -106,6 +106,29 @@ function blockedEdits(guard: PanelState['guard']): HTMLElement {
   );
 }
 
+/** Threads per inbox. Every field is set as text (el() appends strings as text nodes): an agent's HTML shows as written. */
+function messagesList(threads: readonly PanelThread[]): HTMLElement {
+  const agents = threads.filter((t) => t.inbox !== 'people');
+  return el(
+    'div',
+    { class: 'messages' },
+    agents.length ? el('p', {}, button('Message all agents…', 'Send a message to every live agent', () => send({ type: 'sendMessage', to: 'all' }))) : el('p', { class: 'muted' }, 'No live agent to write to.'),
+    ...threads
+      .filter((t) => t.inbox !== 'people' || t.recent.length > 0)
+      .map((t) =>
+        el(
+          'div',
+          { class: 'thread', 'data-inbox': t.inbox },
+          el('h3', {}, t.who, t.unread ? ` · ${t.unread} unread` : ''),
+          t.inbox === 'people' ? '' : button('Message…', `Send a message to ${t.who}`, () => send({ type: 'sendMessage', to: t.inbox })),
+          t.recent.length
+            ? el('ul', {}, ...t.recent.map((m) => el('li', { class: `message message-${m.state}` }, el('span', { class: 'muted' }, `${new Date(m.at).toLocaleTimeString()} ${m.from}${m.subject ? ` · ${m.subject}` : ''} (${m.state}): `), el('span', { class: 'body' }, m.body))))
+            : el('p', { class: 'muted' }, 'No messages.'),
+        ),
+      ),
+  );
+}
+
 function render(state: PanelState): void {
   // The panel is rebuilt on each update: keep the keyboard where the person left it.
   const focused = (document.activeElement as HTMLElement | null)?.closest('tr[data-session]')?.getAttribute('data-session');
@@ -145,6 +168,7 @@ function render(state: PanelState): void {
     section('Windows and processes', state.participants.length, participants),
     section('Claims', state.claims.length, claimsList(state.claims)),
     section('Blocked edits', state.guard.blocked, blockedEdits(state.guard)),
+    section('Messages', (state.messages ?? []).reduce((n, t) => n + t.unread, 0), messagesList(state.messages ?? [])),
     section('Shared context', undefined, storeInfo, el('p', { class: 'muted' }, store.location)),
   );
   if (focused) app.querySelector<HTMLElement>(`tr[data-session="${CSS.escape(focused)}"]`)?.focus();

@@ -77,7 +77,7 @@ export function checkDraft(draft: Draft): Draft {
     throw new CoordinatorError('InvalidArgument', `thread must be 1-64 letters, digits, '.', '_', ':' or '-' (the thread of a message you received), got ${JSON.stringify(draft.thread.slice(0, 40))}`, {});
   }
   // The body keeps its lines; the subject is one line in every list that shows it.
-  return { subject: label(draft.subject, '(no subject)'), body: draft.body, ...(draft.thread ? { thread: draft.thread } : {}) };
+  return { subject: label(draft.subject, ''), body: draft.body, ...(draft.thread ? { thread: draft.thread } : {}) };
 }
 
 export function newMessageId(): string {

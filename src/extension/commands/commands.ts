@@ -1,9 +1,11 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { describeAgent } from '../../core/agents/agentIdentity.js';
 import { applySetup } from '../../core/agents/applySetup.js';
 import { SETUP_CLIENTS, setupPlan, type SetupClient } from '../../core/agents/clientSetup.js';
 import { CLIENTS, clientConfig, type ClientName } from '../../core/clientConfig.js';
+import { ALL, personActor } from '../../core/messages/messageRules.js';
 import type { Settings } from '../config/settings.js';
 import { savedPassword, serverOf, STORE_PASSWORD_SECRET } from '../config/storePassword.js';
 import type { CoordinatorRun } from '../run/coordinatorRun.js';
@@ -20,6 +22,7 @@ export const COMMANDS = {
   openSessionHistory: 'sessionCoordinator.openSessionHistory',
   setStorePassword: 'sessionCoordinator.setStorePassword',
   setupAgent: 'sessionCoordinator.setupAgent',
+  sendMessage: 'sessionCoordinator.sendMessage',
 } as const;
 
 export interface CommandDeps {
@@ -140,8 +143,35 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         ) ?? undefined;
       }
       if (!target) return false;
-      await run.coordinator.store.revokeClaim(target.resource, target.fencingToken, { sessionId: 'person', clientName: 'Session Health panel', participantId: run.coordinator.store.participantId });
+      await run.coordinator.store.revokeClaim(target.resource, target.fencingToken, personActor('Session Health panel', run.coordinator.store.participantId));
       return true;
+    }),
+    vscode.commands.registerCommand(COMMANDS.sendMessage, async (to?: string, text?: string) => {
+      const run = requireRun(deps);
+      let recipient = to;
+      if (!recipient) {
+        const addressees = [...(await run.coordinator.messages.addressees()).values()];
+        recipient = (
+          await vscode.window.showQuickPick(
+            [
+              { label: 'All agents', description: 'everyone live on this project', to: ALL },
+              ...addressees.map((a) => ({ label: a.actor.agent ? describeAgent(a.actor.agent) : a.actor.clientName, description: `${a.actor.clientName} · session ${a.actor.sessionId.slice(0, 8)}`, to: a.inbox })),
+            ],
+            { title: 'Send a message to…', placeHolder: 'Agents with hooks see it on their next tool call; others in their inbox' },
+          )
+        )?.to;
+      }
+      if (!recipient) return undefined;
+      const body = text ?? (await vscode.window.showInputBox({ title: `Message to ${recipient === ALL ? 'all agents' : recipient}`, prompt: 'Plain text, at most 4 KiB; the agent reads it as your message, with your name', ignoreFocusOut: true }));
+      if (!body) return undefined;
+      try {
+        const result = await run.coordinator.messages.send(personActor('a person, from VS Code', run.coordinator.store.participantId), recipient, { subject: '', body });
+        void vscode.window.showInformationMessage(`Message sent to ${result.sent.map((s) => s.to).join(', ')}${result.refused.length ? `; not to ${result.refused.map((r) => r.to).join(', ')} (inbox full)` : ''}.`);
+        return result;
+      } catch (e) {
+        void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
+        return undefined;
+      }
     }),
     vscode.commands.registerCommand(COMMANDS.exportDiagnostics, async () => {
       const run = requireRun(deps);

@@ -4,7 +4,8 @@ import { escapingLogger, type Logger } from '../../core/logging/logger.js';
 import { Participant } from '../../core/participant.js';
 import type { Settings } from '../config/settings.js';
 import type { PanelState, SeriesPoint } from '../views/healthProtocol.js';
-import { buildPanelState, seriesPoint } from '../views/panelModel.js';
+import { personActor, PEOPLE } from '../../core/messages/messageRules.js';
+import { buildPanelState, seriesPoint, type PanelInputs } from '../views/panelModel.js';
 
 const SERIES_LENGTH = 120;
 const TICK_MS = 1000;
@@ -75,6 +76,7 @@ export class CoordinatorRun implements vscode.Disposable {
     const snapshot = await this.coordinator.snapshot();
     const claims = await this.coordinator.store.listClaims();
     return buildPanelState({
+      inboxes: await this.inboxes(),
       snapshot,
       claims,
       series: this.series,
@@ -82,6 +84,14 @@ export class CoordinatorRun implements vscode.Disposable {
       url: this.url,
       restrictedReason: this.options.restrictedReason,
     });
+  }
+
+  /** The people's inbox and those of the live agents (the first 20): what the panel's Messages section shows. */
+  private async inboxes(): Promise<NonNullable<PanelInputs['inboxes']>> {
+    const messages = this.coordinator.messages;
+    const addressees = [...(await messages.addressees()).values()].slice(0, 20);
+    const people = { inbox: PEOPLE, actor: personActor('people', this.coordinator.store.participantId) };
+    return Promise.all([people, ...addressees].map(async (a) => ({ inbox: a.inbox, actor: a.actor, messages: (await messages.read(a.inbox, { limit: 100 })).messages })));
   }
 
   async dispose(): Promise<void> {

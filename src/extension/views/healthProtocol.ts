@@ -50,6 +50,25 @@ export interface PanelBlockedEdit {
   readonly holder: string;
 }
 
+/** One message, as the panel shows it: every field is text, never markup. */
+export interface PanelMessage {
+  readonly id: string;
+  readonly at: number;
+  readonly from: string;
+  readonly subject: string;
+  readonly body: string;
+  readonly state: 'unread' | 'delivered' | 'read';
+}
+
+/** The recent messages of one inbox: an agent's, a session's, or the people's. */
+export interface PanelThread {
+  /** What message_send's `to` takes: the panel sends with it. */
+  readonly inbox: string;
+  readonly who: string;
+  readonly unread: number;
+  readonly recent: readonly PanelMessage[];
+}
+
 export interface PanelProblem {
   readonly severity: 'error' | 'warning';
   readonly message: string;
@@ -75,6 +94,8 @@ export interface PanelState {
   readonly claims: readonly PanelClaim[];
   /** Edits the edit guard stopped here: the count, and the last few. */
   readonly guard: { readonly blocked: number; readonly recent: readonly PanelBlockedEdit[] };
+  /** Inboxes of the live agents and of the people (R-AGT-6). */
+  readonly messages: readonly PanelThread[];
   readonly store: {
     readonly kind: string;
     readonly location: string;
@@ -98,6 +119,8 @@ export type WebviewMessage =
   | { type: 'endSession'; sessionId: string }
   | { type: 'releaseClaim'; resource: string; fencingToken: number }
   | { type: 'openHistory'; sessionId: string }
+  /** A person writes to an inbox, or to `all`: the host asks for the text. */
+  | { type: 'sendMessage'; to: string }
   | { type: 'runCommand'; command: PanelCommand };
 
 const PANEL_COMMANDS = ['setupAgent', 'copyClientConfig', 'showLog', 'restart', 'exportDiagnostics'] as const;
@@ -112,6 +135,8 @@ export function isWebviewMessage(value: unknown): value is WebviewMessage {
     case 'endSession':
     case 'openHistory':
       return typeof m.sessionId === 'string';
+    case 'sendMessage':
+      return typeof m.to === 'string' && m.to.length > 0 && m.to.length <= 256;
     case 'releaseClaim':
       return typeof m.resource === 'string' && typeof m.fencingToken === 'number';
     case 'runCommand':

@@ -2,8 +2,9 @@ import { describeAgent } from '../../core/agents/agentIdentity.js';
 import type { CoordinatorSnapshot } from '../../core/coordinator.js';
 import type { HistogramSummary } from '../../core/metrics/metrics.js';
 import { describeHolder } from '../../core/store/claimRules.js';
-import type { Claim } from '../../core/store/sharedStore.js';
-import type { PanelProblem, PanelSession, PanelState, SeriesPoint } from './healthProtocol.js';
+import { describeSender, PEOPLE, type Message } from '../../core/messages/messageRules.js';
+import type { Actor, Claim } from '../../core/store/sharedStore.js';
+import type { PanelMessage, PanelProblem, PanelSession, PanelState, PanelThread, SeriesPoint } from './healthProtocol.js';
 
 export interface PanelInputs {
   snapshot: CoordinatorSnapshot;
@@ -12,6 +13,27 @@ export interface PanelInputs {
   selfParticipantId: string;
   url: string | undefined;
   restrictedReason: string | undefined;
+  /** Each live addressee's inbox (and the people's), as read for this update. */
+  inboxes?: ReadonlyArray<{ inbox: string; actor: Actor; messages: readonly Message[] }>;
+}
+
+const RECENT_MESSAGES = 5;
+
+function panelMessage(m: Message): PanelMessage {
+  return { id: m.id, at: m.sentAt, from: describeSender(m.from), subject: m.subject, body: m.body, state: m.readAt !== undefined ? 'read' : m.deliveredAt !== undefined ? 'delivered' : 'unread' };
+}
+
+/** People first, then agents with messages, newest first; an agent with none still gets a row to write to. */
+function threads(inboxes: NonNullable<PanelInputs['inboxes']>): PanelThread[] {
+  const out = inboxes.map((i) => ({
+    inbox: i.inbox,
+    who: i.inbox === PEOPLE ? 'People (this and other windows)' : i.actor.agent ? `${describeAgent(i.actor.agent)} (${i.actor.clientName})` : `${i.actor.clientName} (session ${i.actor.sessionId.slice(0, 8)})`,
+    unread: i.messages.filter((m) => m.readAt === undefined).length,
+    recent: i.messages.slice(-RECENT_MESSAGES).reverse().map(panelMessage),
+    latest: i.messages.at(-1)?.sentAt ?? 0,
+  }));
+  out.sort((a, b) => (a.inbox === PEOPLE ? -1 : b.inbox === PEOPLE ? 1 : b.latest - a.latest));
+  return out.map(({ latest: _latest, ...t }) => t);
 }
 
 function p99(value: unknown): number {
@@ -119,6 +141,7 @@ export function buildPanelState(input: PanelInputs): PanelState {
       blocked: Number(snapshot.metrics['guard.denied'] ?? 0),
       recent: snapshot.blockedEdits.map((b) => ({ at: b.at, agent: describeAgent(b.agent), resource: b.resource, holder: describeHolder(b.holder) })),
     },
+    messages: threads(input.inboxes ?? []),
     store: {
       kind: snapshot.store.kind,
       location: snapshot.store.location,
