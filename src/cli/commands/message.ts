@@ -1,13 +1,11 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorMessage, isCoordinatorError } from '../../core/errors.js';
-import { StreamLogger } from '../../core/logging/logger.js';
 import { Mailbox } from '../../core/messages/mailbox.js';
 import { personActor } from '../../core/messages/messageRules.js';
 import { Metrics } from '../../core/metrics/metrics.js';
-import { openSharedStore } from '../../core/store/openSharedStore.js';
-import { PROJECT_ID_ENV } from '../../core/store/storeEnv.js';
 import { EXIT, UsageError } from '../usage.js';
+import { openWorkspaceStore } from './workspaceStore.js';
 
 /**
  * `session-coordinator message <to> <text>`: a person tells an agent (or
@@ -19,13 +17,7 @@ export async function message(to: string | undefined, words: readonly string[], 
   if (to === undefined || words.length === 0) throw new UsageError('message needs a recipient and the text: session-coordinator message <agent|session|all> <text...>');
   const workspace = path.resolve(options.workspace);
   const metrics = new Metrics();
-  const projectId = process.env[PROJECT_ID_ENV];
-  const store = await openSharedStore(options.store ? { url: options.store, ...(projectId ? { projectId } : {}) } : {}, {
-    projectRoot: workspace,
-    participant: { kind: 'headless', label: 'message command' },
-    metrics,
-    logger: new StreamLogger(process.stderr, 'error'),
-  });
+  const store = await openWorkspaceStore(workspace, options.store, 'message command', metrics);
   try {
     const mailbox = new Mailbox({ store: () => store, metrics, localActors: () => [] });
     const from = personActor(`${os.userInfo().username} (terminal)`, store.participantId);

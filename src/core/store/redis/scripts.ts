@@ -156,21 +156,33 @@ return {'ok', claim}
 `;
 
 /**
+ * decisions.ts heldClaim(): the grant named by resource and token, live, and
+ * the caller's ('' = anyone holding the token: a revocation). Returns the
+ * claim's JSON, or nil and the refusal to return. Reads KEYS[1] (claims).
+ */
+const HELD_CLAIM = `
+local function heldClaim(res, token, byKey, now)
+  local raw = redis.call('HGET', KEYS[1], res)
+  if not raw then return nil, {'notheld'} end
+  local c = cjson.decode(raw)
+  if token < c.fencingToken then return nil, {'stale', c.fencingToken} end
+  if c.fencingToken ~= token or c.expiresAt <= now then return nil, {'notheld'} end
+  if byKey ~= '' and holderKey(c.holder) ~= byKey then return nil, {'notowner', raw} end
+  return raw, nil
+end
+`;
+
+/**
  * Renew, release or revoke one grant.
  * KEYS: claims, claimVersions
  * ARGV: resource, fencingToken, byHolderKey ('' = anyone holding the token: a revocation), action (renew|release), ttlMs, channel
  * Returns {'ok', claimJson} | {'stale', currentToken} | {'notheld'} | {'notowner', claimJson}
  */
-export const END_CLAIM_LUA = `${NOW}${CLAIM_RULES}
+export const END_CLAIM_LUA = `${NOW}${CLAIM_RULES}${HELD_CLAIM}
 local res = ARGV[1]
-local token = tonumber(ARGV[2])
 local now = nowMs()
-local raw = redis.call('HGET', KEYS[1], res)
-if not raw then return {'notheld'} end
-local c = cjson.decode(raw)
-if token < c.fencingToken then return {'stale', c.fencingToken} end
-if c.fencingToken ~= token or c.expiresAt <= now then return {'notheld'} end
-if ARGV[3] ~= '' and holderKey(c.holder) ~= ARGV[3] then return {'notowner', raw} end
+local raw, refused = heldClaim(res, tonumber(ARGV[2]), ARGV[3], now)
+if refused then return refused end
 redis.call('HINCRBY', KEYS[2], res, 1)
 local out = raw
 if ARGV[4] == 'renew' then
@@ -190,16 +202,11 @@ return {'ok', out}
  * ARGV: resource, fencingToken, byHolderKey, toHolderJson, toHolderKey, ttlMs, channel
  * Returns {'ok', claimJson} | {'stale', currentToken} | {'notheld'} | {'notowner', claimJson} | {'conflict', heldResource, claimJson}
  */
-export const TRANSFER_CLAIM_LUA = `${NOW}${CLAIM_RULES}
+export const TRANSFER_CLAIM_LUA = `${NOW}${CLAIM_RULES}${HELD_CLAIM}
 local res = ARGV[1]
-local token = tonumber(ARGV[2])
 local now = nowMs()
-local raw = redis.call('HGET', KEYS[1], res)
-if not raw then return {'notheld'} end
-local c = cjson.decode(raw)
-if token < c.fencingToken then return {'stale', c.fencingToken} end
-if c.fencingToken ~= token or c.expiresAt <= now then return {'notheld'} end
-if holderKey(c.holder) ~= ARGV[3] then return {'notowner', raw} end
+local raw, refused = heldClaim(res, tonumber(ARGV[2]), ARGV[3], now)
+if refused then return refused end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local other = all[i]
