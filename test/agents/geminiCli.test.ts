@@ -65,3 +65,40 @@ test('R-AGT-5, R-AGT-2, R-AGT-4, R-AGT-1: Gemini CLI set up by setup gemini: its
   const ms = await msUntilGranted(other.client, 'lib', result.exitedAt, 5_000);
   assert.ok(ms <= 1_000, `Gemini's claim was free ${ms} ms after it exited`);
 });
+
+test('R-AGT-6, R-AGT-5: a message to a Gemini CLI agent reaches its model after its next tool call (AfterTool hook, <hook_context>), once', async () => {
+  const ws = tempDir();
+  const home = tempDir();
+  cleanup.push(ws.remove, home.remove);
+  const env = { SESSION_COORDINATOR_TOKEN: undefined };
+  const server = await startServe(ws.path, home.path, [], env);
+  cleanup.push(() => server.stop());
+  const done = await runCliWith(['setup', 'gemini', '--workspace', ws.path], cliEnv(home.path, env));
+  assert.equal(done.code, 0, done.stderr);
+  const token = readFileSync(path.join(home.path, 'token'), 'utf8').trim();
+  const sender = await httpClient(server.url, 'sender', token);
+  cleanup.push(() => sender.client.close());
+  let sent = '';
+  const model = await startScriptedGemini([
+    { toolUse: { name: 'mcp_session-coordinator_whoami', input: {} } },
+    async () => {
+      // The agent is known by now (its MCP session): tell it something, then let it make one more call.
+      const who = model.functionResponses()[0]?.response as { output?: string } | undefined;
+      const agent = /"agent":\{"kind":"gemini","sessionId":"([^"]+)"/.exec(who?.output ?? '')?.[1];
+      assert.ok(agent, `whoami named no gemini agent: ${who?.output?.slice(0, 300)}`);
+      const r = await sender.client.callTool({ name: 'message_send', arguments: { to: `gemini:${agent}`, body: 'Leave src/api alone: I am migrating it' } });
+      assert.equal(r.isError, undefined, JSON.stringify(r.content));
+      sent = `gemini:${agent}`;
+      return { toolUse: { name: 'mcp_session-coordinator_claim_list', input: {} } };
+    },
+    { toolUse: { name: 'mcp_session-coordinator_claim_list', input: {} } },
+    { text: 'done' },
+  ]);
+  cleanup.push(() => model.close());
+  const result = await runGemini({ workspace: ws.path, modelUrl: model.url, coordinatorHome: home.path });
+  assert.equal(result.code, 0, result.stderr.slice(-2000));
+  assert.ok(sent, 'the message was sent');
+  const [, afterList, secondList] = model.functionResponses();
+  assert.match(JSON.stringify(afterList?.response), /hook_context.*Leave src\/api alone: I am migrating it/s, `the tool result after the message carries it: ${JSON.stringify(afterList?.response).slice(-600)}`);
+  assert.doesNotMatch(JSON.stringify(secondList?.response), /Leave src\/api alone/, 'delivered once');
+});

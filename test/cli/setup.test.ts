@@ -86,7 +86,7 @@ test('R-AGT-3: --dry-run shows what would change and writes nothing', async () =
   const { ws, home } = folders();
   const res = await setup(ws, home, 'gemini', '--dry-run');
   assert.equal(res.code, 0);
-  assert.match(res.stdout, /^would be created \.gemini\/settings\.json \(mcpServers\.session-coordinator, hooks\.BeforeTool, hooks\.SessionEnd\)/m);
+  assert.match(res.stdout, /^would be created \.gemini\/settings\.json \(mcpServers\.session-coordinator, hooks\.BeforeTool, hooks\.AfterTool, hooks\.SessionEnd\)/m);
   assert.match(res.stdout, /"BeforeTool"/, 'with the file as it would be');
   assert.deepEqual(snapshot(ws), {});
 });

@@ -139,6 +139,8 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
           jsonEdit(ws('.gemini', 'settings.json'), (root, file) => [
             ...setEntry(root, 'mcpServers', SERVER_NAME, server, file),
             ...mergeHook(root, 'BeforeTool', { matcher: 'write_file|replace', hooks: [hook] }, ours(client), file),
+            // After every tool: Gemini takes text for its model only there, so the agent's messages come this way (R-AGT-6).
+            ...mergeHook(root, 'AfterTool', { matcher: '*', hooks: [hook] }, ours(client), file),
             ...mergeHook(root, 'SessionEnd', { hooks: [hook] }, ours(client), file),
           ]),
         ],

@@ -38,6 +38,8 @@ const EDIT_TOOLS: Record<HookClient, readonly string[]> = {
  * Clients whose PreToolUse answer can add text to the model's context
  * (`hookSpecificOutput.additionalContext`; read in Claude Code 2.1.328): a
  * message reaches their model on the agent's next tool call (R-AGT-6).
+ * Gemini CLI (0.61) reads it only from AfterTool hooks, appended to the tool's
+ * result as <hook_context>: its messages come after the call instead.
  */
 const CONTEXT_CLIENTS: ReadonlySet<HookClient> = new Set(['claude-code', 'vscode']);
 
@@ -107,6 +109,7 @@ export function parseHookInput(client: HookClient, raw: unknown, fallbackCwd: st
   const id = str(input.session_id) ?? str(input.sessionId) ?? str(input.conversation_id);
   const agent = agentOf(client, id, proc);
   if (event === 'SessionEnd' || event === 'sessionEnd') return { kind: 'end', agent };
+  if (event === 'AfterTool' && client === 'gemini') return { kind: 'tool', agent, tool: str(input.tool_name) ?? 'a tool' };
   if (event !== undefined && !['PreToolUse', 'preToolUse', 'BeforeTool'].includes(event)) return { kind: 'other', what: event };
   const tool = str(input.tool_name) ?? str(input.toolName);
   if (!tool) return { kind: 'other', what: 'no tool named' };
@@ -139,7 +142,11 @@ export function answer(client: HookClient, decision: 'allow' | 'deny', message: 
         return { exitCode: 0, stdout: Object.keys(out).length > 0 ? json(out) : '', stderr: '' };
       }
       case 'gemini':
-        return { exitCode: 0, stdout: json(message ? { decision: 'allow', systemMessage: message } : { decision: 'allow' }), stderr: '' };
+        return {
+          exitCode: 0,
+          stdout: json({ decision: 'allow', ...(message ? { systemMessage: message } : {}), ...(context ? { hookSpecificOutput: { hookEventName: 'AfterTool', additionalContext: context } } : {}) }),
+          stderr: '',
+        };
       case 'cursor':
         return { exitCode: 0, stdout: json(message ? { permission: 'allow', user_message: message } : { permission: 'allow' }), stderr: '' };
       case 'cline':

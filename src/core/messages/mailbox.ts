@@ -84,6 +84,9 @@ export class Mailbox {
   /** The addressees `to` names: an inbox (agent key or session id), a session id, `people`, or `all` (everyone live but the sender). */
   async resolve(to: string, from: Actor): Promise<Addressee[]> {
     if (to === PEOPLE) return [{ inbox: PEOPLE, actor: { sessionId: 'person', clientName: 'people', participantId: from.participantId } }];
+    // A session of this participant is found without reading presence or claims.
+    const local = to === ALL ? undefined : this.deps.localActors().find((a) => inboxOf(a) === to || a.sessionId === to);
+    if (local) return [{ inbox: inboxOf(local), actor: local }];
     const all = await this.addressees();
     if (to === ALL) return [...all.values()].filter((a) => a.inbox !== inboxOf(from) && a.inbox !== PEOPLE);
     const found = all.get(to) ?? [...all.values()].find((a) => a.actor.sessionId === to);

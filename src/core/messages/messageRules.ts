@@ -42,6 +42,8 @@ export const PEOPLE = 'people';
 export const MAX_SUBJECT_CHARS = 200;
 export const MAX_BODY_BYTES = 4 * 1024;
 export const MAX_INBOX_MESSAGES = 100;
+/** Read messages kept for the panel's history: an inbox is rewritten whole on each send, so it stays small. */
+export const MAX_READ_KEPT = 10;
 export const MAX_MESSAGE_AGE_MS = 7 * 24 * 60 * 60_000;
 /** Sends per sender per minute: a looping agent is stopped here, not by filling every inbox. */
 export const MAX_SENDS_PER_MINUTE = 30;
@@ -92,12 +94,15 @@ export function readInboxValue(value: unknown): Inbox {
 const unread = (m: Message): boolean => m.readAt === undefined;
 
 /**
- * The inbox with one more message. Old messages go first, then read ones,
- * oldest first; an inbox full of unread messages refuses the new one, so a
- * flood never pushes out what the recipient has not seen.
+ * The inbox with one more message. Old messages go first, then read ones
+ * past the last few, then read ones oldest first; an inbox full of unread
+ * messages refuses the new one, so a flood never pushes out what the
+ * recipient has not seen.
  */
 export function appendMessage(inbox: Inbox, message: Omit<Message, 'seq'>, recipient: string, now: number): Inbox {
-  let kept = inbox.messages.filter((m) => now - m.sentAt < MAX_MESSAGE_AGE_MS);
+  const read = inbox.messages.filter((m) => !unread(m));
+  const dropped = new Set(read.slice(0, Math.max(0, read.length - MAX_READ_KEPT)).map((m) => m.id));
+  let kept = inbox.messages.filter((m) => now - m.sentAt < MAX_MESSAGE_AGE_MS && !dropped.has(m.id));
   while (kept.length >= MAX_INBOX_MESSAGES) {
     const oldestRead = kept.findIndex((m) => !unread(m));
     if (oldestRead < 0) {

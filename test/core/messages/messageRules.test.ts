@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isCoordinatorError } from '../../../src/core/errors.js';
-import { acknowledge, appendMessage, checkDraft, markDelivered, MAX_INBOX_MESSAGES, MAX_MESSAGE_AGE_MS, readInboxValue, type Inbox, type Message } from '../../../src/core/messages/messageRules.js';
+import { acknowledge, appendMessage, checkDraft, markDelivered, MAX_INBOX_MESSAGES, MAX_MESSAGE_AGE_MS, MAX_READ_KEPT, readInboxValue, type Inbox, type Message } from '../../../src/core/messages/messageRules.js';
 
 // The inbox's bounds (R-AGT-6, R-SEC-1) as pure rules: every backend stores what these return.
 
@@ -24,6 +24,16 @@ test('R-AGT-6, R-SEC-1: a full inbox of unread messages refuses the next one and
   assert.ok(!next.messages.some((m) => m.id === 'm3'), 'the oldest read message made room');
   assert.ok(next.messages.some((m) => m.id === 'm7'), 'only as many as needed');
   assert.equal(next.messages.at(-1)?.seq, MAX_INBOX_MESSAGES + 1, 'seq keeps counting');
+});
+
+test('R-AGT-6: an inbox keeps only the last few read messages, so the value rewritten on each send stays small; unread ones all stay', () => {
+  const now = Date.now();
+  const inbox = fill(40, now);
+  const allRead = acknowledge(inbox, inbox.messages.slice(0, 30).map((m) => m.id), now).inbox;
+  const next = appendMessage(allRead, draft('new', now + 100), 's-b', now + 100);
+  assert.equal(next.messages.filter((m) => m.readAt !== undefined).length, MAX_READ_KEPT);
+  assert.deepEqual(next.messages.filter((m) => m.readAt !== undefined).map((m) => m.id), Array.from({ length: MAX_READ_KEPT }, (_, i) => `m${30 - MAX_READ_KEPT + i}`), 'the newest read ones');
+  assert.equal(next.messages.filter((m) => m.readAt === undefined).length, 11, 'every unread message, and the new one');
 });
 
 test('R-AGT-6: messages older than the age bound are dropped on the next write; delivery marks each once; ack ignores unknown ids', () => {
