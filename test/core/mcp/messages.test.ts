@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { relayAgent } from '../../support/agentExit.js';
 import { runCliWith } from '../../support/cliProcesses.js';
-import { whoami } from '../../support/mcpClients.js';
+import { httpClient, whoami } from '../../support/mcpClients.js';
 import { cliEnv, fetchStatus, startServe } from '../../support/processes.js';
 import { startRedisServer, type RedisServer } from '../../support/redisServer.js';
 import { callOk, callRefused, resourceUpdates, sharedWorkspace, type SharedWorkspace } from '../../support/sharedContext.js';
@@ -198,39 +198,43 @@ test('R-AGT-6, R-AGT-4: the hook puts an agent\'s new messages into its model\'s
   assert.deepEqual(inbox.messages.map((m) => [m.delivered, m.read]), [[true, false]], 'delivered, not yet read: message_ack is the agent\'s');
 });
 
-test('R-AGT-6: on Redis, a message reaches a subscribed agent on another participant within 100 ms', async () => {
-  const ws = tempDir();
-  const home = tempDir();
-  cleanup.push(ws.remove, home.remove);
-  const store = ['--store', redis.url];
-  const [one, two] = await Promise.all([startServe(ws.path, home.path, store), startServe(ws.path, home.path, store)]);
-  cleanup.push(() => one.stop(), () => two.stop());
-  const { httpClient } = await import('../../support/mcpClients.js');
-  const sender = await httpClient(one.url, 'redis-sender');
-  const reader = await httpClient(two.url, 'redis-reader');
-  cleanup.push(() => sender.client.close(), () => reader.client.close());
-  const readerId = (await whoami(reader.client)).sessionId;
-  const updates = resourceUpdates(reader.client);
-  await reader.client.subscribeResource({ uri: 'inbox://me' });
-  // The reader's presence reaches the sender's participant within a heartbeat: until then it is unknown there.
-  for (let attempt = 0; ; attempt++) {
-    const r = await sender.client.callTool({ name: 'message_send', arguments: { to: readerId, body: 'hello' } });
-    if (!r.isError) break;
-    assert.match(JSON.stringify(r.content), /UnknownRecipient/);
-    assert.ok(attempt < 25, 'the reader became known to the other participant within 5 s');
-    await new Promise((res) => setTimeout(res, 200));
+for (const backend of ['file', 'redis'] as const) {
+  for (const transport of ['http', 'stdio'] as const) {
+    test(`R-AGT-6: on the ${backend} store, a message from another participant reaches an agent subscribed over ${transport} within 100 ms`, async () => {
+      const ws = tempDir();
+      const home = tempDir();
+      cleanup.push(ws.remove, home.remove);
+      const store = backend === 'redis' ? ['--store', redis.url] : [];
+      const [one, two] = await Promise.all([startServe(ws.path, home.path, store), startServe(ws.path, home.path, store)]);
+      cleanup.push(() => one.stop(), () => two.stop());
+      const sender = await httpClient(one.url, 'push-sender');
+      // Over stdio the reader is relayed (connect) to one of the two participants.
+      const reader = transport === 'http' ? await httpClient(two.url, 'push-reader') : await relayAgent(ws.path, home.path, {}, 'push-reader');
+      cleanup.push(() => sender.client.close(), () => reader.client.close());
+      const readerId = (await whoami(reader.client)).sessionId;
+      const updates = resourceUpdates(reader.client);
+      await reader.client.subscribeResource({ uri: 'inbox://me' });
+      // The reader's presence reaches the sender's participant within a heartbeat: until then it is unknown there.
+      for (let attempt = 0; ; attempt++) {
+        const r = await sender.client.callTool({ name: 'message_send', arguments: { to: readerId, body: 'hello' } });
+        if (!r.isError) break;
+        assert.match(JSON.stringify(r.content), /UnknownRecipient/);
+        assert.ok(attempt < 25, 'the reader became known to the other participant within 5 s');
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      const latencies: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const since = Date.now();
+        await callOk(sender.client, 'message_send', { to: readerId, body: `push ${i}` });
+        latencies.push(await updates.next('inbox://me', since, 2000));
+      }
+      console.log(`# message push (${backend} store, reader over ${transport}): ${latencies.join(', ')} ms`);
+      withinBound(latencies);
+      const page = await callOk<InboxPage>(reader.client, 'message_inbox', {});
+      assert.deepEqual(page.messages.map((m) => m.body), ['hello', ...Array.from({ length: 5 }, (_, i) => `push ${i}`)]);
+    });
   }
-  const latencies: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const since = Date.now();
-    await callOk(sender.client, 'message_send', { to: readerId, body: `over redis ${i}` });
-    latencies.push(await updates.next('inbox://me', since, 2000));
-  }
-  console.log(`# message push across participants (redis): ${latencies.join(', ')} ms`);
-  withinBound(latencies);
-  const page = await callOk<InboxPage>(reader.client, 'message_inbox', {});
-  assert.deepEqual(page.messages.map((m) => m.body), ['hello', ...Array.from({ length: 5 }, (_, i) => `over redis ${i}`)]);
-});
+}
 
 test('R-AGT-6, R-CLI-1: `session-coordinator message` from a terminal reaches a subscribed agent as a person\'s message; an unknown recipient exits 1 and stores nothing', async () => {
   const bob = await bobOverStdio('bob-agent-0004');
