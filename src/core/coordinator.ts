@@ -6,6 +6,7 @@ import type { Disposable } from './lifecycle/disposable.js';
 import { Emitter } from './lifecycle/emitter.js';
 import type { Logger } from './logging/logger.js';
 import { Mailbox } from './messages/mailbox.js';
+import { describeWorktree, findGitLayout, type GitLayout } from './repository/gitLayout.js';
 import { Metrics, type MetricValue } from './metrics/metrics.js';
 import { PendingRequests } from './requests/pendingRequests.js';
 import { RootResolver } from './roots/rootResolver.js';
@@ -83,6 +84,7 @@ export class Coordinator {
   private storeValue: SharedStore | undefined;
   private guardValue: EditGuard | undefined;
   private mailboxValue: Mailbox | undefined;
+  private layout: GitLayout | undefined;
   private presenceTimer: NodeJS.Timeout | undefined;
   private disposed = false;
   /** Store work started by session ends: awaited before the store closes. */
@@ -130,9 +132,18 @@ export class Coordinator {
     return this.storeValue;
   }
 
-  /** What claim paths are relative to: the first workspace folder. */
+  /**
+   * What claim paths are relative to: the top of the git checkout (main or a
+   * worktree) holding the first workspace folder, so that every window and
+   * worktree of a repository names a file the same way; else that folder.
+   */
   get projectRoot(): string {
-    return this.roots.allowedRoots[0] ?? process.cwd();
+    return this.layout?.worktree ?? this.roots.allowedRoots[0] ?? process.cwd();
+  }
+
+  /** Where the first workspace folder sits in git (checkout, branch), when it is in a repository. */
+  get git(): GitLayout | undefined {
+    return this.layout;
   }
 
   /** The edit guard's rules over this coordinator's store (R-AGT-4). */
@@ -143,6 +154,7 @@ export class Coordinator {
       metrics: this.metrics,
       pathTimeoutMs: this.options.roots.timeoutMs,
       mailbox: this.messages,
+      worktree: () => (this.layout ? describeWorktree(this.layout) : undefined),
       sessionOf: (agent) => {
         const key = agentKey(agent);
         const session = this.sessions.list().find((s) => s.agent && agentKey(s.agent) === key && isLive(s.state));
@@ -163,7 +175,13 @@ export class Coordinator {
   }
 
   actorFor(session: Session): Actor {
-    return { sessionId: session.id, clientName: session.client.name, participantId: this.store.participantId, ...(session.agent ? { agent: session.agent } : {}) };
+    return {
+      sessionId: session.id,
+      clientName: session.client.name,
+      participantId: this.store.participantId,
+      ...(session.agent ? { agent: session.agent } : {}),
+      ...(this.layout ? { worktree: describeWorktree(this.layout) } : {}),
+    };
   }
 
   /** Checks that a workspace root exists, opens the store; says so loudly when either fails (R-ROOT-3, R-CTX-8). */
@@ -171,6 +189,7 @@ export class Coordinator {
     let root: string | undefined;
     try {
       root = await this.roots.defaultRoot();
+      this.layout = await findGitLayout(root);
       this.problems = [];
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);

@@ -149,7 +149,7 @@ export class Container implements vscode.Disposable {
       this.lastState = state;
       this.statusBar.update(state);
       this.view.update(state);
-      this.claimIndex = new ClaimIndex(this.roots()[0], state.claims);
+      this.claimIndex = new ClaimIndex(run.coordinator.projectRoot, state.claims);
       this.decorations.update(this.claimIndex);
     } catch (e) {
       this.log.warn(`Refreshing the panel: ${errorMessage(e)}`);

@@ -7,6 +7,7 @@ import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
+import { describeWorktree, findGitLayout } from '../../core/repository/gitLayout.js';
 import { MESSAGES_NAMESPACE } from '../../core/store/decisions.js';
 import { namespaceFolder } from '../../core/store/file/storeLayout.js';
 import { selectStoreUrl, STORE_ENV } from '../../core/store/storeEnv.js';
@@ -68,16 +69,19 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   if (!input.agent) return undecided('the hook input names no agent session (session_id)');
   const cwd = (raw as { cwd?: unknown }).cwd;
   const workspace = projectOf(options, io.env, typeof cwd === 'string' ? cwd : undefined);
+  // Claims name paths from the top of the agent's checkout (the worktree), as a participant's do.
+  const layout = await findGitLayout(workspace);
+  const claimRoot = layout?.worktree ?? workspace;
   const request: GuardRequest = { event: input.kind, agent: input.agent, client, paths: input.kind === 'edit' ? input.paths : [] };
   if (request.event === 'tool' && !(await mayHaveMessages(workspace, io.env))) return { exitCode: 0, stdout: '', stderr: '' };
   if (request.event === 'edit' && request.paths.length === 0) return undecided(`${input.kind === 'edit' ? input.tool : 'the tool'} names no file`);
   // Outside the workspace is not ours to guard, and not worth opening a store for.
-  if (request.event === 'edit' && (await Promise.all(request.paths.map((p) => resourceFor(workspace, p).catch(() => undefined)))).every((r) => r === undefined)) {
+  if (request.event === 'edit' && (await Promise.all(request.paths.map((p) => resourceFor(claimRoot, p).catch(() => undefined)))).every((r) => r === undefined)) {
     return { exitCode: 0, stdout: '', stderr: '' };
   }
   let decision: GuardDecision;
   try {
-    decision = await withTimeout(decide(workspace, request, io.env), DECISION_TIMEOUT_MS);
+    decision = await withTimeout(decide(workspace, claimRoot, request, io.env, layout ? describeWorktree(layout) : undefined), DECISION_TIMEOUT_MS);
   } catch (e) {
     // Not an edit: nothing was guarded, and a missed message waits for the next call.
     if (request.event === 'tool') return { exitCode: 0, stdout: '', stderr: '' };
@@ -95,14 +99,14 @@ export async function hook(client: string | undefined, options: HookOptions, io:
 async function mayHaveMessages(workspace: string, env: NodeJS.ProcessEnv): Promise<boolean> {
   if (selectStoreUrl(env[STORE_ENV])) return true;
   if ((await readDiscoveries(installDir(env))).some((d) => coversWorkspace(d, workspace))) return true;
-  return fs.stat(namespaceFolder(workspace, MESSAGES_NAMESPACE)).then(
+  return fs.stat(await namespaceFolder(workspace, MESSAGES_NAMESPACE)).then(
     () => true,
     () => false,
   );
 }
 
 /** The live participant decides (one loopback call); with none, the store itself, in this process. */
-async function decide(workspace: string, request: GuardRequest, env: NodeJS.ProcessEnv): Promise<GuardDecision> {
+async function decide(workspace: string, claimRoot: string, request: GuardRequest, env: NodeJS.ProcessEnv, worktree: string | undefined): Promise<GuardDecision> {
   const dir = installDir(env);
   const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
   live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
@@ -112,7 +116,7 @@ async function decide(workspace: string, request: GuardRequest, env: NodeJS.Proc
     if (await provePeer(target.url, token).then(() => true, () => false)) return postGuard(new URL(GUARD_PATH, target.url), token, request);
   }
   const { decideOverStore } = await import('./hookStore.js');
-  return decideOverStore(workspace, request, env);
+  return decideOverStore(workspace, claimRoot, request, env, worktree);
 }
 
 function postGuard(url: URL, token: string, request: GuardRequest): Promise<GuardDecision> {

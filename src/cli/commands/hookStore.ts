@@ -9,12 +9,12 @@ import { openWorkspaceStore } from './workspaceStore.js';
  * store, from this short-lived process. Loaded only on this path, so the
  * common case (a live window) does not pay for the store's code.
  */
-export async function decideOverStore(workspace: string, request: GuardRequest, env: NodeJS.ProcessEnv): Promise<GuardDecision> {
+export async function decideOverStore(workspace: string, claimRoot: string, request: GuardRequest, env: NodeJS.ProcessEnv, worktree?: string): Promise<GuardDecision> {
   const metrics = new Metrics();
   const store = await openWorkspaceStore(workspace, selectStoreUrl(env[STORE_ENV]), 'edit guard hook', metrics, env);
   try {
     const mailbox = new Mailbox({ store: () => store, metrics, localActors: () => [] });
-    return await new EditGuard({ store, projectRoot: () => workspace, metrics, mailbox }).decide(request);
+    return await new EditGuard({ store, projectRoot: () => claimRoot, metrics, mailbox, worktree: () => worktree }).decide(request);
   } finally {
     await store.dispose();
   }

@@ -53,6 +53,8 @@ export interface EditGuardDeps {
   readonly pathTimeoutMs?: number;
   /** Where the agent's messages wait; absent: hooks deliver none. */
   readonly mailbox?: Mailbox;
+  /** The git checkout the project root is, as people name it: claims say where their holder works. */
+  readonly worktree?: () => string | undefined;
 }
 
 /**
@@ -146,7 +148,8 @@ export class EditGuard {
 
   private actorFor(request: GuardRequest): Actor {
     const session = this.deps.sessionOf?.(request.agent);
-    const base: Actor = session ?? { sessionId: `agent:${agentKey(request.agent)}`, clientName: request.client, participantId: this.deps.store.participantId, agent: request.agent };
+    const worktree = this.deps.worktree?.();
+    const base: Actor = session ?? { sessionId: `agent:${agentKey(request.agent)}`, clientName: request.client, participantId: this.deps.store.participantId, agent: request.agent, ...(worktree ? { worktree } : {}) };
     return { ...base, agent: request.agent, via: 'edit-guard' };
   }
 }

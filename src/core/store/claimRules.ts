@@ -42,7 +42,7 @@ export function sameHolder(a: Actor, b: Actor): boolean {
 
 /** "claude-code session 5283ce7e… (session 1f2e…, claude-code)": the agent first, then where to find it. */
 export function describeHolder(holder: Actor): string {
-  const where = `session ${holder.sessionId} (${holder.clientName})`;
+  const where = `session ${holder.sessionId} (${holder.clientName})${holder.worktree ? ` in worktree ${holder.worktree}` : ''}`;
   return holder.agent ? `${describeAgent(holder.agent)}, ${where}` : where;
 }
 

@@ -10,6 +10,8 @@ export interface Actor {
   readonly agent?: AgentIdentity;
   /** Set on claims the edit guard took for the agent before an edit (R-AGT-4). */
   readonly via?: 'edit-guard';
+  /** The git checkout it works in, as people name it ("feature (branch feature)"), when in a repository. */
+  readonly worktree?: string;
 }
 
 /** Whose claims to release at once: a session, a participant, or an agent. */

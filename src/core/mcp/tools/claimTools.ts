@@ -18,6 +18,7 @@ const holder = z.object({
   participantId: z.string(),
   agent: agent.optional(),
   via: z.literal('edit-guard').optional().describe('Taken by the edit guard before one of the agent\'s edits'),
+  worktree: z.string().optional().describe('The git checkout the holder works in, and its branch'),
 });
 const claim = z.object({ resource: z.string(), fencingToken: z.number(), expiresAt: z.string(), holder });
 const fencingToken = z.number().int().min(1);

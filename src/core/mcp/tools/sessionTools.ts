@@ -2,6 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { CoordinatorError } from '../../errors.js';
 import type { DeclaredRoots } from '../declaredRoots.js';
+import { findGitLayout } from '../../repository/gitLayout.js';
 import type { ToolContext } from './toolContext.js';
 import { guarded, ok } from './toolResult.js';
 
@@ -34,6 +35,10 @@ const whoamiOutput = {
   isDefault: z.boolean(),
   pid: z.number(),
   store: z.object({ kind: z.string(), location: z.string(), degraded: z.boolean() }).describe('Where shared context lives: a workspace folder, or a Redis project'),
+  worktree: z
+    .object({ path: z.string(), branch: z.string().optional(), detachedAt: z.string().optional() })
+    .optional()
+    .describe('The git checkout your root is in (the main one or a linked worktree) and its branch; every worktree of the repository shares this project'),
   peers: z.array(peer),
   participants: z.array(
     z.object({ participantId: z.string(), kind: z.string(), label: z.string(), pid: z.number(), host: z.string(), sessions: z.array(z.object({ id: z.string(), clientName: z.string(), agent: agent.optional(), transport: z.string(), state: z.string() })) }),
@@ -74,6 +79,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
         .filter((s) => s !== session)
         .map((s) => ({ sessionId: s.id, client: s.client, ...(s.agent ? { agent: s.agent } : {}), transport: s.transport, state: s.state.kind, root: s.root, tags: [...s.tags], ...(s.parentId ? { parentId: s.parentId } : {}) }));
       const info = session?.info(now, ctx.coordinator.requests.countFor(session.id));
+      const layout = await findGitLayout(exec.root);
       return ok({
         sessionId: exec.sessionId,
         ...(session ? { resumeHandle: session.resumeHandle } : {}),
@@ -90,6 +96,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
         isDefault: exec.isDefault,
         pid: process.pid,
         store: ctx.coordinator.store.describe(),
+        ...(layout ? { worktree: { path: layout.worktree, ...(layout.branch ? { branch: layout.branch } : {}), ...(layout.detachedAt ? { detachedAt: layout.detachedAt } : {}) } } : {}),
         peers,
         participants: (await ctx.coordinator.store.participants()).map((p) => ({
           participantId: p.participantId,

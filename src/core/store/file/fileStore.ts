@@ -8,7 +8,7 @@ import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, MESSAGES_NAMESPACE, checkValue, versionConflict, type ByteQuota, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim } from '../decisions.js';
-import { STORE_FOLDER } from './storeLayout.js';
+import { storeLocation, type StoreLocation } from './storeLayout.js';
 import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
 import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
@@ -43,7 +43,7 @@ export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
 };
 
 export interface FileStoreDeps {
-  /** The project root (a workspace folder); the store lives in its `.session-coordinator` folder. */
+  /** The project root (a workspace folder); the store lives where storeLayout.ts says (its git folder, else `.session-coordinator`). */
   projectRoot: string;
   participant: { kind: 'window' | 'headless'; label: string; url?: string };
   metrics: Metrics;
@@ -72,23 +72,29 @@ export class FileStore implements SharedStore {
   /** Presence as last read: whoami asks on every call, the folder changes about once a second. */
   private presenceCache: { at: number; participants: Participant[] } | undefined;
 
-  private constructor(private readonly deps: FileStoreDeps) {
+  private readonly anchor: string;
+
+  private constructor(
+    private readonly deps: FileStoreDeps,
+    location: StoreLocation,
+  ) {
     this.options = { ...DEFAULT_FILE_STORE_OPTIONS, ...deps.options, lock: { ...DEFAULT_FILE_STORE_OPTIONS.lock, ...deps.options?.lock } };
-    this.dir = path.join(deps.projectRoot, STORE_FOLDER);
+    this.dir = location.dir;
+    this.anchor = location.anchor;
     this.participantId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.nonce = newNonce(String(process.pid));
   }
 
   /** Opens (creating if needed) the store of a project; throws when the folder cannot be used. */
   static async open(deps: FileStoreDeps): Promise<FileStore> {
-    const store = new FileStore(deps);
+    const store = new FileStore(deps, await storeLocation(deps.projectRoot));
     await store.init();
     return store;
   }
 
   private async init(): Promise<void> {
-    await assertRealPath(this.deps.projectRoot, path.join(this.dir, 'ns'));
-    await assertRealPath(this.deps.projectRoot, path.join(this.dir, 'presence'));
+    await assertRealPath(this.anchor, path.join(this.dir, 'ns'));
+    await assertRealPath(this.anchor, path.join(this.dir, 'presence'));
     await fs.mkdir(path.join(this.dir, 'ns'), { recursive: true, mode: 0o700 });
     await fs.mkdir(path.join(this.dir, 'presence'), { recursive: true, mode: 0o700 });
     const gitignore = path.join(this.dir, '.gitignore');
@@ -377,7 +383,7 @@ export class FileStore implements SharedStore {
     let shard = this.shards.get(name);
     if (shard) return shard;
     const dir = path.join(this.dir, 'ns', name);
-    await assertRealPath(this.deps.projectRoot, dir);
+    await assertRealPath(this.anchor, dir);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     shard = this.shards.get(name);
     if (shard) return shard;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CoordinatorError } from '../../errors.js';
+import { findGitLayout } from '../../repository/gitLayout.js';
 
 /**
  * Project identity that does not depend on the path (R-CTX-9): on two
@@ -79,43 +80,26 @@ export function originFromGitConfig(text: string): string | undefined {
 }
 
 /** The folder holding the repository's config: `.git`, or where a `.git` file (worktree, submodule) points. */
-async function gitConfigDir(repoRoot: string): Promise<string | undefined> {
-  const dotGit = path.join(repoRoot, '.git');
-  const stat = await fs.stat(dotGit).catch(() => undefined);
-  if (!stat) return undefined;
-  let gitDir = dotGit;
-  if (stat.isFile()) {
-    const m = /^gitdir:\s*(.+)$/m.exec(await fs.readFile(dotGit, 'utf8'));
-    if (!m) return undefined;
-    gitDir = path.resolve(repoRoot, m[1]!.trim());
-  }
-  // A linked worktree keeps its config in the common folder.
-  const common = await fs.readFile(path.join(gitDir, 'commondir'), 'utf8').catch(() => undefined);
-  return common ? path.resolve(gitDir, common.trim()) : gitDir;
-}
-
 /**
  * The project id of a workspace folder: `<host>/<owner>/<repo>` from the
  * origin of the enclosing repository (with `:<sub/folder>` when the folder is
- * inside it), else `dir-<name>-<hash of the real path>`.
+ * inside it), the same from every worktree; a repository with no origin is
+ * `dir-<name>-<hash of its common git folder>`; no repository,
+ * `dir-<name>-<hash of the real path>`.
  */
 export async function projectIdFor(root: string): Promise<string> {
   const real = await fs.realpath(root).catch(() => path.resolve(root));
-  for (let dir = real; ; dir = path.dirname(dir)) {
-    const configDir = await gitConfigDir(dir);
-    if (configDir) {
-      const text = await fs.readFile(path.join(configDir, 'config'), 'utf8').catch(() => '');
-      const origin = originFromGitConfig(text);
-      const id = origin ? normalizeOriginUrl(origin) : undefined;
-      if (id) {
-        const sub = path.relative(dir, real).split(path.sep).join('/');
-        return sanitize(sub ? `${id}:${sub}` : id);
-      }
-      // A repository without an origin: identified by its folder, like no repository at all.
-      break;
-    }
-    if (path.dirname(dir) === dir) break;
-  }
-  const name = path.basename(real).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40) || 'root';
-  return `dir-${name}-${createHash('sha256').update(real).digest('hex').slice(0, 16)}`;
+  const layout = await findGitLayout(real);
+  if (!layout) return folderId(path.basename(real), real);
+  // Every worktree of a repository reads the one config in its common folder.
+  const origin = originFromGitConfig(await fs.readFile(path.join(layout.commonDir, 'config'), 'utf8').catch(() => ''));
+  // Without an origin the repository is its common folder: still one project for all its worktrees.
+  const repoName = path.basename(layout.commonDir) === '.git' ? path.basename(path.dirname(layout.commonDir)) : path.basename(layout.commonDir, '.git');
+  const id = (origin ? normalizeOriginUrl(origin) : undefined) ?? folderId(repoName, layout.commonDir);
+  const sub = path.relative(layout.worktree, real).split(path.sep).join('/');
+  return sanitize(sub ? `${id}:${sub}` : id);
+}
+
+function folderId(name: string, real: string): string {
+  return `dir-${name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40) || 'root'}-${createHash('sha256').update(real).digest('hex').slice(0, 16)}`;
 }

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { findGitLayout } from '../../../src/core/repository/gitLayout.js';
+import { projectIdFor } from '../../../src/core/store/redis/projectId.js';
+import { runCliWith } from '../../support/cliProcesses.js';
+import { httpClient, whoami } from '../../support/mcpClients.js';
+import { cliEnv, startServe } from '../../support/processes.js';
+import { callOk, callRefused } from '../../support/sharedContext.js';
+import { tempDir } from '../../support/workspace.js';
+
+/**
+ * One project across a repository's git worktrees (issue 17, first step):
+ * real repositories, real `git worktree add`, a real `serve` in each
+ * checkout, real SDK clients and hook processes.
+ */
+
+const cleanup: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => undefined);
+});
+
+const git = (cwd: string, ...args: string[]): string =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' }).trim();
+
+/** A repository with one commit, its main checkout at <dir>/main and a linked worktree at <dir>/feature on branch feature. */
+function repository(): { main: string; feature: string; home: string } {
+  const dir = tempDir('sc-worktrees-');
+  const home = tempDir('sc-worktrees-home-');
+  cleanup.push(dir.remove, home.remove);
+  const main = path.join(realpathSync(dir.path), 'main');
+  mkdirSync(main);
+  git(main, 'init', '-q');
+  writeFileSync(path.join(main, 'a.txt'), 'a\n');
+  git(main, 'add', 'a.txt');
+  git(main, 'commit', '-q', '-m', 'one');
+  const feature = path.join(path.dirname(main), 'feature');
+  git(main, 'worktree', 'add', '-q', '-b', 'feature', feature);
+  return { main, feature, home: home.path };
+}
+
+test('R-CTX-1, R-CLM-1: two worktrees of one repository are one project: context written in main is read in feature; a claim in main refuses the same file in feature, naming the holder\'s worktree and branch', async () => {
+  const repo = repository();
+  const [inMain, inFeature] = await Promise.all([startServe(repo.main, repo.home), startServe(repo.feature, repo.home)]);
+  cleanup.push(() => inMain.stop(), () => inFeature.stop());
+  const a = await httpClient(inMain.url, 'agent-in-main');
+  const b = await httpClient(inFeature.url, 'agent-in-feature');
+  cleanup.push(() => a.client.close(), () => b.client.close());
+
+  const common = realpathSync(path.join(repo.main, '.git'));
+  assert.ok(existsSync(path.join(common, 'session-coordinator', 'ns')), 'the store is in the common git folder');
+  assert.ok(!existsSync(path.join(repo.main, '.session-coordinator')) && !existsSync(path.join(repo.feature, '.session-coordinator')), 'and in no checkout, where it could be committed');
+
+  await callOk(a.client, 'context_set', { namespace: 'plan', key: 'step', value: 'migrate the API' });
+  const got = await callOk<{ value?: unknown }>(b.client, 'context_get', { namespace: 'plan', key: 'step' });
+  assert.equal(got.value, 'migrate the API', 'feature reads the plan written in main');
+
+  const meA = (await whoami(a.client)) as unknown as { worktree?: { path: string; branch?: string } };
+  const meB = (await whoami(b.client)) as unknown as { worktree?: { path: string; branch?: string } };
+  assert.deepEqual(meA.worktree, { path: repo.main, branch: 'main' });
+  assert.deepEqual(meB.worktree, { path: repo.feature, branch: 'feature' });
+
+  await callOk(a.client, 'claim_acquire', { resource: 'a.txt' });
+  const refused = await callRefused(b.client, 'claim_acquire', { resource: 'a.txt' });
+  assert.match(refused, /^ClaimConflict: a\.txt is claimed by session [0-9a-f-]+ \(agent-in-main\) in worktree main \(branch main\)/);
+  // The edit guard of an agent in feature, with its own hook, sees the same.
+  const denied = await runCliWith(['hook', 'claude-code'], cliEnv(repo.home), { stdin: JSON.stringify({ session_id: 'agent-in-feature-1', cwd: repo.feature, hook_event_name: 'PreToolUse', tool_name: 'Edit', tool_input: { file_path: path.join(repo.feature, 'a.txt') } }) });
+  assert.equal(denied.code, 2, denied.stderr);
+  assert.match(denied.stderr, /a\.txt is claimed by session .* in worktree main \(branch main\)/);
+});
+
+test('R-CLM-1: a folder opened inside a repository names claims from the top of its checkout, so two windows on different folders of one repository agree', async () => {
+  const repo = repository();
+  const sub = path.join(repo.main, 'packages', 'app');
+  mkdirSync(sub, { recursive: true });
+  const inSub = await startServe(sub, repo.home);
+  const inTop = await startServe(repo.main, repo.home);
+  cleanup.push(() => inSub.stop(), () => inTop.stop());
+  const a = await httpClient(inSub.url, 'agent-in-sub');
+  const b = await httpClient(inTop.url, 'agent-at-top');
+  cleanup.push(() => a.client.close(), () => b.client.close());
+  const granted = await callOk<{ resource: string }>(a.client, 'claim_acquire', { resource: 'index.ts' });
+  assert.equal(granted.resource, 'packages/app/index.ts');
+  assert.match(await callRefused(b.client, 'claim_acquire', { resource: 'packages/app/index.ts' }), /^ClaimConflict/);
+  await callOk(b.client, 'claim_acquire', { resource: 'index.ts' });
+});
+
+test('R-CTX-9: the git layout is read from git\'s own files: a worktree, a detached HEAD, no repository; Redis project ids agree across worktrees without an origin', async () => {
+  const repo = repository();
+  const main = await findGitLayout(repo.main);
+  const feature = await findGitLayout(path.join(repo.feature));
+  assert.equal(main?.commonDir, feature?.commonDir, 'one common folder');
+  assert.deepEqual([main?.branch, feature?.branch, feature?.worktree], ['main', 'feature', repo.feature]);
+  git(repo.feature, 'checkout', '-q', '--detach');
+  assert.match((await findGitLayout(repo.feature))?.detachedAt ?? '', /^[0-9a-f]{12}$/);
+  assert.equal(await projectIdFor(repo.feature), await projectIdFor(repo.main), 'no origin: the repository is its common folder, for both backends');
+  const plain = tempDir();
+  cleanup.push(plain.remove);
+  assert.equal(await findGitLayout(plain.path), undefined);
+});
