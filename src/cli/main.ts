@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { StreamLogger, type LogLevel } from '../core/logging/logger.js';
 import { SERVER_VERSION } from '../core/mcp/mcpServerFactory.js';
+import { ACROSS_WORKTREES, type AcrossWorktrees } from '../core/store/sharedStore.js';
 import { selectStoreUrl, STORE_ENV } from '../core/store/storeEnv.js';
 import type { StoreQuotas } from '../core/store/storeRules.js';
 import { config } from './commands/config.js';
@@ -51,6 +52,13 @@ function parseSeconds(name: string, value: string | undefined): number | undefin
   return n;
 }
 
+function acrossWorktreesOption(value: string | undefined): { acrossWorktrees?: AcrossWorktrees } {
+  if (value === undefined) return {};
+  const mode = ACROSS_WORKTREES.find((m) => m === value);
+  if (!mode) throw new UsageError(`--across-worktrees must be one of ${ACROSS_WORKTREES.join(', ')}, not ${JSON.stringify(value)}`);
+  return { acrossWorktrees: mode };
+}
+
 /** `--store`, else SESSION_COORDINATOR_STORE; neither: files in the workspace. */
 function storeOption(flag: string | undefined): { store?: string } {
   const store = selectStoreUrl(flag, process.env[STORE_ENV]);
@@ -93,6 +101,7 @@ async function run(argv: string[]): Promise<number> {
         'max-store-mib': { type: 'string' },
         store: { type: 'string' },
         subject: { type: 'string' },
+        'across-worktrees': { type: 'string' },
         thread: { type: 'string' },
         'dry-run': { type: 'boolean', default: false },
         global: { type: 'boolean', default: false },
@@ -115,7 +124,18 @@ async function run(argv: string[]): Promise<number> {
       if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
       const neither = !values.stdio && !values.http;
       return serve(
-        { workspace, stdio: values.stdio, http: values.http || neither, port: parsePort(values.port), maxSessions: parsePositive('max-sessions', values['max-sessions']), maxPending: parsePositive('max-pending', values['max-pending']), disconnectGraceSeconds: parseSeconds('disconnect-grace', values['disconnect-grace']), quotas: quotaOptions(values), ...storeOption(values.store) },
+        {
+          workspace,
+          stdio: values.stdio,
+          http: values.http || neither,
+          port: parsePort(values.port),
+          maxSessions: parsePositive('max-sessions', values['max-sessions']),
+          maxPending: parsePositive('max-pending', values['max-pending']),
+          disconnectGraceSeconds: parseSeconds('disconnect-grace', values['disconnect-grace']),
+          quotas: quotaOptions(values),
+          ...storeOption(values.store),
+          ...acrossWorktreesOption(values['across-worktrees']),
+        },
         new StreamLogger(process.stderr, level),
       );
     }

@@ -31,6 +31,8 @@ Options:
   --max-pending N    (serve; pending requests per session, default 1000)
   --disconnect-grace S  (serve; seconds a session whose client dropped its stream is kept
                      for it to come back, default 10)
+  --across-worktrees warn|refuse|off  (serve; the same file claimed in another git worktree of
+                     the repository: granted with a warning naming the holder (default), refused, or ignored)
   --max-namespaces N, --max-namespace-mib N, --max-store-mib N
                      (serve; the store's quotas, default 256 namespaces, 16 MiB per namespace,
                      256 MiB in all; a write past one is refused with QuotaExceeded)

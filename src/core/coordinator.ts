@@ -154,7 +154,8 @@ export class Coordinator {
       metrics: this.metrics,
       pathTimeoutMs: this.options.roots.timeoutMs,
       mailbox: this.messages,
-      worktree: () => (this.layout ? describeWorktree(this.layout) : undefined),
+      worktree: () => this.layout,
+      acrossWorktrees: () => this.options.claims.acrossWorktrees,
       sessionOf: (agent) => {
         const key = agentKey(agent);
         const session = this.sessions.list().find((s) => s.agent && agentKey(s.agent) === key && isLive(s.state));
@@ -180,7 +181,7 @@ export class Coordinator {
       clientName: session.client.name,
       participantId: this.store.participantId,
       ...(session.agent ? { agent: session.agent } : {}),
-      ...(this.layout ? { worktree: describeWorktree(this.layout) } : {}),
+      ...(this.layout ? { worktree: describeWorktree(this.layout), checkout: this.layout.worktree } : {}),
     };
   }
 

@@ -182,7 +182,7 @@ export class Container implements vscode.Disposable {
           await vscode.commands.executeCommand(COMMANDS.endSession, message.sessionId);
           break;
         case 'releaseClaim':
-          await vscode.commands.executeCommand(COMMANDS.releaseClaim, message.resource, message.fencingToken);
+          await vscode.commands.executeCommand(COMMANDS.releaseClaim, message.resource, message.fencingToken, message.checkout);
           break;
         case 'openHistory':
           await vscode.commands.executeCommand(COMMANDS.openSessionHistory, message.sessionId);

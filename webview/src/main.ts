@@ -77,7 +77,7 @@ function claimItems(claims: readonly PanelClaim[]): HTMLElement {
         {},
         el('code', {}, c.resource),
         ` held by ${c.holderAgent ?? c.holderClient} until ${new Date(c.expiresAt).toLocaleTimeString()} `,
-        button('Release', `Release claim on ${c.resource}`, () => send({ type: 'releaseClaim', resource: c.resource, fencingToken: c.fencingToken })),
+        button('Release', `Release claim on ${c.resource}`, () => send({ type: 'releaseClaim', resource: c.resource, fencingToken: c.fencingToken, ...(c.checkout ? { checkout: c.checkout } : {}) })),
       ),
     ),
   );

@@ -7,9 +7,10 @@ import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
-import { describeWorktree, findGitLayout } from '../../core/repository/gitLayout.js';
+import { findGitLayout, type GitLayout } from '../../core/repository/gitLayout.js';
 import { MESSAGES_NAMESPACE } from '../../core/store/decisions.js';
 import { namespaceFolder } from '../../core/store/file/storeLayout.js';
+import { ACROSS_WORKTREES } from '../../core/store/sharedStore.js';
 import { selectStoreUrl, STORE_ENV } from '../../core/store/storeEnv.js';
 
 /**
@@ -49,7 +50,7 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   }
   let strict = options.strict;
   const undecided = async (why: string): Promise<HookAnswer> => {
-    strict ||= await strictSetting(projectOf(options, io.env, undefined));
+    strict ||= (await workspaceSetting(projectOf(options, io.env, undefined), 'guard.strict')) === 'true';
     // A guard that breaks the agent is worse than none: allow, and say so, unless asked to be strict.
     return strict ? answer(client, 'deny', `Session Coordinator could not check this edit (${why}), and guard.strict is on`) : answer(client, 'allow', `Session Coordinator could not check this edit: ${why}. It went through unguarded.`);
   };
@@ -81,14 +82,14 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   }
   let decision: GuardDecision;
   try {
-    decision = await withTimeout(decide(workspace, claimRoot, request, io.env, layout ? describeWorktree(layout) : undefined), DECISION_TIMEOUT_MS);
+    decision = await withTimeout(decide(workspace, claimRoot, request, io.env, layout), DECISION_TIMEOUT_MS);
   } catch (e) {
     // Not an edit: nothing was guarded, and a missed message waits for the next call.
     if (request.event === 'tool') return { exitCode: 0, stdout: '', stderr: '' };
     return undecided(errorMessage(e));
   }
   if (request.event === 'end') return { exitCode: 0, stdout: '', stderr: '' };
-  return decision.decision === 'deny' ? answer(client, 'deny', decision.reason, decision.messages) : answer(client, 'allow', undefined, decision.messages);
+  return decision.decision === 'deny' ? answer(client, 'deny', decision.reason, decision.context) : answer(client, 'allow', undefined, decision.context);
 }
 
 /**
@@ -106,7 +107,7 @@ async function mayHaveMessages(workspace: string, env: NodeJS.ProcessEnv): Promi
 }
 
 /** The live participant decides (one loopback call); with none, the store itself, in this process. */
-async function decide(workspace: string, claimRoot: string, request: GuardRequest, env: NodeJS.ProcessEnv, worktree: string | undefined): Promise<GuardDecision> {
+async function decide(workspace: string, claimRoot: string, request: GuardRequest, env: NodeJS.ProcessEnv, layout: GitLayout | undefined): Promise<GuardDecision> {
   const dir = installDir(env);
   const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
   live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
@@ -116,7 +117,8 @@ async function decide(workspace: string, claimRoot: string, request: GuardReques
     if (await provePeer(target.url, token).then(() => true, () => false)) return postGuard(new URL(GUARD_PATH, target.url), token, request);
   }
   const { decideOverStore } = await import('./hookStore.js');
-  return decideOverStore(workspace, claimRoot, request, env, worktree);
+  const across = (await workspaceSetting(workspace, 'claims.acrossWorktrees'))?.replace(/"/g, '');
+  return decideOverStore(workspace, claimRoot, request, env, layout, ACROSS_WORKTREES.find((a) => a === across) ?? 'warn');
 }
 
 function postGuard(url: URL, token: string, request: GuardRequest): Promise<GuardDecision> {
@@ -165,12 +167,15 @@ async function agentPid(): Promise<number> {
   }
 }
 
-/** `sessionCoordinator.guard.strict` in the workspace's .vscode/settings.json (JSON with comments). */
-async function strictSetting(workspace: string): Promise<boolean> {
+/**
+ * A `sessionCoordinator.<key>` setting in the workspace's .vscode/settings.json
+ * (JSON with comments), as its JSON text: `true`, `"refuse"`; undefined when unset.
+ */
+async function workspaceSetting(workspace: string, key: string): Promise<string | undefined> {
   try {
-    const text = await fs.readFile(path.join(workspace, '.vscode', 'settings.json'), 'utf8');
-    return /"sessionCoordinator\.guard\.strict"\s*:\s*true\b/.test(text.replace(/^\s*\/\/.*$/gm, ''));
+    const text = (await fs.readFile(path.join(workspace, '.vscode', 'settings.json'), 'utf8')).replace(/^\s*\/\/.*$/gm, '');
+    return new RegExp(`"sessionCoordinator\\.${key.replace(/\./g, '\\.')}"\\s*:\\s*("[^"]*"|true|false)`).exec(text)?.[1];
   } catch {
-    return false;
+    return undefined;
   }
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../../core/logging/logger.js';
 import { serveStdio } from '../../core/mcp/stdioEndpoint.js';
 import { Participant } from '../../core/participant.js';
 import { PROJECT_ID_ENV } from '../../core/store/storeEnv.js';
+import type { AcrossWorktrees } from '../../core/store/sharedStore.js';
 import type { StoreQuotas } from '../../core/store/storeRules.js';
 import { EXIT } from '../usage.js';
 
@@ -20,6 +21,8 @@ export interface ServeOptions {
   /** redis://... for a team on several machines; absent: files in the workspace. */
   store?: string;
   quotas?: Partial<StoreQuotas>;
+  /** The same file claimed in another worktree of the repository: warn (default), refuse, off. */
+  acrossWorktrees?: AcrossWorktrees;
 }
 
 /** A headless participant: serves until a signal, or until its stdio client goes. */
@@ -39,6 +42,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
         ...(options.disconnectGraceSeconds !== undefined ? { disconnectGraceMs: options.disconnectGraceSeconds * 1000 } : {}),
       },
       ...(options.maxPending ? { requests: { maxPerSession: options.maxPending } } : {}),
+      ...(options.acrossWorktrees ? { claims: { acrossWorktrees: options.acrossWorktrees } } : {}),
     },
     ...(options.http ? { http: { port: options.port, token: await loadOrCreateToken(dir), installDir: dir } } : {}),
   });

@@ -4,8 +4,9 @@ import type { Mailbox } from '../messages/mailbox.js';
 import { forModel, inboxOf } from '../messages/messageRules.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { fileResourceOf } from '../store/claimPaths.js';
-import { covers, describeConflict, overlaps, pathResource, sameHolder } from '../store/claimRules.js';
-import type { Actor, Claim, SharedStore } from '../store/sharedStore.js';
+import { alsoChangedElsewhere, covers, describeConflict, overlaps, pathResource, sameHolder } from '../store/claimRules.js';
+import { describeWorktree, type GitLayout } from '../repository/gitLayout.js';
+import type { AcrossWorktrees, Actor, Claim, SharedStore } from '../store/sharedStore.js';
 import { agentKey, checkAgentIdentity, describeAgent, type AgentIdentity } from '../agents/agentIdentity.js';
 
 /**
@@ -22,11 +23,12 @@ export interface GuardRequest {
 }
 
 type Verdict =
-  | { readonly decision: 'allow'; readonly reason: string; readonly claimed: readonly string[] }
+  /** `notice`: what the model should know although the edit goes on (another worktree changes the file). */
+  | { readonly decision: 'allow'; readonly reason: string; readonly claimed: readonly string[]; readonly notice?: string }
   | { readonly decision: 'deny'; readonly reason: string; readonly holder: Actor; readonly resource: string; readonly expiresAt: number };
 
-/** `messages`: the agent's new messages, as text for its model's context, delivered with this answer. */
-export type GuardDecision = Verdict & { readonly messages?: string };
+/** `context`: text for the agent's model, delivered with this answer: a notice, its new messages. */
+export type GuardDecision = Verdict & { readonly context?: string };
 
 /** A blocked edit, for the panel: who, which file, held by whom. */
 export interface BlockedEdit {
@@ -53,8 +55,10 @@ export interface EditGuardDeps {
   readonly pathTimeoutMs?: number;
   /** Where the agent's messages wait; absent: hooks deliver none. */
   readonly mailbox?: Mailbox;
-  /** The git checkout the project root is, as people name it: claims say where their holder works. */
-  readonly worktree?: () => string | undefined;
+  /** The git checkout the project root is: claims are its worktree's, and say where their holder works. */
+  readonly worktree?: () => GitLayout | undefined;
+  /** The same file claimed in another worktree: warn (the default), refuse, or ignore. */
+  readonly acrossWorktrees?: () => AcrossWorktrees;
 }
 
 /**
@@ -76,10 +80,11 @@ export class EditGuard {
 
   async decide(request: GuardRequest): Promise<GuardDecision> {
     const verdict = await this.verdict(request);
-    if (request.event === 'end' || !this.deps.mailbox) return verdict;
+    if (request.event === 'end') return verdict;
     // The hook runs on the agent's every tool call: its messages reach the model on its next step (R-AGT-6).
-    const delivered = await this.deps.mailbox.takeUndelivered(agentKey(request.agent), this.actorFor(request));
-    return delivered.length > 0 ? { ...verdict, messages: forModel(delivered) } : verdict;
+    const delivered = this.deps.mailbox ? await this.deps.mailbox.takeUndelivered(agentKey(request.agent), this.actorFor(request)) : [];
+    const context = [verdict.decision === 'allow' ? verdict.notice : undefined, delivered.length > 0 ? forModel(delivered) : undefined].filter((t) => t !== undefined);
+    return context.length > 0 ? { ...verdict, context: context.join('\n\n') } : verdict;
   }
 
   private async verdict(request: GuardRequest): Promise<Verdict> {
@@ -99,29 +104,35 @@ export class EditGuard {
       if (r !== undefined && spelled !== r) asked.set(r, spelled);
     });
     const actor = this.actorFor(request);
+    const across = this.deps.acrossWorktrees?.() ?? 'warn';
+    const here = (c: Claim): boolean => (c.checkout ?? '') === (actor.checkout ?? '');
+    // Another holder's claim this edit must wait for: in this checkout, or in any worktree under "refuse".
+    const blocking = (c: Claim, resource: string): boolean => !sameHolder(c.holder, actor) && overlaps(c.resource, resource) && (here(c) || across === 'refuse');
     const claims = await this.deps.store.listClaims();
     const toClaim: string[] = [];
     for (const resource of resources) {
       if (resource === undefined) continue;
-      const mine = claims.find((c) => sameHolder(c.holder, actor) && covers(c.resource, resource));
+      const mine = claims.find((c) => here(c) && sameHolder(c.holder, actor) && covers(c.resource, resource));
       if (mine) {
         // The guard's own file claim is renewed by each edit; an explicit claim is the agent's to renew.
         if (mine.holder.via === 'edit-guard' && mine.resource === resource) toClaim.push(resource);
         continue;
       }
-      const theirs = claims.find((c) => !sameHolder(c.holder, actor) && overlaps(c.resource, resource));
+      const theirs = claims.find((c) => blocking(c, resource));
       if (theirs) return this.deny(request, resource, theirs, asked.get(resource));
       toClaim.push(resource);
     }
     const granted: string[] = [];
+    const elsewhere: Claim[] = [];
     for (const resource of toClaim) {
       try {
-        await this.deps.store.acquireClaim(resource, actor, this.deps.ttlMs ?? AUTO_CLAIM_TTL_MS);
+        const grant = await this.deps.store.acquireClaim(resource, actor, this.deps.ttlMs ?? AUTO_CLAIM_TTL_MS, { acrossWorktrees: across });
+        elsewhere.push(...(grant.elsewhere ?? []));
         granted.push(resource);
       } catch (e) {
         // Another agent won the race since we listed: this edit is the one that waits.
         if (e instanceof CoordinatorError && e.code === 'ClaimConflict') {
-          const held = (await this.deps.store.listClaims()).find((c) => !sameHolder(c.holder, actor) && overlaps(c.resource, resource));
+          const held = (await this.deps.store.listClaims()).find((c) => blocking(c, resource));
           if (held) return this.deny(request, resource, held, asked.get(resource));
         }
         throw e;
@@ -130,7 +141,12 @@ export class EditGuard {
     this.deps.metrics.counter('guard.allowed').inc();
     const outside = resources.length - resources.filter((r) => r !== undefined).length;
     const note = outside > 0 ? `; ${outside} path(s) outside ${root} are not guarded` : '';
-    return { decision: 'allow', reason: granted.length > 0 ? `claimed ${granted.join(', ')} for ${describeAgent(request.agent)}${note}` : `no other agent holds it${note}`, claimed: granted };
+    return {
+      decision: 'allow',
+      reason: granted.length > 0 ? `claimed ${granted.join(', ')} for ${describeAgent(request.agent)}${note}` : `no other agent holds it${note}`,
+      claimed: granted,
+      ...(elsewhere.length > 0 ? { notice: alsoChangedElsewhere(elsewhere) } : {}),
+    };
   }
 
   private deny(request: GuardRequest, resource: string, held: Claim, asked: string | undefined): Verdict {
@@ -148,8 +164,9 @@ export class EditGuard {
 
   private actorFor(request: GuardRequest): Actor {
     const session = this.deps.sessionOf?.(request.agent);
-    const worktree = this.deps.worktree?.();
-    const base: Actor = session ?? { sessionId: `agent:${agentKey(request.agent)}`, clientName: request.client, participantId: this.deps.store.participantId, agent: request.agent, ...(worktree ? { worktree } : {}) };
+    const layout = this.deps.worktree?.();
+    const where = layout ? { worktree: describeWorktree(layout), checkout: layout.worktree } : {};
+    const base: Actor = session ?? { sessionId: `agent:${agentKey(request.agent)}`, clientName: request.client, participantId: this.deps.store.participantId, agent: request.agent, ...where };
     return { ...base, agent: request.agent, via: 'edit-guard' };
   }
 }

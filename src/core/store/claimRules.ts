@@ -22,6 +22,23 @@ export function covers(held: string, resource: string): boolean {
   return held === resource || (!held.startsWith(TASK_PREFIX) && !resource.startsWith(TASK_PREFIX) && (held === '.' || resource.startsWith(`${held}/`)));
 }
 
+/**
+ * Claims are kept per git checkout: the key is the resource, after the
+ * checkout's path and a unit separator when the claim was made in one. So two
+ * worktrees can each hold a.txt (when overlaps across worktrees only warn),
+ * and a project outside git keys claims as it always did.
+ */
+const CHECKOUT_SEPARATOR = '\u001f';
+
+export function claimKey(checkout: string | undefined, resource: string): string {
+  return checkout ? `${checkout}${CHECKOUT_SEPARATOR}${resource}` : resource;
+}
+
+export function splitClaimKey(key: string): { checkout?: string; resource: string } {
+  const at = key.indexOf(CHECKOUT_SEPARATOR);
+  return at < 0 ? { resource: key } : { checkout: key.slice(0, at), resource: key.slice(at + 1) };
+}
+
 /** Two claims overlap when they name the same thing or one folder contains the other. */
 export function overlaps(a: string, b: string): boolean {
   if (a === b) return true;
@@ -74,4 +91,10 @@ export function notTheHolder(resource: string, fencingToken: number, claim: Clai
     `${resource} is held by ${describeHolder(claim.holder)} until ${new Date(claim.expiresAt).toISOString()}, not by you; only its holder can renew or release it`,
     { resource, fencingToken, ...holderContext(claim) },
   );
+}
+
+/** What the model is told when the file it edits is also claimed in another worktree (issue 17, "warn"). */
+export function alsoChangedElsewhere(claims: readonly Claim[]): string {
+  const lines = claims.map((c) => `- ${c.resource}: ${describeHolder(c.holder)}${c.holder.worktree ? '' : c.checkout ? ` in ${c.checkout}` : ''}, until ${new Date(c.expiresAt).toISOString()}`);
+  return `Session Coordinator: another worktree of this repository is changing what you edit; your changes will meet at merge time. Coordinate with message_send, or work on something else:\n${lines.join('\n')}`;
 }

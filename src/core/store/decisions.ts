@@ -1,9 +1,9 @@
 import { CoordinatorError } from '../errors.js';
 import type { Decision } from './file/shard.js';
 import type { ShardState } from './file/shardState.js';
-import { claimConflict, notTheHolder, overlaps, sameHolder } from './claimRules.js';
+import { claimConflict, claimKey, notTheHolder, overlaps, sameHolder, splitClaimKey } from './claimRules.js';
 import { entryBytes, tooManyBytes } from './storeRules.js';
-import type { Actor, ChangeEvent, Claim, SetOptions, StoredValue } from './sharedStore.js';
+import type { AcrossWorktrees, Actor, ChangeEvent, Claim, SetOptions, StoredValue } from './sharedStore.js';
 
 /**
  * What a write does given the latest state, shared by every backend that
@@ -77,26 +77,34 @@ export function decideDelete(state: ShardState, key: string, options?: SetOption
 
 export function liveClaims(state: ShardState, now: number): Claim[] {
   const out: Claim[] = [];
-  for (const [resource, e] of state.entries) {
+  for (const [key, e] of state.entries) {
     if (e.deleted) continue;
     const c = e.value as Omit<Claim, 'resource'>;
-    if (c.expiresAt > now) out.push({ resource, ...c });
+    if (c.expiresAt > now) out.push(toClaim(key, c));
   }
   return out;
 }
 
-export function decideAcquire(state: ShardState, resource: string, holder: Actor, ttlMs: number, now: number): Decision {
+/**
+ * `elsewhere` collects, under `warn`, the overlapping claims of other
+ * worktrees; under `refuse` they conflict like claims of the same checkout.
+ */
+export function decideAcquire(state: ShardState, resource: string, holder: Actor, ttlMs: number, now: number, across: AcrossWorktrees = 'refuse', elsewhere: Claim[] = []): Decision {
   for (const claim of liveClaims(state, now)) {
-    if (!sameHolder(claim.holder, holder) && overlaps(resource, claim.resource)) throw claimConflict(resource, claim);
+    if (sameHolder(claim.holder, holder) || !overlaps(resource, claim.resource)) continue;
+    if ((claim.checkout ?? '') === (holder.checkout ?? '') || across === 'refuse') throw claimConflict(resource, claim);
+    if (across === 'warn') elsewhere.push(claim);
   }
-  const pv = state.versionOf(resource);
+  const key = claimKey(holder.checkout, resource);
+  const pv = state.versionOf(key);
   const value: Omit<Claim, 'resource'> = { holder, fencingToken: pv + 1, acquiredAt: now, expiresAt: now + ttlMs };
-  return { record: { op: 'set', k: resource, v: value, pv } };
+  return { record: { op: 'set', k: key, v: value, pv } };
 }
 
-function heldClaim(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor | undefined): Claim {
-  const entry = state.live(resource);
-  const claim = entry ? ({ resource, ...(entry.value as Omit<Claim, 'resource'>) } as Claim) : undefined;
+function heldClaim(state: ShardState, key: string, fencingToken: number, now: number, by: Actor | undefined): Claim {
+  const { resource } = splitClaimKey(key);
+  const entry = state.live(key);
+  const claim = entry ? toClaim(key, entry.value) : undefined;
   if (claim && fencingToken < claim.fencingToken) {
     throw new CoordinatorError('StaleFencingToken', `Fencing token ${fencingToken} for ${resource} is older than the current grant (${claim.fencingToken}); your claim was lost and re-granted`, { resource, fencingToken, currentToken: claim.fencingToken });
   }
@@ -109,9 +117,10 @@ function heldClaim(state: ShardState, resource: string, fencingToken: number, no
 }
 
 export function decideRenew(state: ShardState, resource: string, fencingToken: number, ttlMs: number, now: number, by: Actor): Decision {
-  const claim = heldClaim(state, resource, fencingToken, now, by);
-  const { resource: _r, ...value } = claim;
-  return { record: { op: 'set', k: resource, v: { ...value, expiresAt: now + ttlMs }, pv: state.versionOf(resource) } };
+  const key = claimKey(by.checkout, resource);
+  const claim = heldClaim(state, key, fencingToken, now, by);
+  const { resource: _r, checkout: _c, ...value } = claim;
+  return { record: { op: 'set', k: key, v: { ...value, expiresAt: now + ttlMs }, pv: state.versionOf(key) } };
 }
 
 /**
@@ -120,25 +129,39 @@ export function decideRenew(state: ShardState, resource: string, fencingToken: n
  * when the recipient would overlap what a third holder has.
  */
 export function decideTransfer(state: ShardState, resource: string, fencingToken: number, to: Actor, ttlMs: number, now: number, by: Actor): Decision {
-  heldClaim(state, resource, fencingToken, now, by);
+  // The recipient's worktree first: the Redis script is told only of one checkout.
+  if ((to.checkout ?? '') !== (by.checkout ?? '')) throw otherWorktree(resource, to);
+  const key = claimKey(by.checkout, resource);
+  heldClaim(state, key, fencingToken, now, by);
   for (const claim of liveClaims(state, now)) {
-    if (claim.resource !== resource && !sameHolder(claim.holder, to) && overlaps(resource, claim.resource)) throw claimConflict(resource, claim);
+    if ((claim.checkout ?? '') === (by.checkout ?? '') && claim.resource !== resource && !sameHolder(claim.holder, to) && overlaps(resource, claim.resource)) throw claimConflict(resource, claim);
   }
-  const pv = state.versionOf(resource);
+  const pv = state.versionOf(key);
   const value: Omit<Claim, 'resource'> = { holder: to, fencingToken: pv + 1, acquiredAt: now, expiresAt: now + ttlMs };
-  return { record: { op: 'set', k: resource, v: value, pv } };
+  return { record: { op: 'set', k: key, v: value, pv } };
 }
 
-/** `by` undefined: a revocation by a person, checked against the token only. */
-export function decideRelease(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor | undefined): Decision {
-  heldClaim(state, resource, fencingToken, now, by);
-  return { record: { op: 'delete', k: resource, pv: state.versionOf(resource) } };
+export function otherWorktree(resource: string, to: Actor): CoordinatorError {
+  return new CoordinatorError(
+    'InvalidArgument',
+    `The recipient works in another worktree (${to.worktree ?? to.checkout ?? 'none'}); a claim moves within one worktree: release ${resource} and let the recipient claim it in its own`,
+    { resource },
+  );
+}
+
+/** `by` undefined: a revocation by a person, checked against the token only, in the checkout they saw. */
+export function decideRelease(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor | undefined, checkout?: string): Decision {
+  const key = claimKey(by ? by.checkout : checkout, resource);
+  heldClaim(state, key, fencingToken, now, by);
+  return { record: { op: 'delete', k: key, pv: state.versionOf(key) } };
 }
 
 export function filterBySession(records: ChangeEvent[], sessionId: string | undefined): ChangeEvent[] {
   return sessionId === undefined ? records : records.filter((r) => r.by.sessionId === sessionId);
 }
 
-export function toClaim(resource: string, value: unknown): Claim {
-  return { resource, ...(value as Omit<Claim, 'resource'>) };
+/** A claim from its store key and value. */
+export function toClaim(key: string, value: unknown): Claim {
+  const { resource, checkout } = splitClaimKey(key);
+  return { resource, ...(checkout ? { checkout } : {}), ...(value as Omit<Claim, 'resource' | 'checkout'>) };
 }

@@ -6,7 +6,7 @@ import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
 import { CLAIMS_NAMESPACE, MESSAGES_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim, type ByteQuota } from './decisions.js';
 import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from './storeRules.js';
-import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
+import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
 
 /**
  * The local-only store of degraded mode (R-CTX-8): same rules as the shared
@@ -70,20 +70,23 @@ export class MemoryStore implements SharedStore {
     return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
   }
 
-  async acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim> {
-    return toClaim(resource, this.write(CLAIMS_NAMESPACE, (s) => decideAcquire(s, resource, holder, ttlMs, Date.now()), holder)!.value);
+  async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
+    const elsewhere: Claim[] = [];
+    const change = this.write(CLAIMS_NAMESPACE, (s) => decideAcquire(s, resource, holder, ttlMs, Date.now(), options?.acrossWorktrees, elsewhere), holder)!;
+    return { ...toClaim(change.key, change.value), ...(elsewhere.length ? { elsewhere } : {}) };
   }
 
   async renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim> {
-    return toClaim(resource, this.write(CLAIMS_NAMESPACE, (s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now(), by), by)!.value);
+    const change = this.write(CLAIMS_NAMESPACE, (s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now(), by), by)!;
+    return toClaim(change.key, change.value);
   }
 
   async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
     this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now(), by), by);
   }
 
-  async revokeClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
-    this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now(), undefined), by);
+  async revokeClaim(resource: string, fencingToken: number, by: Actor, checkout?: string): Promise<void> {
+    this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now(), undefined, checkout), by);
   }
 
   async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
@@ -96,7 +99,8 @@ export class MemoryStore implements SharedStore {
   }
 
   async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
-    return toClaim(resource, this.write(CLAIMS_NAMESPACE, (s) => decideTransfer(s, resource, fencingToken, to, ttlMs, Date.now(), by), by)!.value);
+    const change = this.write(CLAIMS_NAMESPACE, (s) => decideTransfer(s, resource, fencingToken, to, ttlMs, Date.now(), by), by)!;
+    return toClaim(change.key, change.value);
   }
 
   async readInbox(inbox: string): Promise<StoredValue | undefined> {

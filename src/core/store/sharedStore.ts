@@ -12,6 +12,8 @@ export interface Actor {
   readonly via?: 'edit-guard';
   /** The git checkout it works in, as people name it ("feature (branch feature)"), when in a repository. */
   readonly worktree?: string;
+  /** That checkout's path: its claims are its worktree's (claimRules.claimKey). */
+  readonly checkout?: string;
 }
 
 /** Whose claims to release at once: a session, a participant, or an agent. */
@@ -56,10 +58,21 @@ export interface HistoryPage {
 
 export interface Claim {
   readonly resource: string;
+  /** The git checkout (worktree path) the claim was made in; absent outside git. */
+  readonly checkout?: string;
   readonly holder: Actor;
   readonly fencingToken: number;
   readonly acquiredAt: number;
   readonly expiresAt: number;
+}
+
+/** What an overlap with a claim in another worktree of the repository does (issue 17). */
+export type AcrossWorktrees = 'warn' | 'refuse' | 'off';
+export const ACROSS_WORKTREES: readonly AcrossWorktrees[] = ['warn', 'refuse', 'off'];
+
+/** A granted claim, with the overlapping claims other worktrees hold (under `warn`). */
+export interface Grant extends Claim {
+  readonly elsewhere?: readonly Claim[];
 }
 
 export interface Participant {
@@ -129,13 +142,18 @@ export interface SharedStore extends Disposable {
   namespaces(): Promise<string[]>;
   history(options: { namespace?: string; cursor?: string; limit?: number; sessionId?: string }): Promise<HistoryPage>;
 
-  acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim>;
+  /**
+   * Grants `resource` in the holder's checkout. The same file claimed in
+   * another worktree of the repository is refused, ignored, or (`warn`)
+   * granted and returned in `elsewhere`.
+   */
+  acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant>;
   /** Renew and release are refused unless `by` is the holder's session and the token is the current one. */
   renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim>;
   releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void>;
   listClaims(prefix?: string): Promise<Claim[]>;
-  /** A person ends the exact grant they saw (the token), whoever holds it. */
-  revokeClaim(resource: string, fencingToken: number, by: Actor): Promise<void>;
+  /** A person ends the exact grant they saw (the token, in its checkout), whoever holds it. */
+  revokeClaim(resource: string, fencingToken: number, by: Actor, checkout?: string): Promise<void>;
   /** Releases every claim held by a session (it closed) or a participant (it is gone). */
   releaseClaimsOf(holder: HolderFilter): Promise<number>;
   /** Hands a claim `by` holds to `to`, atomically, under a new and larger fencing token (R-AGT-6). */

@@ -130,20 +130,26 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       await run.coordinator.endSession(id, 'a person, from the command palette');
       return true;
     }),
-    vscode.commands.registerCommand(COMMANDS.releaseClaim, async (resource?: string, fencingToken?: number) => {
+    vscode.commands.registerCommand(COMMANDS.releaseClaim, async (resource?: string, fencingToken?: number, checkout?: string) => {
       const run = requireRun(deps);
-      let target = resource !== undefined && fencingToken !== undefined ? { resource, fencingToken } : undefined;
+      let target: { resource: string; fencingToken: number; checkout?: string } | undefined = resource !== undefined && fencingToken !== undefined ? { resource, fencingToken, ...(checkout ? { checkout } : {}) } : undefined;
       if (!target) {
         const claims = await run.coordinator.store.listClaims();
         target = (
           await vscode.window.showQuickPick(
-            claims.map((c) => ({ label: c.resource, description: `${c.holder.clientName} · until ${new Date(c.expiresAt).toLocaleTimeString()}`, resource: c.resource, fencingToken: c.fencingToken })),
+            claims.map((c) => ({
+              label: c.resource,
+              description: `${c.holder.clientName}${c.holder.worktree ? ` · ${c.holder.worktree}` : ''} · until ${new Date(c.expiresAt).toLocaleTimeString()}`,
+              resource: c.resource,
+              fencingToken: c.fencingToken,
+              ...(c.checkout ? { checkout: c.checkout } : {}),
+            })),
             { title: 'Release which claim?' },
           )
         ) ?? undefined;
       }
       if (!target) return false;
-      await run.coordinator.store.revokeClaim(target.resource, target.fencingToken, personActor('Session Health panel', run.coordinator.store.participantId));
+      await run.coordinator.store.revokeClaim(target.resource, target.fencingToken, personActor('Session Health panel', run.coordinator.store.participantId), target.checkout);
       return true;
     }),
     vscode.commands.registerCommand(COMMANDS.sendMessage, async (to?: string, text?: string) => {

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { OptionsOverride } from '../../core/config.js';
+import { ACROSS_WORKTREES, type AcrossWorktrees } from '../../core/store/sharedStore.js';
 import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, type StoreQuotas } from '../../core/store/storeRules.js';
 
 export const SECTION = 'sessionCoordinator';
@@ -23,6 +24,7 @@ export const SETTINGS = {
   warnBeforeSave: { key: 'claims.warnBeforeSave', restart: false },
   // Read by the hook process itself from .vscode/settings.json, on each edit it cannot check.
   guardStrict: { key: 'guard.strict', restart: false },
+  acrossWorktrees: { key: 'claims.acrossWorktrees', restart: true },
 } as const;
 
 type Setting = (typeof SETTINGS)[keyof typeof SETTINGS];
@@ -95,6 +97,7 @@ export class Settings {
         disconnectGraceMs: this.read(SETTINGS.disconnectGraceSeconds, 10) * 1000,
       },
       requests: { timeoutMs: this.read(SETTINGS.requestTimeoutSeconds, 30) * 1000, maxPerSession: this.read(SETTINGS.maxPendingPerSession, 1000) },
+      claims: { acrossWorktrees: acrossWorktrees(this.read<string>(SETTINGS.acrossWorktrees, 'warn')) },
     };
   }
 
@@ -104,4 +107,8 @@ export class Settings {
     if (touched.length === 0) return 'none';
     return touched.some((s) => s.restart) ? 'restart' : 'live';
   }
+}
+
+function acrossWorktrees(value: string): AcrossWorktrees {
+  return (ACROSS_WORKTREES as readonly string[]).includes(value) ? (value as AcrossWorktrees) : 'warn';
 }

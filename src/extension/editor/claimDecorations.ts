@@ -14,8 +14,10 @@ export class ClaimIndex {
     if (!this.root || uri.scheme !== 'file') return undefined;
     const resource = pathResource(this.root, uri.fsPath);
     if (resource === undefined) return undefined;
-    // A claim covers the file it names and everything under a folder it names (not the folders above it).
-    return this.claims.find((c) => covers(c.resource, resource));
+    // A claim covers the file it names and everything under a folder it names (not the folders above it);
+    // this checkout's claims first, then another worktree's: the same file changed there too.
+    const covering = this.claims.filter((c) => covers(c.resource, resource));
+    return covering.find((c) => c.checkout === undefined || c.checkout === this.root) ?? covering[0];
   }
 
   get resources(): readonly PanelClaim[] {
@@ -24,7 +26,7 @@ export class ClaimIndex {
 }
 
 export function describeClaim(c: PanelClaim): string {
-  return `Claimed by ${c.holderClient} (session ${c.holderSessionId.slice(0, 8)}) until ${new Date(c.expiresAt).toLocaleTimeString()}`;
+  return `Claimed by ${c.holderClient} (session ${c.holderSessionId.slice(0, 8)})${c.worktree ? ` in worktree ${c.worktree}` : ''} until ${new Date(c.expiresAt).toLocaleTimeString()}`;
 }
 
 /** A badge and tooltip on claimed files in the Explorer (R-CLM-4). */

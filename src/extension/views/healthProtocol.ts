@@ -34,6 +34,9 @@ export interface PanelParticipant {
 
 export interface PanelClaim {
   readonly resource: string;
+  /** The git worktree (path) it was made in, and how people name it: "feature (branch feature)". */
+  readonly checkout?: string;
+  readonly worktree?: string;
   readonly holderSessionId: string;
   readonly holderClient: string;
   readonly holderAgent?: string;
@@ -117,7 +120,7 @@ export type HostMessage = { type: 'state'; state: PanelState };
 export type WebviewMessage =
   | { type: 'ready' }
   | { type: 'endSession'; sessionId: string }
-  | { type: 'releaseClaim'; resource: string; fencingToken: number }
+  | { type: 'releaseClaim'; resource: string; fencingToken: number; checkout?: string }
   | { type: 'openHistory'; sessionId: string }
   /** A person writes to an inbox, or to `all`: the host asks for the text. */
   | { type: 'sendMessage'; to: string }
@@ -138,7 +141,7 @@ export function isWebviewMessage(value: unknown): value is WebviewMessage {
     case 'sendMessage':
       return typeof m.to === 'string' && m.to.length > 0 && m.to.length <= 256;
     case 'releaseClaim':
-      return typeof m.resource === 'string' && typeof m.fencingToken === 'number';
+      return typeof m.resource === 'string' && typeof m.fencingToken === 'number' && (m.checkout === undefined || typeof m.checkout === 'string');
     case 'runCommand':
       return (PANEL_COMMANDS as readonly unknown[]).includes(m.command);
     default:

@@ -130,6 +130,8 @@ export function buildPanelState(input: PanelInputs): PanelState {
     })),
     claims: input.claims.map((c) => ({
       resource: c.resource,
+      ...(c.checkout ? { checkout: c.checkout } : {}),
+      ...(c.holder.worktree ? { worktree: c.holder.worktree } : {}),
       holderSessionId: c.holder.sessionId,
       holderClient: c.holder.clientName,
       ...(c.holder.agent ? { holderAgent: describeAgent(c.holder.agent) } : {}),

@@ -41,14 +41,26 @@ function repository(): { main: string; feature: string; home: string } {
   return { main, feature, home: home.path };
 }
 
-test('R-CTX-1, R-CLM-1: two worktrees of one repository are one project: context written in main is read in feature; a claim in main refuses the same file in feature, naming the holder\'s worktree and branch', async () => {
+async function twoWorktrees(args: string[] = []): Promise<{ repo: ReturnType<typeof repository>; a: Awaited<ReturnType<typeof httpClient>>; b: Awaited<ReturnType<typeof httpClient>> }> {
   const repo = repository();
-  const [inMain, inFeature] = await Promise.all([startServe(repo.main, repo.home), startServe(repo.feature, repo.home)]);
+  const [inMain, inFeature] = await Promise.all([startServe(repo.main, repo.home, args), startServe(repo.feature, repo.home, args)]);
   cleanup.push(() => inMain.stop(), () => inFeature.stop());
   const a = await httpClient(inMain.url, 'agent-in-main');
   const b = await httpClient(inFeature.url, 'agent-in-feature');
   cleanup.push(() => a.client.close(), () => b.client.close());
+  return { repo, a, b };
+}
 
+interface ClaimOut {
+  resource: string;
+  checkout?: string;
+  holder: { clientName: string; worktree?: string };
+  warning?: string;
+  alsoClaimedIn?: Array<{ resource: string; checkout?: string; holder: { clientName: string } }>;
+}
+
+test('R-CLM-5, R-CTX-1: two worktrees of one repository are one project: context written in main is read in feature; the same file claimed in both is granted with a warning naming the other holder, its worktree and branch', async () => {
+  const { repo, a, b } = await twoWorktrees();
   const common = realpathSync(path.join(repo.main, '.git'));
   assert.ok(existsSync(path.join(common, 'session-coordinator', 'ns')), 'the store is in the common git folder');
   assert.ok(!existsSync(path.join(repo.main, '.session-coordinator')) && !existsSync(path.join(repo.feature, '.session-coordinator')), 'and in no checkout, where it could be committed');
@@ -62,12 +74,38 @@ test('R-CTX-1, R-CLM-1: two worktrees of one repository are one project: context
   assert.deepEqual(meA.worktree, { path: repo.main, branch: 'main' });
   assert.deepEqual(meB.worktree, { path: repo.feature, branch: 'feature' });
 
+  const first = await callOk<ClaimOut>(a.client, 'claim_acquire', { resource: 'a.txt' });
+  assert.deepEqual([first.checkout, first.warning], [repo.main, undefined]);
+  const second = await callOk<ClaimOut>(b.client, 'claim_acquire', { resource: 'a.txt' });
+  assert.equal(second.checkout, repo.feature, 'granted in feature');
+  assert.deepEqual(second.alsoClaimedIn?.map((c) => [c.resource, c.checkout, c.holder.clientName]), [['a.txt', repo.main, 'agent-in-main']]);
+  assert.match(second.warning ?? '', /another worktree of this repository is changing what you edit.*\n- a\.txt: session [0-9a-f-]+ \(agent-in-main\) in worktree main \(branch main\), until /s);
+  // Within one worktree nothing changed: a second agent in feature is refused.
+  const third = await startServe(repo.feature, repo.home);
+  cleanup.push(() => third.stop());
+  const c = await httpClient(third.url, 'second-in-feature');
+  cleanup.push(() => c.client.close());
+  assert.match(await callRefused(c.client, 'claim_acquire', { resource: 'a.txt' }), /^ClaimConflict: a\.txt is claimed by session .* \(agent-in-feature\) in worktree feature \(branch feature\)/);
+  const listed = await callOk<{ claims: ClaimOut[] }>(c.client, 'claim_list', {});
+  assert.deepEqual(listed.claims.map((x) => [x.resource, x.checkout]).sort(), [['a.txt', repo.feature], ['a.txt', repo.main]], 'the radar\'s raw material: one file, two worktrees');
+});
+
+test('R-CLM-5, R-AGT-4: under "warn" the edit guard lets an agent in feature edit a file claimed in main and tells its model who and where; under "refuse" the edit and the claim are refused', async () => {
+  const { repo, a } = await twoWorktrees();
   await callOk(a.client, 'claim_acquire', { resource: 'a.txt' });
-  const refused = await callRefused(b.client, 'claim_acquire', { resource: 'a.txt' });
-  assert.match(refused, /^ClaimConflict: a\.txt is claimed by session [0-9a-f-]+ \(agent-in-main\) in worktree main \(branch main\)/);
-  // The edit guard of an agent in feature, with its own hook, sees the same.
-  const denied = await runCliWith(['hook', 'claude-code'], cliEnv(repo.home), { stdin: JSON.stringify({ session_id: 'agent-in-feature-1', cwd: repo.feature, hook_event_name: 'PreToolUse', tool_name: 'Edit', tool_input: { file_path: path.join(repo.feature, 'a.txt') } }) });
-  assert.equal(denied.code, 2, denied.stderr);
+  const edit = (ws: string, id: string, home = repo.home): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    runCliWith(['hook', 'claude-code'], cliEnv(home), { stdin: JSON.stringify({ session_id: id, cwd: ws, hook_event_name: 'PreToolUse', tool_name: 'Edit', tool_input: { file_path: path.join(ws, 'a.txt') } }) });
+  const allowed = await edit(repo.feature, 'agent-in-feature-1');
+  assert.equal(allowed.code, 0, allowed.stderr);
+  const context = (JSON.parse(allowed.stdout) as { hookSpecificOutput?: { additionalContext?: string } }).hookSpecificOutput?.additionalContext ?? '';
+  assert.match(context, /another worktree of this repository is changing what you edit/);
+  assert.match(context, /a\.txt: session .* \(agent-in-main\) in worktree main \(branch main\)/);
+
+  const strict = await twoWorktrees(['--across-worktrees', 'refuse']);
+  await callOk(strict.a.client, 'claim_acquire', { resource: 'a.txt' });
+  assert.match(await callRefused(strict.b.client, 'claim_acquire', { resource: 'a.txt' }), /^ClaimConflict: a\.txt is claimed by session .* \(agent-in-main\) in worktree main \(branch main\)/);
+  const denied = await edit(strict.repo.feature, 'agent-in-feature-2', strict.repo.home);
+  assert.equal(denied.code, 2, 'the feature participant runs with refuse: the hook asks it');
   assert.match(denied.stderr, /a\.txt is claimed by session .* in worktree main \(branch main\)/);
 });
 

@@ -110,6 +110,7 @@ const backends: Backend[] = [
 const alice: Actor = { sessionId: 's-alice', clientName: 'Agent Alice', participantId: 'p-1' };
 const bob: Actor = { sessionId: 's-bob', clientName: 'Agent Bob', participantId: 'p-2' };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const carolOf = (): Actor => ({ sessionId: 's-carol', clientName: 'Agent Carol', participantId: 'p-3' });
 
 async function until<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -530,6 +531,30 @@ for (const backend of backends) {
       // A third holder's claim inside the folder refuses it too (the recipient is not the third holder).
       const task = await store.acquireClaim('task:deploy', carol, 60_000);
       assert.equal((await store.transferClaim('task:deploy', task.fencingToken, bob, 60_000, carol)).holder.sessionId, bob.sessionId, 'a task moves like a file');
+    });
+
+    test(name('R-CLM-5, R-CLM-1', 'claims across git worktrees: the same file in two checkouts is refused, granted with the other named (warn), or ignored (off); each checkout renews, releases and is revoked apart'), async () => {
+      const { store } = await backend.open(newProject());
+      const inMain: Actor = { ...alice, checkout: '/repo/main', worktree: 'main (branch main)' };
+      const inFeature: Actor = { ...bob, checkout: '/repo/feature', worktree: 'feature (branch feature)' };
+      const mine = await store.acquireClaim('src/a.ts', inMain, 60_000, { acrossWorktrees: 'warn' });
+      assert.equal(mine.checkout, '/repo/main');
+      assert.equal(mine.elsewhere, undefined);
+      await assert.rejects(store.acquireClaim('src/a.ts', inFeature, 60_000, { acrossWorktrees: 'refuse' }), refusedWith('ClaimConflict', /in worktree main \(branch main\)/));
+      await assert.rejects(store.acquireClaim('src', { ...bob, checkout: '/repo/main' }, 60_000, { acrossWorktrees: 'off' }), refusedWith('ClaimConflict'), 'the same checkout conflicts whatever the setting');
+      const warned = await store.acquireClaim('src', inFeature, 60_000, { acrossWorktrees: 'warn' });
+      assert.deepEqual(warned.elsewhere?.map((c) => [c.resource, c.checkout, c.holder.sessionId]), [['src/a.ts', '/repo/main', alice.sessionId]], 'granted, naming the other worktree\'s claim');
+      const quiet = await store.acquireClaim('src/b.ts', { ...carolOf(), checkout: '/repo/other' }, 60_000, { acrossWorktrees: 'off' });
+      assert.equal(quiet.elsewhere, undefined);
+      const all = await store.listClaims();
+      assert.deepEqual(all.map((c) => [c.resource, c.checkout]).sort(), [['src', '/repo/feature'], ['src/a.ts', '/repo/main'], ['src/b.ts', '/repo/other']]);
+      const renewed = await store.renewClaim('src/a.ts', mine.fencingToken, 120_000, inMain);
+      assert.equal(renewed.checkout, '/repo/main');
+      await store.releaseClaim('src', warned.fencingToken, inFeature);
+      await store.revokeClaim('src/b.ts', quiet.fencingToken, bob, '/repo/other');
+      assert.deepEqual((await store.listClaims()).map((c) => [c.resource, c.checkout]), [['src/a.ts', '/repo/main']]);
+      await assert.rejects(store.transferClaim('src/a.ts', renewed.fencingToken, inFeature, 60_000, inMain), refusedWith('InvalidArgument', /moves within one worktree/));
+      assert.equal(await store.releaseClaimsOf({ sessionId: alice.sessionId }), 1);
     });
 
     test(name('R-CTX-3', '4 processes x 50 compare-and-set increments (and 4 x 50 updates) on one key end at exactly 200'), async () => {

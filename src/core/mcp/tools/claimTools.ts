@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CoordinatorError } from '../../errors.js';
 import { ALL, inboxOf, PEOPLE } from '../../messages/messageRules.js';
 import { claimTargetOf, inAgentsWords, type ClaimTarget } from '../../store/claimPaths.js';
-import { describeHolder, sameHolder } from '../../store/claimRules.js';
+import { alsoChangedElsewhere, describeHolder, sameHolder } from '../../store/claimRules.js';
 import type { Actor, Claim } from '../../store/sharedStore.js';
 import { agent } from './sessionTools.js';
 import type { ToolContext } from './toolContext.js';
@@ -20,12 +20,24 @@ const holder = z.object({
   via: z.literal('edit-guard').optional().describe('Taken by the edit guard before one of the agent\'s edits'),
   worktree: z.string().optional().describe('The git checkout the holder works in, and its branch'),
 });
-const claim = z.object({ resource: z.string(), fencingToken: z.number(), expiresAt: z.string(), holder });
+const claim = z.object({
+  resource: z.string(),
+  checkout: z.string().optional().describe('The git worktree the claim was made in (its path); each worktree of the repository has its own claims'),
+  fencingToken: z.number(),
+  expiresAt: z.string(),
+  holder,
+});
 const fencingToken = z.number().int().min(1);
 
 // Built once per process: zod clones on every refinement, and this runs for every connection otherwise.
 const schemas = {
-  acquire: { input: z.object({ resource, ttlSeconds }), output: claim },
+  acquire: {
+    input: z.object({ resource, ttlSeconds }),
+    output: claim.extend({
+      alsoClaimedIn: z.array(claim).optional().describe('The same file, claimed in other worktrees of the repository: your changes will meet at merge time'),
+      warning: z.string().optional(),
+    }),
+  },
   renew: { input: z.object({ resource, fencingToken, ttlSeconds }), output: claim },
   release: { input: z.object({ resource, fencingToken }), output: z.object({ resource: z.string(), released: z.boolean() }) },
   list: { input: z.object({ prefix: z.string().max(1024).optional() }), output: z.object({ claims: z.array(claim) }) },
@@ -35,8 +47,8 @@ const schemas = {
   },
 };
 
-function view(c: Claim): { resource: string; fencingToken: number; expiresAt: string; holder: Claim['holder'] } {
-  return { resource: c.resource, fencingToken: c.fencingToken, expiresAt: new Date(c.expiresAt).toISOString(), holder: c.holder };
+function view(c: Claim): { resource: string; checkout?: string; fencingToken: number; expiresAt: string; holder: Claim['holder'] } {
+  return { resource: c.resource, ...(c.checkout ? { checkout: c.checkout } : {}), fencingToken: c.fencingToken, expiresAt: new Date(c.expiresAt).toISOString(), holder: c.holder };
 }
 
 /** claim_acquire/renew/release/list: advisory leases so agents do not step on each other (R-CLM, R-MCP-3). */
@@ -62,8 +74,11 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: schemas.acquire.output,
     },
     guarded(ctx, async (args) => {
-      const granted = await onTarget(args.resource, (r) => ctx.coordinator.store.acquireClaim(r, ctx.actor(), (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000));
-      return ok(view(granted));
+      const granted = await onTarget(args.resource, (r) =>
+        ctx.coordinator.store.acquireClaim(r, ctx.actor(), (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, { acrossWorktrees: ctx.coordinator.options.claims.acrossWorktrees }),
+      );
+      const elsewhere = granted.elsewhere ?? [];
+      return ok({ ...view(granted), ...(elsewhere.length ? { alsoClaimedIn: elsewhere.map(view), warning: alsoChangedElsewhere(elsewhere) } : {}) });
     }),
   );
 

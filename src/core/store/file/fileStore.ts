@@ -11,7 +11,7 @@ import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, MESSAGES_NAMESPACE, checkValue, ve
 import { storeLocation, type StoreLocation } from './storeLayout.js';
 import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
-import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
@@ -175,30 +175,31 @@ export class FileStore implements SharedStore {
     return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
   }
 
-  async acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim> {
-    const change = await (await this.claims()).write((s) => decideAcquire(s, resource, holder, ttlMs, Date.now()), holder);
+  async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
+    let elsewhere: Claim[] = [];
+    const change = await (await this.claims()).write((s) => decideAcquire(s, resource, holder, ttlMs, Date.now(), options?.acrossWorktrees, (elsewhere = [])), holder);
     this.deps.metrics.counter('claims.granted').inc();
-    return toClaim(resource, change!.value);
+    return { ...toClaim(change!.key, change!.value), ...(elsewhere.length ? { elsewhere } : {}) };
   }
 
   async renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim> {
     const change = await (await this.claims()).write((s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now(), by), by);
-    return toClaim(resource, change!.value);
+    return toClaim(change!.key, change!.value);
   }
 
   async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
     await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now(), by), by);
   }
 
-  async revokeClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
-    await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now(), undefined), by);
+  async revokeClaim(resource: string, fencingToken: number, by: Actor, checkout?: string): Promise<void> {
+    await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now(), undefined, checkout), by);
     this.deps.metrics.counter('claims.revoked').inc();
   }
 
   async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
     const change = await (await this.claims()).write((s) => decideTransfer(s, resource, fencingToken, to, ttlMs, Date.now(), by), by);
     this.deps.metrics.counter('claims.transferred').inc();
-    return toClaim(resource, change!.value);
+    return toClaim(change!.key, change!.value);
   }
 
   async readInbox(inbox: string): Promise<StoredValue | undefined> {

@@ -2,15 +2,15 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { CoordinatorError, errorMessage } from '../../errors.js';
-import { claimConflict, holderKey, notTheHolder } from '../claimRules.js';
+import { claimConflict, claimKey, holderKey, notTheHolder } from '../claimRules.js';
 import { isAlive } from '../../install/installState.js';
 import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { checkValue, filterBySession, MESSAGES_NAMESPACE, toClaim, versionConflict } from '../decisions.js';
+import { checkValue, filterBySession, MESSAGES_NAMESPACE, otherWorktree, toClaim, versionConflict } from '../decisions.js';
 import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyBytes, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
 import { participantEntry, readParticipant } from '../participantEntry.js';
-import type { Actor, ChangeEvent, Claim, ControlRequest, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
 import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, TRANSFER_CLAIM_LUA, WRITE_LUA } from './scripts.js';
@@ -71,7 +71,7 @@ const MIN_REDIS_VERSION = [6, 2];
 
 interface ScriptCommands {
   scWrite(...args: Array<string | number>): Promise<[string, number?, number?, number?]>;
-  scAcquire(...args: Array<string | number>): Promise<[string, string, string?]>;
+  scAcquire(...args: Array<string | number>): Promise<string[]>;
   scEndClaim(...args: Array<string | number>): Promise<[string, (string | number)?]>;
   scTransfer(...args: Array<string | number>): Promise<[string, (string | number)?, string?]>;
   scReleaseOf(...args: Array<string | number>): Promise<number>;
@@ -386,26 +386,29 @@ export class RedisStore implements SharedStore {
     return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
   }
 
-  async acquireClaim(resource: string, holder: Actor, ttlMs: number): Promise<Claim> {
+  async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
     const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scAcquire(this.keys.claims, this.keys.claimVersions, resource, JSON.stringify(holder), holderKey(holder), this.ttl(ttlMs), this.keys.channel),
+      this.main.scAcquire(this.keys.claims, this.keys.claimVersions, resource, JSON.stringify(holder), holderKey(holder), this.ttl(ttlMs), this.keys.channel, holder.checkout ?? '', options?.acrossWorktrees ?? 'refuse'),
     );
-    if (r[0] === 'conflict') throw claimConflict(resource, toClaim(r[1], JSON.parse(r[2]!)));
+    if (r[0] === 'conflict') throw claimConflict(resource, toClaim(String(r[1]), JSON.parse(String(r[2]))));
     this.deps.metrics.counter('claims.granted').inc();
     this.deps.metrics.counter('store.writes').inc();
-    return toClaim(resource, JSON.parse(r[1]));
+    const elsewhere: Claim[] = [];
+    for (let i = 2; i + 1 < r.length; i += 2) elsewhere.push(toClaim(String(r[i]), JSON.parse(String(r[i + 1]))));
+    return { ...toClaim(claimKey(holder.checkout, resource), JSON.parse(String(r[1]))), ...(elsewhere.length ? { elsewhere } : {}) };
   }
 
   async renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim> {
-    return toClaim(resource, JSON.parse(await this.endClaim(resource, fencingToken, by, 'renew', ttlMs)));
+    const key = claimKey(by.checkout, resource);
+    return toClaim(key, JSON.parse(await this.endClaim(key, fencingToken, by, 'renew', ttlMs)));
   }
 
   async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
-    await this.endClaim(resource, fencingToken, by, 'release', 0);
+    await this.endClaim(claimKey(by.checkout, resource), fencingToken, by, 'release', 0);
   }
 
-  async revokeClaim(resource: string, fencingToken: number, _by: Actor): Promise<void> {
-    await this.endClaim(resource, fencingToken, undefined, 'release', 0);
+  async revokeClaim(resource: string, fencingToken: number, _by: Actor, checkout?: string): Promise<void> {
+    await this.endClaim(claimKey(checkout, resource), fencingToken, undefined, 'release', 0);
     this.deps.metrics.counter('claims.revoked').inc();
   }
 
@@ -421,13 +424,15 @@ export class RedisStore implements SharedStore {
   }
 
   async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
+    if ((to.checkout ?? '') !== (by.checkout ?? '')) throw otherWorktree(resource, to);
+    const key = claimKey(by.checkout, resource);
     const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scTransfer(this.keys.claims, this.keys.claimVersions, resource, fencingToken, holderKey(by), JSON.stringify(to), holderKey(to), this.ttl(ttlMs), this.keys.channel),
+      this.main.scTransfer(this.keys.claims, this.keys.claimVersions, key, fencingToken, holderKey(by), JSON.stringify(to), holderKey(to), this.ttl(ttlMs), this.keys.channel),
     );
     if (r[0] === 'ok') {
       this.deps.metrics.counter('store.writes').inc();
       this.deps.metrics.counter('claims.transferred').inc();
-      return toClaim(resource, JSON.parse(String(r[1])));
+      return toClaim(key, JSON.parse(String(r[1])));
     }
     if (r[0] === 'conflict') throw claimConflict(resource, toClaim(String(r[1]), JSON.parse(r[2]!)));
     return this.refusedEnd(resource, fencingToken, r);

@@ -122,6 +122,12 @@ local function overlaps(a, b)
   if a == '.' or b == '.' then return true end
   return startsWith(a, b .. '/') or startsWith(b, a .. '/')
 end
+-- claimRules.ts splitClaimKey(): '<checkout>\x1f<resource>', or the resource alone outside git.
+local function splitKey(key)
+  local at = string.find(key, '\\031', 1, true)
+  if at then return string.sub(key, 1, at - 1), string.sub(key, at + 1) end
+  return '', key
+end
 -- claimRules.ts holderKey(): the agent when it said who it is, else the session.
 local function holderKey(h)
   if type(h.agent) == 'table' then return h.agent.kind .. ':' .. h.agent.sessionId end
@@ -130,29 +136,41 @@ end
 `;
 
 /**
+ * decisions.ts decideAcquire(): the same checkout conflicts; another worktree's
+ * claim conflicts under 'refuse', is returned under 'warn', is ignored under 'off'.
  * KEYS: claims, claimVersions
- * ARGV: resource, holderJson, holderKey, ttlMs, channel
- * Returns {'ok', claimJson} | {'conflict', heldResource, claimJson}
+ * ARGV: resource, holderJson, holderKey, ttlMs, channel, checkout ('' outside git), acrossWorktrees
+ * Returns {'ok', claimJson, [otherKey, otherJson]...} | {'conflict', heldKey, claimJson}
  */
 export const ACQUIRE_LUA = `${NOW}${CLAIM_RULES}
-local res = ARGV[1]
+local res, checkout, across = ARGV[1], ARGV[6], ARGV[7]
 local now = nowMs()
 local all = redis.call('HGETALL', KEYS[1])
+local elsewhere = {}
 for i = 1, #all, 2 do
   local other = all[i]
   local c = cjson.decode(all[i + 1])
+  local otherCheckout, otherRes = splitKey(other)
   if c.expiresAt <= now then
     redis.call('HDEL', KEYS[1], other)
-  elseif holderKey(c.holder) ~= ARGV[3] and overlaps(res, other) then
-    return {'conflict', other, all[i + 1]}
+  elseif holderKey(c.holder) ~= ARGV[3] and overlaps(res, otherRes) then
+    if otherCheckout == checkout or across == 'refuse' then return {'conflict', other, all[i + 1]} end
+    if across == 'warn' then
+      elsewhere[#elsewhere + 1] = other
+      elsewhere[#elsewhere + 1] = all[i + 1]
+    end
   end
 end
--- The fencing token: the resource's version, which only grows (acquire, renew and release each bump it).
-local token = redis.call('HINCRBY', KEYS[2], res, 1)
+local key = res
+if checkout ~= '' then key = checkout .. '\\031' .. res end
+-- The fencing token: the key's version, which only grows (acquire, renew and release each bump it).
+local token = redis.call('HINCRBY', KEYS[2], key, 1)
 local claim = '{"holder":' .. ARGV[2] .. ',"fencingToken":' .. token .. ',"acquiredAt":' .. now .. ',"expiresAt":' .. (now + tonumber(ARGV[4])) .. '}'
-redis.call('HSET', KEYS[1], res, claim)
+redis.call('HSET', KEYS[1], key, claim)
 redis.call('PUBLISH', ARGV[5], 'l')
-return {'ok', claim}
+local out = {'ok', claim}
+for _, v in ipairs(elsewhere) do out[#out + 1] = v end
+return out
 `;
 
 /**
@@ -175,7 +193,7 @@ end
 /**
  * Renew, release or revoke one grant.
  * KEYS: claims, claimVersions
- * ARGV: resource, fencingToken, byHolderKey ('' = anyone holding the token: a revocation), action (renew|release), ttlMs, channel
+ * ARGV: claim key (claimRules.claimKey), fencingToken, byHolderKey ('' = anyone holding the token: a revocation), action (renew|release), ttlMs, channel
  * Returns {'ok', claimJson} | {'stale', currentToken} | {'notheld'} | {'notowner', claimJson}
  */
 export const END_CLAIM_LUA = `${NOW}${CLAIM_RULES}${HELD_CLAIM}
@@ -198,8 +216,9 @@ return {'ok', out}
 /**
  * A handoff (decisions.ts decideTransfer): the holder's grant goes to another
  * holder under a new token, unless the recipient would overlap a third holder.
+ * Within the holder's checkout (the caller checked the recipient's is the same).
  * KEYS: claims, claimVersions
- * ARGV: resource, fencingToken, byHolderKey, toHolderJson, toHolderKey, ttlMs, channel
+ * ARGV: claim key, fencingToken, byHolderKey, toHolderJson, toHolderKey, ttlMs, channel
  * Returns {'ok', claimJson} | {'stale', currentToken} | {'notheld'} | {'notowner', claimJson} | {'conflict', heldResource, claimJson}
  */
 export const TRANSFER_CLAIM_LUA = `${NOW}${CLAIM_RULES}${HELD_CLAIM}
@@ -211,7 +230,9 @@ local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local other = all[i]
   local o = cjson.decode(all[i + 1])
-  if other ~= res and o.expiresAt > now and holderKey(o.holder) ~= ARGV[5] and overlaps(res, other) then
+  local checkout, resource = splitKey(res)
+  local otherCheckout, otherRes = splitKey(other)
+  if other ~= res and otherCheckout == checkout and o.expiresAt > now and holderKey(o.holder) ~= ARGV[5] and overlaps(resource, otherRes) then
     return {'conflict', other, all[i + 1]}
   end
 end
