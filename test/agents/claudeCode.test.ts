@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { msUntilGranted, relayAgent } from '../support/agentExit.js';
@@ -265,4 +266,35 @@ test('R-AGT-6, R-AGT-4, R-AGT-5: two Claude Codes hand a file over: A is denied,
   assert.equal(transfer?.isError, false, `the transfer failed: ${transfer?.text}`);
   assert.equal(finalEdit?.isError, false, `A's edit after the handoff: ${finalEdit?.text}`);
   assert.equal(readFileSync(file, 'utf8'), 'export const api = 2;\n');
+});
+
+test('R-CLM-5, R-AGT-4, R-AGT-5: Claude Code in a git worktree edits a file an agent in the main checkout holds: the edit goes through (warn) and its model is told who and where', async () => {
+  const dir = tempDir();
+  const home = tempDir();
+  cleanup.push(dir.remove, home.remove);
+  const git = (cwd: string, ...args: string[]): string =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' });
+  const main = path.join(realpathSync(dir.path), 'main');
+  mkdirSync(main);
+  git(main, 'init', '-q');
+  writeFileSync(path.join(main, 'a.txt'), 'a = 1\n');
+  git(main, 'add', 'a.txt');
+  git(main, 'commit', '-q', '-m', 'one');
+  const feature = path.join(path.dirname(main), 'feature');
+  git(main, 'worktree', 'add', '-q', '-b', 'feature', feature);
+  const server = await startServe(main, home.path);
+  cleanup.push(() => server.stop());
+  const holderInMain = await httpClient(server.url, 'agent-in-main');
+  cleanup.push(() => holderInMain.client.close());
+  assert.equal((await holderInMain.client.callTool({ name: 'claim_acquire', arguments: { resource: 'a.txt', ttlSeconds: 600 } })).isError, undefined);
+
+  const file = path.join(feature, 'a.txt');
+  const m = await model([{ toolUse: { name: 'Read', input: { file_path: file } } }, { toolUse: { name: 'Edit', input: { file_path: file, old_string: 'a = 1', new_string: 'a = 2' } } }, { text: 'done' }]);
+  agentSessionId(await runClaude({ workspace: feature, modelUrl: m.url, coordinatorHome: home.path, env: { SESSION_COORDINATOR_TOKEN: TOKEN } }));
+  const edit = m.toolResults()[1];
+  assert.equal(edit?.isError, false, `the edit was blocked: ${edit?.text}`);
+  assert.equal(readFileSync(file, 'utf8'), 'a = 2\n');
+  const seen = JSON.stringify(m.requests.at(-1)?.messages);
+  assert.match(seen, /another worktree of this repository is changing what you edit/, 'the model was told');
+  assert.match(seen, /a\.txt: session [0-9a-f-]+ \(agent-in-main\) in worktree main \(branch main\)/);
 });
