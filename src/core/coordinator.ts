@@ -15,6 +15,7 @@ import type { Session, SessionInfo, SessionSpec } from './sessions/session.js';
 import { SessionRegistry, type SessionHooks } from './sessions/sessionRegistry.js';
 import { isLive } from './sessions/sessionState.js';
 import { MemoryStore } from './store/memoryStore.js';
+import { worktreeOverlaps, type WorktreeOverlap } from './store/claimRules.js';
 import type { Actor, Participant, SharedStore, StoreStatus } from './store/sharedStore.js';
 
 /** Opens the shared store of a project root; a throw puts the coordinator in local-only mode. */
@@ -67,6 +68,8 @@ export interface CoordinatorSnapshot {
   participants: Participant[];
   /** The edit guard's last blocked edits here, newest first. */
   blockedEdits: readonly BlockedEdit[];
+  /** Files agents in more than one worktree of the repository are changing (claims.acrossWorktrees "warn"). */
+  acrossWorktrees: readonly WorktreeOverlap[];
   metrics: Record<string, MetricValue>;
 }
 
@@ -301,6 +304,7 @@ export class Coordinator {
       store: store ? await store.status() : { kind: 'memory', location: 'not started', degraded: true, namespaces: [], eventLogBytes: 0 },
       participants: store ? await store.participants() : [],
       blockedEdits: [...(this.guardValue?.recentBlocked ?? [])],
+      acrossWorktrees: store ? worktreeOverlaps(await store.listClaims().catch(() => [])) : [],
       metrics: this.metrics.snapshot(),
     };
   }

@@ -22,12 +22,24 @@ export class StatusBar implements vscode.Disposable {
   update(state: PanelState): void {
     const count = state.sessions.length;
     const icon = state.status === 'ok' ? '$(broadcast)' : state.status === 'restricted' ? '$(shield)' : state.status === 'degraded' ? '$(warning)' : '$(error)';
-    this.item.text = `${icon} ${count} session${count === 1 ? '' : 's'}`;
+    // Files this worktree changes that another worktree changes too: what will meet at merge time.
+    const shared = (state.acrossWorktrees ?? []).filter((o) => o.here);
+    this.item.text = `${icon} ${count} session${count === 1 ? '' : 's'}${shared.length ? ` $(git-merge) ${shared.length}` : ''}`;
     this.item.tooltip = new vscode.MarkdownString(
-      [`**Session Coordinator**: ${state.statusText}`, ...state.problems.map((p) => `- ${p.message}${p.action ? ` — ${p.action}` : ''}`), '', 'Click to open Session Health'].join('\n'),
+      [
+        `**Session Coordinator**: ${state.statusText}`,
+        ...state.problems.map((p) => `- ${p.message}${p.action ? ` — ${p.action}` : ''}`),
+        ...(shared.length ? ['', `Also changed in another worktree: ${shared.map((o) => `\`${o.resource}\` (${o.worktrees.map((w) => w.worktree).join(', ')})`).join('; ')}`] : []),
+        '',
+        'Click to open Session Health',
+      ].join('\n'),
     );
     this.item.backgroundColor =
-      state.status === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : state.status === 'ok' ? undefined : new vscode.ThemeColor('statusBarItem.warningBackground');
+      state.status === 'error'
+        ? new vscode.ThemeColor('statusBarItem.errorBackground')
+        : state.status === 'ok' && shared.length === 0
+          ? undefined
+          : new vscode.ThemeColor('statusBarItem.warningBackground');
     this.item.accessibilityInformation = { label: `Session Coordinator: ${state.statusText}` };
   }
 

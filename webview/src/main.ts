@@ -169,6 +169,19 @@ function render(state: PanelState): void {
     section('Claims', state.claims.length, claimsList(state.claims)),
     section('Blocked edits', state.guard.blocked, blockedEdits(state.guard)),
     section('Messages', (state.messages ?? []).reduce((n, t) => n + t.unread, 0), messagesList(state.messages ?? [])),
+    ...((state.acrossWorktrees ?? []).length
+      ? [
+          section(
+            'Across worktrees',
+            state.acrossWorktrees.length,
+            el(
+              'ul',
+              { class: 'radar' },
+              ...state.acrossWorktrees.map((o) => el('li', {}, el('code', {}, o.resource), o.here ? ' (this worktree too): ' : ': ', o.worktrees.map((w) => `${w.worktree} by ${w.holder}`).join('; '))),
+            ),
+          ),
+        ]
+      : []),
     section('Shared context', undefined, storeInfo, el('p', { class: 'muted' }, store.location)),
   );
   if (focused) app.querySelector<HTMLElement>(`tr[data-session="${CSS.escape(focused)}"]`)?.focus();

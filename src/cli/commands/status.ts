@@ -35,6 +35,7 @@ function render(statuses: ParticipantStatus[], workspace: string): string {
       const agent = s.agent ? `  agent=${describeAgent(s.agent)}` : '';
       lines.push(`    ${s.id}  ${s.client.name} ${s.client.version}${agent}  ${s.transport}  ${s.state.kind}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`);
     }
+    for (const o of snapshot.acrossWorktrees ?? []) lines.push(`  across worktrees: ${o.resource} is changed in ${o.worktrees.map((w) => `${w.worktree ?? w.checkout} (${w.holder})`).join(' and ')}`);
     const m = snapshot.metrics;
     lines.push(`  sessions.total=${String(m['sessions.total'] ?? 0)} evicted=${String(m['sessions.evicted'] ?? 0)} rejected=${String(m['sessions.rejected'] ?? 0)} requests.pending=${String(m['requests.pending'] ?? 0)}`);
   }

@@ -98,3 +98,26 @@ export function alsoChangedElsewhere(claims: readonly Claim[]): string {
   const lines = claims.map((c) => `- ${c.resource}: ${describeHolder(c.holder)}${c.holder.worktree ? '' : c.checkout ? ` in ${c.checkout}` : ''}, until ${new Date(c.expiresAt).toISOString()}`);
   return `Session Coordinator: another worktree of this repository is changing what you edit; your changes will meet at merge time. Coordinate with message_send, or work on something else:\n${lines.join('\n')}`;
 }
+
+/** One file (or folder) that agents in more than one worktree of the repository are changing. */
+export interface WorktreeOverlap {
+  readonly resource: string;
+  readonly worktrees: ReadonlyArray<{ checkout: string; worktree?: string; holder: string; resource: string }>;
+}
+
+/**
+ * The conflict radar (issue 17): claims whose overlap crosses worktrees,
+ * one entry per resource, each with every worktree changing it. What no
+ * claim refuses under "warn" and what a person merges later.
+ */
+export function worktreeOverlaps(claims: readonly Claim[]): WorktreeOverlap[] {
+  const out = new Map<string, WorktreeOverlap>();
+  for (const c of claims) {
+    if (!c.checkout) continue;
+    const others = claims.filter((o) => o.checkout && o.checkout !== c.checkout && overlaps(o.resource, c.resource));
+    if (others.length === 0 || out.has(c.resource)) continue;
+    const entry = (x: Claim): WorktreeOverlap['worktrees'][number] => ({ checkout: x.checkout!, ...(x.holder.worktree ? { worktree: x.holder.worktree } : {}), holder: describeHolder(x.holder), resource: x.resource });
+    out.set(c.resource, { resource: c.resource, worktrees: [c, ...others].map(entry) });
+  }
+  return [...out.values()].sort((a, b) => a.resource.localeCompare(b.resource));
+}

@@ -77,6 +77,7 @@ export class CoordinatorRun implements vscode.Disposable {
     const claims = await this.coordinator.store.listClaims();
     return buildPanelState({
       inboxes: await this.inboxes(),
+      ...(this.coordinator.git ? { checkout: this.coordinator.git.worktree } : {}),
       snapshot,
       claims,
       series: this.series,

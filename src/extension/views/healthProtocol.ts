@@ -99,6 +99,8 @@ export interface PanelState {
   readonly guard: { readonly blocked: number; readonly recent: readonly PanelBlockedEdit[] };
   /** Inboxes of the live agents and of the people (R-AGT-6). */
   readonly messages: readonly PanelThread[];
+  /** Files agents in more than one worktree are changing; `here`: this window's worktree is one of them. */
+  readonly acrossWorktrees: ReadonlyArray<{ readonly resource: string; readonly here: boolean; readonly worktrees: ReadonlyArray<{ readonly worktree: string; readonly holder: string }> }>;
   readonly store: {
     readonly kind: string;
     readonly location: string;

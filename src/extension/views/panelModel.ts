@@ -13,6 +13,8 @@ export interface PanelInputs {
   selfParticipantId: string;
   url: string | undefined;
   restrictedReason: string | undefined;
+  /** This window's git checkout, when it is in one: the radar says which overlaps are its own. */
+  checkout?: string;
   /** Each live addressee's inbox (and the people's), as read for this update. */
   inboxes?: ReadonlyArray<{ inbox: string; actor: Actor; messages: readonly Message[] }>;
 }
@@ -144,6 +146,11 @@ export function buildPanelState(input: PanelInputs): PanelState {
       recent: snapshot.blockedEdits.map((b) => ({ at: b.at, agent: describeAgent(b.agent), resource: b.resource, holder: describeHolder(b.holder) })),
     },
     messages: threads(input.inboxes ?? []),
+    acrossWorktrees: (snapshot.acrossWorktrees ?? []).map((o) => ({
+      resource: o.resource,
+      here: o.worktrees.some((w) => w.checkout === input.checkout),
+      worktrees: o.worktrees.map((w) => ({ worktree: w.worktree ?? w.checkout, holder: w.holder })),
+    })),
     store: {
       kind: snapshot.store.kind,
       location: snapshot.store.location,

@@ -87,7 +87,16 @@ test('R-CLM-5, R-CTX-1: two worktrees of one repository are one project: context
   cleanup.push(() => c.client.close());
   assert.match(await callRefused(c.client, 'claim_acquire', { resource: 'a.txt' }), /^ClaimConflict: a\.txt is claimed by session .* \(agent-in-feature\) in worktree feature \(branch feature\)/);
   const listed = await callOk<{ claims: ClaimOut[] }>(c.client, 'claim_list', {});
-  assert.deepEqual(listed.claims.map((x) => [x.resource, x.checkout]).sort(), [['a.txt', repo.feature], ['a.txt', repo.main]], 'the radar\'s raw material: one file, two worktrees');
+  assert.deepEqual(listed.claims.map((x) => [x.resource, x.checkout]).sort(), [['a.txt', repo.feature], ['a.txt', repo.main]], 'one file, two worktrees');
+  // The conflict radar, in both worktrees' status.
+  for (const ws of [repo.main, repo.feature]) {
+    const status = await runCliWith(['status', '--json', '--workspace', ws], cliEnv(repo.home));
+    assert.equal(status.code, 0, status.stderr);
+    const radar = (JSON.parse(status.stdout) as { participants: Array<{ snapshot?: { acrossWorktrees: Array<{ resource: string; worktrees: Array<{ checkout: string; worktree?: string }> }> } }> }).participants[0]?.snapshot?.acrossWorktrees;
+    assert.deepEqual(radar?.map((o) => [o.resource, o.worktrees.map((w) => w.worktree).sort()]), [['a.txt', ['feature (branch feature)', 'main (branch main)']]], `the radar in ${ws}`);
+    const text = await runCliWith(['status', '--workspace', ws], cliEnv(repo.home));
+    assert.match(text.stdout, /across worktrees: a\.txt is changed in (main|feature) \(branch \w+\) \(.*\) and /);
+  }
 });
 
 test('R-CLM-5, R-AGT-4: under "warn" the edit guard lets an agent in feature edit a file claimed in main and tells its model who and where; under "refuse" the edit and the claim are refused', async () => {
