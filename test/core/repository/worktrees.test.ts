@@ -118,6 +118,16 @@ test('R-CLM-5, R-AGT-4: under "warn" the edit guard lets an agent in feature edi
   assert.match(denied.stderr, /a\.txt is claimed by session .* in worktree main \(branch main\)/);
 });
 
+test('R-CLM-5, R-CTX-1: a repository\'s state from before worktrees shared a store is left where it was, and the log says where the shared state is now', async () => {
+  const repo = repository();
+  mkdirSync(path.join(repo.main, '.session-coordinator', 'ns', 'plans'), { recursive: true });
+  const server = await startServe(repo.main, repo.home);
+  cleanup.push(() => server.stop());
+  await new Promise((r) => setTimeout(r, 200));
+  assert.match(server.stderr(), /This project's shared state is now in .*\.git\/session-coordinator, where every git worktree of the repository finds it\. .*\.session-coordinator holds 1 namespace\(s\) from before \(plans\)/);
+  assert.ok(existsSync(path.join(repo.main, '.session-coordinator', 'ns', 'plans')), 'nothing was moved or deleted');
+});
+
 test('R-CLM-1: a folder opened inside a repository names claims from the top of its checkout, so two windows on different folders of one repository agree', async () => {
   const repo = repository();
   const sub = path.join(repo.main, 'packages', 'app');

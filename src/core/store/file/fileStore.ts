@@ -8,7 +8,7 @@ import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, MESSAGES_NAMESPACE, checkValue, versionConflict, type ByteQuota, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim } from '../decisions.js';
-import { storeLocation, type StoreLocation } from './storeLayout.js';
+import { STORE_FOLDER, storeLocation, type StoreLocation } from './storeLayout.js';
 import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
 import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
@@ -87,8 +87,10 @@ export class FileStore implements SharedStore {
 
   /** Opens (creating if needed) the store of a project; throws when the folder cannot be used. */
   static async open(deps: FileStoreDeps): Promise<FileStore> {
-    const store = new FileStore(deps, await storeLocation(deps.projectRoot));
+    const location = await storeLocation(deps.projectRoot);
+    const store = new FileStore(deps, location);
     await store.init();
+    await warnOfOldFolder(deps, location);
     return store;
   }
 
@@ -489,4 +491,20 @@ export class FileStore implements SharedStore {
     timer.unref();
     this.timers.push(timer);
   }
+}
+
+/**
+ * Before worktrees shared one store, a repository's was `<root>/.session-coordinator`.
+ * Its context is not moved (a write there may still be in flight from an older
+ * version); a person is told where the shared state is now.
+ */
+async function warnOfOldFolder(deps: FileStoreDeps, location: StoreLocation): Promise<void> {
+  const old = path.join(deps.projectRoot, STORE_FOLDER);
+  if (location.dir === old) return;
+  const names = await fs.readdir(path.join(old, 'ns')).catch(() => [] as string[]);
+  const namespaces = names.filter((n) => isNamespace(n));
+  if (namespaces.length === 0) return;
+  deps.logger.warn(
+    `This project's shared state is now in ${location.dir}, where every git worktree of the repository finds it. ${old} holds ${namespaces.length} namespace(s) from before (${namespaces.slice(0, 5).join(', ')}): they are left as they were; copy what you need with context_get/context_set, then delete the folder.`,
+  );
 }
