@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { msUntilGranted, relayAgent } from '../support/agentExit.js';
 import { runClaude, type ClaudeResult } from '../support/agents/claudeCode.js';
 import { startScriptedAnthropic, type ScriptedModel, type Step } from '../support/agents/scriptedAnthropic.js';
 import { runCliWith } from '../support/cliProcesses.js';
+import { repositoryWithWorktree } from '../support/gitRepository.js';
 import { httpClient } from '../support/mcpClients.js';
 import { cliEnv, startServe, TOKEN, type ServeHandle } from '../support/processes.js';
 import { tempDir } from '../support/workspace.js';
@@ -269,20 +269,9 @@ test('R-AGT-6, R-AGT-4, R-AGT-5: two Claude Codes hand a file over: A is denied,
 });
 
 test('R-CLM-5, R-AGT-4, R-AGT-5: Claude Code in a git worktree edits a file an agent in the main checkout holds: the edit goes through (warn) and its model is told who and where', async () => {
-  const dir = tempDir();
-  const home = tempDir();
-  cleanup.push(dir.remove, home.remove);
-  const git = (cwd: string, ...args: string[]): string =>
-    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' });
-  const main = path.join(realpathSync(dir.path), 'main');
-  mkdirSync(main);
-  git(main, 'init', '-q');
-  writeFileSync(path.join(main, 'a.txt'), 'a = 1\n');
-  git(main, 'add', 'a.txt');
-  git(main, 'commit', '-q', '-m', 'one');
-  const feature = path.join(path.dirname(main), 'feature');
-  git(main, 'worktree', 'add', '-q', '-b', 'feature', feature);
-  const server = await startServe(main, home.path);
+  const { main, feature, home, remove } = repositoryWithWorktree('a = 1\n');
+  cleanup.push(remove);
+  const server = await startServe(main, home);
   cleanup.push(() => server.stop());
   const holderInMain = await httpClient(server.url, 'agent-in-main');
   cleanup.push(() => holderInMain.client.close());
@@ -290,7 +279,7 @@ test('R-CLM-5, R-AGT-4, R-AGT-5: Claude Code in a git worktree edits a file an a
 
   const file = path.join(feature, 'a.txt');
   const m = await model([{ toolUse: { name: 'Read', input: { file_path: file } } }, { toolUse: { name: 'Edit', input: { file_path: file, old_string: 'a = 1', new_string: 'a = 2' } } }, { text: 'done' }]);
-  agentSessionId(await runClaude({ workspace: feature, modelUrl: m.url, coordinatorHome: home.path, env: { SESSION_COORDINATOR_TOKEN: TOKEN } }));
+  agentSessionId(await runClaude({ workspace: feature, modelUrl: m.url, coordinatorHome: home, env: { SESSION_COORDINATOR_TOKEN: TOKEN } }));
   const edit = m.toolResults()[1];
   assert.equal(edit?.isError, false, `the edit was blocked: ${edit?.text}`);
   assert.equal(readFileSync(file, 'utf8'), 'a = 2\n');

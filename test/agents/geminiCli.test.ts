@@ -18,7 +18,8 @@ after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-test('R-AGT-5, R-AGT-2, R-AGT-4, R-AGT-1: Gemini CLI set up by setup gemini: its MCP session and its hook are one agent; a write into another agent\'s claim is blocked with the holder; its claims go when it exits', async () => {
+/** A workspace with a live participant, set up by `setup gemini`; the token is the install's file. */
+async function geminiProject(): Promise<{ ws: { path: string }; home: { path: string }; server: Awaited<ReturnType<typeof startServe>>; token: string }> {
   const ws = tempDir();
   const home = tempDir();
   cleanup.push(ws.remove, home.remove);
@@ -28,8 +29,11 @@ test('R-AGT-5, R-AGT-2, R-AGT-4, R-AGT-1: Gemini CLI set up by setup gemini: its
   cleanup.push(() => server.stop());
   const done = await runCliWith(['setup', 'gemini', '--workspace', ws.path], cliEnv(home.path, env));
   assert.equal(done.code, 0, done.stderr);
+  return { ws, home, server, token: readFileSync(path.join(home.path, 'token'), 'utf8').trim() };
+}
 
-  const token = readFileSync(path.join(home.path, 'token'), 'utf8').trim();
+test('R-AGT-5, R-AGT-2, R-AGT-4, R-AGT-1: Gemini CLI set up by setup gemini: its MCP session and its hook are one agent; a write into another agent\'s claim is blocked with the holder; its claims go when it exits', async () => {
+  const { ws, home, server, token } = await geminiProject();
   const holder = await relayAgent(ws.path, home.path, { CLAUDE_CODE_SESSION_ID: 'holder-agent-0001', SESSION_COORDINATOR_TOKEN: token }, 'claude-code');
   cleanup.push(() => holder.client.close());
   assert.equal((await holder.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/locked', ttlSeconds: 600 } })).isError, undefined);
@@ -67,15 +71,7 @@ test('R-AGT-5, R-AGT-2, R-AGT-4, R-AGT-1: Gemini CLI set up by setup gemini: its
 });
 
 test('R-AGT-6, R-AGT-5: a message to a Gemini CLI agent reaches its model after its next tool call (AfterTool hook, <hook_context>), once', async () => {
-  const ws = tempDir();
-  const home = tempDir();
-  cleanup.push(ws.remove, home.remove);
-  const env = { SESSION_COORDINATOR_TOKEN: undefined };
-  const server = await startServe(ws.path, home.path, [], env);
-  cleanup.push(() => server.stop());
-  const done = await runCliWith(['setup', 'gemini', '--workspace', ws.path], cliEnv(home.path, env));
-  assert.equal(done.code, 0, done.stderr);
-  const token = readFileSync(path.join(home.path, 'token'), 'utf8').trim();
+  const { ws, home, server, token } = await geminiProject();
   const sender = await httpClient(server.url, 'sender', token);
   cleanup.push(() => sender.client.close());
   let sent = '';

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { findGitLayout } from '../../../src/core/repository/gitLayout.js';
 import { projectIdFor } from '../../../src/core/store/redis/projectId.js';
 import { runCliWith } from '../../support/cliProcesses.js';
 import { httpClient, whoami } from '../../support/mcpClients.js';
+import { git, repositoryWithWorktree, type TwoCheckouts } from '../../support/gitRepository.js';
 import { cliEnv, startServe } from '../../support/processes.js';
 import { callOk, callRefused } from '../../support/sharedContext.js';
 import { tempDir } from '../../support/workspace.js';
@@ -22,23 +22,11 @@ after(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => undefined);
 });
 
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' }).trim();
-
-/** A repository with one commit, its main checkout at <dir>/main and a linked worktree at <dir>/feature on branch feature. */
-function repository(): { main: string; feature: string; home: string } {
-  const dir = tempDir('sc-worktrees-');
-  const home = tempDir('sc-worktrees-home-');
-  cleanup.push(dir.remove, home.remove);
-  const main = path.join(realpathSync(dir.path), 'main');
-  mkdirSync(main);
-  git(main, 'init', '-q');
-  writeFileSync(path.join(main, 'a.txt'), 'a\n');
-  git(main, 'add', 'a.txt');
-  git(main, 'commit', '-q', '-m', 'one');
-  const feature = path.join(path.dirname(main), 'feature');
-  git(main, 'worktree', 'add', '-q', '-b', 'feature', feature);
-  return { main, feature, home: home.path };
+/** A repository with one commit, its main checkout and a linked worktree on branch feature; removed after the tests. */
+function repository(): TwoCheckouts {
+  const repo = repositoryWithWorktree();
+  cleanup.push(repo.remove);
+  return repo;
 }
 
 async function twoWorktrees(args: string[] = []): Promise<{ repo: ReturnType<typeof repository>; a: Awaited<ReturnType<typeof httpClient>>; b: Awaited<ReturnType<typeof httpClient>> }> {
