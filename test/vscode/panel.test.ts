@@ -4,9 +4,11 @@
 // get. Real MCP clients connect to the coordinator the extension runs.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { before, test, type TestContext } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
+import { git } from '../support/gitRepository.js';
 import { REPO } from '../support/processes.js';
 import { tempDir } from '../support/workspace.js';
 import { openWorkbench, type Workbench } from './harness/browser.js';
@@ -125,6 +127,8 @@ async function visualReport(frame: Frame): Promise<Record<string, unknown>> {
 interface Run {
   build: VscodeBuild;
   workspace: string;
+  /** A linked git worktree of the workspace's repository, on branch feature. */
+  worktree: string;
   home: string;
   server: CodeServerHandle;
   wb: Workbench;
@@ -139,6 +143,12 @@ async function start(build: VscodeBuild): Promise<Run & { stop(): Promise<void> 
   writeFileSync(path.join(ws.path, 'src', 'app.ts'), 'export const answer = 42;\n');
   writeFileSync(path.join(ws.path, 'src', 'util.ts'), 'export const twice = (n: number): number => n * 2;\n');
   writeFileSync(path.join(ws.path, 'README.md'), '# A project\n');
+  // The workspace is a git repository with a second worktree: the conflict radar's test uses it.
+  git(ws.path, 'init', '-q');
+  git(ws.path, 'add', '.');
+  git(ws.path, 'commit', '-q', '-m', 'one');
+  const worktree = `${ws.path}-feature`;
+  git(ws.path, 'worktree', 'add', '-q', '-b', 'feature', worktree);
   const agents: Agent[] = [];
   let server: CodeServerHandle | undefined;
   let wb: Workbench | undefined;
@@ -147,6 +157,7 @@ async function start(build: VscodeBuild): Promise<Run & { stop(): Promise<void> 
     await wb?.close();
     await server?.stop();
     await ws.remove();
+    await rm(worktree, { recursive: true, force: true });
     await home.remove();
   };
   try {
@@ -161,7 +172,7 @@ async function start(build: VscodeBuild): Promise<Run & { stop(): Promise<void> 
     });
     wb = await openWorkbench(server.url, ws.path);
     const endpoint = await waitForWindowEndpoint(home.path);
-    return { build, workspace: ws.path, home: home.path, server, wb, endpoint, agents, stop };
+    return { build, workspace: ws.path, worktree, home: home.path, server, wb, endpoint, agents, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -301,6 +312,24 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
     assert.equal(await people.locator('img, b').count(), 0, 'no markup was made from the agent\'s text');
     assert.equal(await frame.evaluate('document.body.dataset.pwned ?? null'), null);
     assert.match(await thread.innerText(), /a person \(a person, from VS Code\).*Stop touching the API/s);
+  });
+
+  await t.test(`R-CLM-5: an agent in another git worktree claims src/app.ts too: the panel lists it under Across worktrees and the status bar warns (${v})`, async () => {
+    const elsewhere = await connectCliAgent({ workspace: run.worktree, home: run.home, name: 'feature-agent', command: 'serve' });
+    agents.push(elsewhere);
+    const granted = await elsewhere.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/app.ts' } });
+    assert.ok(!granted.isError, JSON.stringify(granted.content));
+    assert.match(JSON.stringify(granted.structuredContent), /another worktree of this repository is changing what you edit/);
+    frame = await openHealthPanel(page);
+    const radar = frame.locator('ul.radar li', { hasText: 'src/app.ts' });
+    await radar.waitFor({ state: 'attached', timeout: 10_000 });
+    const text = await radar.innerText();
+    assert.match(text, /src\/app\.ts \(this worktree too\):/);
+    assert.match(text, /feature \(branch feature\) by .*feature-agent/);
+    assert.match(text, /\(branch main\) by .*headless-agent/);
+    const item = page.locator('.statusbar-item', { hasText: /sessions?/ }).filter({ has: page.locator('.codicon-git-merge') });
+    await item.first().waitFor({ state: 'attached', timeout: 10_000 });
+    assert.match(await item.first().innerText(), /\d+ sessions?\s+1/);
   });
 
   await t.test(`R-EXT-1: screenshots of the panel with sessions in a dark and a light theme (${v})`, async () => {

@@ -110,12 +110,16 @@ export class EditGuard {
     const blocking = (c: Claim, resource: string): boolean => !sameHolder(c.holder, actor) && overlaps(c.resource, resource) && (here(c) || across === 'refuse');
     const claims = await this.deps.store.listClaims();
     const toClaim: string[] = [];
+    const renewing = new Set<string>();
     for (const resource of resources) {
       if (resource === undefined) continue;
       const mine = claims.find((c) => here(c) && sameHolder(c.holder, actor) && covers(c.resource, resource));
       if (mine) {
         // The guard's own file claim is renewed by each edit; an explicit claim is the agent's to renew.
-        if (mine.holder.via === 'edit-guard' && mine.resource === resource) toClaim.push(resource);
+        if (mine.holder.via === 'edit-guard' && mine.resource === resource) {
+          toClaim.push(resource);
+          renewing.add(resource);
+        }
         continue;
       }
       const theirs = claims.find((c) => blocking(c, resource));
@@ -127,7 +131,8 @@ export class EditGuard {
     for (const resource of toClaim) {
       try {
         const grant = await this.deps.store.acquireClaim(resource, actor, this.deps.ttlMs ?? AUTO_CLAIM_TTL_MS, { acrossWorktrees: across });
-        elsewhere.push(...(grant.elsewhere ?? []));
+        // The model hears of another worktree once, when the file becomes its own, not on every edit after.
+        if (!renewing.has(resource)) elsewhere.push(...(grant.elsewhere ?? []));
         granted.push(resource);
       } catch (e) {
         // Another agent won the race since we listed: this edit is the one that waits.

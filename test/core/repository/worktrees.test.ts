@@ -97,6 +97,8 @@ test('R-CLM-5, R-AGT-4: under "warn" the edit guard lets an agent in feature edi
   const context = (JSON.parse(allowed.stdout) as { hookSpecificOutput?: { additionalContext?: string } }).hookSpecificOutput?.additionalContext ?? '';
   assert.match(context, /another worktree of this repository is changing what you edit/);
   assert.match(context, /a\.txt: session .* \(agent-in-main\) in worktree main \(branch main\)/);
+  const again = await edit(repo.feature, 'agent-in-feature-1');
+  assert.deepEqual([again.code, again.stdout], [0, ''], 'told once, when the file became its own, not on every edit');
 
   const strict = await twoWorktrees(['--across-worktrees', 'refuse']);
   await callOk(strict.a.client, 'claim_acquire', { resource: 'a.txt' });
