@@ -168,7 +168,8 @@ async function start(build: VscodeBuild): Promise<Run & { stop(): Promise<void> 
       env: { SESSION_COORDINATOR_HOME: home.path },
       // UI only: no test payload, so no smoke-test driver (it would hide the toasts).
       smokeTestDriver: false,
-      userSettings: { 'workbench.colorTheme': 'Default Dark Modern' },
+      // The workspace is a git repository (for the radar); VS Code's own git support would redecorate the Explorer under the hover tests.
+      userSettings: { 'workbench.colorTheme': 'Default Dark Modern', 'git.enabled': false },
     });
     wb = await openWorkbench(server.url, ws.path);
     const endpoint = await waitForWindowEndpoint(home.path);

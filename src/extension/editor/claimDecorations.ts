@@ -23,10 +23,12 @@ export class ClaimIndex {
   get resources(): readonly PanelClaim[] {
     return this.claims;
   }
-}
 
-export function describeClaim(c: PanelClaim): string {
-  return `Claimed by ${c.holderClient} (session ${c.holderSessionId.slice(0, 8)})${c.worktree ? ` in worktree ${c.worktree}` : ''} until ${new Date(c.expiresAt).toLocaleTimeString()}`;
+  /** "Claimed by … until …", naming the worktree only when it is another one than this window's. */
+  describe(c: PanelClaim): string {
+    const elsewhere = c.checkout !== undefined && c.checkout !== this.root && c.worktree;
+    return `Claimed by ${c.holderClient} (session ${c.holderSessionId.slice(0, 8)})${elsewhere ? ` in worktree ${c.worktree}` : ''} until ${new Date(c.expiresAt).toLocaleTimeString()}`;
+  }
 }
 
 /** A badge and tooltip on claimed files in the Explorer (R-CLM-4). */
@@ -51,7 +53,7 @@ export class ClaimDecorations implements vscode.FileDecorationProvider, vscode.D
     if (!this.enabled) return undefined;
     const claim = this.index.claimOn(uri);
     if (!claim) return undefined;
-    return { badge: 'C', tooltip: describeClaim(claim), color: new vscode.ThemeColor('list.warningForeground'), propagate: false };
+    return { badge: 'C', tooltip: this.index.describe(claim), color: new vscode.ThemeColor('list.warningForeground'), propagate: false };
   }
 
   dispose(): void {

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { describeClaim, type ClaimIndex } from './claimDecorations.js';
+import type { ClaimIndex } from './claimDecorations.js';
 
 /**
  * Warns before saving a file an agent's session holds (R-CLM-4). A warning,
@@ -14,10 +14,11 @@ export class SaveGuard implements vscode.Disposable {
   ) {
     this.subscription = vscode.workspace.onWillSaveTextDocument((e) => {
       if (!this.enabled() || e.reason !== vscode.TextDocumentSaveReason.Manual) return;
-      const claim = this.index().claimOn(e.document.uri);
+      const index = this.index();
+      const claim = index.claimOn(e.document.uri);
       if (!claim) return;
       // Not awaited: a save must never wait on a notification nobody dismisses.
-      void vscode.window.showWarningMessage(`${vscode.workspace.asRelativePath(e.document.uri)}: ${describeClaim(claim)}. Your save went ahead; coordinate with that agent before editing further.`);
+      void vscode.window.showWarningMessage(`${vscode.workspace.asRelativePath(e.document.uri)}: ${index.describe(claim)}. Your save went ahead; coordinate with that agent before editing further.`);
     });
   }
 
