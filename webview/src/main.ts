@@ -76,7 +76,7 @@ function claimItems(claims: readonly PanelClaim[]): HTMLElement {
         'li',
         {},
         el('code', {}, c.resource),
-        ` held by ${c.holderAgent ?? c.holderClient} until ${new Date(c.expiresAt).toLocaleTimeString()} `,
+        ` held by ${c.holderAgent ?? c.holderClient}${c.otherWorktree && c.worktree ? ` in worktree ${c.worktree}` : ''} until ${new Date(c.expiresAt).toLocaleTimeString()} `,
         button('Release', `Release claim on ${c.resource}`, () => send({ type: 'releaseClaim', resource: c.resource, fencingToken: c.fencingToken, ...(c.checkout ? { checkout: c.checkout } : {}) })),
       ),
     ),

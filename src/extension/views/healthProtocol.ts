@@ -37,6 +37,8 @@ export interface PanelClaim {
   /** The git worktree (path) it was made in, and how people name it: "feature (branch feature)". */
   readonly checkout?: string;
   readonly worktree?: string;
+  /** Made in another worktree than this window's. */
+  readonly otherWorktree?: boolean;
   readonly holderSessionId: string;
   readonly holderClient: string;
   readonly holderAgent?: string;

@@ -134,6 +134,7 @@ export function buildPanelState(input: PanelInputs): PanelState {
       resource: c.resource,
       ...(c.checkout ? { checkout: c.checkout } : {}),
       ...(c.holder.worktree ? { worktree: c.holder.worktree } : {}),
+      ...(c.checkout && input.checkout && c.checkout !== input.checkout ? { otherWorktree: true } : {}),
       holderSessionId: c.holder.sessionId,
       holderClient: c.holder.clientName,
       ...(c.holder.agent ? { holderAgent: describeAgent(c.holder.agent) } : {}),
