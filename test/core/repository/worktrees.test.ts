@@ -134,7 +134,7 @@ test('R-CLM-1: a folder opened inside a repository names claims from the top of 
   await callOk(b.client, 'claim_acquire', { resource: 'index.ts' });
 });
 
-test('R-CTX-9: the git layout is read from git\'s own files: a worktree, a detached HEAD, no repository; Redis project ids agree across worktrees without an origin', async () => {
+test('R-CLM-5, R-CTX-9: the git layout is read from git\'s own files: a worktree, a detached HEAD, no repository, a submodule (its own project), a bare repository\'s worktree; Redis project ids agree across worktrees without an origin', async () => {
   const repo = repository();
   const main = await findGitLayout(repo.main);
   const feature = await findGitLayout(path.join(repo.feature));
@@ -146,4 +146,19 @@ test('R-CTX-9: the git layout is read from git\'s own files: a worktree, a detac
   const plain = tempDir();
   cleanup.push(plain.remove);
   assert.equal(await findGitLayout(plain.path), undefined);
+
+  // A submodule (and any nested repository) is a project of its own: its git folder has no commondir.
+  git(repo.main, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', repo.main, 'vendor/lib');
+  const sub = await findGitLayout(path.join(repo.main, 'vendor', 'lib'));
+  assert.equal(sub?.worktree, path.join(repo.main, 'vendor', 'lib'));
+  assert.notEqual(sub?.commonDir, main?.commonDir, 'its own common folder');
+  assert.notEqual(await projectIdFor(path.join(repo.main, 'vendor', 'lib')), await projectIdFor(repo.main));
+
+  // A worktree of a bare repository: the bare folder is the common one.
+  const bare = path.join(path.dirname(repo.main), 'bare.git');
+  git(path.dirname(repo.main), 'clone', '-q', '--bare', repo.main, bare);
+  const fromBare = path.join(path.dirname(repo.main), 'from-bare');
+  git(bare, 'worktree', 'add', '-q', fromBare, 'main');
+  const layout = await findGitLayout(fromBare);
+  assert.deepEqual([layout?.worktree, layout?.commonDir, layout?.branch], [fromBare, bare, 'main']);
 });
