@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import { agentKey } from './agents/agentIdentity.js';
 import { EditGuard, type BlockedEdit } from './guard/editGuard.js';
 import { withDefaults, type CoordinatorOptions, type OptionsOverride } from './config.js';
@@ -34,6 +35,9 @@ export interface CoordinatorDeps {
   localOnlyReason?: string;
   label?: string;
 }
+
+/** How often a participant in a git worktree checks that its worktree, and those claims name, still exist. */
+const WORKTREE_CHECK_MS = 2_000;
 
 const OBSERVED_COUNTERS = [
   'sessions.total',
@@ -88,6 +92,7 @@ export class Coordinator {
   private guardValue: EditGuard | undefined;
   private mailboxValue: Mailbox | undefined;
   private layout: GitLayout | undefined;
+  private worktreeTimer: NodeJS.Timeout | undefined;
   private presenceTimer: NodeJS.Timeout | undefined;
   private disposed = false;
   /** Store work started by session ends: awaited before the store closes. */
@@ -194,6 +199,10 @@ export class Coordinator {
     try {
       root = await this.roots.defaultRoot();
       this.layout = await findGitLayout(root);
+      if (this.layout && !this.worktreeTimer) {
+        this.worktreeTimer = setInterval(() => this.track(this.sweepRemovedWorktrees().catch((e) => this.logger.debug(`Checking worktrees: ${errorMessage(e)}`))), WORKTREE_CHECK_MS);
+        this.worktreeTimer.unref();
+      }
       this.problems = [];
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -242,6 +251,26 @@ export class Coordinator {
     if (agent && this.sessions.list().some((s) => s !== session && s.agent && agentKey(s.agent) === agentKey(agent))) return;
     const filter = agent ? { sessionId: session.id, agentKey: agentKey(agent) } : { sessionId: session.id };
     this.track(this.storeValue?.releaseClaimsOf(filter).catch((e) => this.logger.warn(`Releasing the claims of ${session.id}: ${errorMessage(e)}`)));
+  }
+
+  /**
+   * A worktree removed (`git worktree remove`, a worktree manager cleaning up)
+   * while agents work in it: its sessions here end, and any claim made in a
+   * checkout that no longer exists is released, whoever made it (issue 17).
+   */
+  private async sweepRemovedWorktrees(): Promise<void> {
+    if (!this.storeValue || this.disposed) return;
+    const gone = async (dir: string): Promise<boolean> => !(await fs.stat(dir).then(() => true, (e: NodeJS.ErrnoException) => e.code !== 'ENOENT'));
+    if (this.layout && (await gone(this.layout.worktree))) {
+      for (const s of this.sessions.list()) this.sessions.close(s.id, `its worktree ${describeWorktree(this.layout)} was removed`);
+    }
+    const claims = await this.storeValue.listClaims();
+    const checkouts = [...new Set(claims.flatMap((c) => (c.checkout ? [c.checkout] : [])))];
+    const removed = new Set((await Promise.all(checkouts.map(async (c) => ((await gone(c)) ? c : undefined)))).filter((c) => c !== undefined));
+    for (const c of claims.filter((x) => x.checkout && removed.has(x.checkout))) {
+      await this.storeValue.revokeClaim(c.resource, c.fencingToken, { sessionId: 'coordinator', clientName: 'worktree removed', participantId: this.storeValue.participantId }, c.checkout).catch(() => undefined);
+      this.metrics.counter('claims.releasedWorktreeRemoved').inc();
+    }
   }
 
   /** Ends a session wherever it lives: here at once, in another participant through the store. */
@@ -315,6 +344,7 @@ export class Coordinator {
     this.requests.dispose();
     this.disposed = true;
     clearTimeout(this.presenceTimer);
+    clearInterval(this.worktreeTimer);
     await Promise.all(this.background);
     await this.storeEvents?.dispose();
     this.changed.dispose();

@@ -108,6 +108,28 @@ test('R-CLM-5, R-AGT-4: under "warn" the edit guard lets an agent in feature edi
   assert.match(denied.stderr, /a\.txt is claimed by session .* in worktree main \(branch main\)/);
 });
 
+test('R-CLM-5: a worktree removed while its agents run: their sessions end and their claims go, also those made by a hook with no participant', async () => {
+  const { repo, a, b } = await twoWorktrees();
+  await callOk(b.client, 'claim_acquire', { resource: 'a.txt' });
+  // A third worktree with no participant: an agent's hook claims through the store itself.
+  const other = `${repo.feature}-other`;
+  git(repo.main, 'worktree', 'add', '-q', '-b', 'other', other);
+  const edit = await runCliWith(['hook', 'claude-code'], cliEnv(repo.home), { stdin: JSON.stringify({ session_id: 'agent-in-other-1', cwd: other, hook_event_name: 'PreToolUse', tool_name: 'Edit', tool_input: { file_path: path.join(other, 'a.txt') } }) });
+  assert.equal(edit.code, 0, edit.stderr);
+  const checkouts = async (): Promise<string[]> => (await callOk<{ claims: ClaimOut[] }>(a.client, 'claim_list', {})).claims.map((c) => c.checkout ?? '').sort();
+  assert.deepEqual(await checkouts(), [repo.feature, other].sort());
+  const removedAt = Date.now();
+  git(repo.main, 'worktree', 'remove', '--force', repo.feature);
+  git(repo.main, 'worktree', 'remove', '--force', other);
+  for (;;) {
+    if ((await checkouts()).length === 0) break;
+    assert.ok(Date.now() - removedAt < 10_000, `claims of removed worktrees still listed: ${JSON.stringify(await checkouts())}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  console.log(`# claims of removed worktrees gone ${Date.now() - removedAt} ms after git worktree remove`);
+  await assert.rejects(b.client.callTool({ name: 'whoami', arguments: {} }), 'the feature agent\'s session ended');
+});
+
 test('R-CLM-5, R-CTX-1: a repository\'s state from before worktrees shared a store is left where it was, and the log says where the shared state is now', async () => {
   const repo = repository();
   mkdirSync(path.join(repo.main, '.session-coordinator', 'ns', 'plans'), { recursive: true });
