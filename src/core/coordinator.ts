@@ -284,7 +284,8 @@ export class Coordinator {
     if (this.presenceTimer || !this.storeValue || this.disposed) return;
     this.presenceTimer = setTimeout(() => {
       this.presenceTimer = undefined;
-      const sessions = this.sessions.infos().map((s) => ({ id: s.id, clientName: s.client.name, ...(s.agent ? { agent: s.agent } : {}), transport: s.transport, state: s.state.kind, root: s.root, tags: s.tags, requestCount: s.requestCount, lastActivityAt: s.lastActivityAt }));
+      const worktree = this.layout ? { worktree: describeWorktree(this.layout) } : {};
+      const sessions = this.sessions.infos().map((s) => ({ id: s.id, clientName: s.client.name, ...(s.agent ? { agent: s.agent } : {}), ...worktree, transport: s.transport, state: s.state.kind, root: s.root, tags: s.tags, requestCount: s.requestCount, lastActivityAt: s.lastActivityAt }));
       void this.storeValue?.heartbeat(sessions).catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
     }, 50);
     this.presenceTimer.unref();

@@ -152,7 +152,7 @@ function render(state: PanelState): void {
   const participants = el(
     'ul',
     { class: 'participants' },
-    ...state.participants.map((p) => el('li', {}, el('span', { class: p.heartbeatAgeMs < 3000 ? 'live' : 'stale', 'aria-label': p.heartbeatAgeMs < 3000 ? 'live' : 'not responding' }, '●'), ` ${p.self ? 'This window' : p.label} · pid ${p.pid} · ${p.sessionCount} session${p.sessionCount === 1 ? '' : 's'}`)),
+    ...state.participants.map((p) => el('li', {}, el('span', { class: p.heartbeatAgeMs < 3000 ? 'live' : 'stale', 'aria-label': p.heartbeatAgeMs < 3000 ? 'live' : 'not responding' }, '●'), ` ${p.self ? 'This window' : p.label}${p.worktree ? ` · ${p.worktree}` : ''} · pid ${p.pid} · ${p.sessionCount} session${p.sessionCount === 1 ? '' : 's'}`)),
   );
   const store = state.store;
   const storeInfo = el(

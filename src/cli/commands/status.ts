@@ -30,7 +30,8 @@ function render(statuses: ParticipantStatus[], workspace: string): string {
     lines.push('', `${participant.kind} pid ${participant.pid} at ${participant.url}${error ? `: unreachable (${error})` : ''}`);
     if (!snapshot) continue;
     lines.push(`  health: ${snapshot.health.status === 'ok' ? 'ok' : `ERROR ${snapshot.health.problems.join('; ')}`}`);
-    lines.push(`  sessions: ${snapshot.sessions.length}`);
+    const worktree = snapshot.participants.find((p) => p.pid === snapshot.pid)?.sessions.find((s) => s.worktree)?.worktree;
+    lines.push(`  sessions: ${snapshot.sessions.length}${worktree ? `  worktree: ${worktree}` : ''}`);
     for (const s of snapshot.sessions) {
       const agent = s.agent ? `  agent=${describeAgent(s.agent)}` : '';
       lines.push(`    ${s.id}  ${s.client.name} ${s.client.version}${agent}  ${s.transport}  ${s.state.kind}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`);

@@ -56,6 +56,7 @@ export function readParticipant(id: string, raw: unknown): Participant | undefin
     sessions.push({
       id: s.id,
       clientName: label(s.clientName, 'unknown'),
+      ...(text(s.worktree, 512) ? { worktree: label(s.worktree, '') } : {}),
       ...(isAgentIdentity(s.agent) ? { agent: s.agent } : {}),
       transport: s.transport,
       state: s.state,

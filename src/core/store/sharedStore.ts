@@ -90,6 +90,8 @@ export interface Participant {
 export interface ParticipantSession {
   readonly id: string;
   readonly clientName: string;
+  /** The git worktree and branch it works in: "feature (branch feature)". */
+  readonly worktree?: string;
   readonly agent?: AgentIdentity;
   readonly transport: string;
   readonly state: string;

@@ -25,6 +25,8 @@ export interface PanelSession {
 export interface PanelParticipant {
   readonly id: string;
   readonly label: string;
+  /** The git worktree and branch its sessions work in. */
+  readonly worktree?: string;
   readonly kind: string;
   readonly pid: number;
   readonly heartbeatAgeMs: number;

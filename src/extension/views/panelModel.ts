@@ -124,6 +124,7 @@ export function buildPanelState(input: PanelInputs): PanelState {
     participants: snapshot.participants.map((p) => ({
       id: p.participantId,
       label: p.label,
+      ...(p.sessions.find((s) => s.worktree)?.worktree ? { worktree: p.sessions.find((s) => s.worktree)!.worktree! } : {}),
       kind: p.kind,
       pid: p.pid,
       heartbeatAgeMs: Math.max(0, Date.now() - p.heartbeatAt),

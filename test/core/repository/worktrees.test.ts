@@ -84,6 +84,7 @@ test('R-CLM-5, R-CTX-1: two worktrees of one repository are one project: context
     assert.deepEqual(radar?.map((o) => [o.resource, o.worktrees.map((w) => w.worktree).sort()]), [['a.txt', ['feature (branch feature)', 'main (branch main)']]], `the radar in ${ws}`);
     const text = await runCliWith(['status', '--workspace', ws], cliEnv(repo.home));
     assert.match(text.stdout, /across worktrees: a\.txt is changed in (main|feature) \(branch \w+\) \(.*\) and /);
+    assert.match(text.stdout, new RegExp(`sessions: \\d+  worktree: ${path.basename(ws)} \\(branch ${path.basename(ws)}\\)`), 'each participant says which worktree and branch its sessions are in');
   }
 });
 
