@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { findGitLayout } from '../../../src/core/repository/gitLayout.js';
@@ -129,6 +130,25 @@ test('R-CLM-5: a worktree removed while its agents run: their sessions end and t
   }
   console.log(`# claims of removed worktrees gone ${Date.now() - removedAt} ms after git worktree remove`);
   await assert.rejects(b.client.callTool({ name: 'whoami', arguments: {} }), 'the feature agent\'s session ended');
+});
+
+test('R-CLM-5: a worktree on another file system (tmpfs) shares the project: context written there is read in main, and its claim warns main', async (t) => {
+  if (!existsSync('/dev/shm')) return t.skip('no /dev/shm on this machine');
+  const repo = repository();
+  const elsewhere = mkdtempSync('/dev/shm/sc-worktree-');
+  cleanup.push(() => rm(elsewhere, { recursive: true, force: true }));
+  const shm = path.join(elsewhere, 'on-tmpfs');
+  git(repo.main, 'worktree', 'add', '-q', '-b', 'on-tmpfs', shm);
+  const [inMain, inShm] = await Promise.all([startServe(repo.main, repo.home), startServe(shm, repo.home)]);
+  cleanup.push(() => inMain.stop(), () => inShm.stop());
+  const a = await httpClient(inMain.url, 'agent-in-main');
+  const b = await httpClient(inShm.url, 'agent-on-tmpfs');
+  cleanup.push(() => a.client.close(), () => b.client.close());
+  await callOk(b.client, 'context_set', { namespace: 'plan', key: 'from', value: 'tmpfs' });
+  assert.equal((await callOk<{ value?: unknown }>(a.client, 'context_get', { namespace: 'plan', key: 'from' })).value, 'tmpfs');
+  await callOk(b.client, 'claim_acquire', { resource: 'a.txt' });
+  const warned = await callOk<ClaimOut>(a.client, 'claim_acquire', { resource: 'a.txt' });
+  assert.match(warned.warning ?? '', /agent-on-tmpfs\) in worktree on-tmpfs \(branch on-tmpfs\)/);
 });
 
 test('R-CLM-5, R-CTX-1: a repository\'s state from before worktrees shared a store is left where it was, and the log says where the shared state is now', async () => {
