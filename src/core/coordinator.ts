@@ -17,7 +17,7 @@ import { SessionRegistry, type SessionHooks } from './sessions/sessionRegistry.j
 import { isLive } from './sessions/sessionState.js';
 import { MemoryStore } from './store/memoryStore.js';
 import { worktreeOverlaps, type WorktreeOverlap } from './store/claimRules.js';
-import type { Actor, Participant, SharedStore, StoreStatus } from './store/sharedStore.js';
+import type { Actor, Claim, Participant, SharedStore, StoreStatus } from './store/sharedStore.js';
 
 /** Opens the shared store of a project root; a throw puts the coordinator in local-only mode. */
 export type StoreOpener = (projectRoot: string, metrics: Metrics) => Promise<SharedStore>;
@@ -323,7 +323,8 @@ export class Coordinator {
     return { sessionId: session.id, root: session.root, client: session.client, transport: session.transport, isDefault: false };
   }
 
-  async snapshot(): Promise<CoordinatorSnapshot> {
+  /** `claims`: the live claims, when the caller has just read them (the panel): not read twice. */
+  async snapshot(claims?: readonly Claim[]): Promise<CoordinatorSnapshot> {
     const store = this.storeValue;
     return {
       takenAt: new Date().toISOString(),
@@ -334,7 +335,7 @@ export class Coordinator {
       store: store ? await store.status() : { kind: 'memory', location: 'not started', degraded: true, namespaces: [], eventLogBytes: 0 },
       participants: store ? await store.participants() : [],
       blockedEdits: [...(this.guardValue?.recentBlocked ?? [])],
-      acrossWorktrees: store ? worktreeOverlaps(await store.listClaims().catch(() => [])) : [],
+      acrossWorktrees: store ? worktreeOverlaps(claims ?? (await store.listClaims().catch(() => []))) : [],
       metrics: this.metrics.snapshot(),
     };
   }

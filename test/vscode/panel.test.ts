@@ -329,6 +329,8 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
     assert.match(text, /feature \(branch feature\) by .*feature-agent/);
     assert.match(text, /\(branch main\) by .*headless-agent/);
     assert.match(await frame.locator('ul.claims li', { hasText: 'feature-agent' }).first().innerText(), /src\/app\.ts held by feature-agent in worktree .*-feature \(branch feature\) until/);
+    // The process list says which worktree and branch each participant's sessions work in.
+    await frame.locator('ul.participants li', { hasText: '-feature (branch feature)' }).first().waitFor({ state: 'attached', timeout: 10_000 });
     const item = page.locator('.statusbar-item', { hasText: /sessions?/ }).filter({ has: page.locator('.codicon-git-merge') });
     await item.first().waitFor({ state: 'attached', timeout: 10_000 });
     assert.match(await item.first().innerText(), /\d+ sessions?\s+1/);

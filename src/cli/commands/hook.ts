@@ -5,7 +5,7 @@ import { GUARD_PATH, resourceFor, type GuardDecision, type GuardRequest } from '
 import { answer, HOOK_CLIENTS, isHookClient, parseHookInput, type HookAnswer } from '../../core/agents/hookFormats.js';
 import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
-import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
+import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
 import { findGitLayout, type GitLayout } from '../../core/repository/gitLayout.js';
 import { MESSAGES_NAMESPACE } from '../../core/store/decisions.js';
@@ -70,19 +70,17 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   if (!input.agent) return undecided('the hook input names no agent session (session_id)');
   const cwd = (raw as { cwd?: unknown }).cwd;
   const workspace = projectOf(options, io.env, typeof cwd === 'string' ? cwd : undefined);
-  // Claims name paths from the top of the agent's checkout (the worktree), as a participant's do.
-  const layout = await findGitLayout(workspace);
-  const claimRoot = layout?.worktree ?? workspace;
+  const place = await placeOf(workspace, io.env);
   const request: GuardRequest = { event: input.kind, agent: input.agent, client, paths: input.kind === 'edit' ? input.paths : [] };
-  if (request.event === 'tool' && !(await mayHaveMessages(workspace, io.env))) return { exitCode: 0, stdout: '', stderr: '' };
+  if (request.event === 'tool' && !(await mayHaveMessages(place, io.env))) return { exitCode: 0, stdout: '', stderr: '' };
   if (request.event === 'edit' && request.paths.length === 0) return undecided(`${input.kind === 'edit' ? input.tool : 'the tool'} names no file`);
   // Outside the workspace is not ours to guard, and not worth opening a store for.
-  if (request.event === 'edit' && (await Promise.all(request.paths.map((p) => resourceFor(claimRoot, p).catch(() => undefined)))).every((r) => r === undefined)) {
+  if (request.event === 'edit' && (await Promise.all(request.paths.map((p) => resourceFor(place.claimRoot, p).catch(() => undefined)))).every((r) => r === undefined)) {
     return { exitCode: 0, stdout: '', stderr: '' };
   }
   let decision: GuardDecision;
   try {
-    decision = await withTimeout(decide(workspace, claimRoot, request, io.env, layout), DECISION_TIMEOUT_MS);
+    decision = await withTimeout(decide(place, request, io.env), DECISION_TIMEOUT_MS);
   } catch (e) {
     // Not an edit: nothing was guarded, and a missed message waits for the next call.
     if (request.event === 'tool') return { exitCode: 0, stdout: '', stderr: '' };
@@ -92,33 +90,46 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   return decision.decision === 'deny' ? answer(client, 'deny', decision.reason, decision.context) : answer(client, 'allow', undefined, decision.context);
 }
 
+/** Where the agent works, read once per hook call: this runs before every tool call. */
+interface Place {
+  readonly workspace: string;
+  readonly layout: GitLayout | undefined;
+  /** Claims name paths from the top of the agent's checkout (the worktree), as a participant's do. */
+  readonly claimRoot: string;
+  /** The workspace's live participants, windows first. */
+  readonly live: readonly Discovery[];
+}
+
+async function placeOf(workspace: string, env: NodeJS.ProcessEnv): Promise<Place> {
+  const [layout, discoveries] = await Promise.all([findGitLayout(workspace), readDiscoveries(installDir(env))]);
+  const live = discoveries.filter((d) => coversWorkspace(d, workspace)).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
+  return { workspace, layout, claimRoot: layout?.worktree ?? workspace, live };
+}
+
 /**
  * Before a tool that is not an edit, the hook only delivers messages: with a
  * participant live that is one loopback call; with none, the store is opened
  * only once anyone has sent a message on this project (or it is on a server).
  */
-async function mayHaveMessages(workspace: string, env: NodeJS.ProcessEnv): Promise<boolean> {
-  if (selectStoreUrl(env[STORE_ENV])) return true;
-  if ((await readDiscoveries(installDir(env))).some((d) => coversWorkspace(d, workspace))) return true;
-  return fs.stat(await namespaceFolder(workspace, MESSAGES_NAMESPACE)).then(
+async function mayHaveMessages(place: Place, env: NodeJS.ProcessEnv): Promise<boolean> {
+  if (selectStoreUrl(env[STORE_ENV]) || place.live.length > 0) return true;
+  return fs.stat(await namespaceFolder(place.workspace, MESSAGES_NAMESPACE)).then(
     () => true,
     () => false,
   );
 }
 
 /** The live participant decides (one loopback call); with none, the store itself, in this process. */
-async function decide(workspace: string, claimRoot: string, request: GuardRequest, env: NodeJS.ProcessEnv, layout: GitLayout | undefined): Promise<GuardDecision> {
-  const dir = installDir(env);
-  const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
-  live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
-  const token = live.length > 0 ? await loadOrCreateToken(dir, env) : '';
+async function decide(place: Place, request: GuardRequest, env: NodeJS.ProcessEnv): Promise<GuardDecision> {
+  const { workspace, live } = place;
+  const token = live.length > 0 ? await loadOrCreateToken(installDir(env), env) : '';
   for (const target of live) {
     // The token goes only to a process that proves it holds it: a stale discovery file may name anyone's port.
     if (await provePeer(target.url, token).then(() => true, () => false)) return postGuard(new URL(GUARD_PATH, target.url), token, request);
   }
   const { decideOverStore } = await import('./hookStore.js');
   const across = (await workspaceSetting(workspace, 'claims.acrossWorktrees'))?.replace(/"/g, '');
-  return decideOverStore(workspace, claimRoot, request, env, layout, ACROSS_WORKTREES.find((a) => a === across) ?? 'warn');
+  return decideOverStore(workspace, place.claimRoot, request, env, place.layout, ACROSS_WORKTREES.find((a) => a === across) ?? 'warn');
 }
 
 function postGuard(url: URL, token: string, request: GuardRequest): Promise<GuardDecision> {

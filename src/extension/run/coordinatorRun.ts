@@ -73,8 +73,8 @@ export class CoordinatorRun implements vscode.Disposable {
   }
 
   async panelState(): Promise<PanelState> {
-    const snapshot = await this.coordinator.snapshot();
     const claims = await this.coordinator.store.listClaims();
+    const snapshot = await this.coordinator.snapshot(claims);
     return buildPanelState({
       inboxes: await this.inboxes(),
       ...(this.coordinator.git ? { checkout: this.coordinator.git.worktree } : {}),

@@ -1,6 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { CoordinatorError } from '../../errors.js';
+import { CoordinatorError, errorMessage } from '../../errors.js';
 import { ALL, inboxOf, PEOPLE } from '../../messages/messageRules.js';
 import { claimTargetOf, inAgentsWords, type ClaimTarget } from '../../store/claimPaths.js';
 import { alsoChangedElsewhere, describeHolder, sameHolder } from '../../store/claimRules.js';
@@ -134,7 +134,7 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
         .then(
           () => true,
           (e) => {
-            ctx.coordinator.logger.warn(`Telling ${inboxOf(recipient)} of the transfer of ${granted.resource}: ${e instanceof Error ? e.message : String(e)}`);
+            ctx.coordinator.logger.warn(`Telling ${inboxOf(recipient)} of the transfer of ${granted.resource}: ${errorMessage(e)}`);
             return false;
           },
         );
