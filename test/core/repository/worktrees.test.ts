@@ -129,7 +129,14 @@ test('R-CLM-5: a worktree removed while its agents run: their sessions end and t
     await new Promise((r) => setTimeout(r, 200));
   }
   console.log(`# claims of removed worktrees gone ${Date.now() - removedAt} ms after git worktree remove`);
-  await assert.rejects(b.client.callTool({ name: 'whoami', arguments: {} }), 'the feature agent\'s session ended');
+  // Any participant may release the claims; the feature participant ends its own sessions on its own check, up to one period later.
+  for (;;) {
+    const ended = await b.client.callTool({ name: 'whoami', arguments: {} }).then(() => false, () => true);
+    if (ended) break;
+    assert.ok(Date.now() - removedAt < 10_000, 'the feature agent\'s session still answers 10 s after its worktree was removed');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  console.log(`# the feature agent's session ended ${Date.now() - removedAt} ms after git worktree remove`);
 });
 
 test('R-CLM-5: a worktree on another file system (tmpfs) shares the project: context written there is read in main, and its claim warns main', async (t) => {
