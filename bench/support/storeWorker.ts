@@ -25,9 +25,10 @@ export interface RedisTarget {
 
 export type StoreJob =
   /** `count` increments of one key: `update` is store.update(); `cas` is get, then set with expectedVersion, retried on VersionConflict. */
-  | { mode: 'update' | 'cas'; root: string; namespace: string; key: string; count: number; redis?: RedisTarget }
+  /** `agents` concurrent loops in this one process (a window with that many agents), `count` increments in all; 1 unless set. */
+  | { mode: 'update' | 'cas'; root: string; namespace: string; key: string; count: number; agents?: number; redis?: RedisTarget }
   /** The same increments in SQLite: WAL, synchronous=FULL, BEGIN IMMEDIATE; SELECT; UPDATE; COMMIT. */
-  | { mode: 'sqlite'; file: string; key: string; count: number }
+  | { mode: 'sqlite'; file: string; key: string; count: number; agents?: number }
   /** Process A of the propagation figure: `count` sets of one key, `gapMs` apart, reporting when each was acknowledged. */
   | { mode: 'propWrite'; root: string; namespace: string; key: string; count: number; gapMs: [number, number]; redis?: RedisTarget }
   /** Process B: FileStore.onEvent with a poll too slow to matter, so only fs.watch delivers (RedisStore.onEvent: pub/sub). */
@@ -79,6 +80,16 @@ async function next(...types: ParentMessage['type'][]): Promise<ParentMessage> {
   }
 }
 
+/** `count` operations in all, by `n` concurrent loops (the agents of one window). */
+async function agents(n: number, count: number, one: () => Promise<void>): Promise<void> {
+  let left = count;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (left-- > 0) await one();
+    }),
+  );
+}
+
 function cpuMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
@@ -104,9 +115,7 @@ async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' }>): P
   await next('go');
   const latencies: number[] = [];
   let conflicts = 0;
-  const cpu0 = cpuMs();
-  const startedAt = now();
-  for (let i = 0; i < job.count; i++) {
+  const one = async (): Promise<void> => {
     const t = performance.now();
     if (job.mode === 'update') {
       await store.update(job.namespace, job.key, (c) => ((c?.value as number | undefined) ?? 0) + 1, by);
@@ -123,7 +132,10 @@ async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' }>): P
       }
     }
     latencies.push(performance.now() - t);
-  }
+  };
+  const cpu0 = cpuMs();
+  const startedAt = now();
+  await agents(job.agents ?? 1, job.count, one);
   const endedAt = now();
   const cpu = cpuMs() - cpu0;
   const snapshot = metrics.snapshot() as Record<string, unknown>;
@@ -144,16 +156,17 @@ async function sqlite(job: Extract<StoreJob, { mode: 'sqlite' }>): Promise<void>
   await send({ type: 'ready' });
   await next('go');
   const latencies: number[] = [];
-  const cpu0 = cpuMs();
-  const startedAt = now();
-  for (let i = 0; i < job.count; i++) {
+  const one = async (): Promise<void> => {
     const t = performance.now();
     begin.run();
     const v = read.get(job.key)?.v ?? 0;
     write.run(v + 1, job.key);
     commit.run();
     latencies.push(performance.now() - t);
-  }
+  };
+  const cpu0 = cpuMs();
+  const startedAt = now();
+  await agents(job.agents ?? 1, job.count, one);
   const endedAt = now();
   const cpu = cpuMs() - cpu0;
   db.close();

@@ -12,6 +12,8 @@ interface Config {
   namespace: string;
   key: string;
   staleMs: number;
+  /** Concurrent loops in this process (agents of one window), each doing `count` operations. */
+  agents: number;
 }
 
 async function main(): Promise<void> {
@@ -28,31 +30,34 @@ async function main(): Promise<void> {
   let conflicts = 0;
   const started = performance.now();
   const latencies: number[] = [];
-  for (let i = 0; i < config.count; i++) {
-    const t = performance.now();
-    if (config.mode === 'unique') {
-      const key = `${config.prefix}-${i}`;
-      await store.set(config.namespace, key, { i, pad: 'x'.repeat(100) }, by);
-      process.stdout.write(`ack ${key}\n`);
-    } else if (config.mode === 'update') {
-      await store.update(config.namespace, config.key, (c) => ((c?.value as number) ?? 0) + 1, by);
-    } else {
-      for (;;) {
-        const current = await store.get(config.namespace, config.key);
-        try {
-          await store.set(config.namespace, config.key, ((current?.value as number) ?? 0) + 1, by, { expectedVersion: current?.version ?? 0 });
-          break;
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'VersionConflict') throw e;
-          conflicts++;
+  const agent = async (a: number): Promise<void> => {
+    for (let i = 0; i < config.count; i++) {
+      const t = performance.now();
+      if (config.mode === 'unique') {
+        const key = a === 0 ? `${config.prefix}-${i}` : `${config.prefix}-a${a}-${i}`;
+        await store.set(config.namespace, key, { i, pad: 'x'.repeat(100) }, by);
+        process.stdout.write(`ack ${key}\n`);
+      } else if (config.mode === 'update') {
+        await store.update(config.namespace, config.key, (c) => ((c?.value as number) ?? 0) + 1, by);
+      } else {
+        for (;;) {
+          const current = await store.get(config.namespace, config.key);
+          try {
+            await store.set(config.namespace, config.key, ((current?.value as number) ?? 0) + 1, by, { expectedVersion: current?.version ?? 0 });
+            break;
+          } catch (e) {
+            if ((e as { code?: string }).code !== 'VersionConflict') throw e;
+            conflicts++;
+          }
         }
       }
+      latencies.push(performance.now() - t);
     }
-    latencies.push(performance.now() - t);
-  }
+  };
+  await Promise.all(Array.from({ length: config.agents }, (_, a) => agent(a)));
   const snapshot = metrics.snapshot();
   process.stdout.write(
-    JSON.stringify({ done: true, conflicts, ms: performance.now() - started, latencies, compromised: snapshot['store.lock.compromised'] ?? 0, retries: snapshot['store.writeRetries'] ?? 0, rejected: snapshot['store.rejectedRecords'] ?? 0 }) + '\n',
+    JSON.stringify({ done: true, conflicts, ms: performance.now() - started, latencies, compromised: snapshot['store.lock.compromised'] ?? 0, retries: snapshot['store.writeRetries'] ?? 0, rejected: snapshot['store.rejectedRecords'] ?? 0, writes: snapshot['store.writes'] ?? 0, commits: snapshot['store.commits'] ?? 0 }) + '\n',
   );
   await store.dispose();
 }

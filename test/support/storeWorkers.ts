@@ -20,6 +20,8 @@ export interface WorkerConfig {
   namespace: string;
   key?: string;
   staleMs?: number;
+  /** Concurrent loops in the worker process (agents of one window); 1 unless set. */
+  agents?: number;
 }
 
 export interface WorkerResult {
@@ -30,10 +32,12 @@ export interface WorkerResult {
   compromised: number;
   retries: number;
   rejected: number;
+  writes: number;
+  commits: number;
 }
 
 export function startWorker(config: WorkerConfig, onLine?: (line: string) => void): { child: ChildProcess; result: Promise<WorkerResult | undefined> } {
-  const child = spawn(process.execPath, [WORKER, JSON.stringify({ key: 'k', staleMs: 2000, ...config })], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WORKER, JSON.stringify({ key: 'k', staleMs: 2000, agents: 1, ...config })], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buffer = '';
   let result: WorkerResult | undefined;
   let stderr = '';

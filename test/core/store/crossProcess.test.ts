@@ -137,6 +137,59 @@ test('R-CTX-4: a planted stale lock raced for by 8 processes never lets two writ
   console.log(`planted stale lock: ${results.reduce((n, r) => n + (r?.rejected ?? 0), 0)} records rejected and retried, ${results.reduce((n, r) => n + (r?.compromised ?? 0), 0)} compromised locks`);
 });
 
+test('R-CTX-3, R-CTX-4: agents of one window writing at once share one commit (group commit); under a planted stale lock raced for by 4 such windows every increment applies exactly once', async () => {
+  const root = workspace();
+  const { store } = await open(root);
+  await store.set('group', 'n', 0, { sessionId: 't', clientName: 't', participantId: 't' });
+  const lock = path.join(root, STORE_FOLDER, 'ns', 'group', '.lock');
+  mkdirSync(lock);
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(lock, old, old);
+  const results = await Promise.all(Array.from({ length: 4 }, (_, i) => startWorker({ mode: 'update', root, count: 25, agents: 4, prefix: `g${i}`, namespace: 'group', key: 'n' }).result));
+  const final = await store.get('group', 'n');
+  assert.equal(final?.value, 400, 'every increment applied exactly once');
+  const versions = (await store.history({ namespace: 'group', limit: 1000 })).records.map((r) => r.version);
+  assert.deepEqual(versions, Array.from({ length: 401 }, (_, i) => i + 1), 'each version written by exactly one writer');
+  const writes = results.reduce((n, r) => n + (r?.writes ?? 0), 0);
+  const commits = results.reduce((n, r) => n + (r?.commits ?? 0), 0);
+  console.log(`group commit: 4 processes x 4 agents, ${writes} writes in ${commits} commits (appends + fdatasyncs)`);
+  assert.equal(writes, 400);
+  assert.ok(commits > 0 && commits < writes * 0.75, `concurrent writes of one process share commits (${commits} commits for ${writes} writes)`);
+});
+
+test('R-CTX-4: 20 runs of 2 windows x 4 agents writing at once under random SIGKILL: a write shared by a group commit is acknowledged only once durable', async () => {
+  const root = workspace();
+  let kills = 0;
+  const acked = new Set<string>();
+  for (let run = 0; run < 20; run++) {
+    const live = new Map<number, ReturnType<typeof startWorker>>();
+    const spawnWriter = (slot: number): void => {
+      const w = startWorker({ mode: 'unique', root, count: 1_000_000, agents: 4, prefix: `r${run}-k${kills}-s${slot}`, namespace: 'groupkill' }, (line) => {
+        if (line.startsWith('ack ')) acked.add(line.slice(4));
+      });
+      w.result.catch(() => undefined);
+      live.set(slot, w);
+    };
+    for (let slot = 0; slot < 2; slot++) spawnWriter(slot);
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 150));
+      const slot = Math.floor(Math.random() * 2);
+      await stopChild(live.get(slot)!.child, 'SIGKILL');
+      kills++;
+      spawnWriter(slot);
+    }
+    await Promise.all([...live.values()].map((w) => stopChild(w.child, 'SIGKILL')));
+    kills += live.size;
+  }
+  const { store } = await open(root);
+  const present = new Set((await store.list('groupkill')).map((e) => e.key));
+  const lost = [...acked].filter((k) => !present.has(k));
+  console.log(`group-commit kill test: 20 runs, ${kills} SIGKILLs, ${acked.size} acknowledged writes, ${lost.length} lost`);
+  assert.ok(acked.size > 100, `enough writes were acknowledged to mean something (${acked.size})`);
+  assert.deepEqual(lost, [], 'no acknowledged write is lost');
+});
+
 test('R-CTX-6: another process learns of a change by file-system notification, not by polling', async () => {
   const root = workspace();
   const { store: reader } = await open(root, 60_000);

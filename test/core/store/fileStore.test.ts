@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import * as lockfile from 'proper-lockfile';
@@ -9,6 +9,7 @@ import { silentLogger } from '../../../src/core/logging/logger.js';
 import { Metrics } from '../../../src/core/metrics/metrics.js';
 import { FileStore, type FileStoreOptions } from '../../../src/core/store/file/fileStore.js';
 import { STORE_FOLDER } from '../../../src/core/store/file/storeLayout.js';
+import { encodeLine } from '../../../src/core/store/file/walFormat.js';
 import { tempDir } from '../../support/workspace.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -178,4 +179,46 @@ test('R-CTX-8: when the store cannot work the coordinator is local-only, says so
   cleanup.push(() => untrusted.dispose());
   await untrusted.start();
   assert.equal((await untrusted.snapshot()).store.reason, 'the workspace is not trusted');
+});
+
+test('R-CTX-3, R-CTX-4: a line another holder appends between a group commit\'s read and its append (a lock taken over) wins; the batch takes back what it assumed, reads back and retries', async () => {
+  const { store, metrics, root } = await openStore();
+  await store.set('taken', 'n', 0, by);
+  const wal = path.join(root, STORE_FOLDER, 'ns', 'taken', 'wal.1.log');
+  let intruded = false;
+  const increments = await Promise.all(
+    [1, 2, 3].map(() =>
+      store.update(
+        'taken',
+        'n',
+        (c) => {
+          if (!intruded) {
+            intruded = true;
+            // Runs under our lock, after our read: exactly where a holder whose lock was taken over would write.
+            appendFileSync(wal, encodeLine({ n: 'intruder-1', op: 'set', k: 'n', v: 100, pv: c!.version, at: Date.now(), by: { sessionId: 'intruder', clientName: 'intruder', participantId: 'p2' } }));
+          }
+          return (c!.value as number) + 1;
+        },
+        by,
+      ),
+    ),
+  );
+  assert.deepEqual(
+    increments.map((v) => v.value),
+    [101, 102, 103],
+    'every increment decided again against the intruder\'s value',
+  );
+  const history = (await store.history({ namespace: 'taken', limit: 100 })).records;
+  assert.deepEqual(
+    history.map((r) => [r.version, r.value]),
+    [
+      [1, 0],
+      [2, 100],
+      [3, 101],
+      [4, 102],
+      [5, 103],
+    ],
+  );
+  assert.equal(metrics.snapshot()['store.writeRetries'], 3, 'the whole batch was retried once');
+  assert.equal((await store.get('taken', 'n'))?.version, 5);
 });

@@ -400,7 +400,8 @@ export class FileStore implements SharedStore {
     this.shards.set(name, shard);
     const refresh = (): void => void shard!.refresh().catch((e) => this.deps.logger.warn(`Refreshing ${name}: ${errorMessage(e)}`));
     this.watchFolder(dir, (file) => {
-      if (file === null || file.startsWith('wal.') || file === 'CURRENT') refresh();
+      if (file === '.lock') shard!.lockChanged();
+      else if (file === null || file.startsWith('wal.') || file === 'CURRENT') refresh();
     });
     // Writes that landed before the watch began would otherwise wait for the poll.
     refresh();

@@ -10,7 +10,7 @@ import type { ChangeEvent } from '../sharedStore.js';
 import { fsyncDir, removeTempFiles, writeFileDurable } from './durableFiles.js';
 import { assertRealDirectory, assertRegularFileOrMissing, NOFOLLOW, unsafeOnLoop } from './safePaths.js';
 import { ShardLock, type LockOptions } from './shardLock.js';
-import { isSnapshotBody, ShardState, type SnapshotBody, type WalRecord } from './shardState.js';
+import { isSnapshotBody, ShardState, type SnapshotBody, type Undo, type WalRecord } from './shardState.js';
 import { decodeLine, encodeLine, isHeader, isRecord, splitLines } from './walFormat.js';
 
 export interface ShardOptions {
@@ -35,6 +35,19 @@ export interface ShardDeps {
 /** What a write decides once it holds the lock and sees the latest state. */
 export type Decision = { record: Omit<WalRecord, 'n' | 'at' | 'by'> } | { skip: true };
 
+/** One attempt's outcome: each write is told once the lock is released and its lines are durable (or failed to be). */
+interface Commit {
+  settled: Array<(syncError?: unknown) => void>;
+  durable?: Promise<void>;
+}
+
+interface PendingWrite {
+  decide: (state: ShardState) => Decision;
+  by: WalRecord['by'];
+  resolve: (change: ChangeEvent | undefined) => void;
+  reject: (e: unknown) => void;
+}
+
 const CURRENT = 'CURRENT';
 const snapshotName = (g: number): string => `snapshot.${g}.json`;
 const walName = (g: number): string => `wal.${g}.log`;
@@ -52,7 +65,10 @@ export class Shard {
   private currentStamp = '';
   private readonly mutex = new Mutex();
   private readonly lock: ShardLock;
-  private readonly results = new Map<string, ChangeEvent | null>();
+  /** Writes waiting for the next group commit. */
+  private readonly pending: PendingWrite[] = [];
+  /** While set, the tail records what became of each record it reads (a write reading back its own lines). */
+  private readBack: Map<string, ChangeEvent | null> | undefined;
   /** Until the first load, records are history, not news: a process starting up reports none as changes. */
   private loaded: boolean;
   private initialized = false;
@@ -97,6 +113,11 @@ export class Shard {
     });
   }
 
+  /** The shard's lock folder changed (another process took or released it): a waiting write tries now. */
+  lockChanged(): void {
+    this.lock.released();
+  }
+
   /** Catches up with other processes' writes; emits their changes. */
   async refresh(): Promise<void> {
     // A burst of watch events needs one refresh behind the current holder, not one each.
@@ -109,56 +130,134 @@ export class Shard {
   }
 
   /**
-   * Decides and appends one write under the locks, retrying when its record
-   * was rejected because another holder got in first. Returns the applied
-   * change, or undefined when `decide` chose to write nothing.
+   * Decides and appends one write under the locks. Writes that arrive while
+   * another is committing wait and then commit together (group commit): one
+   * lock hold, one append and one fdatasync for all of them, each decided
+   * against the state the ones before it left. Returns the applied change,
+   * or undefined when `decide` chose to write nothing.
    */
-  async write(decide: (state: ShardState) => Decision, by: WalRecord['by']): Promise<ChangeEvent | undefined> {
-    return this.mutex.runExclusive(async () => {
-      for (let attempt = 0; ; attempt++) {
-        const release = await this.lock.acquire();
-        try {
-          if (!this.initialized) {
-            await this.ensureInitialized();
-            this.initialized = true;
-          }
-          this.lastUsedAt = Date.now();
-          await this.refreshUnlocked();
-          await this.openLog();
-          const decision = decide(this.state!);
-          if ('skip' in decision) return undefined;
-          const nonce = this.deps.nonce();
-          const record: WalRecord = { ...decision.record, n: nonce, at: Date.now(), by };
-          const stamp = this.currentStamp;
-          const expectedSize = await this.append(encodeLine(record));
-          // Nobody else wrote since our tail (the usual case): our line directly follows, so it applies as decided.
-          if ((await this.wal!.stat()).size === expectedSize && (await this.stampOfCurrent()) === stamp) {
-            const change = this.state!.apply(record)!;
-            this.walOffset = this.walSize = expectedSize;
-            if (this.loaded) this.deps.onChanges([change]);
-            await this.maybeRotate();
-            return change;
-          }
-          // Someone else appended too (a lock taken over): read back and see whether ours applied.
-          await this.refreshUnlocked();
-          const outcome = this.results.get(nonce);
-          this.results.clear();
-          if (outcome) {
-            await this.maybeRotate();
-            return outcome;
-          }
-          if (outcome === undefined && this.state!.hasNonce(nonce)) {
-            // Applied, but folded into a snapshot by a rotation we did not see happen.
-            const entry = this.state!.entries.get(decision.record.k)!;
-            return { namespace: this.namespace, seq: this.state!.seq, key: decision.record.k, op: decision.record.op, version: entry.version, previousVersion: decision.record.pv, at: entry.updatedAt, by };
-          }
-          this.deps.metrics.counter('store.writeRetries').inc();
-          if (attempt >= 20) throw new CoordinatorError('StoreUnavailable', `Could not apply a write to namespace ${this.namespace} after ${attempt + 1} attempts`, { namespace: this.namespace });
-        } finally {
-          await release();
-        }
-      }
+  write(decide: (state: ShardState) => Decision, by: WalRecord['by']): Promise<ChangeEvent | undefined> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ decide, by, resolve, reject });
+      // The first queued write's turn commits everything queued by then; later turns find nothing left.
+      void this.mutex.runExclusive(() => this.commitPending());
     });
+  }
+
+  private async commitPending(): Promise<void> {
+    let batch = this.pending.splice(0);
+    for (let attempt = 0; batch.length > 0; attempt++) {
+      const commit: Commit = { settled: [] };
+      let release: (() => Promise<void>) | undefined;
+      try {
+        release = await this.lock.acquire();
+        batch = await this.commitUnderLock(batch, commit);
+      } catch (e) {
+        commit.settled.push(...batch.map((w) => () => w.reject(e)));
+        batch = [];
+      } finally {
+        // The lock goes while our lines reach the disk: the next holder's append overlaps our fdatasync
+        // (and its own fdatasync covers our lines too). Nobody is told of an outcome before both are done,
+        // so a caller that goes on never finds the lock still held by its own write.
+        const [, syncError] = await Promise.all([release?.(), commit.durable?.then(() => undefined, (e: unknown) => e ?? new Error('fdatasync failed'))]);
+        for (const settle of commit.settled) settle(syncError);
+      }
+      if (batch.length === 0) return;
+      this.deps.metrics.counter('store.writeRetries').inc(batch.length);
+      if (attempt >= 20) {
+        const error = new CoordinatorError('StoreUnavailable', `Could not apply a write to namespace ${this.namespace} after ${attempt + 1} attempts`, { namespace: this.namespace });
+        for (const w of batch) w.reject(error);
+        return;
+      }
+    }
+  }
+
+  /** One attempt under the shard's lock; returns the writes to retry (another holder got in first). */
+  private async commitUnderLock(batch: PendingWrite[], commit: Commit): Promise<PendingWrite[]> {
+    const settled = commit.settled;
+    if (!this.initialized) {
+      await this.ensureInitialized();
+      this.initialized = true;
+    }
+    this.lastUsedAt = Date.now();
+    await this.refreshUnlocked();
+    await this.openLog();
+    const state = this.state!;
+    const decided: Array<{ write: PendingWrite; record: WalRecord; change: ChangeEvent; undo: Undo }> = [];
+    for (const write of batch) {
+      let decision: Decision;
+      try {
+        decision = write.decide(state);
+      } catch (e) {
+        settled.push(() => write.reject(e));
+        continue;
+      }
+      if ('skip' in decision) {
+        settled.push(() => write.resolve(undefined));
+        continue;
+      }
+      const after = decided.at(-1)?.record.n;
+      const record: WalRecord = { ...decision.record, n: this.deps.nonce(), ...(after ? { after } : {}), at: Date.now(), by: write.by };
+      const undo = state.undoFor(record);
+      // Decided against this very state, so it applies; the next write in the batch sees it.
+      decided.push({ write, record, change: state.apply(record)!, undo });
+    }
+    if (decided.length === 0) return [];
+    const undoAll = (): void => {
+      for (let i = decided.length - 1; i >= 0; i--) state.undo(decided[i]!.undo);
+    };
+    const stamp = this.currentStamp;
+    let expectedSize: number;
+    try {
+      expectedSize = await this.append(decided.map((d) => encodeLine(d.record)).join(''));
+    } catch (e) {
+      undoAll();
+      settled.push(...decided.map((d) => () => d.write.reject(e)));
+      return [];
+    }
+    // Our lines are in the file: its fdatasync runs while we check that nobody else appended or rotated meanwhile.
+    const wal = this.wal!;
+    commit.durable = wal.datasync().then(() => {
+      this.deps.metrics.counter('store.writes').inc(decided.length);
+      this.deps.metrics.counter('store.commits').inc();
+    });
+    commit.durable.catch(() => undefined);
+    const [{ size }, stampNow] = await Promise.all([wal.stat(), this.stampOfCurrent()]);
+    // Nobody else wrote since our tail (the usual case): our lines directly follow, so they apply as decided.
+    if (size === expectedSize && stampNow === stamp) {
+      this.walOffset = this.walSize = expectedSize;
+      if (this.loaded) this.deps.onChanges(decided.map((d) => d.change));
+      settled.push(...decided.map((d) => (syncError?: unknown) => (syncError ? d.write.reject(syncError) : d.write.resolve(d.change))));
+      // Acknowledged once durable even if folding the log into a snapshot fails here.
+      await this.rotateIfDue();
+      return [];
+    }
+    // Someone else appended too (a lock taken over): forget what we assumed, read back, and see which of ours applied.
+    undoAll();
+    const outcomes = new Map<string, ChangeEvent | null>();
+    this.readBack = outcomes;
+    try {
+      await this.refreshUnlocked();
+    } finally {
+      this.readBack = undefined;
+    }
+    const retry: PendingWrite[] = [];
+    for (const { write, record } of decided) {
+      const outcome = outcomes.get(record.n);
+      let change: ChangeEvent | undefined;
+      if (outcome) change = outcome;
+      else if (outcome === undefined && this.state!.hasNonce(record.n)) {
+        // Applied, but folded into a snapshot by a rotation we did not see happen.
+        const entry = this.state!.entries.get(record.k)!;
+        change = { namespace: this.namespace, seq: this.state!.seq, key: record.k, op: record.op, version: entry.version, previousVersion: record.pv, at: entry.updatedAt, by: record.by };
+      }
+      if (change) {
+        const applied = change;
+        settled.push((syncError?: unknown) => (syncError ? write.reject(syncError) : write.resolve(applied)));
+      } else retry.push(write);
+    }
+    if (retry.length < decided.length) await this.rotateIfDue();
+    return retry;
   }
 
   /** Applied changes with seq > afterSeq, oldest first, across rotated logs still kept. */
@@ -251,7 +350,14 @@ export class Shard {
   }
 
   private async refreshUnlocked(): Promise<void> {
-    const stamp = await this.stampOfCurrent();
+    // The usual case, no rotation since the last look: CURRENT and the open log are stat-ed at once.
+    const wal = this.state && this.wal;
+    const [stamp, walStat] = await Promise.all([this.stampOfCurrent(), wal ? wal.stat().catch(() => undefined) : undefined]);
+    if (stamp === this.currentStamp && walStat && wal === this.wal) {
+      await this.tail(walStat.size);
+      this.loaded = true;
+      return;
+    }
     if (stamp !== this.currentStamp || !this.state) {
       const generation = stamp ? await this.readCurrent() : undefined;
       if (generation === undefined) {
@@ -294,7 +400,7 @@ export class Shard {
   }
 
   /** Reads complete new lines of the current log and applies them. */
-  private async tail(): Promise<void> {
+  private async tail(knownSize?: number): Promise<void> {
     if (!this.state || this.state.generation === 0) return;
     if (!this.wal) {
       // A closed log is reopened only when another process wrote to it.
@@ -305,7 +411,7 @@ export class Shard {
       }
       await this.openLog();
     }
-    const { size } = await this.wal!.stat();
+    const size = knownSize ?? (await this.wal!.stat()).size;
     this.walSize = size;
     if (size <= this.walOffset) return;
     const buffer = Buffer.alloc(size - this.walOffset);
@@ -322,21 +428,28 @@ export class Shard {
         continue;
       }
       const change = this.state.apply(value);
-      this.results.set(value.n, change ?? null);
+      this.readBack?.set(value.n, change ?? null);
       if (change) changes.push(change);
       else this.deps.metrics.counter('store.rejectedRecords').inc();
     }
     if (changes.length && this.loaded) this.deps.onChanges(changes);
   }
 
-  /** Appends one line and makes it durable; returns the log's size if nobody else appended meanwhile. */
-  private async append(line: string): Promise<number> {
+  /** Appends lines (not yet durable); returns the log's size if nobody else appended meanwhile. */
+  private async append(lines: string): Promise<number> {
     // A fragment with no newline at the end is a writer killed mid-line: start ours on a fresh line.
-    const text = this.walSize > this.walOffset ? '\n' + line : line;
+    const text = this.walSize > this.walOffset ? '\n' + lines : lines;
     await this.wal!.write(text);
-    await this.wal!.datasync();
-    this.deps.metrics.counter('store.writes').inc();
     return this.walSize + Buffer.byteLength(text);
+  }
+
+  private async rotateIfDue(): Promise<void> {
+    try {
+      await this.maybeRotate();
+    } catch (e) {
+      // The log keeps growing until the next write rotates it; nothing acknowledged depends on this.
+      this.deps.logger.warn(`Could not rotate the log of namespace ${this.namespace}: ${errorMessage(e)}`);
+    }
   }
 
   private async maybeRotate(): Promise<void> {

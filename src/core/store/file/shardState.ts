@@ -5,9 +5,14 @@ export interface Entry extends StoredValue {
   readonly deleted?: boolean;
 }
 
-/** One write as it sits in the log. `pv` is the version it was decided against. */
+/**
+ * One write as it sits in the log. `pv` is the version it was decided
+ * against; `after` is the nonce of the record before it in the same group
+ * commit, which it was decided after: it applies only if that one did.
+ */
 export interface WalRecord {
   readonly n: string;
+  readonly after?: string;
   readonly op: 'set' | 'delete';
   readonly k: string;
   readonly v?: unknown;
@@ -26,6 +31,15 @@ export interface SnapshotBody {
 }
 
 const RECENT_NONCES = 2048;
+
+export interface Undo {
+  readonly key: string;
+  readonly entry: Entry | undefined;
+  readonly nonce: string;
+  readonly liveBytes: number;
+  readonly seq: number;
+  readonly oldestNonce: string | undefined;
+}
 
 /**
  * The state of one shard, rebuilt the same way by every process: a record
@@ -81,11 +95,27 @@ export class ShardState {
     return this.nonces.has(nonce);
   }
 
+  /** What apply(r) changes, so a write whose append did not land as assumed can take it back. */
+  undoFor(r: WalRecord): Undo {
+    return { key: r.k, entry: this.entries.get(r.k), nonce: r.n, liveBytes: this.liveBytes, seq: this.seq, oldestNonce: this.nonces.size >= RECENT_NONCES ? (this.nonces.values().next().value as string) : undefined };
+  }
+
+  undo(u: Undo): void {
+    if (u.entry) this.entries.set(u.key, u.entry);
+    else this.entries.delete(u.key);
+    this.nonces.delete(u.nonce);
+    if (u.oldestNonce !== undefined) this.nonces.add(u.oldestNonce);
+    this.liveBytes = u.liveBytes;
+    this.seq = u.seq;
+  }
+
   /** Applies a record if it still fits; returns its change, or undefined when it is rejected. */
   apply(r: WalRecord): ChangeEvent | undefined {
     const previous = this.entries.get(r.k);
     const previousVersion = previous?.version ?? 0;
     if (r.pv !== previousVersion || this.nonces.has(r.n)) return undefined;
+    // Its batch was cut short (a line of another holder got in first): what it decided no longer holds.
+    if (r.after !== undefined && !this.nonces.has(r.after)) return undefined;
     const version = previousVersion + 1;
     if (previous && !previous.deleted) this.liveBytes -= entryBytes(r.k, previous.value);
     if (r.op === 'set') this.liveBytes += entryBytes(r.k, r.v);
