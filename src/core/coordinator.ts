@@ -8,6 +8,7 @@ import { Emitter } from './lifecycle/emitter.js';
 import type { Logger } from './logging/logger.js';
 import { Mailbox } from './messages/mailbox.js';
 import { describeWorktree, findGitLayout, type GitLayout } from './repository/gitLayout.js';
+import { watchWorktrees } from './repository/worktreeWatch.js';
 import { Metrics, type MetricValue } from './metrics/metrics.js';
 import { PendingRequests } from './requests/pendingRequests.js';
 import { RootResolver } from './roots/rootResolver.js';
@@ -37,7 +38,6 @@ export interface CoordinatorDeps {
 }
 
 /** How often a participant in a git worktree checks that its worktree, and those claims name, still exist. */
-const WORKTREE_CHECK_MS = 2_000;
 
 const OBSERVED_COUNTERS = [
   'sessions.total',
@@ -92,7 +92,7 @@ export class Coordinator {
   private guardValue: EditGuard | undefined;
   private mailboxValue: Mailbox | undefined;
   private layout: GitLayout | undefined;
-  private worktreeTimer: NodeJS.Timeout | undefined;
+  private worktreeWatch: Disposable | undefined;
   private presenceTimer: NodeJS.Timeout | undefined;
   private disposed = false;
   /** Store work started by session ends: awaited before the store closes. */
@@ -164,6 +164,7 @@ export class Coordinator {
       mailbox: this.messages,
       worktree: () => this.layout,
       acrossWorktrees: () => this.options.claims.acrossWorktrees,
+      onBlocked: () => this.changed.fire(),
       sessionOf: (agent) => {
         const key = agentKey(agent);
         const session = this.sessions.list().find((s) => s.agent && agentKey(s.agent) === key && isLive(s.state));
@@ -199,9 +200,8 @@ export class Coordinator {
     try {
       root = await this.roots.defaultRoot();
       this.layout = await findGitLayout(root);
-      if (this.layout && !this.worktreeTimer) {
-        this.worktreeTimer = setInterval(() => this.track(this.sweepRemovedWorktrees().catch((e) => this.logger.debug(`Checking worktrees: ${errorMessage(e)}`))), WORKTREE_CHECK_MS);
-        this.worktreeTimer.unref();
+      if (this.layout && !this.worktreeWatch) {
+        this.worktreeWatch = watchWorktrees(this.layout, () => this.track(this.sweepRemovedWorktrees().catch((e) => this.logger.debug(`Checking worktrees: ${errorMessage(e)}`))));
       }
       this.problems = [];
     } catch (e) {
@@ -324,7 +324,8 @@ export class Coordinator {
   }
 
   /** `claims`: the live claims, when the caller has just read them (the panel): not read twice. */
-  async snapshot(claims?: readonly Claim[]): Promise<CoordinatorSnapshot> {
+  /** `storeStatus`: one the caller read before, for a view that does not show it (every namespace is read for a fresh one). */
+  async snapshot(claims?: readonly Claim[], storeStatus?: StoreStatus): Promise<CoordinatorSnapshot> {
     const store = this.storeValue;
     return {
       takenAt: new Date().toISOString(),
@@ -332,7 +333,7 @@ export class Coordinator {
       health: this.health(),
       allowedRoots: this.roots.allowedRoots,
       sessions: this.sessions.infos(),
-      store: store ? await store.status() : { kind: 'memory', location: 'not started', degraded: true, namespaces: [], eventLogBytes: 0 },
+      store: store ? (storeStatus ?? (await store.status())) : { kind: 'memory', location: 'not started', degraded: true, namespaces: [], eventLogBytes: 0 },
       participants: store ? await store.participants() : [],
       blockedEdits: [...(this.guardValue?.recentBlocked ?? [])],
       acrossWorktrees: store ? worktreeOverlaps(claims ?? (await store.listClaims().catch(() => []))) : [],
@@ -346,7 +347,7 @@ export class Coordinator {
     this.requests.dispose();
     this.disposed = true;
     clearTimeout(this.presenceTimer);
-    clearInterval(this.worktreeTimer);
+    void this.worktreeWatch?.dispose();
     await Promise.all(this.background);
     await this.storeEvents?.dispose();
     this.changed.dispose();

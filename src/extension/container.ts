@@ -46,12 +46,13 @@ export class Container implements vscode.Disposable {
   private readonly decorations: ClaimDecorations;
   private claimIndex = new ClaimIndex(undefined, []);
   private lastState: PanelState | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.log = this.extension.add(vscode.window.createOutputChannel('Session Coordinator', { log: true }));
     this.statusBar = this.extension.add(new StatusBar());
     this.statusBar.setVisible(this.settings.statusBarEnabled);
-    this.view = this.extension.add(new HealthViewProvider(context.extensionUri, (m) => void this.onPanelMessage(m)));
+    this.view = this.extension.add(new HealthViewProvider(context.extensionUri, (m) => void this.onPanelMessage(m), () => void this.refresh()));
     this.extension.add(vscode.window.registerWebviewViewProvider(HEALTH_VIEW_ID, this.view, { webviewOptions: { retainContextWhenHidden: false } }));
     this.mcp = this.extension.add(new McpServerProvider());
     this.extension.add(vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, this.mcp));
@@ -112,7 +113,14 @@ export class Container implements vscode.Disposable {
       if (refused) this.log.warn(refused);
       const run = await loadRunModule().CoordinatorRun.start({ log: this.log, settings: this.settings, workspaceRoots: this.roots(), restrictedReason, storePassword });
       this.run = run;
-      this.runSubscription = run.onDidChange(() => void this.refresh());
+      const changes = run.onDidChange(() => void this.refresh());
+      const points = run.onDidAddPoint((point) => {
+        // Once a second: a visible panel gets the trend point, and a full state only if requests were served meanwhile.
+        if (!this.view.isVisible) return;
+        this.view.addPoint(point);
+        if (run.activityChanged) void this.refresh();
+      });
+      this.runSubscription = vscode.Disposable.from(changes, points);
       this.mcp.setRun(run);
       this.log.info(`Coordinator listening on ${run.url ?? '(no HTTP)'}${restrictedReason ? ' in Restricted Mode' : ''}`);
       const health = run.coordinator.health();
@@ -134,6 +142,7 @@ export class Container implements vscode.Disposable {
   }
 
   private async stopRun(): Promise<void> {
+    clearTimeout(this.expiryTimer);
     const run = this.run;
     this.run = undefined;
     this.runSubscription?.dispose();
@@ -141,19 +150,29 @@ export class Container implements vscode.Disposable {
     await run?.dispose();
   }
 
+  /** On a change: the status bar and the badges always; the panel's full state only while it is visible. */
   private async refresh(): Promise<void> {
     const run = this.run;
     if (!run) return;
     try {
-      const state = await run.panelState();
+      const state = await run.panelState(this.view.isVisible);
       this.lastState = state;
       this.statusBar.update(state);
       this.view.update(state);
       this.claimIndex = new ClaimIndex(run.coordinator.projectRoot, state.claims);
       this.decorations.update(this.claimIndex);
+      this.refreshAtNextExpiry(state);
     } catch (e) {
       this.log.warn(`Refreshing the panel: ${errorMessage(e)}`);
     }
+  }
+
+  /** A claim that runs out changes nothing on disk: its badge goes when its time is up, not at the next change. */
+  private refreshAtNextExpiry(state: PanelState): void {
+    clearTimeout(this.expiryTimer);
+    const next = Math.min(...state.claims.map((c) => c.expiresAt));
+    if (!Number.isFinite(next)) return;
+    this.expiryTimer = setTimeout(() => void this.refresh(), Math.min(Math.max(next - Date.now(), 0) + 50, 2 ** 31 - 1));
   }
 
   private async onSettingsChanged(e: vscode.ConfigurationChangeEvent): Promise<void> {

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { before, test, type TestContext } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { git } from '../support/gitRepository.js';
-import { REPO } from '../support/processes.js';
+import { runCliWith } from '../support/cliProcesses.js';
+import { cliEnv, REPO } from '../support/processes.js';
 import { tempDir } from '../support/workspace.js';
 import { openWorkbench, type Workbench } from './harness/browser.js';
 import { LATEST_BUILD, MIN_BUILD, startCodeServer, type CodeServerHandle, type VscodeBuild } from './harness/codeServer.js';
@@ -387,6 +388,59 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
       assert.match(focused, /^panel-relay-agent over relay/);
     },
   );
+
+  await t.test(`R-EXT-1: while shown the panel redraws only what changed, a trend point a second; while hidden it builds no panel state, and the status bar still follows (${v})`, async () => {
+    /** The window participant's own counters, read as any person would: `session-coordinator status --json`. */
+    const windowCounters = async (): Promise<{ full: number; status: number }> => {
+      // The window's token is the install's own (no test token in its environment).
+      const env = cliEnv(run.home);
+      delete env.SESSION_COORDINATOR_TOKEN;
+      const status = await runCliWith(['status', '--json', '--workspace', run.workspace], env);
+      assert.equal(status.code, 0, status.stderr);
+      const all = (JSON.parse(status.stdout) as { participants: Array<{ participant: { kind: string }; snapshot?: { metrics: Record<string, unknown> } }> }).participants;
+      const metrics = all.find((p) => p.participant.kind === 'window')?.snapshot?.metrics;
+      assert.ok(metrics, `status --json has the window's snapshot: ${status.stdout.slice(0, 600)}`);
+      return { full: Number(metrics['panel.fullStates']), status: Number(metrics['panel.statusStates']) };
+    };
+    const points = async (): Promise<number> => Number(await frame.evaluate(`document.querySelector('.metrics')?.dataset.points ?? '0'`));
+    const kept = async (): Promise<string[]> => (await frame.evaluate(`[...document.querySelectorAll('[data-slot] > [data-kept]')].map((n) => n.parentElement.dataset.slot).sort()`)) as string[];
+    frame = await openHealthPanel(page);
+    await sessionRow(frame, 'panel-relay-agent').waitFor({ state: 'attached', timeout: 10_000 });
+    // The state built when the panel was shown has landed; then each section's element is marked.
+    await page.waitForTimeout(1500);
+    await frame.evaluate(`for (const slot of document.querySelectorAll('[data-slot]')) if (slot.firstElementChild) slot.firstElementChild.dataset.kept = 'yes'`);
+    const marked = await kept();
+    assert.ok(['claims', 'participants', 'sessions'].every((s) => marked.includes(s)), marked.join(' '));
+    const shown = { points: await points(), counters: await windowCounters() };
+    assert.ok(shown.counters.full >= 1, `showing the panel built its state (${JSON.stringify(shown.counters)})`);
+    await page.waitForTimeout(3000);
+    const quiet = { points: await points(), counters: await windowCounters() };
+    assert.ok(quiet.points >= shown.points + 2, `trend points keep coming (${shown.points} -> ${quiet.points})`);
+    assert.deepEqual(await kept(), marked.filter((s) => s !== 'trends'), 'in 3 s with no change, only the trend lines were redrawn');
+    assert.equal(quiet.counters.full, shown.counters.full, 'no state built while nothing changed');
+    // A change redraws what it changes.
+    const newcomer = await connectHttpAgent(endpoint, 'redraw-agent');
+    agents.push(newcomer);
+    await sessionRow(frame, newcomer.name).waitFor({ state: 'attached', timeout: 10_000 });
+    const afterChange = await kept();
+    assert.ok(!afterChange.includes('sessions'), 'the sessions table was redrawn');
+    assert.ok(afterChange.includes('claims'), `the claims, unchanged, were not (${afterChange.join(' ')})`);
+    // Hidden: no state for the panel at all, however long; a change updates the status bar from a state of its own.
+    await showActivityBarItem(page, 'Explorer');
+    await page.waitForTimeout(500);
+    const hidden = await windowCounters();
+    await page.waitForTimeout(3000);
+    const hiddenQuiet = await windowCounters();
+    assert.deepEqual(hiddenQuiet, hidden, 'nothing is built for a hidden panel while nothing changes');
+    const late = await connectHttpAgent(endpoint, 'hidden-change-agent');
+    agents.push(late);
+    const counted = await eventually('the status bar state of the change', async () => {
+      const c = await windowCounters();
+      return c.status > hiddenQuiet.status ? c : undefined;
+    }, 10_000);
+    assert.equal(counted.full, hiddenQuiet.full, 'a change while hidden builds the status bar\'s state, not the panel\'s');
+    console.log(`[${v}] panel: ${quiet.points - shown.points} trend points in 3 s shown, ${quiet.counters.full - shown.counters.full} states built; hidden 3 s: ${hiddenQuiet.full - hidden.full} panel states`);
+  });
 
   console.log(`[${v}] row appearance: HTTP ${timings.http?.toFixed(1)} ms, relay ${timings.relay?.toFixed(1)} ms`);
   await showActivityBarItem(page, 'Explorer');

@@ -46,8 +46,8 @@ function sessionsTable(sessions: readonly PanelSession[]): HTMLElement {
       ),
       el('td', {}, s.transport),
       el('td', { class: `state-${s.state}` }, s.state),
-      el('td', {}, ago(now - s.createdAt)),
-      el('td', {}, `${ago(now - s.lastActivityAt)} ago`),
+      el('td', { 'data-since': String(s.createdAt) }, ago(now - s.createdAt)),
+      el('td', { 'data-since': String(s.lastActivityAt), 'data-suffix': ' ago' }, `${ago(now - s.lastActivityAt)} ago`),
       el('td', { class: 'num' }, String(s.requestCount)),
       el('td', { class: 'num' }, String(s.pendingCount)),
       el('td', {}, ...s.tags.map(tag)),
@@ -129,65 +129,121 @@ function messagesList(threads: readonly PanelThread[]): HTMLElement {
   );
 }
 
-function render(state: PanelState): void {
-  // The panel is rebuilt on each update: keep the keyboard where the person left it.
-  const focused = (document.activeElement as HTMLElement | null)?.closest('tr[data-session]')?.getAttribute('data-session');
-  const status = el('header', { class: `status status-${state.status}`, role: 'status' }, el('strong', {}, state.statusText), state.url ? el('span', { class: 'muted' }, ` · ${state.url}`) : '');
-  const problems = state.problems.length
-    ? el(
-        'section',
-        { class: 'problems', 'aria-label': 'Problems' },
-        ...state.problems.map((p) => el('div', { class: `problem problem-${p.severity}`, role: p.severity === 'error' ? 'alert' : 'status' }, el('strong', {}, p.message), p.action ? el('p', {}, p.action) : '')),
-      )
-    : '';
-  const series = state.series;
-  const charts = el(
+/** The panel's sections, in the order render() first draws them: each is redrawn only when what it shows changed. */
+type Slot = 'status' | 'problems' | 'sessions' | 'trends' | 'participants' | 'claims' | 'blocked' | 'messages' | 'radar' | 'store';
+const slots = new Map<Slot, { key: string; node: HTMLElement }>();
+let current: PanelState | undefined;
+
+function slotNode(slot: Slot): HTMLElement {
+  let entry = slots.get(slot);
+  if (!entry) {
+    const node = el('div', { class: 'slot', 'data-slot': slot });
+    app.append(node);
+    entry = { key: '', node };
+    slots.set(slot, entry);
+  }
+  return entry.node;
+}
+
+/** Redraws one section when `key` (what it shows, as JSON) differs from the last time; returns whether it did. */
+function draw(slot: Slot, key: unknown, build: () => HTMLElement | string): boolean {
+  const node = slotNode(slot);
+  const text = JSON.stringify(key);
+  const entry = slots.get(slot)!;
+  if (entry.key === text) return false;
+  entry.key = text;
+  node.replaceChildren(build());
+  return true;
+}
+
+function trends(series: PanelState['series']): HTMLElement {
+  return el(
     'div',
-    { class: 'metrics' },
+    { class: 'metrics', 'data-points': String(series.length) },
     sparkline('Sessions', series.map((p) => p.sessions), ''),
     sparkline('Calls/s', series.map((p) => p.callsPerSecond), ''),
     sparkline('Lock wait p99', series.map((p) => p.lockWaitP99), ' ms'),
     sparkline('Propagation p99', series.map((p) => p.propagationP99), ' ms'),
   );
-  const participants = el(
-    'ul',
-    { class: 'participants' },
-    ...state.participants.map((p) => el('li', {}, el('span', { class: p.heartbeatAgeMs < 3000 ? 'live' : 'stale', 'aria-label': p.heartbeatAgeMs < 3000 ? 'live' : 'not responding' }, '●'), ` ${p.self ? 'This window' : p.label}${p.worktree ? ` · ${p.worktree}` : ''} · pid ${p.pid} · ${p.sessionCount} session${p.sessionCount === 1 ? '' : 's'}`)),
-  );
-  const store = state.store;
-  const storeInfo = el(
-    'p',
-    {},
-    `${store.kind === 'file' ? 'Shared files' : store.kind}${store.degraded ? ' (local only)' : ''} · ${store.namespaces.length} namespace(s) · ${store.namespaces.reduce((n, ns) => n + ns.keys, 0)} key(s) · event log ${(store.eventLogBytes / 1024).toFixed(1)} KiB · ${store.corruptionRecoveries} recoveries`,
-  );
-  app.replaceChildren(
-    status,
-    problems,
-    section('Sessions', state.sessions.length, sessionsTable(state.sessions)),
-    section('Trends', undefined, charts),
-    section('Windows and processes', state.participants.length, participants),
-    section('Claims', state.claims.length, claimsList(state.claims)),
-    section('Blocked edits', state.guard.blocked, blockedEdits(state.guard)),
-    section('Messages', (state.messages ?? []).reduce((n, t) => n + t.unread, 0), messagesList(state.messages ?? [])),
-    ...((state.acrossWorktrees ?? []).length
-      ? [
-          section(
-            'Across worktrees',
-            state.acrossWorktrees.length,
-            el(
-              'ul',
-              { class: 'radar' },
-              ...state.acrossWorktrees.map((o) => el('li', {}, el('code', {}, o.resource), o.here ? ' (this worktree too): ' : ': ', o.worktrees.map((w) => `${w.worktree} by ${w.holder}`).join('; '))),
-            ),
-          ),
-        ]
-      : []),
-    section('Shared context', undefined, storeInfo, el('p', { class: 'muted' }, store.location)),
-  );
-  if (focused) app.querySelector<HTMLElement>(`tr[data-session="${CSS.escape(focused)}"]`)?.focus();
 }
 
+function render(state: PanelState): void {
+  current = state;
+  if (app.querySelector(':scope > p.muted')) app.replaceChildren();
+  // A redrawn sessions table keeps the keyboard where the person left it.
+  const focused = (document.activeElement as HTMLElement | null)?.closest('tr[data-session]')?.getAttribute('data-session');
+  draw('status', [state.status, state.statusText, state.url], () =>
+    el('header', { class: `status status-${state.status}`, role: 'status' }, el('strong', {}, state.statusText), state.url ? el('span', { class: 'muted' }, ` · ${state.url}`) : ''),
+  );
+  draw('problems', state.problems, () =>
+    state.problems.length
+      ? el(
+          'section',
+          { class: 'problems', 'aria-label': 'Problems' },
+          ...state.problems.map((p) => el('div', { class: `problem problem-${p.severity}`, role: p.severity === 'error' ? 'alert' : 'status' }, el('strong', {}, p.message), p.action ? el('p', {}, p.action) : '')),
+        )
+      : '',
+  );
+  const sessionsRedrawn = draw('sessions', state.sessions, () => section('Sessions', state.sessions.length, sessionsTable(state.sessions)));
+  draw('trends', state.series, () => section('Trends', undefined, trends(state.series)));
+  const live = state.participants.map((p) => ({ ...p, heartbeatAgeMs: undefined, live: p.heartbeatAgeMs < 3000 }));
+  draw('participants', live, () =>
+    section(
+      'Windows and processes',
+      live.length,
+      el('ul', { class: 'participants' }, ...live.map((p) => el('li', {}, el('span', { class: p.live ? 'live' : 'stale', 'aria-label': p.live ? 'live' : 'not responding' }, '●'), ` ${p.self ? 'This window' : p.label}${p.worktree ? ` · ${p.worktree}` : ''} · pid ${p.pid} · ${p.sessionCount} session${p.sessionCount === 1 ? '' : 's'}`))),
+    ),
+  );
+  draw('claims', state.claims, () => section('Claims', state.claims.length, claimsList(state.claims)));
+  draw('blocked', state.guard, () => section('Blocked edits', state.guard.blocked, blockedEdits(state.guard)));
+  const messages = state.messages ?? [];
+  draw('messages', messages, () => section('Messages', messages.reduce((n, t) => n + t.unread, 0), messagesList(messages)));
+  const radar = state.acrossWorktrees ?? [];
+  draw('radar', radar, () =>
+    radar.length
+      ? section(
+          'Across worktrees',
+          radar.length,
+          el('ul', { class: 'radar' }, ...radar.map((o) => el('li', {}, el('code', {}, o.resource), o.here ? ' (this worktree too): ' : ': ', o.worktrees.map((w) => `${w.worktree} by ${w.holder}`).join('; ')))),
+        )
+      : '',
+  );
+  const store = state.store;
+  draw('store', store, () =>
+    section(
+      'Shared context',
+      undefined,
+      el(
+        'p',
+        {},
+        `${store.kind === 'file' ? 'Shared files' : store.kind}${store.degraded ? ' (local only)' : ''} · ${store.namespaces.length} namespace(s) · ${store.namespaces.reduce((n, ns) => n + ns.keys, 0)} key(s) · event log ${(store.eventLogBytes / 1024).toFixed(1)} KiB · ${store.corruptionRecoveries} recoveries`,
+      ),
+      el('p', { class: 'muted' }, store.location),
+    ),
+  );
+  if (sessionsRedrawn && focused) app.querySelector<HTMLElement>(`tr[data-session="${CSS.escape(focused)}"]`)?.focus();
+}
+
+/** One more trend point: only the trend lines are redrawn. */
+function addPoint(point: PanelState['series'][number]): void {
+  if (!current) return;
+  const series = [...current.series, point].slice(-120);
+  current = { ...current, series };
+  vscode.setState(current);
+  draw('trends', series, () => section('Trends', undefined, trends(series)));
+}
+
+// Ages move with the clock, not with the state: only their text is rewritten, once a second.
+setInterval(() => {
+  const now = Date.now();
+  for (const cell of app.querySelectorAll<HTMLElement>('[data-since]')) cell.textContent = `${ago(now - Number(cell.dataset.since))}${cell.dataset.suffix ?? ''}`;
+}, 1000);
+
 window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
+  if (event.data?.type === 'point') {
+    addPoint(event.data.point);
+    return;
+  }
   if (event.data?.type !== 'state') return;
   vscode.setState(event.data.state);
   render(event.data.state);

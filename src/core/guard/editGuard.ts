@@ -59,6 +59,8 @@ export interface EditGuardDeps {
   readonly worktree?: () => GitLayout | undefined;
   /** The same file claimed in another worktree: warn (the default), refuse, or ignore. */
   readonly acrossWorktrees?: () => AcrossWorktrees;
+  /** An edit was blocked: the panel's list of blocked edits changed (nothing on disk says so). */
+  readonly onBlocked?: () => void;
 }
 
 /**
@@ -158,6 +160,7 @@ export class EditGuard {
     this.deps.metrics.counter('guard.denied').inc();
     this.blocked.unshift({ at: Date.now(), agent: request.agent, resource, holder: held.holder });
     this.blocked.length = Math.min(this.blocked.length, RECENT_BLOCKED);
+    this.deps.onBlocked?.();
     return {
       decision: 'deny',
       reason: `Blocked by Session Coordinator: ${asked ? `${asked} is ${resource} here: ` : ''}${describeConflict(resource, held)}. Ask the holder to hand it to you: message_send {"to":"${inboxOf(held.holder)}"} (it can claim_transfer it), or wait for the claim to end, or work on something else.`,

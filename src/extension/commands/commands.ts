@@ -118,7 +118,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       const run = requireRun(deps);
       let id = sessionId;
       if (!id) {
-        const state = await run.panelState();
+        const state = await run.panelState(false);
         id = (
           await vscode.window.showQuickPick(
             state.sessions.map((s) => ({ label: s.clientName, description: `${s.transport} · ${s.participant}`, detail: s.id, id: s.id })),

@@ -2,12 +2,17 @@ import * as vscode from 'vscode';
 import { installDir, loadOrCreateToken } from '../../core/install/installState.js';
 import { escapingLogger, type Logger } from '../../core/logging/logger.js';
 import { Participant } from '../../core/participant.js';
+import type { StoreStatus } from '../../core/store/sharedStore.js';
 import type { Settings } from '../config/settings.js';
 import type { PanelState, SeriesPoint } from '../views/healthProtocol.js';
 import { personActor, PEOPLE } from '../../core/messages/messageRules.js';
 import { buildPanelState, seriesPoint, type PanelInputs } from '../views/panelModel.js';
 
 const SERIES_LENGTH = 120;
+
+function activityOf(sessions: ReadonlyArray<{ id: string; requestCount: number; pendingCount?: number; lastActivityAt: number }>): string {
+  return sessions.map((s) => `${s.id}:${s.requestCount}:${s.pendingCount ?? 0}:${s.lastActivityAt}`).join(',');
+}
 const TICK_MS = 1000;
 
 export interface RunOptions {
@@ -27,6 +32,14 @@ export interface RunOptions {
 export class CoordinatorRun implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
+  private readonly pointAdded = new vscode.EventEmitter<SeriesPoint>();
+  /** A new trend point, once a second: all a visible panel needs when nothing else changed. */
+  readonly onDidAddPoint = this.pointAdded.event;
+  /** What the last full panel state read of the store and the inboxes: a state for the status bar alone reuses them. */
+  private lastStore: StoreStatus | undefined;
+  private lastInboxes: NonNullable<PanelInputs['inboxes']> = [];
+  /** The sessions as of the last state: activity (requests, pending) is news for a visible panel only. */
+  private lastActivity = '';
   private readonly series: SeriesPoint[] = [];
   private readonly ticker: NodeJS.Timeout;
   private readonly subscription: { dispose(): unknown };
@@ -72,11 +85,21 @@ export class CoordinatorRun implements vscode.Disposable {
     return this.participant.url;
   }
 
-  async panelState(): Promise<PanelState> {
+  /**
+   * The panel's state. `full`: for a visible panel, with the store's
+   * namespaces and the inboxes read afresh; else what the status bar and the
+   * Explorer badges need, reusing the last of those (a hidden panel costs no
+   * reads of them).
+   */
+  async panelState(full: boolean): Promise<PanelState> {
+    this.coordinator.metrics.counter(full ? 'panel.fullStates' : 'panel.statusStates').inc();
     const claims = await this.coordinator.store.listClaims();
-    const snapshot = await this.coordinator.snapshot(claims);
+    const snapshot = await this.coordinator.snapshot(claims, full ? undefined : this.lastStore);
+    this.lastStore = snapshot.store;
+    if (full) this.lastInboxes = await this.inboxes();
+    this.lastActivity = activityOf(snapshot.sessions);
     return buildPanelState({
-      inboxes: await this.inboxes(),
+      inboxes: this.lastInboxes,
       ...(this.coordinator.git ? { checkout: this.coordinator.git.worktree } : {}),
       snapshot,
       claims,
@@ -100,6 +123,7 @@ export class CoordinatorRun implements vscode.Disposable {
     clearTimeout(this.pending);
     this.subscription.dispose();
     this.changed.dispose();
+    this.pointAdded.dispose();
     await this.participant.stop('coordinator run ended');
   }
 
@@ -120,6 +144,11 @@ export class CoordinatorRun implements vscode.Disposable {
     const { requests: _requests, ...rest } = point;
     this.series.push(rest);
     if (this.series.length > SERIES_LENGTH) this.series.shift();
-    this.changed.fire();
+    this.pointAdded.fire(rest);
+  }
+
+  /** Requests served or pending since the last state: the sessions table's numbers changed, with no event saying so. */
+  get activityChanged(): boolean {
+    return activityOf(this.coordinator.sessions.infos()) !== this.lastActivity;
   }
 }

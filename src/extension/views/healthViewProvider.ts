@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { isWebviewMessage, type HostMessage, type PanelState, type WebviewMessage } from './healthProtocol.js';
+import { isWebviewMessage, type HostMessage, type PanelState, type SeriesPoint, type WebviewMessage } from './healthProtocol.js';
 
 export const HEALTH_VIEW_ID = 'sessionCoordinator.health';
 
@@ -17,6 +17,8 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly onMessage: (message: Exclude<WebviewMessage, { type: 'ready' }>) => void,
+    /** The view was shown (or its webview made anew): what it had while hidden was only the status bar's state. */
+    private readonly onShown: () => void,
   ) {}
 
   get isVisible(): boolean {
@@ -34,12 +36,15 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
         if (message.type === 'ready') {
           this.ready = true;
           this.post();
+          this.onShown();
           return;
         }
         this.onMessage(message);
       }),
       view.onDidChangeVisibility(() => {
-        if (view.visible) this.post();
+        if (!view.visible) return;
+        this.post();
+        this.onShown();
       }),
       view.onDidDispose(() => {
         this.view = undefined;
@@ -51,6 +56,13 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
   update(state: PanelState): void {
     this.latest = state;
     if (this.view?.visible) this.post();
+  }
+
+  /** One trend point: the webview redraws its trend lines and nothing else. */
+  addPoint(point: SeriesPoint): void {
+    if (!this.view?.visible || !this.ready) return;
+    const message: HostMessage = { type: 'point', point };
+    void this.view.webview.postMessage(message);
   }
 
   dispose(): void {

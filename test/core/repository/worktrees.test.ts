@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { findGitLayout } from '../../../src/core/repository/gitLayout.js';
+import { WORKTREE_FALLBACK_MS, watchWorktrees } from '../../../src/core/repository/worktreeWatch.js';
 import { projectIdFor } from '../../../src/core/store/redis/projectId.js';
 import { runCliWith } from '../../support/cliProcesses.js';
 import { httpClient, whoami } from '../../support/mcpClients.js';
@@ -211,4 +212,36 @@ test('R-CLM-5, R-CTX-9: the git layout is read from git\'s own files: a worktree
   git(bare, 'worktree', 'add', '-q', fromBare, 'main');
   const layout = await findGitLayout(fromBare);
   assert.deepEqual([layout?.worktree, layout?.commonDir, layout?.branch], [fromBare, bare, 'main']);
+});
+
+test('R-CLM-5: worktrees are watched, not polled: nothing runs while none changes, and a removal, an addition and the first worktree of a repository are each seen at once', async () => {
+  const repo = repository();
+  const layout = (await findGitLayout(repo.main))!;
+  const seen: number[] = [];
+  const watch = watchWorktrees(layout, () => seen.push(Date.now()));
+  cleanup.push(async () => watch.dispose());
+  await new Promise((r) => setTimeout(r, 600));
+  assert.deepEqual(seen, [], 'no check while no worktree changes');
+  const waitForCall = async (what: string, since: number): Promise<number> => {
+    const deadline = since + 3000;
+    while (!seen.some((t) => t >= since)) {
+      assert.ok(Date.now() < deadline, `${what}: not seen within 3 s (the fallback timer is ${WORKTREE_FALLBACK_MS} ms)`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return seen.find((t) => t >= since)! - since;
+  };
+  let t = Date.now();
+  git(repo.main, 'worktree', 'remove', '--force', repo.feature);
+  const removal = await waitForCall('git worktree remove', t);
+  // The repository has no linked worktree now, and no worktrees folder: the next one creates it.
+  assert.equal(existsSync(path.join(layout.commonDir, 'worktrees')), false);
+  t = Date.now();
+  git(repo.main, 'worktree', 'add', '-q', '-b', 'again', `${repo.feature}-again`);
+  const addition = await waitForCall('the first git worktree add', t);
+  // The add's last events settle first, so the next call is the removal's own.
+  while (Date.now() - seen.at(-1)! < 300) await new Promise((r) => setTimeout(r, 50));
+  t = Date.now();
+  git(repo.main, 'worktree', 'remove', '--force', `${repo.feature}-again`);
+  const again = await waitForCall('a removal in the recreated worktrees folder', t);
+  console.log(`# worktree changes seen after ${removal} ms (remove), ${addition} ms (add), ${again} ms (remove)`);
 });

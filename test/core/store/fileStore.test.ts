@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import * as lockfile from 'proper-lockfile';
@@ -221,4 +221,29 @@ test('R-CTX-3, R-CTX-4: a line another holder appends between a group commit\'s 
   );
   assert.equal(metrics.snapshot()['store.writeRetries'], 3, 'the whole batch was retried once');
   assert.equal((await store.get('taken', 'n'))?.version, 5);
+});
+
+test('R-CTX-7: a beat with nothing new only touches the presence file: the other participant stays present past goneAfterMs, no presence event fires, and what is new is still written and seen', async () => {
+  const options = { heartbeatMs: 100, goneAfterMs: 400 };
+  const { store: a, root } = await openStore(undefined, options);
+  const { store: b } = await openStore(root, options);
+  const events: string[] = [];
+  a.onEvent((e) => {
+    if (e.kind === 'presence') events.push(e.kind);
+  });
+  const file = path.join(root, STORE_FOLDER, 'presence', `${b.participantId}.json`);
+  const { ino } = statSync(file);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(statSync(file).ino, ino, 'ten beats touched the file; none replaced it');
+  assert.ok(
+    (await a.participants()).some((p) => p.participantId === b.participantId),
+    'present: its beats count though its content says it beat a second ago',
+  );
+  assert.deepEqual(events, [], 'a beat is not news');
+  await b.heartbeat([{ id: 's-new', clientName: 'claude-code', transport: 'http', state: 'active', root, tags: [], requestCount: 1, lastActivityAt: Date.now() }]);
+  for (const deadline = Date.now() + 2000; events.length === 0; ) {
+    assert.ok(Date.now() < deadline, 'a new session is news: a presence event within 2 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.deepEqual((await a.participants()).find((p) => p.participantId === b.participantId)?.sessions.map((x) => x.id), ['s-new']);
 });

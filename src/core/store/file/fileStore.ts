@@ -22,8 +22,10 @@ export interface FileStoreOptions extends ShardOptions, StoreQuotas {
   heartbeatMs: number;
   /** A participant whose heartbeat is older than this is gone (R-CTX-7). */
   goneAfterMs: number;
-  /** The safety-net poll behind file-system notifications (R-CTX-6). */
+  /** The safety-net poll behind file-system notifications (R-CTX-6), while every watch works. */
   pollMs: number;
+  /** The poll once a folder could not be watched: then it is how changes arrive. */
+  unwatchedPollMs: number;
   /** Namespace logs kept open; the least recently used beyond this are closed, and reopened on use (R-SEC-1). */
   maxOpenLogs: number;
 }
@@ -35,7 +37,9 @@ export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
   backups: 3,
   heartbeatMs: 1000,
   goneAfterMs: 3000,
-  pollMs: 2000,
+  // Each file-system call costs an idle participant CPU (a thread-pool round trip): the net is slow while watches work.
+  pollMs: 15_000,
+  unwatchedPollMs: 2000,
   maxNamespaces: DEFAULT_MAX_NAMESPACES,
   maxNamespaceBytes: DEFAULT_MAX_NAMESPACE_BYTES,
   maxStoreBytes: DEFAULT_MAX_STORE_BYTES,
@@ -67,6 +71,12 @@ export class FileStore implements SharedStore {
   private readonly nonce: () => string;
   private readonly startedAt = Date.now();
   private lastSessions: readonly ParticipantSession[] = [];
+  /** A folder could not be watched (or its watch failed): the poll is how its changes arrive. */
+  private unwatched = false;
+  /** The sessions our presence file last said, as written. */
+  private lastSaid: string | undefined;
+  /** Presence files read before, by name: reread only when replaced (a new inode), not on every beat. */
+  private readonly presenceRead = new Map<string, { ino: number; size: number; participant: Participant }>();
   private disposed = false;
   private opened = false;
   /** Presence as last read: whoami asks on every call, the folder changes about once a second. */
@@ -107,7 +117,9 @@ export class FileStore implements SharedStore {
     // Proves the folder is writable now, not at the first write an agent makes.
     await this.heartbeat([]);
     this.watchFolder(path.join(this.dir, 'ns'), () => void this.discoverNamespaces());
-    this.watchFolder(path.join(this.dir, 'presence'), () => {
+    this.watchFolder(path.join(this.dir, 'presence'), (file, event) => {
+      // A participant that comes, goes or says something new replaces its file (a rename); a beat only touches it.
+      if (event !== 'rename' || file?.endsWith('.tmp')) return;
       this.presenceCache = undefined;
       this.emit({ kind: 'presence' });
     });
@@ -115,7 +127,12 @@ export class FileStore implements SharedStore {
     await this.closeIdleLogs();
     this.opened = true;
     this.every(this.options.heartbeatMs, () => this.heartbeat(this.lastSessions).then(() => this.sweepParticipants()));
-    this.every(this.options.pollMs, () => this.refreshAll());
+    let lastPoll = Date.now();
+    this.every(Math.min(this.options.pollMs, this.options.unwatchedPollMs), async () => {
+      if (!this.unwatched && Date.now() - lastPoll < this.options.pollMs) return;
+      lastPoll = Date.now();
+      await this.refreshAll();
+    });
     this.deps.metrics.gauge('store.shards', () => this.shards.size);
     this.deps.metrics.gauge('store.openLogs', () => [...this.shards.values()].filter((s) => s.hasOpenLog).length);
   }
@@ -243,12 +260,23 @@ export class FileStore implements SharedStore {
 
   async heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
     this.lastSessions = sessions;
-    const entry = participantEntry(this.participantId, this.deps.participant, this.startedAt, sessions);
     const file = path.join(this.dir, 'presence', `${this.participantId}.json`);
+    const said = JSON.stringify(sessions);
+    if (said === this.lastSaid) {
+      // Nothing new to say: the beat is the file's mtime (one call, and no event for anyone to act on).
+      const now = new Date();
+      const touched = await fs.lutimes(file, now, now).then(
+        () => true,
+        () => false,
+      );
+      if (touched) return;
+    }
+    const entry = participantEntry(this.participantId, this.deps.participant, this.startedAt, sessions);
     // Presence is not acknowledged data: rename for atomicity, no fsync on every beat.
     const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
     await fs.writeFile(temp, JSON.stringify(entry), { mode: 0o600 });
     await fs.rename(temp, file);
+    this.lastSaid = said;
     this.presenceCache = undefined;
   }
 
@@ -300,7 +328,10 @@ export class FileStore implements SharedStore {
   async sweepParticipants(): Promise<void> {
     const now = Date.now();
     // Our own file is never swept, so it is not read (a read, a parse and a check every second).
-    for (const p of await this.readParticipants(this.participantId)) {
+    const others = await this.readParticipants(this.participantId);
+    // What was just read is what participants() answers until the next beat: one listing a beat, not two.
+    this.presenceCache = { at: now, participants: [participantEntry(this.participantId, this.deps.participant, this.startedAt, this.lastSessions), ...others] };
+    for (const p of others) {
       if (!this.isGone(p, now)) continue;
       // The id was checked against the file's own name and a strict alphabet: this names that file and no other.
       await fs.rm(path.join(this.dir, 'presence', `${p.participantId}.json`), { force: true });
@@ -322,6 +353,7 @@ export class FileStore implements SharedStore {
     const dir = path.join(this.dir, 'presence');
     const names = await fs.readdir(dir).catch(() => [] as string[]);
     const out: Participant[] = [];
+    const now = Date.now();
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       const id = name.slice(0, -'.json'.length);
       if (!PARTICIPANT_ID.test(id) || id === except) continue;
@@ -330,13 +362,21 @@ export class FileStore implements SharedStore {
         // Ours are a few KB: a symlink, a fifo or a huge planted file is not read at all.
         const stat = await fs.lstat(file);
         if (!stat.isFile() || stat.size > MAX_PRESENCE_BYTES) continue;
-        const participant = readParticipant(id, JSON.parse(await fs.readFile(file, 'utf8')));
-        // Not a presence record of that name (planted, or from an older format): read as nobody (R-SEC-3).
-        if (participant) out.push(participant);
+        const known = this.presenceRead.get(name);
+        let participant = known && known.ino === stat.ino && known.size === stat.size ? known.participant : undefined;
+        if (!participant) {
+          participant = readParticipant(id, JSON.parse(await fs.readFile(file, 'utf8')));
+          // Not a presence record of that name (planted, or from an older format): read as nobody (R-SEC-3).
+          if (!participant) continue;
+          this.presenceRead.set(name, { ino: stat.ino, size: stat.size, participant });
+        }
+        // A beat that only touched the file; an mtime in the future counts as now, not as later.
+        out.push({ ...participant, heartbeatAt: Math.max(participant.heartbeatAt, Math.min(stat.mtimeMs, now)) });
       } catch {
         // Half-written by a participant killed mid-beat, or removed meanwhile: its next beat fixes it.
       }
     }
+    for (const name of this.presenceRead.keys()) if (!names.includes(name)) this.presenceRead.delete(name);
     return out;
   }
 
@@ -469,14 +509,18 @@ export class FileStore implements SharedStore {
     for (const shard of open.slice(0, Math.max(0, open.length - this.options.maxOpenLogs))) await shard.closeLog();
   }
 
-  private watchFolder(dir: string, onChange: (file: string | null) => void): void {
+  private watchFolder(dir: string, onChange: (file: string | null, event: string) => void): void {
     if (this.watchers.has(dir)) return;
     try {
-      const w = watch(dir, { persistent: false }, (_event, file) => onChange(file ? String(file) : null));
-      w.on('error', () => w.close());
+      const w = watch(dir, { persistent: false }, (event, file) => onChange(file ? String(file) : null, event));
+      w.on('error', () => {
+        w.close();
+        this.unwatched = true;
+      });
       this.watchers.set(dir, w);
     } catch (e) {
-      this.deps.logger.warn(`Cannot watch ${dir} (${errorMessage(e)}); changes arrive by polling every ${this.options.pollMs} ms`);
+      this.unwatched = true;
+      this.deps.logger.warn(`Cannot watch ${dir} (${errorMessage(e)}); changes arrive by polling every ${Math.min(this.options.pollMs, this.options.unwatchedPollMs)} ms`);
     }
   }
 
