@@ -73,6 +73,9 @@ export class FileStore implements SharedStore {
   private lastSessions: readonly ParticipantSession[] = [];
   /** A folder could not be watched (or its watch failed): the poll is how its changes arrive. */
   private unwatched = false;
+  /** The presence folder's names as last listed, and when. */
+  private presenceNames: string[] | undefined;
+  private presenceListedAt = 0;
   /** The sessions our presence file last said, as written. */
   private lastSaid: string | undefined;
   /** Presence files read before, by name: reread only when replaced (a new inode), not on every beat. */
@@ -120,6 +123,7 @@ export class FileStore implements SharedStore {
     this.watchFolder(path.join(this.dir, 'presence'), (file, event) => {
       // A participant that comes, goes or says something new replaces its file (a rename); a beat only touches it.
       if (event !== 'rename' || file?.endsWith('.tmp')) return;
+      this.presenceNames = undefined;
       this.presenceCache = undefined;
       this.emit({ kind: 'presence' });
     });
@@ -351,9 +355,14 @@ export class FileStore implements SharedStore {
 
   private async readParticipants(except?: string): Promise<Participant[]> {
     const dir = path.join(this.dir, 'presence');
-    const names = await fs.readdir(dir).catch(() => [] as string[]);
-    const out: Participant[] = [];
     const now = Date.now();
+    // The folder is listed again only when its watch saw a file come or go (or at the safety poll's pace).
+    if (!this.presenceNames || this.unwatched || now - this.presenceListedAt >= this.options.pollMs) {
+      this.presenceNames = await fs.readdir(dir).catch(() => [] as string[]);
+      this.presenceListedAt = now;
+    }
+    const names = this.presenceNames;
+    const out: Participant[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       const id = name.slice(0, -'.json'.length);
       if (!PARTICIPANT_ID.test(id) || id === except) continue;
