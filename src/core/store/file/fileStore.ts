@@ -449,8 +449,7 @@ export class FileStore implements SharedStore {
     this.shards.set(name, shard);
     const refresh = (): void => void shard!.refresh().catch((e) => this.deps.logger.warn(`Refreshing ${name}: ${errorMessage(e)}`));
     this.watchFolder(dir, (file) => {
-      if (file === '.lock') shard!.lockChanged();
-      else if (file === null || file.startsWith('wal.') || file === 'CURRENT') refresh();
+      if (file === null || file.startsWith('wal.') || file === 'CURRENT') refresh();
     });
     // Writes that landed before the watch began would otherwise wait for the poll.
     refresh();

@@ -113,11 +113,6 @@ export class Shard {
     });
   }
 
-  /** The shard's lock folder changed (another process took or released it): a waiting write tries now. */
-  lockChanged(): void {
-    this.lock.released();
-  }
-
   /** Catches up with other processes' writes; emits their changes. */
   async refresh(): Promise<void> {
     // A burst of watch events needs one refresh behind the current holder, not one each.
