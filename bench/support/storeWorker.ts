@@ -7,6 +7,7 @@
 // Every timestamp it reports is performance.timeOrigin + performance.now(),
 // comparable across processes on this machine.
 import { watch, promises as fs } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as path from 'node:path';
 import { silentLogger } from '../../src/core/logging/logger.js';
 import { Metrics } from '../../src/core/metrics/metrics.js';
@@ -133,12 +134,16 @@ async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' }>): P
     }
     latencies.push(performance.now() - t);
   };
+  // How long this process's event loop was blocked while it wrote: in a window, that loop is the extension host's.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const cpu0 = cpuMs();
   const startedAt = now();
   await agents(job.agents ?? 1, job.count, one);
   const endedAt = now();
   const cpu = cpuMs() - cpu0;
-  const snapshot = metrics.snapshot() as Record<string, unknown>;
+  loopDelay.disable();
+  const snapshot = { ...(metrics.snapshot() as Record<string, unknown>), 'eventLoop.delayP99Ms': loopDelay.percentile(99) / 1e6 };
   await store.dispose();
   await send({ type: 'done', startedAt, endedAt, latencies, conflicts, cpuMs: cpu, metrics: snapshot });
 }
