@@ -20,6 +20,12 @@ if (!process.argv[2] && !existsSync(workspace)) {
   writeFileSync(path.join(workspace, 'README.md'), '# Demo project\n\nConnect an agent, claim `src/app.ts`, and watch the Session Health panel.\n');
   writeFileSync(path.join(workspace, 'src', 'app.ts'), 'export const greeting = "hello from the demo workspace";\n');
 }
+// The demo folder sits inside this repository's checkout: as a repository of its own it is its own project
+// (else its claims would be named from this checkout's top, `.cache/demo/workspace/...`, and its state kept in our .git).
+if (!process.argv[2] && !existsSync(path.join(workspace, '.git'))) {
+  const init = spawnSync('git', ['init', '-q'], { cwd: workspace, stdio: 'ignore' });
+  if (init.status !== 0) console.warn('git init of the demo workspace failed: claims there are named from this checkout\'s top');
+}
 const userData = path.join(demo, 'user-data');
 const extensions = path.join(demo, 'extensions');
 mkdirSync(path.join(userData, 'User'), { recursive: true });
