@@ -29,6 +29,38 @@ async function open(root: string, pollMs = 60_000): Promise<{ store: FileStore; 
   return { store, metrics };
 }
 
+/**
+ * `runs` rounds of `writers` unique-key writer processes (`agents` loops each) killed with SIGKILL at
+ * random, each replaced at once, for `runMs` per round; every key a writer acknowledged is collected.
+ */
+async function killRuns(o: { root: string; runs: number; writers: number; agents: number; namespace: (slot: number) => string; runMs: number; maxGapMs: number }): Promise<{ kills: number; acked: Set<string> }> {
+  let kills = 0;
+  let generation = 0;
+  const acked = new Set<string>();
+  for (let run = 0; run < o.runs; run++) {
+    const live = new Map<number, ReturnType<typeof startWorker>>();
+    const spawnWriter = (slot: number): void => {
+      const w = startWorker({ mode: 'unique', root: o.root, count: 1_000_000, agents: o.agents, prefix: `r${run}-g${generation++}-s${slot}`, namespace: o.namespace(slot) }, (line) => {
+        if (line.startsWith('ack ')) acked.add(line.slice(4));
+      });
+      w.result.catch(() => undefined);
+      live.set(slot, w);
+    };
+    for (let slot = 0; slot < o.writers; slot++) spawnWriter(slot);
+    const until = Date.now() + o.runMs;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * (o.maxGapMs - 20)));
+      const slot = Math.floor(Math.random() * o.writers);
+      await stopChild(live.get(slot)!.child, 'SIGKILL');
+      kills++;
+      spawnWriter(slot);
+    }
+    await Promise.all([...live.values()].map((w) => stopChild(w.child, 'SIGKILL')));
+    kills += live.size;
+  }
+  return { kills, acked };
+}
+
 function tempFiles(root: string): string[] {
   const ns = path.join(root, STORE_FOLDER, 'ns');
   return readdirSync(ns).flatMap((shard) => readdirSync(path.join(ns, shard)).filter((f) => f.endsWith('.tmp')));
@@ -56,30 +88,7 @@ test('R-CTX-3: 4 processes x 50 locked updates on one key end at exactly 200, wi
 
 test('R-CTX-4: 50 runs of 4 writers under random SIGKILL: every acknowledged write is present, every shard parses, no temp file is left', async () => {
   const root = workspace();
-  let kills = 0;
-  const acked = new Set<string>();
-  let generation = 0;
-  for (let run = 0; run < 50; run++) {
-    const live = new Map<number, ReturnType<typeof startWorker>>();
-    const spawnWriter = (slot: number): void => {
-      const w = startWorker({ mode: 'unique', root, count: 1_000_000, prefix: `r${run}-g${generation++}-s${slot}`, namespace: `kill${slot % 2}` }, (line) => {
-        if (line.startsWith('ack ')) acked.add(line.slice(4));
-      });
-      w.result.catch(() => undefined);
-      live.set(slot, w);
-    };
-    for (let slot = 0; slot < 4; slot++) spawnWriter(slot);
-    const until = Date.now() + 400;
-    while (Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 20 + Math.random() * 180));
-      const slot = Math.floor(Math.random() * 4);
-      await stopChild(live.get(slot)!.child, 'SIGKILL');
-      kills++;
-      spawnWriter(slot);
-    }
-    await Promise.all([...live.values()].map((w) => stopChild(w.child, 'SIGKILL')));
-    kills += live.size;
-  }
+  const { kills, acked } = await killRuns({ root, runs: 50, writers: 4, agents: 1, namespace: (slot) => `kill${slot % 2}`, runMs: 400, maxGapMs: 200 });
   const { store } = await open(root);
   const present = new Set([...(await store.list('kill0')), ...(await store.list('kill1'))].map((e) => e.key));
   const lost = [...acked].filter((k) => !present.has(k));
@@ -159,29 +168,7 @@ test('R-CTX-3, R-CTX-4: agents of one window writing at once share one commit (g
 
 test('R-CTX-4: 20 runs of 2 windows x 4 agents writing at once under random SIGKILL: a write shared by a group commit is acknowledged only once durable', async () => {
   const root = workspace();
-  let kills = 0;
-  const acked = new Set<string>();
-  for (let run = 0; run < 20; run++) {
-    const live = new Map<number, ReturnType<typeof startWorker>>();
-    const spawnWriter = (slot: number): void => {
-      const w = startWorker({ mode: 'unique', root, count: 1_000_000, agents: 4, prefix: `r${run}-k${kills}-s${slot}`, namespace: 'groupkill' }, (line) => {
-        if (line.startsWith('ack ')) acked.add(line.slice(4));
-      });
-      w.result.catch(() => undefined);
-      live.set(slot, w);
-    };
-    for (let slot = 0; slot < 2; slot++) spawnWriter(slot);
-    const until = Date.now() + 300;
-    while (Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 20 + Math.random() * 150));
-      const slot = Math.floor(Math.random() * 2);
-      await stopChild(live.get(slot)!.child, 'SIGKILL');
-      kills++;
-      spawnWriter(slot);
-    }
-    await Promise.all([...live.values()].map((w) => stopChild(w.child, 'SIGKILL')));
-    kills += live.size;
-  }
+  const { kills, acked } = await killRuns({ root, runs: 20, writers: 2, agents: 4, namespace: () => 'groupkill', runMs: 300, maxGapMs: 170 });
   const { store } = await open(root);
   const present = new Set((await store.list('groupkill')).map((e) => e.key));
   const lost = [...acked].filter((k) => !present.has(k));
