@@ -16,6 +16,7 @@ import { STORE_FOLDER } from '../../src/core/store/file/storeLayout.js';
 import { ShardLock } from '../../src/core/store/file/shardLock.js';
 import { RedisStore } from '../../src/core/store/redis/redisStore.js';
 import type { SharedStore } from '../../src/core/store/sharedStore.js';
+import { incrementCounter } from '../../test/support/counterIncrement.js';
 import { openSqlite } from './sqlite.js';
 
 /** A RedisStore instead of the FileStore in `root`: the server's URL and the project id its keys live under. */
@@ -118,20 +119,7 @@ async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' }>): P
   let conflicts = 0;
   const one = async (): Promise<void> => {
     const t = performance.now();
-    if (job.mode === 'update') {
-      await store.update(job.namespace, job.key, (c) => ((c?.value as number | undefined) ?? 0) + 1, by);
-    } else {
-      for (;;) {
-        const current = await store.get(job.namespace, job.key);
-        try {
-          await store.set(job.namespace, job.key, ((current?.value as number | undefined) ?? 0) + 1, by, { expectedVersion: current?.version ?? 0 });
-          break;
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'VersionConflict') throw e;
-          conflicts++;
-        }
-      }
-    }
+    conflicts += await incrementCounter(store, job.mode, job.namespace, job.key, by);
     latencies.push(performance.now() - t);
   };
   // How long this process's event loop was blocked while it wrote: in a window, that loop is the extension host's.

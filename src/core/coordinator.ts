@@ -37,8 +37,6 @@ export interface CoordinatorDeps {
   label?: string;
 }
 
-/** How often a participant in a git worktree checks that its worktree, and those claims name, still exist. */
-
 const OBSERVED_COUNTERS = [
   'sessions.total',
   'sessions.evicted',
@@ -323,8 +321,10 @@ export class Coordinator {
     return { sessionId: session.id, root: session.root, client: session.client, transport: session.transport, isDefault: false };
   }
 
-  /** `claims`: the live claims, when the caller has just read them (the panel): not read twice. */
-  /** `storeStatus`: one the caller read before, for a view that does not show it (every namespace is read for a fresh one). */
+  /**
+   * `claims`: the live claims, when the caller has just read them (the panel): not read twice.
+   * `storeStatus`: one the caller read before, for a view that does not show it (a fresh one reads every namespace).
+   */
   async snapshot(claims?: readonly Claim[], storeStatus?: StoreStatus): Promise<CoordinatorSnapshot> {
     const store = this.storeValue;
     return {

@@ -117,7 +117,7 @@ export class Container implements vscode.Disposable {
       const points = run.onDidAddPoint((point) => {
         // Once a second: a visible panel gets the trend point, and a full state only if requests were served meanwhile.
         if (!this.view.isVisible) return;
-        this.view.addPoint(point);
+        this.view.addPoint(point, run.seriesLength);
         if (run.activityChanged) void this.refresh();
       });
       this.runSubscription = vscode.Disposable.from(changes, points);

@@ -7,6 +7,7 @@ import { FileStore } from '../../src/core/store/file/fileStore.js';
 import { RedisStore } from '../../src/core/store/redis/redisStore.js';
 import type { SharedStore } from '../../src/core/store/sharedStore.js';
 import type { ContractWorkerConfig } from './contractWorkers.js';
+import { incrementCounter } from './counterIncrement.js';
 
 async function open(config: ContractWorkerConfig, metrics: Metrics): Promise<SharedStore> {
   const participant = { kind: 'headless' as const, label: `worker ${config.prefix} (pid ${process.pid})` };
@@ -63,19 +64,8 @@ async function main(): Promise<void> {
       const key = `${config.prefix}-${i}`;
       await store.set(config.namespace, key, { i }, by);
       say(`ack ${key}`);
-    } else if (config.mode === 'update') {
-      await store.update(config.namespace, config.key, (c) => ((c?.value as number) ?? 0) + 1, by);
     } else {
-      for (;;) {
-        const current = await store.get(config.namespace, config.key);
-        try {
-          await store.set(config.namespace, config.key, ((current?.value as number) ?? 0) + 1, by, { expectedVersion: current?.version ?? 0 });
-          break;
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'VersionConflict') throw e;
-          conflicts++;
-        }
-      }
+      conflicts += await incrementCounter(store, config.mode, config.namespace, config.key, by);
     }
   }
   say(JSON.stringify({ done: true, conflicts, ms: performance.now() - started }));

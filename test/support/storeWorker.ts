@@ -3,6 +3,7 @@
 import { silentLogger } from '../../src/core/logging/logger.js';
 import { Metrics } from '../../src/core/metrics/metrics.js';
 import { FileStore } from '../../src/core/store/file/fileStore.js';
+import { incrementCounter } from './counterIncrement.js';
 
 interface Config {
   mode: 'cas' | 'update' | 'unique';
@@ -37,19 +38,8 @@ async function main(): Promise<void> {
         const key = a === 0 ? `${config.prefix}-${i}` : `${config.prefix}-a${a}-${i}`;
         await store.set(config.namespace, key, { i, pad: 'x'.repeat(100) }, by);
         process.stdout.write(`ack ${key}\n`);
-      } else if (config.mode === 'update') {
-        await store.update(config.namespace, config.key, (c) => ((c?.value as number) ?? 0) + 1, by);
       } else {
-        for (;;) {
-          const current = await store.get(config.namespace, config.key);
-          try {
-            await store.set(config.namespace, config.key, ((current?.value as number) ?? 0) + 1, by, { expectedVersion: current?.version ?? 0 });
-            break;
-          } catch (e) {
-            if ((e as { code?: string }).code !== 'VersionConflict') throw e;
-            conflicts++;
-          }
-        }
+        conflicts += await incrementCounter(store, config.mode, config.namespace, config.key, by);
       }
       latencies.push(performance.now() - t);
     }

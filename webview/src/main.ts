@@ -134,25 +134,18 @@ type Slot = 'status' | 'problems' | 'sessions' | 'trends' | 'participants' | 'cl
 const slots = new Map<Slot, { key: string; node: HTMLElement }>();
 let current: PanelState | undefined;
 
-function slotNode(slot: Slot): HTMLElement {
-  let entry = slots.get(slot);
-  if (!entry) {
-    const node = el('div', { class: 'slot', 'data-slot': slot });
-    app.append(node);
-    entry = { key: '', node };
-    slots.set(slot, entry);
-  }
-  return entry.node;
-}
-
 /** Redraws one section when `key` (what it shows, as JSON) differs from the last time; returns whether it did. */
 function draw(slot: Slot, key: unknown, build: () => HTMLElement | string): boolean {
-  const node = slotNode(slot);
+  let entry = slots.get(slot);
+  if (!entry) {
+    entry = { key: '', node: el('div', { class: 'slot', 'data-slot': slot }) };
+    app.append(entry.node);
+    slots.set(slot, entry);
+  }
   const text = JSON.stringify(key);
-  const entry = slots.get(slot)!;
   if (entry.key === text) return false;
   entry.key = text;
-  node.replaceChildren(build());
+  entry.node.replaceChildren(build());
   return true;
 }
 
@@ -225,9 +218,9 @@ function render(state: PanelState): void {
 }
 
 /** One more trend point: only the trend lines are redrawn. */
-function addPoint(point: PanelState['series'][number]): void {
+function addPoint(point: PanelState['series'][number], keep: number): void {
   if (!current) return;
-  const series = [...current.series, point].slice(-120);
+  const series = [...current.series, point].slice(-keep);
   current = { ...current, series };
   vscode.setState(current);
   draw('trends', series, () => section('Trends', undefined, trends(series)));
@@ -241,7 +234,7 @@ setInterval(() => {
 
 window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
   if (event.data?.type === 'point') {
-    addPoint(event.data.point);
+    addPoint(event.data.point, event.data.keep);
     return;
   }
   if (event.data?.type !== 'state') return;

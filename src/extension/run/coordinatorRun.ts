@@ -8,7 +8,8 @@ import type { PanelState, SeriesPoint } from '../views/healthProtocol.js';
 import { personActor, PEOPLE } from '../../core/messages/messageRules.js';
 import { buildPanelState, seriesPoint, type PanelInputs } from '../views/panelModel.js';
 
-const SERIES_LENGTH = 120;
+/** Trend points kept: two minutes, here and in the webview. */
+export const SERIES_LENGTH = 120;
 
 function activityOf(sessions: ReadonlyArray<{ id: string; requestCount: number; pendingCount?: number; lastActivityAt: number }>): string {
   return sessions.map((s) => `${s.id}:${s.requestCount}:${s.pendingCount ?? 0}:${s.lastActivityAt}`).join(',');
@@ -145,6 +146,10 @@ export class CoordinatorRun implements vscode.Disposable {
     this.series.push(rest);
     if (this.series.length > SERIES_LENGTH) this.series.shift();
     this.pointAdded.fire(rest);
+  }
+
+  get seriesLength(): number {
+    return SERIES_LENGTH;
   }
 
   /** Requests served or pending since the last state: the sessions table's numbers changed, with no event saying so. */

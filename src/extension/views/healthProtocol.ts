@@ -119,8 +119,8 @@ export interface PanelState {
   readonly generatedAt: number;
 }
 
-/** Host -> webview: a whole state (the webview redraws the sections that differ), or one more trend point. */
-export type HostMessage = { type: 'state'; state: PanelState } | { type: 'point'; point: SeriesPoint };
+/** Host -> webview: a whole state (the webview redraws the sections that differ), or one more trend point and how many to keep. */
+export type HostMessage = { type: 'state'; state: PanelState } | { type: 'point'; point: SeriesPoint; keep: number };
 
 /** Webview -> host. The webview sends `ready` first; nothing is posted to it before. */
 export type WebviewMessage =

@@ -59,9 +59,9 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
   }
 
   /** One trend point: the webview redraws its trend lines and nothing else. */
-  addPoint(point: SeriesPoint): void {
+  addPoint(point: SeriesPoint, keep: number): void {
     if (!this.view?.visible || !this.ready) return;
-    const message: HostMessage = { type: 'point', point };
+    const message: HostMessage = { type: 'point', point, keep };
     void this.view.webview.postMessage(message);
   }
 

@@ -132,7 +132,7 @@ export class FileStore implements SharedStore {
     this.opened = true;
     this.every(this.options.heartbeatMs, () => this.heartbeat(this.lastSessions).then(() => this.sweepParticipants()));
     let lastPoll = Date.now();
-    this.every(Math.min(this.options.pollMs, this.options.unwatchedPollMs), async () => {
+    this.every(this.pollTickMs, async () => {
       if (!this.unwatched && Date.now() - lastPoll < this.options.pollMs) return;
       lastPoll = Date.now();
       await this.refreshAll();
@@ -517,6 +517,11 @@ export class FileStore implements SharedStore {
     for (const shard of open.slice(0, Math.max(0, open.length - this.options.maxOpenLogs))) await shard.closeLog();
   }
 
+  /** The poll's timer: it reads only every pollMs while every watch works, at each tick once one failed. */
+  private get pollTickMs(): number {
+    return Math.min(this.options.pollMs, this.options.unwatchedPollMs);
+  }
+
   private watchFolder(dir: string, onChange: (file: string | null, event: string) => void): void {
     if (this.watchers.has(dir)) return;
     try {
@@ -528,7 +533,7 @@ export class FileStore implements SharedStore {
       this.watchers.set(dir, w);
     } catch (e) {
       this.unwatched = true;
-      this.deps.logger.warn(`Cannot watch ${dir} (${errorMessage(e)}); changes arrive by polling every ${Math.min(this.options.pollMs, this.options.unwatchedPollMs)} ms`);
+      this.deps.logger.warn(`Cannot watch ${dir} (${errorMessage(e)}); changes arrive by polling every ${this.pollTickMs} ms`);
     }
   }
 
