@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import * as lockfile from 'proper-lockfile';
 import { CoordinatorError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
@@ -55,7 +56,11 @@ export class ShardLock {
           }
         };
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
+        const code = (e as NodeJS.ErrnoException).code;
+        // ENOENT with the shard's folder still there: another process judged the lock stale from an older stat and
+        // removed it just after we made it (proper-lockfile's takeover race; we then fail its mtime probe). Try again.
+        if (code === 'ENOENT' && (await folderExists(this.dir))) this.metrics.counter('store.lock.lostTakeoverRace').inc();
+        else if (code !== 'ELOCKED') throw e;
         attempts++;
         this.metrics.counter('store.lock.busy').inc();
         if (Date.now() > deadline) {
@@ -68,4 +73,11 @@ export class ShardLock {
       }
     }
   }
+}
+
+function folderExists(dir: string): Promise<boolean> {
+  return fs.stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
