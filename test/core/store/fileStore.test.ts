@@ -127,8 +127,9 @@ test('R-CTX-4: a symlink planted at a shard path pointing outside is refused by 
 });
 
 test('R-CTX-5: the event log keeps who, what, when and the previous value; rotation keeps it bounded with no record lost or duplicated', async () => {
-  const { store, root, metrics } = await openStore(undefined, { rotateBytes: 4096, maxEventLogBytes: 16_384, backups: 3 });
-  for (let i = 0; i < 300; i++) await store.set('log', `k${i % 7}`, { i }, { ...by, sessionId: `s${i % 3}` });
+  // A small namespace against its log budget (the defaults' proportions: 1 MiB logs, snapshots of a few KB), so it keeps 3 backups.
+  const { store, root, metrics } = await openStore(undefined, { rotateBytes: 16_384, maxEventLogBytes: 65_536, backups: 3 });
+  for (let i = 0; i < 300; i++) await store.set('log', `k${i % 7}`, { i, pad: 'x'.repeat(400) }, { ...by, sessionId: `s${i % 3}` });
   const page = await store.history({ namespace: 'log', limit: 5 });
   assert.ok(page.records.length > 0);
   const oldestKept = page.records[0]!.seq;
@@ -144,14 +145,79 @@ test('R-CTX-5: the event log keeps who, what, when and the previous value; rotat
   assert.deepEqual(seqs, Array.from({ length: 300 - oldestKept + 1 }, (_, i) => oldestKept + i), 'no gap, no duplicate');
   const last = (await store.history({ namespace: 'log', cursor: Buffer.from(JSON.stringify({ log: 298 })).toString('base64url') })).records;
   assert.deepEqual(last.map((r) => [r.seq, r.key, r.op, r.by.sessionId]), [[299, 'k4', 'set', 's1'], [300, 'k5', 'set', 's2']]);
-  assert.deepEqual(last[1]!.previousValue, { i: 292 });
+  assert.deepEqual(last[1]!.previousValue, { i: 292, pad: 'x'.repeat(400) });
   assert.equal(last[1]!.previousVersion + 1, last[1]!.version);
   const status = await store.status();
-  assert.ok(status.eventLogBytes <= 16_384 + 4096, `bounded: ${status.eventLogBytes} bytes`);
+  assert.ok(status.eventLogBytes <= 65_536 + 16_384, `bounded: ${status.eventLogBytes} bytes`);
   assert.ok(Number(metrics.snapshot()['store.archivesPruned']) > 0, 'old archives were pruned');
   const shard = path.join(root, STORE_FOLDER, 'ns', 'log');
   assert.ok(readdirSync(shard).filter((n) => n.startsWith('snapshot.')).length >= 4, 'the current snapshot and 3 backups are kept');
   await assert.rejects(store.history({ cursor: 'not-a-cursor' }), (e) => isCoordinatorError(e, 'InvalidArgument'));
+});
+
+/** Bytes in one namespace's folder, and the bytes of keys and values it holds. */
+function diskOf(root: string, namespace: string): number {
+  const dir = path.join(root, STORE_FOLDER, 'ns', namespace);
+  return readdirSync(dir).reduce((sum, n) => sum + statSync(path.join(dir, n)).size, 0);
+}
+
+test('R-SEC-1, R-CTX-4, R-CTX-5: disk use stays under 3x what a large namespace holds (growing, rewritten, then emptied), a backup still restores a corrupt snapshot, and history reads on with the previous values', async () => {
+  const MiB = 1024 * 1024;
+  // The issue's case: 40 values of 900 KB. The floor for small namespaces is the event log's bound plus a few logs; kept low here.
+  const options = { maxNamespaceBytes: 64 * MiB, maxStoreBytes: 128 * MiB, maxEventLogBytes: MiB };
+  const floor = MiB + 4 * MiB;
+  const { store, root, metrics } = await openStore(undefined, options);
+  const value = (i: number, round: number): string => `${round}:${i}:`.padEnd(900 * 1024, 'x');
+  const held = new Map<string, number>();
+  const heldBytes = (): number => [...held.values()].reduce((a, b) => a + b, 0);
+  let peak = 0;
+  const check = (step: string): void => {
+    const disk = diskOf(root, 'big');
+    peak = Math.max(peak, disk / heldBytes());
+    assert.ok(disk <= Math.max(3 * heldBytes(), floor) + MiB, `${step}: ${disk} bytes on disk for ${heldBytes()} held`);
+  };
+  for (let i = 0; i < 40; i++) {
+    await store.set('big', `k${i}`, value(i, 0), by);
+    held.set(`k${i}`, Buffer.byteLength(JSON.stringify(value(i, 0))) + 3);
+    check(`growing, ${i + 1} values`);
+  }
+  const grown = diskOf(root, 'big');
+  assert.ok(grown < 3 * heldBytes(), `after 40 values: ${(grown / heldBytes()).toFixed(2)} x what is held (was 5.7 x)`);
+  // Rewritten over and over: the disk follows what is held, not how often it changed.
+  for (let round = 1; round <= 3; round++) {
+    for (let i = 0; i < 40; i += 3) {
+      await store.set('big', `k${i}`, value(i, round), by);
+      check(`round ${round}, k${i}`);
+    }
+  }
+  assert.ok(Number(metrics.snapshot()['store.rotations']) > 3, 'rotated along the way');
+  const shard = path.join(root, STORE_FOLDER, 'ns', 'big');
+  const current = Number(readFileSync(path.join(shard, 'CURRENT'), 'utf8'));
+  assert.ok(readdirSync(shard).some((n) => /^snapshot\.\d+\.json$/.test(n) && n !== `snapshot.${current}.json`), 'a backup snapshot is kept even this large');
+  // History: contiguous to the newest record, the previous value carried over rotations that kept no snapshot of their own.
+  const page = await store.history({ namespace: 'big', limit: 1000 });
+  const seqs = page.records.map((r) => r.seq);
+  assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i), 'no gap');
+  assert.equal(seqs.at(-1), 40 + 3 * 14, 'reads on to the newest record');
+  const last = page.records.at(-1)!;
+  assert.equal(last.key, 'k39');
+  assert.equal(last.previousValue, value(39, 2));
+  await store.dispose();
+  // A corrupt current snapshot is restored from the backup and the logs since.
+  writeFileSync(path.join(shard, `snapshot.${current}.json`), 'garbage');
+  const reopened = await openStore(root, options);
+  assert.equal((await reopened.store.get('big', 'k39'))?.value, value(39, 3), 'every value is back');
+  assert.equal((await reopened.store.get('big', 'k1'))?.value, value(1, 0));
+  assert.equal(Number(reopened.metrics.snapshot()['store.recoveries']), 1);
+  // Emptied: deletes fold a snapshot that held much more, and the disk shrinks with it.
+  for (let i = 0; i < 36; i++) {
+    await reopened.store.delete('big', `k${i}`, by);
+    held.delete(`k${i}`);
+  }
+  await reopened.store.set('big', 'after', 1, by);
+  const emptied = diskOf(root, 'big');
+  assert.ok(emptied <= Math.max(3 * heldBytes(), floor) + MiB, `after deleting 36 of 40: ${emptied} bytes for ${heldBytes()} held (before: ${grown})`);
+  assert.ok(peak < 3, `peak ${peak.toFixed(2)} x`);
 });
 
 test('R-CTX-8: when the store cannot work the coordinator is local-only, says so, and keeps serving sessions', async () => {

@@ -11,11 +11,11 @@ import { fsyncDir, removeTempFiles, writeFileDurable } from './durableFiles.js';
 import { assertRealDirectory, assertRegularFileOrMissing, NOFOLLOW, unsafeOnLoop } from './safePaths.js';
 import { ShardLock, type LockOptions } from './shardLock.js';
 import { isSnapshotBody, ShardState, type SnapshotBody, type Undo, type WalRecord } from './shardState.js';
-import { decodeLine, encodeLine, isHeader, isRecord, splitLines } from './walFormat.js';
+import { decodeLine, encodeLine, isHeader, isRecord, splitLines, type WalHeader } from './walFormat.js';
 
 export interface ShardOptions {
   lock: LockOptions;
-  /** A log larger than this is folded into a new snapshot and a fresh log. */
+  /** The least a log grows before it is folded into a new snapshot and a fresh log (a large namespace waits for a quarter of its snapshot). */
   rotateBytes: number;
   /** Archived logs beyond this total are pruned (R-CTX-5). */
   maxEventLogBytes: number;
@@ -49,6 +49,10 @@ interface PendingWrite {
 }
 
 const CURRENT = 'CURRENT';
+/** A log is folded once it reaches this share of the snapshot: each byte held is rewritten a bounded number of times. */
+const LOG_SHARE_OF_SNAPSHOT = 1 / 4;
+/** A namespace's folder stays within this many times its current snapshot (R-SEC-1), above a floor for small ones. */
+const DISK_FACTOR = 2.75;
 const snapshotName = (g: number): string => `snapshot.${g}.json`;
 const walName = (g: number): string => `wal.${g}.log`;
 
@@ -74,6 +78,9 @@ export class Shard {
   private initialized = false;
   /** The log's size at the last tail: the next append starts there unless someone else wrote. */
   private walSize = 0;
+  /** The current generation's snapshot: its size on disk, and the bytes it held (the disk budget follows these). */
+  private snapshotBytes = 0;
+  private snapshotLive = 0;
   private refreshQueued = false;
   /** When this shard last read or wrote: the store closes the log of the least recently used ones (R-SEC-1). */
   lastUsedAt = Date.now();
@@ -255,23 +262,51 @@ export class Shard {
     return retry;
   }
 
-  /** Applied changes with seq > afterSeq, oldest first, across rotated logs still kept. */
+  /**
+   * Applied changes with seq > afterSeq, oldest first, across rotated logs
+   * still kept: from the oldest kept snapshot, each log replayed on the state
+   * the one before it left (older snapshots besides that one need not be kept).
+   */
   async history(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
     const out: ChangeEvent[] = [];
-    for (const g of await this.generations()) {
-      const snapshot = await this.readSnapshot(g);
-      if (!snapshot) continue;
-      const state = ShardState.fromSnapshot(snapshot);
-      const lines = await this.readWalLines(g);
-      for (const r of lines) {
-        const change = state.apply(r);
-        if (change && change.seq > afterSeq) {
+    const gens = await this.generations();
+    let state: ShardState | undefined;
+    for (let i = 0; i < gens.length; i++) {
+      const g = gens[i]!;
+      if (state?.generation !== g) {
+        // The first log, or a gap in the logs: start again from this generation's own snapshot.
+        const snapshot = await this.readSnapshot(g);
+        if (!snapshot) {
+          state = undefined;
+          continue;
+        }
+        state = ShardState.fromSnapshot(snapshot.body);
+      }
+      for (const change of await this.replay(state, g)) {
+        if (change.seq > afterSeq) {
           out.push(change);
           if (out.length >= limit) return out;
         }
       }
     }
     return out;
+  }
+
+  /**
+   * Applies log `g` to `state` (the state its snapshot holds) and leaves it as
+   * the next generation's snapshot holds it. Lines past the next log's base
+   * are a late writer's whose lock was taken over: the next snapshot never had them.
+   */
+  private async replay(state: ShardState, g: number): Promise<ChangeEvent[]> {
+    const until = (await this.readWal(g + 1, true)).header?.baseSeq;
+    const changes: ChangeEvent[] = [];
+    for (const r of (await this.readWal(g)).records) {
+      if (until !== undefined && state.seq >= until) break;
+      const change = state.apply(r);
+      if (change) changes.push(change);
+    }
+    state.generation = g + 1;
+    return changes;
   }
 
   async eventLogBytes(): Promise<number> {
@@ -372,7 +407,8 @@ export class Shard {
     await this.wal?.close();
     this.wal = undefined;
     const snapshot = await this.readSnapshot(generation);
-    const next = snapshot ? ShardState.fromSnapshot(snapshot) : await this.recover(generation);
+    const next = snapshot ? ShardState.fromSnapshot(snapshot.body) : await this.recover(generation);
+    const snapshotBytes = snapshot?.bytes ?? Buffer.byteLength(JSON.stringify(next.toSnapshot(generation)));
     if (previous && previous.generation > 0) {
       // Whatever we missed while another process rotated (its log pruned already): report it as changes.
       const missed: ChangeEvent[] = [];
@@ -392,6 +428,8 @@ export class Shard {
     // Only now: a shard whose log cannot be opened keeps no state that a write could append against.
     this.state = next;
     this.walOffset = 0;
+    this.snapshotBytes = snapshotBytes;
+    this.snapshotLive = next.liveBytes;
   }
 
   /** Reads complete new lines of the current log and applies them. */
@@ -447,9 +485,20 @@ export class Shard {
     }
   }
 
+  /** The log's budget: a byte figure that grows with what the namespace holds, not with one record. */
+  private get rotateAt(): number {
+    return Math.max(this.deps.options.rotateBytes, this.snapshotBytes * LOG_SHARE_OF_SNAPSHOT);
+  }
+
+  private get rotationDue(): boolean {
+    if (this.walSize >= this.rotateAt) return true;
+    // Deletes halved what a large snapshot holds: fold it, so the disk shrinks with what is held.
+    return this.snapshotBytes > this.deps.options.rotateBytes && this.state!.liveBytes < this.snapshotLive / 2;
+  }
+
   private async maybeRotate(): Promise<void> {
     const state = this.state!;
-    if (this.walSize < this.deps.options.rotateBytes) return;
+    if (!this.rotationDue) return;
     await assertRealDirectory(this.dir);
     const next = state.generation + 1;
     await writeFileDurable(path.join(this.dir, snapshotName(next)), JSON.stringify(state.toSnapshot(next)));
@@ -465,20 +514,56 @@ export class Shard {
     await this.prune(next);
   }
 
+  /**
+   * What a rotation keeps besides the current generation, newest first and
+   * all within the folder's budget (DISK_FACTOR times the current snapshot,
+   * room left for the current log to grow; for a small namespace, the event
+   * log's bound plus a few logs): the logs back to the oldest snapshot that
+   * fits (the event log, R-CTX-5, within `maxEventLogBytes`, or back to the
+   * last `backups` generations), that snapshot, and up to `backups` snapshots
+   * in all (R-CTX-4). A large namespace keeps fewer backups: disk use stays
+   * proportional to what is held (R-SEC-1).
+   */
   private async prune(current: number): Promise<void> {
+    const o = this.deps.options;
+    const sizeOf = async (file: string): Promise<number | undefined> => (await fs.stat(path.join(this.dir, file)).catch(() => undefined))?.size;
     const gens = (await this.generations()).filter((g) => g < current).sort((a, b) => b - a);
-    let bytes = (await this.wal!.stat()).size;
-    let kept = 0;
-    for (const g of gens) {
-      const size = (await fs.stat(path.join(this.dir, walName(g))).catch(() => undefined))?.size ?? 0;
-      if (kept < this.deps.options.backups || bytes + size <= this.deps.options.maxEventLogBytes) {
-        kept++;
-        bytes += size;
-        continue;
+    const older = await Promise.all(gens.map(async (g) => ({ g, log: (await sizeOf(walName(g))) ?? 0, snapshot: await sizeOf(snapshotName(g)) })));
+    const budget = Math.max(DISK_FACTOR * this.snapshotBytes, o.maxEventLogBytes + (o.backups + 1) * o.rotateBytes);
+    const room = budget - this.snapshotBytes - this.rotateAt;
+    const currentLog = (await this.wal!.stat()).size;
+    // The oldest generation whose snapshot and logs since fit: history and backups start there.
+    let start = -1;
+    let logs = 0;
+    for (let i = 0; i < older.length && older[i]!.g === current - 1 - i; i++) {
+      logs += older[i]!.log;
+      if (logs > room || (currentLog + logs > o.maxEventLogBytes && i >= o.backups)) break;
+      const snapshot = older[i]!.snapshot;
+      if (snapshot !== undefined && logs + snapshot <= room) start = i;
+    }
+    const keep = new Set<string>();
+    if (start >= 0) {
+      let spent = older[start]!.snapshot!;
+      for (let i = 0; i <= start; i++) {
+        keep.add(walName(older[i]!.g));
+        spent += older[i]!.log;
       }
-      await fs.rm(path.join(this.dir, walName(g)), { force: true });
-      await fs.rm(path.join(this.dir, snapshotName(g)), { force: true });
-      this.deps.metrics.counter('store.archivesPruned').inc();
+      keep.add(snapshotName(older[start]!.g));
+      let backups = 1;
+      for (let i = 0; i < start && backups < o.backups; i++) {
+        const snapshot = older[i]!.snapshot;
+        if (snapshot === undefined || spent + snapshot > room) continue;
+        keep.add(snapshotName(older[i]!.g));
+        spent += snapshot;
+        backups++;
+      }
+    }
+    for (const { g, snapshot } of older) {
+      if (!keep.has(walName(g))) {
+        await fs.rm(path.join(this.dir, walName(g)), { force: true });
+        this.deps.metrics.counter('store.archivesPruned').inc();
+      }
+      if (snapshot !== undefined && !keep.has(snapshotName(g))) await fs.rm(path.join(this.dir, snapshotName(g)), { force: true });
     }
     await fsyncDir(this.dir);
   }
@@ -492,7 +577,7 @@ export class Shard {
       .sort((a, b) => a - b);
   }
 
-  private async readSnapshot(generation: number): Promise<SnapshotBody | undefined> {
+  private async readSnapshot(generation: number): Promise<{ body: SnapshotBody; bytes: number } | undefined> {
     const file = path.join(this.dir, snapshotName(generation));
     let text: string;
     try {
@@ -503,7 +588,7 @@ export class Shard {
     }
     try {
       const parsed: unknown = JSON.parse(text);
-      if (isSnapshotBody(parsed, this.namespace, generation)) return parsed;
+      if (isSnapshotBody(parsed, this.namespace, generation)) return { body: parsed, bytes: Buffer.byteLength(text) };
     } catch {
       // Falls through to the corruption count below.
     }
@@ -512,12 +597,27 @@ export class Shard {
     return undefined;
   }
 
-  private async readWalLines(generation: number): Promise<WalRecord[]> {
+  /** A log's header and records (`headerOnly`: just the first line, read in a small chunk). */
+  private async readWal(generation: number, headerOnly = false): Promise<{ header?: WalHeader; records: WalRecord[] }> {
     const file = path.join(this.dir, walName(generation));
-    const text = await fs.readFile(file, { encoding: 'utf8', flag: constants.O_RDONLY | NOFOLLOW }).catch(() => '');
-    return splitLines(text)
-      .lines.map(decodeLine)
-      .filter(isRecord);
+    let text = '';
+    try {
+      const handle = await fs.open(file, constants.O_RDONLY | NOFOLLOW);
+      try {
+        if (headerOnly) {
+          const buffer = Buffer.alloc(4096);
+          const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+          text = buffer.subarray(0, bytesRead).toString('utf8');
+        } else text = await handle.readFile('utf8');
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      return { records: [] };
+    }
+    const decoded = splitLines(text).lines.map(decodeLine);
+    const header = decoded[0];
+    return { ...(isHeader(header) ? { header } : {}), records: headerOnly ? [] : decoded.filter(isRecord) };
   }
 
   /**
@@ -532,18 +632,19 @@ export class Shard {
     for (const g of gens) {
       const snapshot = await this.readSnapshot(g);
       if (snapshot) {
-        state = ShardState.fromSnapshot(snapshot);
+        state = ShardState.fromSnapshot(snapshot.body);
         from = g;
         break;
       }
     }
     if (!state) {
       const oldest = gens.at(-1) ?? generation;
-      state = new ShardState(this.namespace, oldest, 0, 0);
+      const base = (await this.readWal(oldest, true)).header?.baseSeq ?? 0;
+      state = new ShardState(this.namespace, oldest, base, base);
       from = oldest;
       if (oldest !== 1) this.deps.logger.error(`Namespace ${this.namespace}: no valid snapshot left; rebuilt from the logs kept, which start at generation ${oldest}`);
     }
-    for (let g = from; g < generation; g++) for (const r of await this.readWalLines(g)) state.apply(r);
+    for (let g = from; g < generation; g++) await this.replay(state, g);
     state.generation = generation;
     state.baseSeq = state.seq;
     try {
