@@ -87,7 +87,8 @@ async function run(argv: string[]): Promise<number> {
       allowPositionals: true,
       strict: true,
       options: {
-        workspace: { type: 'string' },
+        // Repeated for serve: the folders of a multi-root workspace, the first one's project first.
+        workspace: { type: 'string', multiple: true },
         stdio: { type: 'boolean', default: false },
         http: { type: 'boolean', default: false },
         port: { type: 'string' },
@@ -116,7 +117,9 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return EXIT.ok;
   }
-  const workspace = values.workspace ?? process.cwd();
+  const workspaces = values.workspace ?? [process.cwd()];
+  if (command !== 'serve' && workspaces.length > 1) throw new UsageError(`only serve takes more than one --workspace`);
+  const workspace = workspaces[0]!;
   switch (command) {
     case 'serve': {
       if (positionals.length > 0) throw new UsageError(`serve takes no arguments, got ${positionals.join(' ')}`);
@@ -126,6 +129,7 @@ async function run(argv: string[]): Promise<number> {
       return serve(
         {
           workspace,
+          otherFolders: workspaces.slice(1),
           stdio: values.stdio,
           http: values.http || neither,
           port: parsePort(values.port),

@@ -5,6 +5,8 @@ Commands:
         Serve MCP for the workspace (default: the current folder). With --http
         (the default when neither is given) it listens on 127.0.0.1 and prints
         its URL on stderr; with --stdio it speaks MCP on stdin/stdout.
+        Repeat --workspace for a multi-root workspace: a session rooted in a
+        later folder claims in that folder's project.
         The HTTP token is SESSION_COORDINATOR_TOKEN, else the install's token file.
   connect [--workspace DIR] [--store URL]
         MCP on stdin/stdout for agents that only speak stdio: relays to a live

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { agentKey } from './agents/agentIdentity.js';
-import { EditGuard, type BlockedEdit } from './guard/editGuard.js';
+import { EditGuard, type BlockedEdit, type GuardDecision, type GuardRequest } from './guard/editGuard.js';
 import { withDefaults, type CoordinatorOptions, type OptionsOverride } from './config.js';
 import { CoordinatorError, errorMessage } from './errors.js';
 import type { Disposable } from './lifecycle/disposable.js';
@@ -10,6 +11,7 @@ import { Mailbox } from './messages/mailbox.js';
 import { describeWorktree, findGitLayout, type GitLayout } from './repository/gitLayout.js';
 import { watchWorktrees } from './repository/worktreeWatch.js';
 import { Metrics, type MetricValue } from './metrics/metrics.js';
+import { isInside, OtherProjects, type ProjectScope } from './projects/projectScopes.js';
 import { PendingRequests } from './requests/pendingRequests.js';
 import { RootResolver } from './roots/rootResolver.js';
 import { defaultExecutionContext, type ExecutionContext } from './sessions/executionContext.js';
@@ -18,7 +20,7 @@ import { SessionRegistry, type SessionHooks } from './sessions/sessionRegistry.j
 import { isLive } from './sessions/sessionState.js';
 import { MemoryStore } from './store/memoryStore.js';
 import { worktreeOverlaps, type WorktreeOverlap } from './store/claimRules.js';
-import type { Actor, Claim, Participant, SharedStore, StoreStatus } from './store/sharedStore.js';
+import type { Actor, Claim, Participant, SharedStore, StoreEvent, StoreStatus } from './store/sharedStore.js';
 
 /** Opens the shared store of a project root; a throw puts the coordinator in local-only mode. */
 export type StoreOpener = (projectRoot: string, metrics: Metrics) => Promise<SharedStore>;
@@ -32,6 +34,12 @@ export interface CoordinatorDeps {
   onSessionCreate?: SessionHooks['onCreate'];
   /** The shared store; absent, or when it fails to open, the coordinator is local-only (R-CTX-8). */
   openStore?: StoreOpener;
+  /**
+   * The store of another folder's project (files in that folder): sessions
+   * rooted there claim in it (R-SEC-7). Absent (a store keyed by a project id):
+   * claims outside the first folder's project are refused.
+   */
+  openOtherStore?: StoreOpener;
   /** Set by the host when the store must not be used (an untrusted workspace): the reason is shown. */
   localOnlyReason?: string;
   label?: string;
@@ -58,6 +66,9 @@ const OBSERVED_COUNTERS = [
 const OBSERVED_HISTOGRAMS = ['store.lock.waitMs', 'store.propagationMs', 'requests.latencyMs'];
 
 export type Health = { status: 'ok' } | { status: 'error'; problems: string[] };
+
+/** A claim, and the project it was made in when that is another folder's (its paths start at that root). */
+export type ProjectClaim = Claim & { readonly projectRoot?: string };
 
 /** One snapshot of everything observable (R-OBS-2): the panel, `status --json` and diagnostics read this. */
 export interface CoordinatorSnapshot {
@@ -88,6 +99,11 @@ export class Coordinator {
   private problems: string[] = [];
   private storeValue: SharedStore | undefined;
   private guardValue: EditGuard | undefined;
+  /** Guards of the other folders' projects, by root. */
+  private readonly otherGuards = new Map<string, EditGuard>();
+  private readonly others: OtherProjects | undefined;
+  /** The real path of projectRoot: sessions' roots are real paths. */
+  private primaryReal: string | undefined;
   private mailboxValue: Mailbox | undefined;
   private layout: GitLayout | undefined;
   private worktreeWatch: Disposable | undefined;
@@ -126,7 +142,22 @@ export class Coordinator {
       },
       pendingCount: (id) => this.requests.countFor(id),
     });
+    const openOther = deps.openOtherStore;
+    this.others = openOther
+      ? new OtherProjects({
+          allowedRoots: () => this.roots.allowedRoots,
+          open: openOther,
+          logger: deps.logger,
+          onOpened: (scope) => {
+            this.otherEvents.push(scope.store.onEvent((event) => this.onStoreEvent(event)));
+            this.publishPresence();
+            this.changed.fire();
+          },
+        })
+      : undefined;
   }
+
+  private readonly otherEvents: Disposable[] = [];
 
   get logger(): Logger {
     return this.deps.logger;
@@ -150,6 +181,95 @@ export class Coordinator {
   /** Where the first workspace folder sits in git (checkout, branch), when it is in a repository. */
   get git(): GitLayout | undefined {
     return this.layout;
+  }
+
+  /** The first workspace folder's project: the coordinator's own store. */
+  get primaryScope(): ProjectScope {
+    return { root: this.projectRoot, layout: this.layout, store: this.store, primary: true };
+  }
+
+  /**
+   * The project a session rooted at `dir` (a real path) works in: the
+   * primary one, or another folder's with its own store (R-SEC-7).
+   */
+  async scopeOf(dir: string | undefined): Promise<ProjectScope> {
+    const primary = this.primaryScope;
+    if (dir === undefined || !this.others || isInside(this.projectRoot, dir) || (this.primaryReal && isInside(this.primaryReal, dir))) return primary;
+    return (await this.others.of(dir, primary)) ?? primary;
+  }
+
+  /** Every project with a store open here: the primary one first. */
+  get scopes(): readonly ProjectScope[] {
+    return [this.primaryScope, ...(this.others?.list() ?? [])];
+  }
+
+  /** The live claims of every project open here; another folder's carry its root. */
+  async claimsEverywhere(): Promise<ProjectClaim[]> {
+    const [primary, ...others] = await Promise.all(this.scopes.map((s) => s.store.listClaims().catch(() => [] as Claim[])));
+    const rest = (this.others?.list() ?? []).flatMap((scope, i) => others[i]!.map((c) => ({ ...c, projectRoot: scope.root })));
+    return [...primary!, ...rest];
+  }
+
+  /**
+   * One edit-guard decision (R-AGT-4), each path judged in its own project:
+   * an edit denied in any is denied; messages come with the primary's.
+   */
+  async decideEdit(request: GuardRequest): Promise<GuardDecision> {
+    if (request.event === 'tool' || !this.others) return this.guard.decide(request);
+    if (request.event === 'end') {
+      const [primary] = await Promise.all([this.guard.decide(request), ...this.others.list().map((s) => this.guardIn(s).decide(request))]);
+      return primary!;
+    }
+    const groups = new Map<EditGuard, string[]>([[this.guard, []]]);
+    for (const p of request.paths) {
+      const file = path.resolve(p);
+      const inPrimary = isInside(this.projectRoot, file) || (this.primaryReal !== undefined && isInside(this.primaryReal, file));
+      const scope = inPrimary ? this.primaryScope : await this.scopeOf(await fs.realpath(path.dirname(file)).catch(() => path.dirname(file)));
+      const guard = this.guardIn(scope);
+      groups.set(guard, [...(groups.get(guard) ?? []), p]);
+    }
+    const allowed: GuardDecision[] = [];
+    for (const [guard, paths] of groups) {
+      if (guard !== this.guard && paths.length === 0) continue;
+      const decision = await guard.decide({ ...request, paths });
+      if (decision.decision === 'deny') return decision;
+      allowed.push(decision);
+    }
+    if (allowed.length === 1) return allowed[0]!;
+    const texts = (pick: (d: GuardDecision) => string | undefined): string | undefined => allowed.map(pick).filter((t) => t !== undefined).join('\n\n') || undefined;
+    const notice = texts((d) => (d.decision === 'allow' ? d.notice : undefined));
+    const context = texts((d) => d.context);
+    return {
+      decision: 'allow',
+      reason: allowed.map((d) => d.reason).join('; '),
+      claimed: allowed.flatMap((d) => (d.decision === 'allow' ? d.claimed : [])),
+      ...(notice ? { notice } : {}),
+      ...(context ? { context } : {}),
+    };
+  }
+
+  /** The edit guard of a project: the primary one's, or one per other folder (no messages there: the primary's hands them out). */
+  private guardIn(scope: ProjectScope): EditGuard {
+    if (scope.primary) return this.guard;
+    let guard = this.otherGuards.get(scope.root);
+    if (!guard) {
+      guard = new EditGuard({
+        store: scope.store,
+        projectRoot: () => scope.root,
+        metrics: this.metrics,
+        pathTimeoutMs: this.options.roots.timeoutMs,
+        worktree: () => scope.layout,
+        acrossWorktrees: () => this.options.claims.acrossWorktrees,
+        onBlocked: () => this.changed.fire(),
+        sessionOf: (agent) => {
+          const key = agentKey(agent);
+          const session = this.sessions.list().find((s) => s.agent && agentKey(s.agent) === key && isLive(s.state));
+          return session ? this.actorIn(session, scope) : undefined;
+        },
+      });
+      this.otherGuards.set(scope.root, guard);
+    }
+    return guard;
   }
 
   /** The edit guard's rules over this coordinator's store (R-AGT-4). */
@@ -183,12 +303,17 @@ export class Coordinator {
   }
 
   actorFor(session: Session): Actor {
+    return this.actorIn(session, this.primaryScope);
+  }
+
+  /** A session as it acts in a project: the participant as that project's store knows it, the project's checkout. */
+  actorIn(session: Session, scope: ProjectScope): Actor {
     return {
       sessionId: session.id,
       clientName: session.client.name,
-      participantId: this.store.participantId,
+      participantId: scope.store.participantId,
       ...(session.agent ? { agent: session.agent } : {}),
-      ...(this.layout ? { worktree: describeWorktree(this.layout), checkout: this.layout.worktree } : {}),
+      ...(scope.layout ? { worktree: describeWorktree(scope.layout), checkout: scope.layout.worktree } : {}),
     };
   }
 
@@ -198,6 +323,7 @@ export class Coordinator {
     try {
       root = await this.roots.defaultRoot();
       this.layout = await findGitLayout(root);
+      this.primaryReal = await fs.realpath(this.projectRoot).catch(() => undefined);
       if (this.layout && !this.worktreeWatch) {
         this.worktreeWatch = watchWorktrees(this.layout, () => this.track(this.sweepRemovedWorktrees().catch((e) => this.logger.debug(`Checking worktrees: ${errorMessage(e)}`))));
       }
@@ -230,13 +356,15 @@ export class Coordinator {
       this.logger.warn(`Local-only mode: ${reason}. Sessions keep working; nothing is shared with other windows or agents.`);
     }
     this.metrics.gauge('store.localOnly', () => (this.storeValue instanceof MemoryStore ? 1 : 0));
-    this.storeEvents = this.storeValue.onEvent((event) => {
-      if (event.kind === 'control' && event.request.action === 'endSession' && this.sessions.get(event.request.sessionId)) {
-        this.sessions.close(event.request.sessionId, `ended by ${event.request.requestedBy}`);
-      }
-      this.changed.fire();
-    });
+    this.storeEvents = this.storeValue.onEvent((event) => this.onStoreEvent(event));
     this.publishPresence();
+  }
+
+  private onStoreEvent(event: StoreEvent): void {
+    if (event.kind === 'control' && event.request.action === 'endSession' && this.sessions.get(event.request.sessionId)) {
+      this.sessions.close(event.request.sessionId, `ended by ${event.request.requestedBy}`);
+    }
+    this.changed.fire();
   }
 
   /**
@@ -248,7 +376,8 @@ export class Coordinator {
     const agent = session.agent;
     if (agent && this.sessions.list().some((s) => s !== session && s.agent && agentKey(s.agent) === agentKey(agent))) return;
     const filter = agent ? { sessionId: session.id, agentKey: agentKey(agent) } : { sessionId: session.id };
-    this.track(this.storeValue?.releaseClaimsOf(filter).catch((e) => this.logger.warn(`Releasing the claims of ${session.id}: ${errorMessage(e)}`)));
+    const stores = [this.storeValue, ...(this.others?.list() ?? []).map((s) => s.store)];
+    for (const store of stores) this.track(store?.releaseClaimsOf(filter).catch((e) => this.logger.warn(`Releasing the claims of ${session.id}: ${errorMessage(e)}`)));
   }
 
   /**
@@ -282,9 +411,16 @@ export class Coordinator {
     if (this.presenceTimer || !this.storeValue || this.disposed) return;
     this.presenceTimer = setTimeout(() => {
       this.presenceTimer = undefined;
-      const worktree = this.layout ? { worktree: describeWorktree(this.layout) } : {};
-      const sessions = this.sessions.infos().map((s) => ({ id: s.id, clientName: s.client.name, ...(s.agent ? { agent: s.agent } : {}), ...worktree, transport: s.transport, state: s.state.kind, root: s.root, tags: s.tags, requestCount: s.requestCount, lastActivityAt: s.lastActivityAt }));
-      void this.storeValue?.heartbeat(sessions).catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
+      const infos = this.sessions.infos();
+      const presence = (layout: GitLayout | undefined, list: typeof infos) => {
+        const worktree = layout ? { worktree: describeWorktree(layout) } : {};
+        return list.map((s) => ({ id: s.id, clientName: s.client.name, ...(s.agent ? { agent: s.agent } : {}), ...worktree, transport: s.transport, state: s.state.kind, root: s.root, tags: s.tags, requestCount: s.requestCount, lastActivityAt: s.lastActivityAt }));
+      };
+      void this.storeValue?.heartbeat(presence(this.layout, infos)).catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
+      // Another folder's project hears of the sessions working in it: its claims' holders must be seen live there.
+      for (const scope of this.others?.list() ?? []) {
+        void scope.store.heartbeat(presence(scope.layout, infos.filter((s) => isInside(scope.root, s.root)))).catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
+      }
     }, 50);
     this.presenceTimer.unref();
   }
@@ -350,7 +486,9 @@ export class Coordinator {
     void this.worktreeWatch?.dispose();
     await Promise.all(this.background);
     await this.storeEvents?.dispose();
+    for (const d of this.otherEvents) await d.dispose();
     this.changed.dispose();
+    await this.others?.dispose();
     await this.storeValue?.dispose();
   }
 

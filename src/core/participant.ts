@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import type { OptionsOverride } from './config.js';
-import { Coordinator } from './coordinator.js';
+import { Coordinator, type StoreOpener } from './coordinator.js';
 import { writeDiscovery } from './install/installState.js';
 import type { Logger } from './logging/logger.js';
 import { HttpEndpoint } from './mcp/httpEndpoint.js';
@@ -49,21 +49,24 @@ export class Participant {
   }
 
   static async start(options: ParticipantOptions): Promise<Participant> {
+    const openStore: StoreOpener = (projectRoot, metrics) =>
+      openSharedStore(options.storeSelection ?? {}, {
+        projectRoot,
+        participant: { kind: options.kind, label: options.label },
+        metrics,
+        logger: options.logger,
+        fileOptions: { ...options.store, ...options.quotas },
+        ...(options.quotas ? { redisOptions: options.quotas } : {}),
+      });
     const coordinator = new Coordinator({
       logger: options.logger,
       allowedRoots: options.workspaceRoots,
       label: options.label,
       ...(options.coordinator ? { options: options.coordinator } : {}),
       ...(options.localOnlyReason ? { localOnlyReason: options.localOnlyReason } : {}),
-      openStore: (projectRoot, metrics) =>
-        openSharedStore(options.storeSelection ?? {}, {
-          projectRoot,
-          participant: { kind: options.kind, label: options.label },
-          metrics,
-          logger: options.logger,
-          fileOptions: { ...options.store, ...options.quotas },
-          ...(options.quotas ? { redisOptions: options.quotas } : {}),
-        }),
+      openStore,
+      // Another folder keeps its claims in its own files; a Redis store is keyed by one project id, so there is no other.
+      ...(options.storeSelection?.url || options.localOnlyReason ? {} : { openOtherStore: openStore }),
     });
     await coordinator.start();
     const host = new McpHost(coordinator);

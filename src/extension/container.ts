@@ -201,7 +201,7 @@ export class Container implements vscode.Disposable {
           await vscode.commands.executeCommand(COMMANDS.endSession, message.sessionId);
           break;
         case 'releaseClaim':
-          await vscode.commands.executeCommand(COMMANDS.releaseClaim, message.resource, message.fencingToken, message.checkout);
+          await vscode.commands.executeCommand(COMMANDS.releaseClaim, message.resource, message.fencingToken, message.checkout, message.project);
           break;
         case 'openHistory':
           await vscode.commands.executeCommand(COMMANDS.openSessionHistory, message.sessionId);

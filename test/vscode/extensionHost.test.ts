@@ -1,6 +1,7 @@
 // The extension-host suites (test/vscode/suite) in a real VS Code, on the oldest
 // build we support and the latest we can get (R-EXT-3).
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as esbuild from 'esbuild';
@@ -14,7 +15,7 @@ const cleanup: Array<() => Promise<unknown>> = [];
 
 before(async () => {
   await esbuild.build({
-    entryPoints: ['index', 'extension.test', 'restricted.test'].map((f) => path.join(REPO, 'test', 'vscode', 'suite', `${f}.ts`)),
+    entryPoints: ['index', 'extension.test', 'restricted.test', 'multiRoot.test'].map((f) => path.join(REPO, 'test', 'vscode', 'suite', `${f}.ts`)),
     outdir: SUITE_OUT,
     bundle: true,
     platform: 'node',
@@ -29,13 +30,25 @@ after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-async function runSuite(build: string, suite: 'extension' | 'restricted'): Promise<void> {
+async function runSuite(build: string, suite: 'extension' | 'restricted' | 'multiRoot'): Promise<void> {
   const ws = tempDir('sc-vscode-ws-');
   const home = tempDir('sc-vscode-home-');
   cleanup.push(ws.remove, home.remove);
+  let workspace = ws.path;
+  if (suite === 'multiRoot') {
+    // Two folders, each its own project with a src/app.ts, opened as one .code-workspace.
+    const second = tempDir('sc-vscode-ws2-');
+    cleanup.push(second.remove);
+    for (const f of [ws.path, second.path]) {
+      mkdirSync(path.join(f, 'src'));
+      writeFileSync(path.join(f, 'src', 'app.ts'), 'export {};\n');
+    }
+    workspace = path.join(home.path, 'two.code-workspace');
+    writeFileSync(workspace, JSON.stringify({ folders: [{ path: ws.path }, { path: second.path }] }));
+  }
   const result = await runExtensionHostSuite({
     build,
-    workspace: ws.path,
+    workspace,
     extensionDevelopmentPath: REPO,
     extensionTestsPath: path.join(SUITE_OUT, 'index.js'),
     timeoutMs: 240_000,
@@ -58,3 +71,7 @@ for (const build of [MIN_BUILD, LATEST_BUILD]) {
     await runSuite(build.codeServer, 'restricted');
   });
 }
+
+test(`R-SEC-7: the multi-root suite passes in VS Code ${LATEST_BUILD.vscode}`, async () => {
+  await runSuite(LATEST_BUILD.codeServer, 'multiRoot');
+});

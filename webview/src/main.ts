@@ -75,9 +75,9 @@ function claimItems(claims: readonly PanelClaim[]): HTMLElement {
       el(
         'li',
         {},
-        el('code', {}, c.resource),
+        el('code', {}, c.projectName ? `${c.projectName}: ${c.resource}` : c.resource),
         ` held by ${c.holderAgent ?? c.holderClient}${c.otherWorktree && c.worktree ? ` in worktree ${c.worktree}` : ''} until ${new Date(c.expiresAt).toLocaleTimeString()} `,
-        button('Release', `Release claim on ${c.resource}`, () => send({ type: 'releaseClaim', resource: c.resource, fencingToken: c.fencingToken, ...(c.checkout ? { checkout: c.checkout } : {}) })),
+        button('Release', `Release claim on ${c.resource}`, () => send({ type: 'releaseClaim', resource: c.resource, fencingToken: c.fencingToken, ...(c.checkout ? { checkout: c.checkout } : {}), ...(c.project ? { project: c.project } : {}) })),
       ),
     ),
   );

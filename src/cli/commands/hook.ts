@@ -70,13 +70,17 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   if (!input.agent) return undecided('the hook input names no agent session (session_id)');
   const cwd = (raw as { cwd?: unknown }).cwd;
   const workspace = projectOf(options, io.env, typeof cwd === 'string' ? cwd : undefined);
-  const place = await placeOf(workspace, io.env);
+  let place = await placeOf(workspace, io.env);
   const request: GuardRequest = { event: input.kind, agent: input.agent, client, paths: input.kind === 'edit' ? input.paths : [] };
   if (request.event === 'tool' && !(await mayHaveMessages(place, io.env))) return { exitCode: 0, stdout: '', stderr: '' };
   if (request.event === 'edit' && request.paths.length === 0) return undecided(`${input.kind === 'edit' ? input.tool : 'the tool'} names no file`);
-  // Outside the workspace is not ours to guard, and not worth opening a store for.
-  if (request.event === 'edit' && (await Promise.all(request.paths.map((p) => resourceFor(place.claimRoot, p).catch(() => undefined)))).every((r) => r === undefined)) {
-    return { exitCode: 0, stdout: '', stderr: '' };
+  const outside = async (root: string): Promise<boolean> => (await Promise.all(request.paths.map((p) => resourceFor(root, p).catch(() => undefined)))).every((r) => r === undefined);
+  if (request.event === 'edit' && (await outside(place.claimRoot))) {
+    // Another project's files (a multi-root window's other folder): its live participants judge them (R-SEC-7);
+    // with none live, they are not ours to guard, and not worth opening a store for.
+    const elsewhere = await otherProjectOf(path.resolve(request.paths[0]!), io.env);
+    if (!elsewhere || (await outside(elsewhere.claimRoot))) return { exitCode: 0, stdout: '', stderr: '' };
+    place = elsewhere;
   }
   let decision: GuardDecision;
   try {
@@ -104,6 +108,15 @@ async function placeOf(workspace: string, env: NodeJS.ProcessEnv): Promise<Place
   const [layout, discoveries] = await Promise.all([findGitLayout(workspace), readDiscoveries(installDir(env))]);
   const live = discoveries.filter((d) => coversWorkspace(d, workspace)).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
   return { workspace, layout, claimRoot: layout?.worktree ?? workspace, live };
+}
+
+/** The place of a file outside the agent's project, when a live participant covers it: its checkout, else the folder it serves. */
+async function otherProjectOf(file: string, env: NodeJS.ProcessEnv): Promise<Place | undefined> {
+  const place = await placeOf(path.dirname(file), env);
+  const served = place.live.flatMap((d) => d.workspaceRoots).find((r) => file.startsWith(r + path.sep));
+  const claimRoot = place.layout?.worktree ?? served;
+  // The workspace too: should no participant prove itself, the store opened is that project's, not the file's folder's.
+  return place.live.length > 0 && claimRoot ? { ...place, workspace: claimRoot, claimRoot } : undefined;
 }
 
 /**

@@ -11,6 +11,8 @@ import { EXIT } from '../usage.js';
 
 export interface ServeOptions {
   workspace: string;
+  /** More folders of the workspace (a multi-root one): a session rooted in one claims in its project (R-SEC-7). */
+  otherFolders?: readonly string[];
   stdio: boolean;
   http: boolean;
   port: number;
@@ -32,7 +34,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
   const participant = await Participant.start({
     kind: 'headless',
     label: 'session-coordinator serve',
-    workspaceRoots: [workspace],
+    workspaceRoots: [workspace, ...(options.otherFolders ?? []).map((f) => path.resolve(f))],
     logger,
     ...(options.quotas ? { quotas: options.quotas } : {}),
     ...(options.store ? { storeSelection: { url: options.store, ...(process.env[PROJECT_ID_ENV] ? { projectId: process.env[PROJECT_ID_ENV] } : {}) } } : {}),

@@ -152,7 +152,7 @@ export class HttpEndpoint {
       if (e instanceof CoordinatorError) throw new HttpFailure(400, ErrorCode.InvalidParams, e.message);
       throw e;
     }
-    const decision = await this.coordinator.guard.decide(request);
+    const decision = await this.coordinator.decideEdit(request);
     const log = decision.decision === 'deny' ? 'warn' : 'info';
     this.coordinator.logger[log](`Edit guard: ${decision.decision} ${request.client} ${request.event} of ${request.paths.length} path(s): ${decision.reason}`);
     this.sendJson(res, 200, decision);

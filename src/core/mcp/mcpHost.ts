@@ -40,10 +40,10 @@ export class McpHost {
       coordinator,
       connection,
       hub: this.hub,
-      actor: () => {
+      actor: (scope) => {
         const session = connection.session;
         if (!session) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
-        return coordinator.actorFor(session);
+        return scope ? coordinator.actorIn(session, scope) : coordinator.actorFor(session);
       },
       projectRoot: () => coordinator.projectRoot,
     });

@@ -29,9 +29,10 @@ export function createMcpServer(ctx: ToolContext): McpServer {
         'Session Coordinator: call whoami first to learn your session, project root and resume handle. Claim files (claim_acquire) before editing them, and share what others need with context_set. Ask another agent for a file it holds with message_send; read yours with message_inbox.',
     },
   );
-  registerSessionTools(server, ctx, new DeclaredRoots(ctx.coordinator, ctx.connection, server.server));
+  const declaredRoots = new DeclaredRoots(ctx.coordinator, ctx.connection, server.server);
+  registerSessionTools(server, ctx, declaredRoots);
   registerContextTools(server, ctx);
-  registerClaimTools(server, ctx);
+  registerClaimTools(server, ctx, declaredRoots);
   registerMessageTools(server, ctx);
   registerResources(server, ctx);
   return server;

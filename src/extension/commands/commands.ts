@@ -130,26 +130,31 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       await run.coordinator.endSession(id, 'a person, from the command palette');
       return true;
     }),
-    vscode.commands.registerCommand(COMMANDS.releaseClaim, async (resource?: string, fencingToken?: number, checkout?: string) => {
+    vscode.commands.registerCommand(COMMANDS.releaseClaim, async (resource?: string, fencingToken?: number, checkout?: string, project?: string) => {
       const run = requireRun(deps);
-      let target: { resource: string; fencingToken: number; checkout?: string } | undefined = resource !== undefined && fencingToken !== undefined ? { resource, fencingToken, ...(checkout ? { checkout } : {}) } : undefined;
+      let target: { resource: string; fencingToken: number; checkout?: string; project?: string } | undefined =
+        resource !== undefined && fencingToken !== undefined ? { resource, fencingToken, ...(checkout ? { checkout } : {}), ...(project ? { project } : {}) } : undefined;
       if (!target) {
-        const claims = await run.coordinator.store.listClaims();
+        const claims = await run.coordinator.claimsEverywhere();
         target = (
           await vscode.window.showQuickPick(
             claims.map((c) => ({
-              label: c.resource,
+              label: c.projectRoot ? `${path.basename(c.projectRoot)}: ${c.resource}` : c.resource,
               description: `${c.holder.clientName}${c.holder.worktree ? ` · ${c.holder.worktree}` : ''} · until ${new Date(c.expiresAt).toLocaleTimeString()}`,
               resource: c.resource,
               fencingToken: c.fencingToken,
               ...(c.checkout ? { checkout: c.checkout } : {}),
+              ...(c.projectRoot ? { project: c.projectRoot } : {}),
             })),
             { title: 'Release which claim?' },
           )
         ) ?? undefined;
       }
       if (!target) return false;
-      await run.coordinator.store.revokeClaim(target.resource, target.fencingToken, personActor('Session Health panel', run.coordinator.store.participantId), target.checkout);
+      // Another folder's claim lives in that folder's store; an unknown project names nothing to release.
+      const store = target.project ? run.coordinator.scopes.find((s) => s.root === target.project)?.store : run.coordinator.store;
+      if (!store) return false;
+      await store.revokeClaim(target.resource, target.fencingToken, personActor('Session Health panel', store.participantId), target.checkout);
       return true;
     }),
     vscode.commands.registerCommand(COMMANDS.sendMessage, async (to?: string, text?: string) => {

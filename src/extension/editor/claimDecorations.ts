@@ -12,11 +12,13 @@ export class ClaimIndex {
   /** The claim covering a file. Every claim is an agent's, never the person's: all of them are shown. */
   claimOn(uri: vscode.Uri): PanelClaim | undefined {
     if (!this.root || uri.scheme !== 'file') return undefined;
-    const resource = pathResource(this.root, uri.fsPath);
-    if (resource === undefined) return undefined;
-    // A claim covers the file it names and everything under a folder it names (not the folders above it);
+    // A claim covers the file it names and everything under a folder it names (not the folders above it),
+    // each from its own project's root (another workspace folder's claims start at that folder);
     // this checkout's claims first, then another worktree's: the same file changed there too.
-    const covering = this.claims.filter((c) => covers(c.resource, resource));
+    const covering = this.claims.filter((c) => {
+      const resource = pathResource(c.project ?? this.root!, uri.fsPath);
+      return resource !== undefined && covers(c.resource, resource);
+    });
     return covering.find((c) => c.checkout === undefined || c.checkout === this.root) ?? covering[0];
   }
 

@@ -94,8 +94,9 @@ export class CoordinatorRun implements vscode.Disposable {
    */
   async panelState(full: boolean): Promise<PanelState> {
     this.coordinator.metrics.counter(full ? 'panel.fullStates' : 'panel.statusStates').inc();
-    const claims = await this.coordinator.store.listClaims();
-    const snapshot = await this.coordinator.snapshot(claims, full ? undefined : this.lastStore);
+    const claims = await this.coordinator.claimsEverywhere();
+    // Worktree overlaps are within the first folder's repository: another folder's src/app.ts is another file.
+    const snapshot = await this.coordinator.snapshot(claims.filter((c) => !c.projectRoot), full ? undefined : this.lastStore);
     this.lastStore = snapshot.store;
     if (full) this.lastInboxes = await this.inboxes();
     this.lastActivity = activityOf(snapshot.sessions);

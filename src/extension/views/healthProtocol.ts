@@ -36,6 +36,10 @@ export interface PanelParticipant {
 
 export interface PanelClaim {
   readonly resource: string;
+  /** The root of the project it was made in, when that is another workspace folder's (its path starts there). */
+  readonly project?: string;
+  /** That folder's name, for people. */
+  readonly projectName?: string;
   /** The git worktree (path) it was made in, and how people name it: "feature (branch feature)". */
   readonly checkout?: string;
   readonly worktree?: string;
@@ -126,7 +130,7 @@ export type HostMessage = { type: 'state'; state: PanelState } | { type: 'point'
 export type WebviewMessage =
   | { type: 'ready' }
   | { type: 'endSession'; sessionId: string }
-  | { type: 'releaseClaim'; resource: string; fencingToken: number; checkout?: string }
+  | { type: 'releaseClaim'; resource: string; fencingToken: number; checkout?: string; project?: string }
   | { type: 'openHistory'; sessionId: string }
   /** A person writes to an inbox, or to `all`: the host asks for the text. */
   | { type: 'sendMessage'; to: string }
@@ -147,7 +151,7 @@ export function isWebviewMessage(value: unknown): value is WebviewMessage {
     case 'sendMessage':
       return typeof m.to === 'string' && m.to.length > 0 && m.to.length <= 256;
     case 'releaseClaim':
-      return typeof m.resource === 'string' && typeof m.fencingToken === 'number' && (m.checkout === undefined || typeof m.checkout === 'string');
+      return typeof m.resource === 'string' && typeof m.fencingToken === 'number' && (m.checkout === undefined || typeof m.checkout === 'string') && (m.project === undefined || typeof m.project === 'string');
     case 'runCommand':
       return (PANEL_COMMANDS as readonly unknown[]).includes(m.command);
     default:

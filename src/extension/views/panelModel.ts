@@ -1,14 +1,15 @@
 import { describeAgent } from '../../core/agents/agentIdentity.js';
-import type { CoordinatorSnapshot } from '../../core/coordinator.js';
+import * as path from 'node:path';
+import type { CoordinatorSnapshot, ProjectClaim } from '../../core/coordinator.js';
 import type { HistogramSummary } from '../../core/metrics/metrics.js';
 import { describeHolder } from '../../core/store/claimRules.js';
 import { describeSender, PEOPLE, type Message } from '../../core/messages/messageRules.js';
-import type { Actor, Claim } from '../../core/store/sharedStore.js';
+import type { Actor } from '../../core/store/sharedStore.js';
 import type { PanelMessage, PanelProblem, PanelSession, PanelState, PanelThread, SeriesPoint } from './healthProtocol.js';
 
 export interface PanelInputs {
   snapshot: CoordinatorSnapshot;
-  claims: readonly Claim[];
+  claims: readonly ProjectClaim[];
   series: readonly SeriesPoint[];
   selfParticipantId: string;
   url: string | undefined;
@@ -133,6 +134,7 @@ export function buildPanelState(input: PanelInputs): PanelState {
     })),
     claims: input.claims.map((c) => ({
       resource: c.resource,
+      ...(c.projectRoot ? { project: c.projectRoot, projectName: path.basename(c.projectRoot) } : {}),
       ...(c.checkout ? { checkout: c.checkout } : {}),
       ...(c.holder.worktree ? { worktree: c.holder.worktree } : {}),
       ...(c.checkout && input.checkout && c.checkout !== input.checkout ? { otherWorktree: true } : {}),

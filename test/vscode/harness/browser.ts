@@ -46,7 +46,8 @@ export interface Workbench {
 
 /** `<url>/?folder=<folder>[&payload=…]`. */
 export function workbenchUrl(url: string, folder: string, payload?: Array<[string, string]>): string {
-  let u = `${url.replace(/\/$/, '')}/?folder=${encodeURIComponent(folder)}`;
+  // A .code-workspace file opens a multi-root workspace.
+  let u = `${url.replace(/\/$/, '')}/?${folder.endsWith('.code-workspace') ? 'workspace' : 'folder'}=${encodeURIComponent(folder)}`;
   if (payload && payload.length > 0) u += `&payload=${encodeURIComponent(JSON.stringify(payload))}`;
   return u;
 }

@@ -5,7 +5,7 @@ import Mocha from 'mocha';
 export function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 60_000, reporter: 'spec' });
   const only = process.env.SESSION_COORDINATOR_SUITE;
-  for (const file of ['extension.test.js', 'restricted.test.js']) {
+  for (const file of ['extension.test.js', 'restricted.test.js', 'multiRoot.test.js']) {
     if (!only || file.startsWith(only)) mocha.addFile(path.join(__dirname, file));
   }
   return new Promise((resolve, reject) => {

@@ -4,7 +4,9 @@ import { CoordinatorError, errorMessage } from '../../errors.js';
 import { ALL, inboxOf, PEOPLE } from '../../messages/messageRules.js';
 import { claimTargetOf, inAgentsWords, type ClaimTarget } from '../../store/claimPaths.js';
 import { alsoChangedElsewhere, describeHolder, sameHolder } from '../../store/claimRules.js';
-import type { Actor, Claim } from '../../store/sharedStore.js';
+import type { ProjectScope } from '../../projects/projectScopes.js';
+import type { DeclaredRoots, ToolExtra } from '../declaredRoots.js';
+import type { Actor, Claim, SharedStore } from '../../store/sharedStore.js';
 import { agent } from './sessionTools.js';
 import type { ToolContext } from './toolContext.js';
 import { guarded, ok } from './toolResult.js';
@@ -52,13 +54,20 @@ function view(c: Claim): { resource: string; checkout?: string; fencingToken: nu
 }
 
 /** claim_acquire/renew/release/list: advisory leases so agents do not step on each other (R-CLM, R-MCP-3). */
-export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
-  const target = (r: string): Promise<ClaimTarget> => claimTargetOf(r, ctx.connection.session?.root ?? ctx.projectRoot(), ctx.projectRoot(), ctx.coordinator.options.roots.timeoutMs);
+export function registerClaimTools(server: McpServer, ctx: ToolContext, declaredRoots: DeclaredRoots): void {
+  // The project the session works in: the first folder's, or another folder's with its own store (R-SEC-7).
+  // The agent's declared roots are read first: a claim made before they are known would be named from the wrong root.
+  const scope = async (extra: ToolExtra): Promise<ProjectScope> => {
+    await declaredRoots.ensure(extra);
+    return ctx.coordinator.scopeOf(ctx.connection.session?.root);
+  };
+  const target = (r: string, s: ProjectScope): Promise<ClaimTarget> => claimTargetOf(r, ctx.connection.session?.root ?? s.root, s.root, ctx.coordinator.options.roots.timeoutMs);
   // The store names the file by its real path; the agent hears its own spelling too.
-  const onTarget = async <T>(r: string, work: (resource: string) => Promise<T>): Promise<T> => {
-    const t = await target(r);
+  const onTarget = async <T>(r: string, extra: ToolExtra, work: (resource: string, store: SharedStore, actor: Actor) => Promise<T>): Promise<T> => {
+    const s = await scope(extra);
+    const t = await target(r, s);
     try {
-      return await work(t.resource);
+      return await work(t.resource, s.store, ctx.actor(s));
     } catch (e) {
       throw inAgentsWords(e, t);
     }
@@ -73,9 +82,9 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.acquire.input,
       outputSchema: schemas.acquire.output,
     },
-    guarded(ctx, async (args) => {
-      const granted = await onTarget(args.resource, (r) =>
-        ctx.coordinator.store.acquireClaim(r, ctx.actor(), (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, { acrossWorktrees: ctx.coordinator.options.claims.acrossWorktrees }),
+    guarded(ctx, async (args, extra) => {
+      const granted = await onTarget(args.resource, extra, (r, store, actor) =>
+        store.acquireClaim(r, actor, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, { acrossWorktrees: ctx.coordinator.options.claims.acrossWorktrees }),
       );
       const elsewhere = granted.elsewhere ?? [];
       return ok({ ...view(granted), ...(elsewhere.length ? { alsoClaimedIn: elsewhere.map(view), warning: alsoChangedElsewhere(elsewhere) } : {}) });
@@ -90,8 +99,8 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.renew.input,
       outputSchema: schemas.renew.output,
     },
-    guarded(ctx, async (args) => {
-      return ok(view(await onTarget(args.resource, (r) => ctx.coordinator.store.renewClaim(r, args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, ctx.actor()))));
+    guarded(ctx, async (args, extra) => {
+      return ok(view(await onTarget(args.resource, extra, (r, store, actor) => store.renewClaim(r, args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, actor))));
     }),
   );
 
@@ -103,9 +112,9 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.release.input,
       outputSchema: schemas.release.output,
     },
-    guarded(ctx, async (args) => {
-      const released = await onTarget(args.resource, async (r) => {
-        await ctx.coordinator.store.releaseClaim(r, args.fencingToken, ctx.actor());
+    guarded(ctx, async (args, extra) => {
+      const released = await onTarget(args.resource, extra, async (r, store, actor) => {
+        await store.releaseClaim(r, args.fencingToken, actor);
         return r;
       });
       return ok({ resource: released, released: true });
@@ -121,11 +130,15 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: schemas.transfer.input,
       outputSchema: schemas.transfer.output,
     },
-    guarded(ctx, async (args) => {
+    guarded(ctx, async (args, extra) => {
       const actor = ctx.actor();
       const recipient = await recipientOf(ctx, args.to, actor);
       const ttlMs = (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000;
-      const granted = await onTarget(args.resource, (r) => ctx.coordinator.store.transferClaim(r, args.fencingToken, recipient, ttlMs, actor));
+      const granted = await onTarget(args.resource, extra, (r, store) => {
+        // The recipient is named as the first folder's store knows it; another project's store knows its participants by other ids.
+        if (store !== ctx.coordinator.store) throw new CoordinatorError('InvalidArgument', `claim_transfer works in the first workspace folder's project; here, release ${args.resource} and let ${args.to} claim it`, { resource: args.resource });
+        return store.transferClaim(r, args.fencingToken, recipient, ttlMs, actor);
+      });
       const notified = await ctx.coordinator.messages
         .send(actor, inboxOf(recipient), {
           subject: `${granted.resource} is yours`,
@@ -151,8 +164,8 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: schemas.list.output,
       annotations: { readOnlyHint: true },
     },
-    guarded(ctx, async (args) => {
-      return ok({ claims: (await ctx.coordinator.store.listClaims(args.prefix)).map(view) });
+    guarded(ctx, async (args, extra) => {
+      return ok({ claims: (await (await scope(extra)).store.listClaims(args.prefix)).map(view) });
     }),
   );
 }

@@ -1,4 +1,5 @@
 import type { Coordinator } from '../../coordinator.js';
+import type { ProjectScope } from '../../projects/projectScopes.js';
 import type { Actor } from '../../store/sharedStore.js';
 import type { Connection } from '../connection.js';
 import type { ConnectionHub } from '../connectionHub.js';
@@ -8,8 +9,8 @@ export interface ToolContext {
   readonly coordinator: Coordinator;
   readonly connection: Connection;
   readonly hub: ConnectionHub;
-  /** Who is acting: this connection's session (throws when there is none yet). */
-  actor(): Actor;
+  /** Who is acting: this connection's session (throws when there is none yet), in `scope` (default: the primary project). */
+  actor(scope?: ProjectScope): Actor;
   /** The project root whose store this coordinator shares. */
   projectRoot(): string;
 }
