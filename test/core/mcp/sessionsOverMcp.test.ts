@@ -50,6 +50,8 @@ test('R-MCP-1: 50 sessions x 20 concurrent calls, the same JSON-RPC ids in every
       ),
     ),
   );
+  const during = (await status()).metrics;
+  assert.ok(Number(during['http.sessions']) >= 50, `fifty HTTP transports while they live (${during['http.sessions']})`);
   const owner = new Map<string, string>();
   for (const { sid, call, r } of results) {
     assert.equal(r.status, 200);
@@ -64,9 +66,10 @@ test('R-MCP-1: 50 sessions x 20 concurrent calls, the same JSON-RPC ids in every
   assert.equal(new Set(owner.values()).size, 50, 'fifty sessions, none answered with another one');
   await Promise.all(sids.map((sid) => fetch(server.url, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}`, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' } })));
   const m = (await status()).metrics;
-  assert.equal(m['http.sessions'], baseline['http.sessions'], 'no HTTP transport left in any map');
+  // At most the baseline: a session an earlier test left to its client's going may end meanwhile, never one of these fifty stay.
+  assert.ok(Number(m['http.sessions']) <= Number(baseline['http.sessions']), `no HTTP transport left in any map (${m['http.sessions']}, before ${baseline['http.sessions']})`);
   assert.equal(m['requests.pending'], 0, 'no pending request left');
-  assert.equal(m['sessions.active'], baseline['sessions.active']);
+  assert.ok(Number(m['sessions.active']) <= Number(baseline['sessions.active']), `no session left active (${m['sessions.active']}, before ${baseline['sessions.active']})`);
 });
 
 test('R-REQ-4: over the per-session limit a call fails with a clear "too many requests" error and the session keeps working', async () => {

@@ -38,19 +38,24 @@ async function killRuns(o: { root: string; runs: number; writers: number; agents
   let generation = 0;
   const acked = new Set<string>();
   for (let run = 0; run < o.runs; run++) {
-    const live = new Map<number, ReturnType<typeof startWorker>>();
+    const live = new Map<number, ReturnType<typeof startWorker> & { writing: Promise<void> }>();
     const spawnWriter = (slot: number): void => {
+      let writing!: () => void;
       const w = startWorker({ mode: 'unique', root: o.root, count: 1_000_000, agents: o.agents, prefix: `r${run}-g${generation++}-s${slot}`, namespace: o.namespace(slot) }, (line) => {
-        if (line.startsWith('ack ')) acked.add(line.slice(4));
+        if (!line.startsWith('ack ')) return;
+        acked.add(line.slice(4));
+        writing();
       });
       w.result.catch(() => undefined);
-      live.set(slot, w);
+      live.set(slot, { ...w, writing: new Promise<void>((r) => (writing = r)) });
     };
     for (let slot = 0; slot < o.writers; slot++) spawnWriter(slot);
     const until = Date.now() + o.runMs;
     while (Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 20 + Math.random() * (o.maxGapMs - 20)));
       const slot = Math.floor(Math.random() * o.writers);
+      // Killed at a random point while it writes, not while it starts up (slow on a loaded machine, and nothing to lose then).
+      await Promise.race([live.get(slot)!.writing, new Promise((r) => setTimeout(r, 5000))]);
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * (o.maxGapMs - 20)));
       await stopChild(live.get(slot)!.child, 'SIGKILL');
       kills++;
       spawnWriter(slot);
