@@ -19,8 +19,8 @@ import type { Session, SessionInfo, SessionSpec } from './sessions/session.js';
 import { SessionRegistry, type SessionHooks } from './sessions/sessionRegistry.js';
 import { isLive } from './sessions/sessionState.js';
 import { MemoryStore } from './store/memoryStore.js';
-import { worktreeOverlaps, type WorktreeOverlap } from './store/claimRules.js';
-import type { Actor, Claim, Participant, SharedStore, StoreEvent, StoreStatus } from './store/sharedStore.js';
+import { worktreeOverlaps, type WorktreeOverlap } from './store/rules/claims.js';
+import type { Actor, Claim, ParticipantInfo, SharedStore, StoreEvent, StoreStatus } from './store/sharedStore.js';
 
 /** Opens the shared store of a project root; a throw puts the coordinator in local-only mode. */
 export type StoreOpener = (projectRoot: string, metrics: Metrics) => Promise<SharedStore>;
@@ -78,7 +78,7 @@ export interface CoordinatorSnapshot {
   allowedRoots: readonly string[];
   sessions: SessionInfo[];
   store: StoreStatus;
-  participants: Participant[];
+  participants: ParticipantInfo[];
   /** The edit guard's last blocked edits here, newest first. */
   blockedEdits: readonly BlockedEdit[];
   /** Files agents in more than one worktree of the repository are changing (claims.acrossWorktrees "warn"). */
@@ -253,20 +253,7 @@ export class Coordinator {
     if (scope.primary) return this.guard;
     let guard = this.otherGuards.get(scope.root);
     if (!guard) {
-      guard = new EditGuard({
-        store: scope.store,
-        projectRoot: () => scope.root,
-        metrics: this.metrics,
-        pathTimeoutMs: this.options.roots.timeoutMs,
-        worktree: () => scope.layout,
-        acrossWorktrees: () => this.options.claims.acrossWorktrees,
-        onBlocked: () => this.changed.fire(),
-        sessionOf: (agent) => {
-          const key = agentKey(agent);
-          const session = this.sessions.list().find((s) => s.agent && agentKey(s.agent) === key && isLive(s.state));
-          return session ? this.actorIn(session, scope) : undefined;
-        },
-      });
+      guard = this.newGuard(() => scope);
       this.otherGuards.set(scope.root, guard);
     }
     return guard;
@@ -274,22 +261,27 @@ export class Coordinator {
 
   /** The edit guard's rules over this coordinator's store (R-AGT-4). */
   get guard(): EditGuard {
-    this.guardValue ??= new EditGuard({
-      store: this.store,
-      projectRoot: () => this.projectRoot,
+    this.guardValue ??= this.newGuard(() => this.primaryScope, this.messages);
+    return this.guardValue;
+  }
+
+  /** `scope` is read on each decision: the primary project's root changes with the window's folders. */
+  private newGuard(scope: () => ProjectScope, mailbox?: Mailbox): EditGuard {
+    return new EditGuard({
+      store: scope().store,
+      projectRoot: () => scope().root,
       metrics: this.metrics,
       pathTimeoutMs: this.options.roots.timeoutMs,
-      mailbox: this.messages,
-      worktree: () => this.layout,
+      ...(mailbox ? { mailbox } : {}),
+      worktree: () => scope().layout,
       acrossWorktrees: () => this.options.claims.acrossWorktrees,
       onBlocked: () => this.changed.fire(),
       sessionOf: (agent) => {
         const key = agentKey(agent);
         const session = this.sessions.list().find((s) => s.agent && agentKey(s.agent) === key && isLive(s.state));
-        return session ? this.actorFor(session) : undefined;
+        return session ? this.actorIn(session, scope()) : undefined;
       },
     });
-    return this.guardValue;
   }
 
   /** Messages between the project's agents and people (R-AGT-6). */

@@ -6,7 +6,7 @@ import type { Logger } from './logging/logger.js';
 import { HttpEndpoint } from './mcp/httpEndpoint.js';
 import { McpHost } from './mcp/mcpHost.js';
 import type { FileStoreOptions } from './store/file/fileStore.js';
-import type { StoreQuotas } from './store/storeRules.js';
+import type { StoreQuotas } from './store/rules/limits.js';
 import { openSharedStore, type StoreSelection } from './store/openSharedStore.js';
 
 export interface ParticipantOptions {

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
-import { DisposableStore } from '../core/lifecycle/disposable.js';
+import { DisposableStore, toDisposable } from '../core/lifecycle/disposable.js';
 import { errorMessage } from '../core/errors.js';
-import { COMMANDS, registerCommands } from './commands/commands.js';
+import { registerCommands } from './commands/commands.js';
 import { Settings } from './config/settings.js';
 import { passwordFor, STORE_PASSWORD_SECRET } from './config/storePassword.js';
 import { ClaimDecorations, ClaimIndex } from './editor/claimDecorations.js';
@@ -10,7 +10,7 @@ import { MCP_PROVIDER_ID, McpServerProvider } from './mcp/mcpServerProvider.js';
 import * as path from 'node:path';
 import type { CoordinatorRun } from './run/coordinatorRun.js';
 import { StatusBar } from './statusBar.js';
-import type { PanelState, WebviewMessage } from './views/healthProtocol.js';
+import type { PanelState } from './views/healthProtocol.js';
 import { HEALTH_VIEW_ID, HealthViewProvider } from './views/healthViewProvider.js';
 
 
@@ -36,7 +36,8 @@ const RESTRICTED = 'Restricted Mode: this workspace is not trusted, so the coord
 export class Container implements vscode.Disposable {
   private readonly extension = new DisposableStore();
   private run: CoordinatorRun | undefined;
-  private runSubscription: vscode.Disposable | undefined;
+  /** Everything that lives as long as the current run (rust-analyzer's client cleanup list): stopping is one dispose. */
+  private runScope: DisposableStore | undefined;
   private starting: Promise<void> | undefined;
   private readonly settings = new Settings();
   private readonly log: vscode.LogOutputChannel;
@@ -52,7 +53,7 @@ export class Container implements vscode.Disposable {
     this.log = this.extension.add(vscode.window.createOutputChannel('Session Coordinator', { log: true }));
     this.statusBar = this.extension.add(new StatusBar());
     this.statusBar.setVisible(this.settings.statusBarEnabled);
-    this.view = this.extension.add(new HealthViewProvider(context.extensionUri, (m) => void this.onPanelMessage(m), () => void this.refresh()));
+    this.view = this.extension.add(new HealthViewProvider(context.extensionUri, () => void this.refresh()));
     this.extension.add(vscode.window.registerWebviewViewProvider(HEALTH_VIEW_ID, this.view, { webviewOptions: { retainContextWhenHidden: false } }));
     this.mcp = this.extension.add(new McpServerProvider());
     this.extension.add(vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, this.mcp));
@@ -112,16 +113,23 @@ export class Container implements vscode.Disposable {
       const { password: storePassword, refused } = passwordFor(this.settings.storeUrl, await this.context.secrets.get(STORE_PASSWORD_SECRET));
       if (refused) this.log.warn(refused);
       const run = await loadRunModule().CoordinatorRun.start({ log: this.log, settings: this.settings, workspaceRoots: this.roots(), restrictedReason, storePassword });
-      this.run = run;
-      const changes = run.onDidChange(() => void this.refresh());
-      const points = run.onDidAddPoint((point) => {
-        // Once a second: a visible panel gets the trend point, and a full state only if requests were served meanwhile.
-        if (!this.view.isVisible) return;
-        this.view.addPoint(point, run.seriesLength);
-        if (run.activityChanged) void this.refresh();
-      });
-      this.runSubscription = vscode.Disposable.from(changes, points);
+      // Disposed in reverse: the timer, the subscriptions, the MCP definition, then the run itself.
+      const scope = new DisposableStore();
+      scope.add(run);
       this.mcp.setRun(run);
+      scope.add(toDisposable(() => this.mcp.setRun(undefined)));
+      scope.add(run.onDidChange(() => void this.refresh()));
+      scope.add(
+        run.onDidAddPoint((point) => {
+          // Once a second: a visible panel gets the trend point, and a full state only if requests were served meanwhile.
+          if (!this.view.isVisible) return;
+          this.view.addPoint(point, run.seriesLength);
+          if (run.activityChanged) void this.refresh();
+        }),
+      );
+      scope.add(toDisposable(() => clearTimeout(this.expiryTimer)));
+      this.run = run;
+      this.runScope = scope;
       this.log.info(`Coordinator listening on ${run.url ?? '(no HTTP)'}${restrictedReason ? ' in Restricted Mode' : ''}`);
       const health = run.coordinator.health();
       if (health.status === 'error') {
@@ -142,12 +150,10 @@ export class Container implements vscode.Disposable {
   }
 
   private async stopRun(): Promise<void> {
-    clearTimeout(this.expiryTimer);
-    const run = this.run;
+    const scope = this.runScope;
     this.run = undefined;
-    this.runSubscription?.dispose();
-    this.mcp.setRun(undefined);
-    await run?.dispose();
+    this.runScope = undefined;
+    await scope?.dispose();
   }
 
   /** On a change: the status bar and the badges always; the panel's full state only while it is visible. */
@@ -192,29 +198,5 @@ export class Container implements vscode.Disposable {
   private async onFoldersChanged(): Promise<void> {
     // The store lives in the first folder: a different first folder is a different project.
     await this.restart();
-  }
-
-  private async onPanelMessage(message: Exclude<WebviewMessage, { type: 'ready' }>): Promise<void> {
-    try {
-      switch (message.type) {
-        case 'endSession':
-          await vscode.commands.executeCommand(COMMANDS.endSession, message.sessionId);
-          break;
-        case 'releaseClaim':
-          await vscode.commands.executeCommand(COMMANDS.releaseClaim, message.resource, message.fencingToken, message.checkout, message.project);
-          break;
-        case 'openHistory':
-          await vscode.commands.executeCommand(COMMANDS.openSessionHistory, message.sessionId);
-          break;
-        case 'sendMessage':
-          await vscode.commands.executeCommand(COMMANDS.sendMessage, message.to);
-          break;
-        case 'runCommand':
-          await vscode.commands.executeCommand(COMMANDS[message.command]);
-          break;
-      }
-    } catch (e) {
-      void vscode.window.showErrorMessage(`Session Coordinator: ${errorMessage(e)}`);
-    }
   }
 }

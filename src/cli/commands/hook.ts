@@ -8,7 +8,7 @@ import { errorMessage } from '../../core/errors.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
 import { findGitLayout, type GitLayout } from '../../core/repository/gitLayout.js';
-import { MESSAGES_NAMESPACE } from '../../core/store/decisions.js';
+import { MESSAGES_NAMESPACE } from '../../core/store/rules/decisions.js';
 import { namespaceFolder } from '../../core/store/file/storeLayout.js';
 import { ACROSS_WORKTREES } from '../../core/store/sharedStore.js';
 import { selectStoreUrl, STORE_ENV } from '../../core/store/storeEnv.js';

@@ -4,7 +4,7 @@ import type { Mailbox } from '../messages/mailbox.js';
 import { forModel, inboxOf } from '../messages/messageRules.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { fileResourceOf } from '../store/claimPaths.js';
-import { alsoChangedElsewhere, covers, describeConflict, overlaps, pathResource, sameHolder } from '../store/claimRules.js';
+import { alsoChangedElsewhere, covers, describeConflict, overlaps, pathResource, sameHolder } from '../store/rules/claims.js';
 import { describeWorktree, type GitLayout } from '../repository/gitLayout.js';
 import type { AcrossWorktrees, Actor, Claim, SharedStore } from '../store/sharedStore.js';
 import { agentKey, checkAgentIdentity, describeAgent, type AgentIdentity } from '../agents/agentIdentity.js';

@@ -29,8 +29,8 @@ export class Connection implements Transport {
 
   private bound: Session | undefined;
   private unsubscribeEnd: (() => void) | undefined;
-  /** Request -> the session it was counted against ('' when it came before any session). */
-  private readonly inflight = new Map<Key, { sessionId: string; id: RequestId }>();
+  /** Request -> the session it was counted against (none when it came before any session). */
+  private readonly inflight = new Map<Key, { sessionId: string | undefined; id: RequestId }>();
   private readonly afterResponse = new Map<Key, () => void>();
   /** Messages that arrive while initialize is opening the session wait here, in order. */
   private queue: Array<[JSONRPCMessage, MessageExtraInfo | undefined]> | undefined;
@@ -78,14 +78,14 @@ export class Connection implements Transport {
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     if (!isResponse(message)) return this.inner.send(message, options);
     const key = keyOf(message.id);
-    const sessionId = this.inflight.get(key)?.sessionId;
-    if (sessionId === undefined) {
+    const entry = this.inflight.get(key);
+    if (!entry) {
       // Timed out (the client already has its error) or never ours: never deliver twice.
-      this.coordinator.requests.take(this.bound?.id ?? '', message.id);
+      if (this.bound) this.coordinator.requests.take(this.bound.id, message.id);
       return;
     }
     this.inflight.delete(key);
-    if (sessionId !== '') this.coordinator.requests.take(sessionId, message.id);
+    if (entry.sessionId !== undefined) this.coordinator.requests.take(entry.sessionId, message.id);
     try {
       await this.inner.send(message, options);
     } finally {
@@ -223,7 +223,7 @@ export class Connection implements Transport {
     const session = this.bound;
     const key = keyOf(id);
     if (!session) {
-      this.inflight.set(key, { sessionId: '', id });
+      this.inflight.set(key, { sessionId: undefined, id });
       return true;
     }
     try {
@@ -254,10 +254,10 @@ export class Connection implements Transport {
     const requestId = (params as { requestId?: RequestId } | undefined)?.requestId;
     if (requestId === undefined) return;
     const key = keyOf(requestId);
-    const sessionId = this.inflight.get(key)?.sessionId;
-    if (sessionId === undefined) return;
+    const entry = this.inflight.get(key);
+    if (!entry) return;
     this.inflight.delete(key);
-    if (sessionId !== '') this.coordinator.requests.cancel(sessionId, requestId);
+    if (entry.sessionId !== undefined) this.coordinator.requests.cancel(entry.sessionId, requestId);
   }
 
   private handleClosed(): void {
@@ -266,7 +266,7 @@ export class Connection implements Transport {
     const session = this.bound;
     this.unbind();
     for (const { sessionId, id } of this.inflight.values()) {
-      if (sessionId !== '') this.coordinator.requests.cancel(sessionId, id);
+      if (sessionId !== undefined) this.coordinator.requests.cancel(sessionId, id);
     }
     this.inflight.clear();
     this.afterResponse.clear();

@@ -57,7 +57,7 @@ export class HttpEndpoint {
   private boundPort = 0;
 
   constructor(
-    private readonly host: McpHost,
+    private readonly mcpHost: McpHost,
     private readonly coordinator: Coordinator,
     private readonly options: HttpEndpointOptions,
   ) {
@@ -184,7 +184,7 @@ export class HttpEndpoint {
         this.transports.set(id, { transport, connection });
       },
     });
-    const connection: Connection = await this.host.attach(transport, req.headers[RELAY_HEADER] ? 'relay' : 'http', randomUUID(), parseAgentHeader(req.headers[AGENT_HEADER]));
+    const connection: Connection = await this.mcpHost.attach(transport, req.headers[RELAY_HEADER] ? 'relay' : 'http', randomUUID(), parseAgentHeader(req.headers[AGENT_HEADER]));
     this.watchRelaySocket(connection, req);
     const sdkOnClose = connection.onclose;
     connection.onclose = () => {
@@ -230,10 +230,10 @@ export class HttpEndpoint {
   }
 
   private checkHostAndOrigin(req: http.IncomingMessage): void {
-    const host = req.headers.host;
-    const hostname = host === undefined ? undefined : hostnameOf(host);
+    const hostHeader = req.headers.host;
+    const hostname = hostHeader === undefined ? undefined : hostnameOf(hostHeader);
     if (hostname === undefined || !LOOPBACK_NAMES.has(hostname)) {
-      throw new HttpFailure(403, COORDINATOR_ERROR, `Forbidden: Host ${JSON.stringify(host ?? '')} is not a loopback address`);
+      throw new HttpFailure(403, COORDINATOR_ERROR, `Forbidden: Host ${JSON.stringify(hostHeader ?? '')} is not a loopback address`);
     }
     const origin = req.headers.origin;
     if (origin !== undefined) {

@@ -1,12 +1,13 @@
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { DeclaredRoots } from './declaredRoots.js';
-import { registerClaimTools } from './tools/claimTools.js';
-import { registerContextTools } from './tools/contextTools.js';
-import { INBOX_URI, messageView, registerMessageTools } from './tools/messageTools.js';
+import { claimTools } from './tools/claimTools.js';
+import { contextTools } from './tools/contextTools.js';
+import { INBOX_URI, messageTools, messageView } from './tools/messageTools.js';
 import { inboxOf } from '../messages/messageRules.js';
-import { registerSessionTools } from './tools/sessionTools.js';
+import { sessionTools } from './tools/sessionTools.js';
 import type { ToolContext } from './tools/toolContext.js';
+import { registerTools } from './tools/toolTable.js';
 
 export const SERVER_NAME = 'session-coordinator';
 export const SERVER_VERSION = '0.1.0';
@@ -30,10 +31,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     },
   );
   const declaredRoots = new DeclaredRoots(ctx.coordinator, ctx.connection, server.server);
-  registerSessionTools(server, ctx, declaredRoots);
-  registerContextTools(server, ctx);
-  registerClaimTools(server, ctx, declaredRoots);
-  registerMessageTools(server, ctx);
+  registerTools(server, ctx, declaredRoots, [...sessionTools, ...contextTools, ...claimTools, ...messageTools]);
   registerResources(server, ctx);
   return server;
 }

@@ -1,6 +1,6 @@
 import { CoordinatorError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { holderKey } from '../store/claimRules.js';
+import { holderKey } from '../store/rules/claims.js';
 import type { Actor, SharedStore } from '../store/sharedStore.js';
 import {
   acknowledge,

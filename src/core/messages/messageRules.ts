@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describeAgent } from '../agents/agentIdentity.js';
 import { CoordinatorError } from '../errors.js';
 import { label } from '../logging/printable.js';
-import { holderKey } from '../store/claimRules.js';
+import { holderKey } from '../store/rules/claims.js';
 import type { Actor } from '../store/sharedStore.js';
 
 /**

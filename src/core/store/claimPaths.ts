@@ -2,13 +2,13 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { withTimeout } from '../concurrency/withTimeout.js';
 import { CoordinatorError, errorMessage } from '../errors.js';
-import { pathResource, TASK_PREFIX } from './claimRules.js';
+import { pathResource, TASK_PREFIX } from './rules/claims.js';
 
 /**
  * Claims name files, not spellings (R-CLM-1): a path is resolved to its real
  * location (symlinks followed, `..` and `//` gone) relative to the real
  * project root, and on a file system that ignores case it is compared in one
- * case. claimRules.ts holds the pure rules over resources; this file is the
+ * case. rules/claims.ts holds the pure rules over resources; this file is the
  * one place that asks the disk what a path names, asynchronously and within
  * a deadline (a hung network mount must not stall the extension host).
  */

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { isHeldBy, participantEntry } from './participantEntry.js';
-import { toDisposable, type Disposable } from '../lifecycle/disposable.js';
+import { Emitter } from '../lifecycle/emitter.js';
+import { historyPage, type HistoryOptions } from './rules/history.js';
 import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
-import { CLAIMS_NAMESPACE, MESSAGES_NAMESPACE, checkValue, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim, type ByteQuota } from './decisions.js';
-import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyNamespaces, validateKey, validateNamespace } from './storeRules.js';
-import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
+import { CLAIMS_NAMESPACE, MESSAGES_NAMESPACE, checkValue, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim, type ByteQuota } from './rules/decisions.js';
+import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, tooManyNamespaces, validateKey, validateNamespace } from './rules/limits.js';
+import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, ParticipantInfo, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
 
 /**
  * The local-only store of degraded mode (R-CTX-8): same rules as the shared
@@ -16,7 +17,8 @@ export class MemoryStore implements SharedStore {
   readonly participantId = `${os.hostname()}-${process.pid}-local-${randomBytes(3).toString('hex')}`;
   private readonly shards = new Map<string, ShardState>();
   private readonly log = new Map<string, ChangeEvent[]>();
-  private readonly listeners = new Set<(e: StoreEvent) => void>();
+  private readonly events = new Emitter<StoreEvent>();
+  readonly onEvent = this.events.event;
   private sessions: readonly ParticipantSession[] = [];
   private readonly startedAt = Date.now();
   private nonce = 0;
@@ -62,12 +64,8 @@ export class MemoryStore implements SharedStore {
     return [...this.shards.keys()].filter((n) => !n.startsWith('_')).sort();
   }
 
-  async history(options: { namespace?: string; cursor?: string; limit?: number; sessionId?: string }): Promise<HistoryPage> {
-    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
-    const cursor = decodeCursor(options.cursor);
-    const names = options.namespace !== undefined ? [validateNamespace(options.namespace)] : await this.namespaces();
-    const records = mergeHistory(names.map((n) => (this.log.get(n) ?? []).filter((r) => r.seq > (cursor[n] ?? 0)).slice(0, limit)), limit);
-    return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
+  history(options: HistoryOptions): Promise<HistoryPage> {
+    return historyPage(options, () => this.namespaces(), async (n, afterSeq, limit) => (this.log.get(n) ?? []).filter((r) => r.seq > afterSeq).slice(0, limit));
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
@@ -91,7 +89,7 @@ export class MemoryStore implements SharedStore {
 
   async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
     const full: ControlRequest = { ...request, at: Date.now() };
-    for (const l of this.listeners) l({ kind: 'control', request: full });
+    this.events.fire({ kind: 'control', request: full });
   }
 
   async listClaims(prefix = ''): Promise<Claim[]> {
@@ -124,7 +122,7 @@ export class MemoryStore implements SharedStore {
     this.sessions = sessions;
   }
 
-  async participants(): Promise<Participant[]> {
+  async participants(): Promise<ParticipantInfo[]> {
     return [participantEntry(this.participantId, { kind: 'headless', label: this.label }, this.startedAt, this.sessions)];
   }
 
@@ -140,13 +138,8 @@ export class MemoryStore implements SharedStore {
     return { kind: 'memory', location: 'this process only', degraded: true, reason: this.reason, namespaces, eventLogBytes: 0 };
   }
 
-  onEvent(listener: (e: StoreEvent) => void): Disposable {
-    this.listeners.add(listener);
-    return toDisposable(() => void this.listeners.delete(listener));
-  }
-
   dispose(): void {
-    this.listeners.clear();
+    this.events.dispose();
   }
 
   private quotaFor(namespace: string): ByteQuota {
@@ -176,7 +169,7 @@ export class MemoryStore implements SharedStore {
     if (log.length > this.maxLogRecords) log.shift();
     this.log.set(namespace, log);
     const event: StoreEvent = namespace === CLAIMS_NAMESPACE ? { kind: 'claims' } : namespace === MESSAGES_NAMESPACE ? { kind: 'inbox', inbox: change.key } : { kind: 'change', change };
-    for (const l of this.listeners) l(event);
+    this.events.fire(event);
     return change;
   }
 }

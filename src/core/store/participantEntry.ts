@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import { agentKey, isAgentIdentity } from '../agents/agentIdentity.js';
 import { label } from '../logging/printable.js';
-import type { Claim, HolderFilter, Participant, ParticipantSession } from './sharedStore.js';
+import type { Claim, HolderFilter, ParticipantInfo, ParticipantSession } from './sharedStore.js';
 
 /** What a participant says about itself in presence, the same for every backend. */
 export function participantEntry(
@@ -9,7 +9,7 @@ export function participantEntry(
   participant: { kind: 'window' | 'headless'; label: string; url?: string },
   startedAt: number,
   sessions: readonly ParticipantSession[],
-): Participant {
+): ParticipantInfo {
   return {
     participantId,
     pid: process.pid,
@@ -44,7 +44,7 @@ const text = (v: unknown, max = 4096): v is string => typeof v === 'string' && v
  * repository, a key on a shared server): the record when it is one and names
  * itself `id`, else undefined. Never trusted for more than it says.
  */
-export function readParticipant(id: string, raw: unknown): Participant | undefined {
+export function readParticipant(id: string, raw: unknown): ParticipantInfo | undefined {
   if (!PARTICIPANT_ID.test(id) || typeof raw !== 'object' || raw === null) return undefined;
   const p = raw as Record<string, unknown>;
   if (p.participantId !== id || !Number.isSafeInteger(p.pid) || (p.pid as number) <= 0 || !text(p.host, 255)) return undefined;

@@ -12,7 +12,7 @@ export interface Actor {
   readonly via?: 'edit-guard';
   /** The git checkout it works in, as people name it ("feature (branch feature)"), when in a repository. */
   readonly worktree?: string;
-  /** That checkout's path: its claims are its worktree's (claimRules.claimKey). */
+  /** That checkout's path: its claims are its worktree's (rules/claims.ts, claimKey). */
   readonly checkout?: string;
 }
 
@@ -75,7 +75,8 @@ export interface Grant extends Claim {
   readonly elsewhere?: readonly Claim[];
 }
 
-export interface Participant {
+/** What a participant (a window or `serve`, the class `Participant`) publishes of itself: its presence and its sessions. */
+export interface ParticipantInfo {
   readonly participantId: string;
   readonly pid: number;
   readonly host: string;
@@ -172,7 +173,7 @@ export interface SharedStore extends Disposable {
   sendControl(request: Omit<ControlRequest, 'at'>): Promise<void>;
 
   heartbeat(sessions: readonly ParticipantSession[]): Promise<void>;
-  participants(): Promise<Participant[]>;
+  participants(): Promise<ParticipantInfo[]>;
 
   status(): Promise<StoreStatus>;
   /** What status() says first, without touching disk or network: cheap enough for every whoami. */

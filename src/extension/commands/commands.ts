@@ -7,23 +7,11 @@ import { SETUP_CLIENTS, setupPlan, type SetupClient } from '../../core/agents/cl
 import { CLIENTS, clientConfig, type ClientName } from '../../core/clientConfig.js';
 import { ALL, personActor } from '../../core/messages/messageRules.js';
 import type { Settings } from '../config/settings.js';
+import { COMMANDS } from './commandIds.js';
 import { savedPassword, serverOf, STORE_PASSWORD_SECRET } from '../config/storePassword.js';
 import type { CoordinatorRun } from '../run/coordinatorRun.js';
 import { HEALTH_VIEW_ID } from '../views/healthViewProvider.js';
 
-export const COMMANDS = {
-  showPanel: 'sessionCoordinator.showPanel',
-  copyClientConfig: 'sessionCoordinator.copyClientConfig',
-  endSession: 'sessionCoordinator.endSession',
-  releaseClaim: 'sessionCoordinator.releaseClaim',
-  exportDiagnostics: 'sessionCoordinator.exportDiagnostics',
-  showLog: 'sessionCoordinator.showLog',
-  restart: 'sessionCoordinator.restart',
-  openSessionHistory: 'sessionCoordinator.openSessionHistory',
-  setStorePassword: 'sessionCoordinator.setStorePassword',
-  setupAgent: 'sessionCoordinator.setupAgent',
-  sendMessage: 'sessionCoordinator.sendMessage',
-} as const;
 
 export interface CommandDeps {
   run(): CoordinatorRun | undefined;
@@ -57,10 +45,17 @@ function nodeCommand(): string {
   return process.versions.electron ? 'node' : process.execPath;
 }
 
-function requireRun(deps: CommandDeps): CoordinatorRun {
-  const run = deps.run();
-  if (!run) throw new Error('The coordinator is not running; run "Session Coordinator: Restart Coordinator" and check the log');
-  return run;
+/**
+ * A command that needs a running coordinator: it gets the run as its first
+ * argument, and with none running it says so instead of running
+ * (rust-analyzer's CommandFactory).
+ */
+function onRun<A extends unknown[], R>(deps: CommandDeps, id: string, handler: (run: CoordinatorRun, ...args: A) => Promise<R>): vscode.Disposable {
+  return vscode.commands.registerCommand(id, (...args: A) => {
+    const run = deps.run();
+    if (!run) throw new Error('The coordinator is not running; run "Session Coordinator: Restart Coordinator" and check the log');
+    return handler(run, ...args);
+  });
 }
 
 /** Everything a person does, as palette commands (R-EXT-6). Each returns what it did, for tests and scripts. */
@@ -114,8 +109,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         return undefined;
       }
     }),
-    vscode.commands.registerCommand(COMMANDS.endSession, async (sessionId?: string) => {
-      const run = requireRun(deps);
+    onRun(deps, COMMANDS.endSession, async (run, sessionId?: string) => {
       let id = sessionId;
       if (!id) {
         const state = await run.panelState(false);
@@ -130,8 +124,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       await run.coordinator.endSession(id, 'a person, from the command palette');
       return true;
     }),
-    vscode.commands.registerCommand(COMMANDS.releaseClaim, async (resource?: string, fencingToken?: number, checkout?: string, project?: string) => {
-      const run = requireRun(deps);
+    onRun(deps, COMMANDS.releaseClaim, async (run, resource?: string, fencingToken?: number, checkout?: string, project?: string) => {
       let target: { resource: string; fencingToken: number; checkout?: string; project?: string } | undefined =
         resource !== undefined && fencingToken !== undefined ? { resource, fencingToken, ...(checkout ? { checkout } : {}), ...(project ? { project } : {}) } : undefined;
       if (!target) {
@@ -157,8 +150,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       await store.revokeClaim(target.resource, target.fencingToken, personActor('Session Health panel', store.participantId), target.checkout);
       return true;
     }),
-    vscode.commands.registerCommand(COMMANDS.sendMessage, async (to?: string, text?: string) => {
-      const run = requireRun(deps);
+    onRun(deps, COMMANDS.sendMessage, async (run, to?: string, text?: string) => {
       let recipient = to;
       if (!recipient) {
         const addressees = [...(await run.coordinator.messages.addressees()).values()];
@@ -184,8 +176,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         return undefined;
       }
     }),
-    vscode.commands.registerCommand(COMMANDS.exportDiagnostics, async () => {
-      const run = requireRun(deps);
+    onRun(deps, COMMANDS.exportDiagnostics, async (run) => {
       const snapshot = await run.coordinator.snapshot();
       const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(snapshot, null, 2) });
       await vscode.window.showTextDocument(doc, { preview: false });
@@ -204,8 +195,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       else await deps.secrets.store(STORE_PASSWORD_SECRET, savedPassword(deps.settings.storeUrl, password));
       return true;
     }),
-    vscode.commands.registerCommand(COMMANDS.openSessionHistory, async (sessionId: string) => {
-      const run = requireRun(deps);
+    onRun(deps, COMMANDS.openSessionHistory, async (run, sessionId: string) => {
       const page = await run.coordinator.store.history({ sessionId, limit: 1000 });
       const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify({ sessionId, records: page.records }, null, 2) });
       await vscode.window.showTextDocument(doc, { preview: true });

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { OptionsOverride } from '../../core/config.js';
 import { ACROSS_WORKTREES, type AcrossWorktrees } from '../../core/store/sharedStore.js';
-import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, type StoreQuotas } from '../../core/store/storeRules.js';
+import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, type StoreQuotas } from '../../core/store/rules/limits.js';
 
 export const SECTION = 'sessionCoordinator';
 

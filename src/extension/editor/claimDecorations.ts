@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { covers, pathResource } from '../../core/store/claimRules.js';
+import { covers, pathResource } from '../../core/store/rules/claims.js';
 import type { PanelClaim } from '../views/healthProtocol.js';
 
 /** Claims as the editor shows them: relative to the project root they were made in. */

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { DisposableStore } from '../../core/lifecycle/disposable.js';
+import { errorMessage } from '../../core/errors.js';
+import { COMMANDS } from '../commands/commandIds.js';
 import { isWebviewMessage, type HostMessage, type PanelState, type SeriesPoint, type WebviewMessage } from './healthProtocol.js';
 
 export const HEALTH_VIEW_ID = 'sessionCoordinator.health';
@@ -12,11 +15,11 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
   private view: vscode.WebviewView | undefined;
   private ready = false;
   private latest: PanelState | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
+  /** What the current view subscribed to: disposed when that view goes, so a view opened again does not add to it. */
+  private viewScope: DisposableStore | undefined;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
-    private readonly onMessage: (message: Exclude<WebviewMessage, { type: 'ready' }>) => void,
     /** The view was shown (or its webview made anew): what it had while hidden was only the status bar's state. */
     private readonly onShown: () => void,
   ) {}
@@ -26,11 +29,14 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
+    void this.viewScope?.dispose();
+    const scope = new DisposableStore();
+    this.viewScope = scope;
     this.view = view;
     this.ready = false;
     view.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')] };
     view.webview.html = this.html(view.webview);
-    this.disposables.push(
+    for (const d of [
       view.webview.onDidReceiveMessage((message: unknown) => {
         if (!isWebviewMessage(message)) return;
         if (message.type === 'ready') {
@@ -39,7 +45,7 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
           this.onShown();
           return;
         }
-        this.onMessage(message);
+        void this.onMessage(message);
       }),
       view.onDidChangeVisibility(() => {
         if (!view.visible) return;
@@ -47,10 +53,40 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
         this.onShown();
       }),
       view.onDidDispose(() => {
-        this.view = undefined;
-        this.ready = false;
+        if (this.view === view) {
+          this.view = undefined;
+          this.ready = false;
+        }
+        void scope.dispose();
+        if (this.viewScope === scope) this.viewScope = undefined;
       }),
-    );
+    ])
+      scope.add(d);
+  }
+
+  /** What a person did in the panel: each is a palette command, so the panel and the palette do one thing one way. */
+  private async onMessage(message: Exclude<WebviewMessage, { type: 'ready' }>): Promise<void> {
+    try {
+      switch (message.type) {
+        case 'endSession':
+          await vscode.commands.executeCommand(COMMANDS.endSession, message.sessionId);
+          break;
+        case 'releaseClaim':
+          await vscode.commands.executeCommand(COMMANDS.releaseClaim, message.resource, message.fencingToken, message.checkout, message.project);
+          break;
+        case 'openHistory':
+          await vscode.commands.executeCommand(COMMANDS.openSessionHistory, message.sessionId);
+          break;
+        case 'sendMessage':
+          await vscode.commands.executeCommand(COMMANDS.sendMessage, message.to);
+          break;
+        case 'runCommand':
+          await vscode.commands.executeCommand(COMMANDS[message.command]);
+          break;
+      }
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Session Coordinator: ${errorMessage(e)}`);
+    }
   }
 
   update(state: PanelState): void {
@@ -66,7 +102,8 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
   }
 
   dispose(): void {
-    for (const d of this.disposables.splice(0)) d.dispose();
+    void this.viewScope?.dispose();
+    this.viewScope = undefined;
   }
 
   private post(): void {

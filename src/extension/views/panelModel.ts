@@ -2,7 +2,7 @@ import { describeAgent } from '../../core/agents/agentIdentity.js';
 import * as path from 'node:path';
 import type { CoordinatorSnapshot, ProjectClaim } from '../../core/coordinator.js';
 import type { HistogramSummary } from '../../core/metrics/metrics.js';
-import { describeHolder } from '../../core/store/claimRules.js';
+import { describeHolder } from '../../core/store/rules/claims.js';
 import { describeSender, PEOPLE, type Message } from '../../core/messages/messageRules.js';
 import type { Actor } from '../../core/store/sharedStore.js';
 import type { PanelMessage, PanelProblem, PanelSession, PanelState, PanelThread, SeriesPoint } from './healthProtocol.js';

@@ -154,7 +154,7 @@ test('R-CTX-7, R-CLM-3: a participant on another machine that stops heartbeating
   const entry = JSON.parse((await admin.get(`sc:{${id}}:presence:${remote.participantId}`))!) as Record<string, unknown>;
   const elsewhere = JSON.stringify({ ...entry, host: 'another-machine', pid: 1 });
   // Freeze it as a silent remote participant: no more heartbeats, an entry that claims another host.
-  (remote as unknown as { timers: NodeJS.Timeout[] }).timers.forEach((t) => clearInterval(t));
+  await (remote as unknown as { background: { dispose(): Promise<void> } }).background.dispose();
   await admin.multi().set(`sc:{${id}}:presence:${remote.participantId}`, elsewhere, 'PX', 600).hset(`sc:{${id}}:participants`, remote.participantId, elsewhere).exec();
   assert.equal((await survivor.participants()).length, 2);
   const ms = await until('the remote claim is released', async () => (await survivor.listClaims('src/remote.ts')).length === 0, 5000);

@@ -1,15 +1,13 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { CoordinatorError, errorMessage } from '../../errors.js';
 import { ALL, inboxOf, PEOPLE } from '../../messages/messageRules.js';
-import { claimTargetOf, inAgentsWords, type ClaimTarget } from '../../store/claimPaths.js';
-import { alsoChangedElsewhere, describeHolder, sameHolder } from '../../store/claimRules.js';
+import { claimTargetOf, inAgentsWords } from '../../store/claimPaths.js';
+import { alsoChangedElsewhere, describeHolder, sameHolder } from '../../store/rules/claims.js';
 import type { ProjectScope } from '../../projects/projectScopes.js';
-import type { DeclaredRoots, ToolExtra } from '../declaredRoots.js';
 import type { Actor, Claim, SharedStore } from '../../store/sharedStore.js';
 import { agent } from './sessionTools.js';
 import type { ToolContext } from './toolContext.js';
-import { guarded, ok } from './toolResult.js';
+import { tool, type ToolCall } from './toolTable.js';
 
 const DEFAULT_TTL_SECONDS = 300;
 const resource = z.string().min(1).max(1024).describe('A path relative to your root (a folder covers everything under it), or task:<name>');
@@ -53,88 +51,79 @@ function view(c: Claim): { resource: string; checkout?: string; fencingToken: nu
   return { resource: c.resource, ...(c.checkout ? { checkout: c.checkout } : {}), fencingToken: c.fencingToken, expiresAt: new Date(c.expiresAt).toISOString(), holder: c.holder };
 }
 
-/** claim_acquire/renew/release/list: advisory leases so agents do not step on each other (R-CLM, R-MCP-3). */
-export function registerClaimTools(server: McpServer, ctx: ToolContext, declaredRoots: DeclaredRoots): void {
-  // The project the session works in: the first folder's, or another folder's with its own store (R-SEC-7).
-  // The agent's declared roots are read first: a claim made before they are known would be named from the wrong root.
-  const scope = async (extra: ToolExtra): Promise<ProjectScope> => {
-    await declaredRoots.ensure(extra);
-    return ctx.coordinator.scopeOf(ctx.connection.session?.root);
-  };
-  const target = (r: string, s: ProjectScope): Promise<ClaimTarget> => claimTargetOf(r, ctx.connection.session?.root ?? s.root, s.root, ctx.coordinator.options.roots.timeoutMs);
-  // The store names the file by its real path; the agent hears its own spelling too.
-  const onTarget = async <T>(r: string, extra: ToolExtra, work: (resource: string, store: SharedStore, actor: Actor) => Promise<T>): Promise<T> => {
-    const s = await scope(extra);
-    const t = await target(r, s);
-    try {
-      return await work(t.resource, s.store, ctx.actor(s));
-    } catch (e) {
-      throw inAgentsWords(e, t);
-    }
-  };
+/**
+ * The project the session works in: the first folder's, or another folder's
+ * with its own store (R-SEC-7). The agent's declared roots are read first: a
+ * claim made before they are known would be named from the wrong root.
+ */
+async function scopeOf({ ctx, extra, roots }: ToolCall): Promise<ProjectScope> {
+  await roots.ensure(extra);
+  return ctx.coordinator.scopeOf(ctx.connection.session?.root);
+}
 
-  server.registerTool(
-    'claim_acquire',
-    {
-      title: 'Claim a file, folder or task',
-      description:
-        'Takes an advisory lease on a file, a folder (everything under it) or task:<name>, for every window and agent on the project. Refused, with the holder and expiry, when another session holds something overlapping. Keep the fencingToken: renew and release need it.',
-      inputSchema: schemas.acquire.input,
-      outputSchema: schemas.acquire.output,
-    },
-    guarded(ctx, async (args, extra) => {
-      const granted = await onTarget(args.resource, extra, (r, store, actor) =>
-        store.acquireClaim(r, actor, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, { acrossWorktrees: ctx.coordinator.options.claims.acrossWorktrees }),
-      );
+/** Runs `work` on what the resource `r` names in the session's project; the store names the file by its real path, and a refusal says the agent's own spelling too. */
+async function onTarget<T>(call: ToolCall, r: string, work: (resource: string, store: SharedStore, actor: Actor) => Promise<T>): Promise<T> {
+  const { ctx } = call;
+  const scope = await scopeOf(call);
+  const target = await claimTargetOf(r, ctx.connection.session?.root ?? scope.root, scope.root, ctx.coordinator.options.roots.timeoutMs);
+  try {
+    return await work(target.resource, scope.store, ctx.actor(scope));
+  } catch (e) {
+    throw inAgentsWords(e, target);
+  }
+}
+
+/** claim_acquire/renew/release/transfer/list: advisory leases so agents do not step on each other (R-CLM, R-MCP-3). */
+export const claimTools = [
+  tool({
+    name: 'claim_acquire',
+    title: 'Claim a file, folder or task',
+    description:
+      'Takes an advisory lease on a file, a folder (everything under it) or task:<name>, for every window and agent on the project. Refused, with the holder and expiry, when another session holds something overlapping. Keep the fencingToken: renew and release need it.',
+    input: schemas.acquire.input,
+    output: schemas.acquire.output,
+    run: async (args, call) => {
+      const options = { acrossWorktrees: call.ctx.coordinator.options.claims.acrossWorktrees };
+      const granted = await onTarget(call, args.resource, (r, store, actor) => store.acquireClaim(r, actor, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, options));
       const elsewhere = granted.elsewhere ?? [];
-      return ok({ ...view(granted), ...(elsewhere.length ? { alsoClaimedIn: elsewhere.map(view), warning: alsoChangedElsewhere(elsewhere) } : {}) });
-    }),
-  );
-
-  server.registerTool(
-    'claim_renew',
-    {
-      title: 'Renew a claim',
-      description: 'Extends a claim you hold; refused when the fencing token is not the current one.',
-      inputSchema: schemas.renew.input,
-      outputSchema: schemas.renew.output,
+      return { ...view(granted), ...(elsewhere.length ? { alsoClaimedIn: elsewhere.map(view), warning: alsoChangedElsewhere(elsewhere) } : {}) };
     },
-    guarded(ctx, async (args, extra) => {
-      return ok(view(await onTarget(args.resource, extra, (r, store, actor) => store.renewClaim(r, args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, actor))));
-    }),
-  );
-
-  server.registerTool(
-    'claim_release',
-    {
-      title: 'Release a claim',
-      description: 'Releases a claim you hold; refused when the fencing token is not the current one.',
-      inputSchema: schemas.release.input,
-      outputSchema: schemas.release.output,
-    },
-    guarded(ctx, async (args, extra) => {
-      const released = await onTarget(args.resource, extra, async (r, store, actor) => {
+  }),
+  tool({
+    name: 'claim_renew',
+    title: 'Renew a claim',
+    description: 'Extends a claim you hold; refused when the fencing token is not the current one.',
+    input: schemas.renew.input,
+    output: schemas.renew.output,
+    run: async (args, call) => view(await onTarget(call, args.resource, (r, store, actor) => store.renewClaim(r, args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, actor))),
+  }),
+  tool({
+    name: 'claim_release',
+    title: 'Release a claim',
+    description: 'Releases a claim you hold; refused when the fencing token is not the current one.',
+    input: schemas.release.input,
+    output: schemas.release.output,
+    run: async (args, call) => {
+      const released = await onTarget(call, args.resource, async (r, store, actor) => {
         await store.releaseClaim(r, args.fencingToken, actor);
         return r;
       });
-      return ok({ resource: released, released: true });
-    }),
-  );
-
-  server.registerTool(
-    'claim_transfer',
-    {
-      title: 'Hand a claim to another agent',
-      description:
-        'Gives a claim you hold to another live agent or session at once, under a new, larger fencing token (your old token stops working), and tells the recipient by message. Use it when someone asks for what you hold.',
-      inputSchema: schemas.transfer.input,
-      outputSchema: schemas.transfer.output,
+      return { resource: released, released: true };
     },
-    guarded(ctx, async (args, extra) => {
+  }),
+  tool({
+    name: 'claim_transfer',
+    title: 'Hand a claim to another agent',
+    description:
+      'Gives a claim you hold to another live agent or session at once, under a new, larger fencing token (your old token stops working), and tells the recipient by message. Use it when someone asks for what you hold.',
+    input: schemas.transfer.input,
+    output: schemas.transfer.output,
+    run: async (args, call) => {
+      const { ctx } = call;
       const actor = ctx.actor();
       const recipient = await recipientOf(ctx, args.to, actor);
       const ttlMs = (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000;
-      const granted = await onTarget(args.resource, extra, (r, store) => {
+      const granted = await onTarget(call, args.resource, (r, store) => {
         // The recipient is named as the first folder's store knows it; another project's store knows its participants by other ids.
         if (store !== ctx.coordinator.store) throw new CoordinatorError('InvalidArgument', `claim_transfer works in the first workspace folder's project; here, release ${args.resource} and let ${args.to} claim it`, { resource: args.resource });
         return store.transferClaim(r, args.fencingToken, recipient, ttlMs, actor);
@@ -151,24 +140,19 @@ export function registerClaimTools(server: McpServer, ctx: ToolContext, declared
             return false;
           },
         );
-      return ok({ ...view(granted), notified });
-    }),
-  );
-
-  server.registerTool(
-    'claim_list',
-    {
-      title: 'List claims',
-      description: 'The live claims of the project (optionally those whose resource starts with a prefix), with holders and expiry.',
-      inputSchema: schemas.list.input,
-      outputSchema: schemas.list.output,
-      annotations: { readOnlyHint: true },
+      return { ...view(granted), notified };
     },
-    guarded(ctx, async (args, extra) => {
-      return ok({ claims: (await (await scope(extra)).store.listClaims(args.prefix)).map(view) });
-    }),
-  );
-}
+  }),
+  tool({
+    name: 'claim_list',
+    title: 'List claims',
+    description: 'The live claims of the project (optionally those whose resource starts with a prefix), with holders and expiry.',
+    input: schemas.list.input,
+    output: schemas.list.output,
+    annotations: { readOnlyHint: true },
+    run: async (args, call) => ({ claims: (await (await scopeOf(call)).store.listClaims(args.prefix)).map(view) }),
+  }),
+];
 
 /** One live agent or session other than the caller: a claim goes to someone, never to a group. */
 async function recipientOf(ctx: ToolContext, to: string, from: Actor): Promise<Actor> {

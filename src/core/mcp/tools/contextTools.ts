@@ -1,7 +1,5 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import type { ToolContext } from './toolContext.js';
-import { guarded, ok } from './toolResult.js';
+import { tool } from './toolTable.js';
 
 const actor = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string() });
 const namespace = z.string().min(1).max(64).describe('Namespace: lower-case letters, digits, ".", "_", "-"; one shard each');
@@ -37,78 +35,62 @@ const schemas = {
 };
 
 /** context_get/set/delete/list/history: the versioned key/value store shared by every window and agent (R-MCP-3). */
-export function registerContextTools(server: McpServer, ctx: ToolContext): void {
-  server.registerTool(
-    'context_get',
-    {
-      title: 'Read a shared value',
-      description: 'Reads a key of the shared context. Returns its value and version; version 0 and no value when the key does not exist.',
-      inputSchema: schemas.get.input,
-      outputSchema: schemas.get.output,
-      annotations: { readOnlyHint: true },
-    },
-    guarded(ctx, async (args) => {
+export const contextTools = [
+  tool({
+    name: 'context_get',
+    title: 'Read a shared value',
+    description: 'Reads a key of the shared context. Returns its value and version; version 0 and no value when the key does not exist.',
+    input: schemas.get.input,
+    output: schemas.get.output,
+    annotations: { readOnlyHint: true },
+    run: async (args, { ctx }) => {
       const found = await ctx.coordinator.store.get(args.namespace, args.key);
-      return ok({ namespace: args.namespace, key: args.key, version: found?.version ?? 0, ...(found ? { value: found.value, updatedAt: found.updatedAt, updatedBy: found.updatedBy } : {}) });
-    }),
-  );
-
-  server.registerTool(
-    'context_set',
-    {
-      title: 'Write a shared value',
-      description:
-        'Writes a key of the shared context; every window and agent on the project sees it. Pass expectedVersion (from context_get) to write only if nobody changed it meanwhile: on a conflict nothing is written and the result says the current version.',
-      inputSchema: schemas.set.input,
-      outputSchema: schemas.set.output,
+      return { namespace: args.namespace, key: args.key, version: found?.version ?? 0, ...(found ? { value: found.value, updatedAt: found.updatedAt, updatedBy: found.updatedBy } : {}) };
     },
-    guarded(ctx, async (args) => {
+  }),
+  tool({
+    name: 'context_set',
+    title: 'Write a shared value',
+    description:
+      'Writes a key of the shared context; every window and agent on the project sees it. Pass expectedVersion (from context_get) to write only if nobody changed it meanwhile: on a conflict nothing is written and the result says the current version.',
+    input: schemas.set.input,
+    output: schemas.set.output,
+    run: async (args, { ctx }) => {
       const written = await ctx.coordinator.store.set(args.namespace, args.key, args.value, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
-      return ok({ namespace: args.namespace, key: args.key, version: written.version });
-    }),
-  );
-
-  server.registerTool(
-    'context_delete',
-    {
-      title: 'Delete a shared value',
-      description: 'Deletes a key of the shared context, optionally only at an expected version.',
-      inputSchema: schemas.delete.input,
-      outputSchema: schemas.delete.output,
-      annotations: { destructiveHint: true },
+      return { namespace: args.namespace, key: args.key, version: written.version };
     },
-    guarded(ctx, async (args) => {
+  }),
+  tool({
+    name: 'context_delete',
+    title: 'Delete a shared value',
+    description: 'Deletes a key of the shared context, optionally only at an expected version.',
+    input: schemas.delete.input,
+    output: schemas.delete.output,
+    annotations: { destructiveHint: true },
+    run: async (args, { ctx }) => {
       const result = await ctx.coordinator.store.delete(args.namespace, args.key, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
-      return ok({ namespace: args.namespace, key: args.key, ...result });
-    }),
-  );
-
-  server.registerTool(
-    'context_list',
-    {
-      title: 'List shared values',
-      description: 'Lists the keys of a namespace (optionally those starting with a prefix), with values and versions.',
-      inputSchema: schemas.list.input,
-      outputSchema: schemas.list.output,
-      annotations: { readOnlyHint: true },
+      return { namespace: args.namespace, key: args.key, ...result };
     },
-    guarded(ctx, async (args) => {
-      return ok({ namespace: args.namespace, entries: await ctx.coordinator.store.list(args.namespace, args.prefix) });
-    }),
-  );
-
-  server.registerTool(
-    'context_history',
-    {
-      title: 'Shared context history',
-      description: 'The event log of changes (who, what, when, previous value), oldest first. Pass nextCursor back to read on; omit namespace for all namespaces.',
-      inputSchema: schemas.history.input,
-      outputSchema: schemas.history.output,
-      annotations: { readOnlyHint: true },
-    },
-    guarded(ctx, async (args) => {
+  }),
+  tool({
+    name: 'context_list',
+    title: 'List shared values',
+    description: 'Lists the keys of a namespace (optionally those starting with a prefix), with values and versions.',
+    input: schemas.list.input,
+    output: schemas.list.output,
+    annotations: { readOnlyHint: true },
+    run: async (args, { ctx }) => ({ namespace: args.namespace, entries: await ctx.coordinator.store.list(args.namespace, args.prefix) }),
+  }),
+  tool({
+    name: 'context_history',
+    title: 'Shared context history',
+    description: 'The event log of changes (who, what, when, previous value), oldest first. Pass nextCursor back to read on; omit namespace for all namespaces.',
+    input: schemas.history.input,
+    output: schemas.history.output,
+    annotations: { readOnlyHint: true },
+    run: async (args, { ctx }) => {
       const page = await ctx.coordinator.store.history({ ...(args.namespace ? { namespace: args.namespace } : {}), ...(args.cursor ? { cursor: args.cursor } : {}), ...(args.limit ? { limit: args.limit } : {}) });
-      return ok({ records: page.records, nextCursor: page.nextCursor });
-    }),
-  );
-}
+      return { records: page.records, nextCursor: page.nextCursor };
+    },
+  }),
+];

@@ -1,9 +1,7 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { inboxOf, MAX_SUBJECT_CHARS, type Message } from '../../messages/messageRules.js';
 import { agent } from './sessionTools.js';
-import type { ToolContext } from './toolContext.js';
-import { guarded, ok } from './toolResult.js';
+import { tool } from './toolTable.js';
 
 export const INBOX_URI = 'inbox://me';
 
@@ -54,49 +52,41 @@ export function messageView(m: Message): z.infer<typeof message> {
 }
 
 /** message_send/inbox/ack: messages between the project's agents and people (R-AGT-6). */
-export function registerMessageTools(server: McpServer, ctx: ToolContext): void {
-  server.registerTool(
-    'message_send',
-    {
-      title: 'Send a message',
-      description:
-        'Sends a message to another agent or session on this project, to "people" or to "all". An agent with hooks installed sees it on its next tool call; others read message_inbox or subscribe to inbox://me. Use it to ask a claim holder for a file (it can claim_transfer it to you).',
-      inputSchema: schemas.send.input,
-      outputSchema: schemas.send.output,
-    },
-    guarded(ctx, async (args) => {
+export const messageTools = [
+  tool({
+    name: 'message_send',
+    title: 'Send a message',
+    description:
+      'Sends a message to another agent or session on this project, to "people" or to "all". An agent with hooks installed sees it on its next tool call; others read message_inbox or subscribe to inbox://me. Use it to ask a claim holder for a file (it can claim_transfer it to you).',
+    input: schemas.send.input,
+    output: schemas.send.output,
+    run: async (args, { ctx }) => {
       const result = await ctx.coordinator.messages.send(ctx.actor(), args.to, { subject: args.subject ?? '', body: args.body, ...(args.thread ? { thread: args.thread } : {}) });
-      return ok({ thread: result.thread, sent: [...result.sent], refused: [...result.refused] });
-    }),
-  );
-
-  server.registerTool(
-    'message_inbox',
-    {
-      title: 'Read your messages',
-      description: 'Your messages, oldest first, with who sent them and the thread; pass nextCursor back to read on. Reading does not mark them read: message_ack does.',
-      inputSchema: schemas.inbox.input,
-      outputSchema: schemas.inbox.output,
-      annotations: { readOnlyHint: true },
+      return { thread: result.thread, sent: [...result.sent], refused: [...result.refused] };
     },
-    guarded(ctx, async (args) => {
+  }),
+  tool({
+    name: 'message_inbox',
+    title: 'Read your messages',
+    description: 'Your messages, oldest first, with who sent them and the thread; pass nextCursor back to read on. Reading does not mark them read: message_ack does.',
+    input: schemas.inbox.input,
+    output: schemas.inbox.output,
+    annotations: { readOnlyHint: true },
+    run: async (args, { ctx }) => {
       const inbox = inboxOf(ctx.actor());
       const page = await ctx.coordinator.messages.read(inbox, { ...(args.cursor !== undefined ? { cursor: args.cursor } : {}), ...(args.unreadOnly !== undefined ? { unreadOnly: args.unreadOnly } : {}), ...(args.limit ? { limit: args.limit } : {}) });
-      return ok({ inbox, messages: page.messages.map(messageView), nextCursor: page.nextCursor, unread: page.unread });
-    }),
-  );
-
-  server.registerTool(
-    'message_ack',
-    {
-      title: 'Mark messages read',
-      description: 'Marks messages of your inbox read; unknown or already read ids are ignored.',
-      inputSchema: schemas.ack.input,
-      outputSchema: schemas.ack.output,
+      return { inbox, messages: page.messages.map(messageView), nextCursor: page.nextCursor, unread: page.unread };
     },
-    guarded(ctx, async (args) => {
+  }),
+  tool({
+    name: 'message_ack',
+    title: 'Mark messages read',
+    description: 'Marks messages of your inbox read; unknown or already read ids are ignored.',
+    input: schemas.ack.input,
+    output: schemas.ack.output,
+    run: async (args, { ctx }) => {
       const actor = ctx.actor();
-      return ok({ acked: await ctx.coordinator.messages.ack(inboxOf(actor), args.ids, actor) });
-    }),
-  );
-}
+      return { acked: await ctx.coordinator.messages.ack(inboxOf(actor), args.ids, actor) };
+    },
+  }),
+];

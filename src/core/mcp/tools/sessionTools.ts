@@ -1,10 +1,7 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { CoordinatorError } from '../../errors.js';
-import type { DeclaredRoots } from '../declaredRoots.js';
 import { findGitLayout } from '../../repository/gitLayout.js';
-import type { ToolContext } from './toolContext.js';
-import { guarded, ok } from './toolResult.js';
+import { tool } from './toolTable.js';
 
 const client = z.object({ name: z.string(), version: z.string() });
 export const agent = z.object({ kind: z.string(), sessionId: z.string() }).describe("The agent behind a session, in the agent's own terms (e.g. Claude Code's session id)");
@@ -59,18 +56,16 @@ export const schemas = {
 };
 
 /** whoami, session_resume, session_create_child: who an agent is and how it gets that back. */
-export function registerSessionTools(server: McpServer, ctx: ToolContext, declaredRoots: DeclaredRoots): void {
-  server.registerTool(
-    'whoami',
-    {
-      title: 'Who am I',
-      description: 'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
-      inputSchema: schemas.whoami.input,
-      outputSchema: schemas.whoami.output,
-      annotations: { readOnlyHint: true },
-    },
-    guarded(ctx, async (_args, extra) => {
-      await declaredRoots.ensure(extra);
+export const sessionTools = [
+  tool({
+    name: 'whoami',
+    title: 'Who am I',
+    description: 'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
+    input: schemas.whoami.input,
+    output: schemas.whoami.output,
+    annotations: { readOnlyHint: true },
+    run: async (_args, { ctx, extra, roots }) => {
+      await roots.ensure(extra);
       const exec = await ctx.coordinator.contextFor(ctx.connection.session?.id);
       const session = ctx.connection.session;
       const now = Date.now();
@@ -80,7 +75,7 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
         .map((s) => ({ sessionId: s.id, client: s.client, ...(s.agent ? { agent: s.agent } : {}), transport: s.transport, state: s.state.kind, root: s.root, tags: [...s.tags], ...(s.parentId ? { parentId: s.parentId } : {}) }));
       const info = session?.info(now, ctx.coordinator.requests.countFor(session.id));
       const layout = await findGitLayout(exec.root);
-      return ok({
+      return {
         sessionId: exec.sessionId,
         ...(session ? { resumeHandle: session.resumeHandle } : {}),
         root: exec.root,
@@ -106,41 +101,35 @@ export function registerSessionTools(server: McpServer, ctx: ToolContext, declar
           host: p.host,
           sessions: p.sessions.map((s) => ({ id: s.id, clientName: s.clientName, ...(s.agent ? { agent: s.agent } : {}), transport: s.transport, state: s.state })),
         })),
-      });
-    }),
-  );
-
-  server.registerTool(
-    'session_resume',
-    {
-      title: 'Resume a session',
-      description:
-        'After a reconnect, hand over the resumeHandle that whoami gave you to get your earlier session back (its id, root, claims and subscriptions). The session this connection opened is then closed.',
-      inputSchema: schemas.resume.input,
-      outputSchema: schemas.resume.output,
+      };
     },
-    guarded(ctx, async ({ resumeHandle }, extra) => {
+  }),
+  tool({
+    name: 'session_resume',
+    title: 'Resume a session',
+    description:
+      'After a reconnect, hand over the resumeHandle that whoami gave you to get your earlier session back (its id, root, claims and subscriptions). The session this connection opened is then closed.',
+    input: schemas.resume.input,
+    output: schemas.resume.output,
+    run: async ({ resumeHandle }, { ctx, extra }) => {
       const target = ctx.coordinator.resume(resumeHandle);
       const previous = ctx.connection.session;
       ctx.connection.rebind(target, extra.requestId, (s) => ctx.hub.detachOthers(s, ctx.connection));
-      return ok({ sessionId: target.id, root: target.root, tags: [...target.tags], ...(previous && previous !== target ? { previousSessionId: previous.id } : {}) });
-    }),
-  );
-
-  server.registerTool(
-    'session_create_child',
-    {
-      title: 'Create a sub-agent session',
-      description:
-        'Creates a child session for a sub-agent: it inherits this session\'s root and tags and is closed when this session closes. Give the returned resumeHandle to the sub-agent; it calls session_resume with it after connecting.',
-      inputSchema: schemas.child.input,
-      outputSchema: schemas.child.output,
+      return { sessionId: target.id, root: target.root, tags: [...target.tags], ...(previous && previous !== target ? { previousSessionId: previous.id } : {}) };
     },
-    guarded(ctx, async ({ tags }) => {
+  }),
+  tool({
+    name: 'session_create_child',
+    title: 'Create a sub-agent session',
+    description:
+      'Creates a child session for a sub-agent: it inherits this session\'s root and tags and is closed when this session closes. Give the returned resumeHandle to the sub-agent; it calls session_resume with it after connecting.',
+    input: schemas.child.input,
+    output: schemas.child.output,
+    run: async ({ tags }, { ctx }) => {
       const parent = ctx.connection.session;
       if (!parent) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
       const child = await ctx.coordinator.openSession({ transport: 'none', parentId: parent.id, tags: tags ?? [], client: parent.client });
-      return ok({ sessionId: child.id, resumeHandle: child.resumeHandle, root: child.root, parentId: parent.id });
-    }),
-  );
-}
+      return { sessionId: child.id, resumeHandle: child.resumeHandle, root: child.root, parentId: parent.id };
+    },
+  }),
+];

@@ -2,16 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { watch, promises as fs, type FSWatcher } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DisposableStore } from '../../lifecycle/disposable.js';
+import { Emitter } from '../../lifecycle/emitter.js';
+import { every } from '../../lifecycle/every.js';
+import { historyPage, type HistoryOptions } from '../rules/history.js';
 import { CoordinatorError, errorMessage, isCoordinatorError } from '../../errors.js';
 import { isAlive } from '../../install/installState.js';
-import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, MESSAGES_NAMESPACE, checkValue, versionConflict, type ByteQuota, filterBySession, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim } from '../decisions.js';
+import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, MESSAGES_NAMESPACE, checkValue, versionConflict, type ByteQuota, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim } from '../rules/decisions.js';
 import { STORE_FOLDER, storeLocation, type StoreLocation } from './storeLayout.js';
-import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, isNamespace, mergeHistory, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
+import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, isNamespace, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../rules/limits.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
-import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, ParticipantInfo, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
@@ -66,8 +69,10 @@ export class FileStore implements SharedStore {
   private readonly options: FileStoreOptions;
   private readonly shards = new Map<string, Shard>();
   private readonly watchers = new Map<string, FSWatcher>();
-  private readonly listeners = new Set<(e: StoreEvent) => void>();
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly events = new Emitter<StoreEvent>((e) => this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`));
+  readonly onEvent = this.events.event;
+  /** Heartbeat, sweep and poll: stopped together. */
+  private readonly background = new DisposableStore();
   private readonly nonce: () => string;
   private readonly startedAt = Date.now();
   private lastSessions: readonly ParticipantSession[] = [];
@@ -79,11 +84,11 @@ export class FileStore implements SharedStore {
   /** The sessions our presence file last said, as written. */
   private lastSaid: string | undefined;
   /** Presence files read before, by name: reread only when replaced (a new inode), not on every beat. */
-  private readonly presenceRead = new Map<string, { ino: number; size: number; participant: Participant }>();
+  private readonly presenceRead = new Map<string, { ino: number; size: number; participant: ParticipantInfo }>();
   private disposed = false;
   private opened = false;
   /** Presence as last read: whoami asks on every call, the folder changes about once a second. */
-  private presenceCache: { at: number; participants: Participant[] } | undefined;
+  private presenceCache: { at: number; participants: ParticipantInfo[] } | undefined;
 
   private readonly anchor: string;
 
@@ -189,13 +194,8 @@ export class FileStore implements SharedStore {
     return [...this.shards.keys()].filter((n) => !n.startsWith('_')).sort();
   }
 
-  async history(options: { namespace?: string; cursor?: string; limit?: number; sessionId?: string }): Promise<HistoryPage> {
-    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
-    const cursor = decodeCursor(options.cursor);
-    const names = options.namespace !== undefined ? [validateNamespace(options.namespace)] : await this.namespaces();
-    const perNamespace = await Promise.all(names.map(async (n) => (await this.existingShard(n))?.history(cursor[n] ?? 0, limit) ?? []));
-    const records = mergeHistory(perNamespace, limit);
-    return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
+  history(options: HistoryOptions): Promise<HistoryPage> {
+    return historyPage(options, () => this.namespaces(), async (n, afterSeq, limit) => (await this.existingShard(n))?.history(afterSeq, limit) ?? []);
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
@@ -284,7 +284,7 @@ export class FileStore implements SharedStore {
     this.presenceCache = undefined;
   }
 
-  async participants(): Promise<Participant[]> {
+  async participants(): Promise<ParticipantInfo[]> {
     const now = Date.now();
     if (!this.presenceCache || now - this.presenceCache.at > this.options.heartbeatMs) this.presenceCache = { at: now, participants: await this.readParticipants() };
     return this.presenceCache.participants.filter((p) => !this.isGone(p, now));
@@ -312,20 +312,15 @@ export class FileStore implements SharedStore {
     return { kind: 'file', location: this.dir, degraded: false, namespaces, eventLogBytes };
   }
 
-  onEvent(listener: (e: StoreEvent) => void): Disposable {
-    this.listeners.add(listener);
-    return toDisposable(() => void this.listeners.delete(listener));
-  }
-
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of this.timers) clearInterval(t);
+    await this.background.dispose();
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     await fs.rm(path.join(this.dir, 'presence', `${this.participantId}.json`), { force: true });
     await Promise.all([...this.shards.values()].map((s) => s.close()));
-    this.listeners.clear();
+    this.events.dispose();
   }
 
   /** Gone participants: removed, and their claims released, by whoever notices first. */
@@ -347,13 +342,13 @@ export class FileStore implements SharedStore {
     }
   }
 
-  private isGone(p: Participant, now: number): boolean {
+  private isGone(p: ParticipantInfo, now: number): boolean {
     if (now - p.heartbeatAt > this.options.goneAfterMs) return true;
     // Same machine: a dead pid is gone at once, without waiting out the heartbeat.
     return p.host === os.hostname() && !isAlive(p.pid);
   }
 
-  private async readParticipants(except?: string): Promise<Participant[]> {
+  private async readParticipants(except?: string): Promise<ParticipantInfo[]> {
     const dir = path.join(this.dir, 'presence');
     const now = Date.now();
     // The folder is listed again only when its watch saw a file come or go (or at the safety poll's pace).
@@ -362,7 +357,7 @@ export class FileStore implements SharedStore {
       this.presenceListedAt = now;
     }
     const names = this.presenceNames;
-    const out: Participant[] = [];
+    const out: ParticipantInfo[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       const id = name.slice(0, -'.json'.length);
       if (!PARTICIPANT_ID.test(id) || id === except) continue;
@@ -477,13 +472,7 @@ export class FileStore implements SharedStore {
   }
 
   private emit(event: StoreEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(event);
-      } catch (e) {
-        this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`);
-      }
-    }
+    this.events.fire(event);
   }
 
   /**
@@ -538,16 +527,7 @@ export class FileStore implements SharedStore {
   }
 
   private every(ms: number, work: () => Promise<void>): void {
-    let running = false;
-    const timer = setInterval(() => {
-      if (running || this.disposed) return;
-      running = true;
-      work()
-        .catch((e) => this.deps.logger.warn(`Store background work failed: ${errorMessage(e)}`))
-        .finally(() => (running = false));
-    }, ms);
-    timer.unref();
-    this.timers.push(timer);
+    this.background.add(every(ms, work, (e) => this.deps.logger.warn(`Store background work failed: ${errorMessage(e)}`)));
   }
 }
 

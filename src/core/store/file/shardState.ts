@@ -1,5 +1,5 @@
 import type { Actor, ChangeEvent, StoredValue } from '../sharedStore.js';
-import { entryBytes } from '../storeRules.js';
+import { entryBytes } from '../rules/limits.js';
 
 export interface Entry extends StoredValue {
   readonly deleted?: boolean;

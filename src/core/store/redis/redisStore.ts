@@ -1,16 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
+import { DisposableStore } from '../../lifecycle/disposable.js';
+import { Emitter } from '../../lifecycle/emitter.js';
+import { every } from '../../lifecycle/every.js';
+import { historyPage, type HistoryOptions } from '../rules/history.js';
 import { CoordinatorError, errorMessage } from '../../errors.js';
-import { claimConflict, claimKey, holderKey, notTheHolder } from '../claimRules.js';
+import { claimConflict, claimKey, holderKey, notTheHolder } from '../rules/claims.js';
 import { isAlive } from '../../install/installState.js';
-import { toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { checkValue, filterBySession, MESSAGES_NAMESPACE, otherWorktree, toClaim, versionConflict } from '../decisions.js';
-import { decodeCursor, DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, encodeCursor, mergeHistory, tooManyBytes, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../storeRules.js';
+import { checkValue, MESSAGES_NAMESPACE, otherWorktree, toClaim, versionConflict } from '../rules/decisions.js';
+import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, tooManyBytes, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../rules/limits.js';
 import { participantEntry, readParticipant } from '../participantEntry.js';
-import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, Participant, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, ParticipantInfo, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
 import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, TRANSFER_CLAIM_LUA, WRITE_LUA } from './scripts.js';
@@ -183,8 +186,10 @@ export class RedisStore implements SharedStore {
   private readonly keys: Keys;
   private readonly main: Client;
   private readonly sub: Redis;
-  private readonly listeners = new Set<(e: StoreEvent) => void>();
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly events = new Emitter<StoreEvent>((e) => this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`));
+  readonly onEvent = this.events.event;
+  /** Heartbeat and sweep: stopped together. */
+  private readonly background = new DisposableStore();
   private readonly startedAt = Date.now();
   private lastSessions: readonly ParticipantSession[] = [];
   private lastPublishedSessions: string | undefined;
@@ -209,7 +214,7 @@ export class RedisStore implements SharedStore {
   private readonly firstSynced = new Promise<void>((resolve) => (this.firstSync = resolve));
   /** What status() and participants() answer from while Redis is away. */
   private lastStatus: Pick<StoreStatus, 'namespaces' | 'eventLogBytes'> = { namespaces: [], eventLogBytes: 0 };
-  private lastParticipants: Participant[] = [];
+  private lastParticipants: ParticipantInfo[] = [];
 
   private constructor(private readonly deps: RedisStoreDeps) {
     this.options = { ...DEFAULT_REDIS_STORE_OPTIONS, ...deps.options };
@@ -377,13 +382,8 @@ export class RedisStore implements SharedStore {
     return names.filter((n) => !n.startsWith('_')).sort();
   }
 
-  async history(options: { namespace?: string; cursor?: string; limit?: number; sessionId?: string }): Promise<HistoryPage> {
-    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
-    const cursor = decodeCursor(options.cursor);
-    const names = options.namespace !== undefined ? [validateNamespace(options.namespace)] : await this.namespaces();
-    const perNamespace = await Promise.all(names.map((n) => this.readLog(n, cursor[n] ?? 0, limit)));
-    const records = mergeHistory(perNamespace, limit);
-    return { records: filterBySession(records, options.sessionId), nextCursor: encodeCursor(cursor, records) };
+  history(options: HistoryOptions): Promise<HistoryPage> {
+    return historyPage(options, () => this.namespaces(), (n, afterSeq, limit) => this.readLog(n, afterSeq, limit));
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
@@ -469,12 +469,12 @@ export class RedisStore implements SharedStore {
   }
 
   /** Live participants: those whose presence key has not expired (and, on this machine, whose pid is alive). */
-  async participants(): Promise<Participant[]> {
+  async participants(): Promise<ParticipantInfo[]> {
     if (!this.connected) return this.lastParticipants;
     try {
       const ids = await this.main.hkeys(this.keys.participants);
       const values = ids.length ? await this.main.mget(ids.map((id) => this.keys.presence(id))) : [];
-      const out: Participant[] = [];
+      const out: ParticipantInfo[] = [];
       for (const [i, v] of values.entries()) {
         if (v === null || v === undefined) continue;
         // Any token holder can write a key: a value that is not a presence record of that id is nobody (R-SEC-3).
@@ -534,15 +534,10 @@ export class RedisStore implements SharedStore {
     return { ...base, degraded: true, reason: this.unavailableReason(), ...this.lastStatus };
   }
 
-  onEvent(listener: (e: StoreEvent) => void): Disposable {
-    this.listeners.add(listener);
-    return toDisposable(() => void this.listeners.delete(listener));
-  }
-
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of this.timers) clearInterval(t);
+    await this.background.dispose();
     if (this.main.status === 'ready') {
       // Leave at once rather than when the key expires; best effort, and never waits long.
       const leave = this.main.multi().del(this.keys.presence(this.participantId)).hdel(this.keys.participants, this.participantId).publish(this.keys.channel, 'p').exec();
@@ -552,7 +547,7 @@ export class RedisStore implements SharedStore {
       if (client.status === 'ready') await within(client.quit().catch(() => undefined), 1000, undefined);
       client.disconnect();
     }
-    this.listeners.clear();
+    this.events.dispose();
   }
 
   private ttl(ttlMs: number): number {
@@ -765,35 +760,22 @@ export class RedisStore implements SharedStore {
     return this.catchingUp;
   }
 
-  private diedHere(p: Participant): boolean {
+  private diedHere(p: ParticipantInfo): boolean {
     // Same machine: a dead pid is gone at once, without waiting for its key to expire.
     return p.host === os.hostname() && p.pid !== process.pid && !isAlive(p.pid);
   }
 
   private emit(event: StoreEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(event);
-      } catch (e) {
-        this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`);
-      }
-    }
+    this.events.fire(event);
   }
 
   private every(ms: number, work: () => Promise<void>): void {
-    let running = false;
-    const timer = setInterval(() => {
-      if (running || this.disposed) return;
-      running = true;
-      work()
-        .catch((e) => {
-          // While Redis is away every beat fails: status() says so once, the log does not repeat it every second.
-          if (this.connected) this.deps.logger.warn(`Store background work failed: ${errorMessage(e)}`);
-          else this.deps.logger.debug(`Store background work failed: ${errorMessage(e)}`);
-        })
-        .finally(() => (running = false));
-    }, ms);
-    timer.unref();
-    this.timers.push(timer);
+    this.background.add(
+      every(ms, work, (e) => {
+        // While Redis is away every beat fails: status() says so once, the log does not repeat it every second.
+        if (this.connected) this.deps.logger.warn(`Store background work failed: ${errorMessage(e)}`);
+        else this.deps.logger.debug(`Store background work failed: ${errorMessage(e)}`);
+      }),
+    );
   }
 }

@@ -46,7 +46,7 @@ if deleted then visible = 0 end
 if mode == 'visible' and tonumber(ARGV[5]) ~= visible then return {'conflict', visible} end
 if mode == 'raw' and tonumber(ARGV[5]) ~= pv then return {'conflict', pv} end
 if op == 'delete' and deleted then return {'skip', 0} end
--- storeRules.ts tooManyNamespaces(): a write never creates one namespace past the quota.
+-- rules/limits.ts tooManyNamespaces(): a write never creates one namespace past the quota.
 -- Internal namespaces ('_' first: the inboxes) are not agents' and do not count.
 if string.sub(ns, 1, 1) ~= '_' and redis.call('SISMEMBER', KEYS[4], ns) == 0 then
   local count = redis.call('SCARD', KEYS[4]) - redis.call('SISMEMBER', KEYS[4], '_messages')
@@ -115,20 +115,20 @@ return {'ok', version, at, seq}
 
 const CLAIM_RULES = `
 local function startsWith(s, p) return string.sub(s, 1, #p) == p end
--- claimRules.ts overlaps(): same resource, or one folder contains the other; '.' is everything; task: only equal.
+-- rules/claims.ts overlaps(): same resource, or one folder contains the other; '.' is everything; task: only equal.
 local function overlaps(a, b)
   if a == b then return true end
   if startsWith(a, 'task:') or startsWith(b, 'task:') then return false end
   if a == '.' or b == '.' then return true end
   return startsWith(a, b .. '/') or startsWith(b, a .. '/')
 end
--- claimRules.ts splitClaimKey(): '<checkout>\x1f<resource>', or the resource alone outside git.
+-- rules/claims.ts splitClaimKey(): '<checkout>\x1f<resource>', or the resource alone outside git.
 local function splitKey(key)
   local at = string.find(key, '\\031', 1, true)
   if at then return string.sub(key, 1, at - 1), string.sub(key, at + 1) end
   return '', key
 end
--- claimRules.ts holderKey(): the agent when it said who it is, else the session.
+-- rules/claims.ts holderKey(): the agent when it said who it is, else the session.
 local function holderKey(h)
   if type(h.agent) == 'table' then return h.agent.kind .. ':' .. h.agent.sessionId end
   return h.sessionId
@@ -193,7 +193,7 @@ end
 /**
  * Renew, release or revoke one grant.
  * KEYS: claims, claimVersions
- * ARGV: claim key (claimRules.claimKey), fencingToken, byHolderKey ('' = anyone holding the token: a revocation), action (renew|release), ttlMs, channel
+ * ARGV: claim key (rules/claims.ts claimKey), fencingToken, byHolderKey ('' = anyone holding the token: a revocation), action (renew|release), ttlMs, channel
  * Returns {'ok', claimJson} | {'stale', currentToken} | {'notheld'} | {'notowner', claimJson}
  */
 export const END_CLAIM_LUA = `${NOW}${CLAIM_RULES}${HELD_CLAIM}

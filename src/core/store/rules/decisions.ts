@@ -1,9 +1,9 @@
-import { CoordinatorError } from '../errors.js';
-import type { Decision } from './file/shard.js';
-import type { ShardState } from './file/shardState.js';
-import { claimConflict, claimKey, notTheHolder, overlaps, sameHolder, splitClaimKey } from './claimRules.js';
-import { entryBytes, tooManyBytes } from './storeRules.js';
-import type { AcrossWorktrees, Actor, ChangeEvent, Claim, SetOptions, StoredValue } from './sharedStore.js';
+import { CoordinatorError } from '../../errors.js';
+import type { Decision } from '../file/shard.js';
+import type { ShardState } from '../file/shardState.js';
+import { claimConflict, claimKey, notTheHolder, overlaps, sameHolder, splitClaimKey } from './claims.js';
+import { entryBytes, tooManyBytes } from './limits.js';
+import type { AcrossWorktrees, Actor, Claim, SetOptions, StoredValue } from '../sharedStore.js';
 
 /**
  * What a write does given the latest state, shared by every backend that
@@ -154,10 +154,6 @@ export function decideRelease(state: ShardState, resource: string, fencingToken:
   const key = claimKey(by ? by.checkout : checkout, resource);
   heldClaim(state, key, fencingToken, now, by);
   return { record: { op: 'delete', k: key, pv: state.versionOf(key) } };
-}
-
-export function filterBySession(records: ChangeEvent[], sessionId: string | undefined): ChangeEvent[] {
-  return sessionId === undefined ? records : records.filter((r) => r.by.sessionId === sessionId);
 }
 
 /** A claim from its store key and value. */

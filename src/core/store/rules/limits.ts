@@ -1,5 +1,5 @@
-import { CoordinatorError } from '../errors.js';
-import type { ChangeEvent } from './sharedStore.js';
+// What a store may hold, whatever the backend: namespace names, the size of one value, and the quotas (R-SEC-1).
+import { CoordinatorError } from '../../errors.js';
 
 const NAMESPACE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -71,33 +71,4 @@ export function validateKey(key: string): void {
   if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
     throw new CoordinatorError('InvalidArgument', `Key must be 1-512 characters, got ${JSON.stringify(key)?.slice(0, 40)}`, { key });
   }
-}
-
-/** History cursors: the last seq seen per namespace, opaque to agents. */
-export function decodeCursor(cursor: string | undefined): Record<string, number> {
-  if (!cursor) return {};
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof parsed === 'object' && parsed !== null && Object.values(parsed).every((v) => Number.isInteger(v))) return parsed as Record<string, number>;
-  } catch {
-    // Reported below.
-  }
-  throw new CoordinatorError('InvalidArgument', 'That history cursor is not one this coordinator issued; pass the nextCursor of a previous page, or none to start from the oldest record', { cursor });
-}
-
-export function encodeCursor(previous: Record<string, number>, records: readonly ChangeEvent[]): string {
-  const next = { ...previous };
-  for (const r of records) next[r.namespace] = Math.max(next[r.namespace] ?? 0, r.seq);
-  return Buffer.from(JSON.stringify(next)).toString('base64url');
-}
-
-/** Oldest first across namespaces; within one namespace, log order. */
-export function mergeHistory(perNamespace: ChangeEvent[][], limit: number): ChangeEvent[] {
-  const all = perNamespace.flat();
-  all.sort((a, b) => a.at - b.at || a.namespace.localeCompare(b.namespace) || a.seq - b.seq);
-  // A namespace's records must stay in seq order even if clocks disagree: cut each namespace at its first skipped record.
-  const taken = all.slice(0, limit);
-  const maxSeq = new Map<string, number>();
-  for (const r of taken) maxSeq.set(r.namespace, Math.max(maxSeq.get(r.namespace) ?? 0, r.seq));
-  return all.filter((r) => r.seq <= (maxSeq.get(r.namespace) ?? -1)).sort((a, b) => a.at - b.at || a.namespace.localeCompare(b.namespace) || a.seq - b.seq);
 }
