@@ -16,6 +16,7 @@ import { participantEntry, readParticipant } from '../participantEntry.js';
 import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, ParticipantInfo, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
+import { decodeNotification, encodeNotification, Keys, parseEntry, PRESENCE_NOTE, toStored, type Notification } from './wireFormat.js';
 import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, TRANSFER_CLAIM_LUA, WRITE_LUA } from './scripts.js';
 
 export interface RedisStoreOptions extends StoreQuotas {
@@ -81,78 +82,6 @@ interface ScriptCommands {
   scListClaims(...args: Array<string | number>): Promise<Array<string | number>>;
 }
 type Client = Redis & ScriptCommands;
-
-/**
- * Every key of a project shares one hash tag, `{<projectId>}`, so the
- * multi-key scripts are valid on a Redis Cluster too (one slot per project).
- */
-class Keys {
-  readonly prefix: string;
-  constructor(projectId: string) {
-    this.prefix = `sc:{${projectId}}:`;
-  }
-  /** HASH key -> entry (version, flag, at, by, value); tombstones kept. */
-  kv(ns: string): string {
-    return `${this.prefix}kv:${ns}`;
-  }
-  /** STREAM of change records, ID `<seq>-0`, one field `c` (the ChangeEvent JSON). */
-  log(ns: string): string {
-    return `${this.prefix}log:${ns}`;
-  }
-  /** HASH `seq:<ns>` (last seq), `live:<ns>` (live keys), `bytes:<ns>` (record bytes in the log). */
-  get meta(): string {
-    return `${this.prefix}meta`;
-  }
-  /** SET of namespaces ever written. */
-  get namespaces(): string {
-    return `${this.prefix}namespaces`;
-  }
-  /** HASH resource -> claim JSON. */
-  get claims(): string {
-    return `${this.prefix}claims`;
-  }
-  /** HASH resource -> version counter: the fencing tokens, never reset. */
-  get claimVersions(): string {
-    return `${this.prefix}claimver`;
-  }
-  /** HASH participantId -> last Participant JSON: who the sweepers look after. */
-  get participants(): string {
-    return `${this.prefix}participants`;
-  }
-  /** STRING Participant JSON with an expiry: present while it exists. */
-  presence(participantId: string): string {
-    return `${this.prefix}presence:${participantId}`;
-  }
-  /** Pub/sub: 'c'+change JSON, 'l' claims, 'p' presence, 'x'+control JSON. */
-  get channel(): string {
-    return `${this.prefix}events`;
-  }
-}
-
-interface ParsedEntry {
-  version: number;
-  deleted: boolean;
-  at: number;
-  by: Actor;
-  valueJson: string;
-}
-
-function parseEntry(raw: string): ParsedEntry {
-  const a = raw.indexOf('\n');
-  const b = raw.indexOf('\n', a + 3);
-  const c = raw.indexOf('\n', b + 1);
-  return {
-    version: Number(raw.slice(0, a)),
-    deleted: raw[a + 1] === 'd',
-    at: Number(raw.slice(a + 3, b)),
-    by: JSON.parse(raw.slice(b + 1, c)) as Actor,
-    valueJson: raw.slice(c + 1),
-  };
-}
-
-function toStored(e: ParsedEntry): StoredValue | undefined {
-  return e.deleted ? undefined : { value: JSON.parse(e.valueJson) as unknown, version: e.version, updatedAt: e.at, updatedBy: e.by };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -449,7 +378,7 @@ export class RedisStore implements SharedStore {
 
   async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
     const full: ControlRequest = { ...request, at: Date.now() };
-    await this.run('write', 'a control request', () => this.main.publish(this.keys.channel, 'x' + JSON.stringify(full)));
+    await this.run('write', 'a control request', () => this.main.publish(this.keys.channel, encodeNotification({ kind: 'control', request: full })));
   }
 
   async heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
@@ -460,7 +389,7 @@ export class RedisStore implements SharedStore {
     const announce = sessionsJson !== this.lastPublishedSessions;
     await this.run('write', 'presence', async () => {
       const tx = this.main.multi().set(this.keys.presence(this.participantId), json, 'PX', this.options.goneAfterMs).hset(this.keys.participants, this.participantId, json);
-      if (announce) tx.publish(this.keys.channel, 'p');
+      if (announce) tx.publish(this.keys.channel, PRESENCE_NOTE);
       const results = await tx.exec();
       const failed = results?.find(([e]) => e);
       if (!results || failed) throw failed?.[0] ?? new Error('the presence transaction was discarded');
@@ -505,7 +434,7 @@ export class RedisStore implements SharedStore {
       if ((await this.main.hdel(this.keys.participants, id)) !== 1) continue;
       await this.main.del(this.keys.presence(id));
       const released = await this.releaseClaimsOf({ participantId: id });
-      await this.main.publish(this.keys.channel, 'p');
+      await this.main.publish(this.keys.channel, PRESENCE_NOTE);
       this.deps.metrics.counter('presence.gone').inc();
       this.deps.logger.info(`Participant ${last ? `${last.label} (pid ${last.pid} on ${last.host})` : id} is gone; released ${released} claim(s)`);
     }
@@ -540,7 +469,7 @@ export class RedisStore implements SharedStore {
     await this.background.dispose();
     if (this.main.status === 'ready') {
       // Leave at once rather than when the key expires; best effort, and never waits long.
-      const leave = this.main.multi().del(this.keys.presence(this.participantId)).hdel(this.keys.participants, this.participantId).publish(this.keys.channel, 'p').exec();
+      const leave = this.main.multi().del(this.keys.presence(this.participantId)).hdel(this.keys.participants, this.participantId).publish(this.keys.channel, PRESENCE_NOTE).exec();
       await within(leave.catch(() => undefined), 1000, undefined);
     }
     for (const client of [this.sub, this.main]) {
@@ -705,15 +634,15 @@ export class RedisStore implements SharedStore {
 
   private onMessage(message: string): void {
     if (this.disposed) return;
-    const kind = message[0];
+    let note: Notification | undefined;
     try {
-      if (kind === 'c') this.deliverChange(JSON.parse(message.slice(1)) as ChangeEvent, true);
-      else if (kind === 'l') this.emit({ kind: 'claims' });
-      else if (kind === 'p') this.emit({ kind: 'presence' });
-      else if (kind === 'x') this.emit({ kind: 'control', request: JSON.parse(message.slice(1)) as ControlRequest });
+      note = decodeNotification(message);
     } catch (e) {
       this.deps.logger.warn(`Ignored a malformed store notification: ${errorMessage(e)}`);
+      return;
     }
+    if (note?.kind === 'change') this.deliverChange(note.change, true);
+    else if (note) this.emit(note);
   }
 
   /** In seq order per namespace, each change once: a gap (missed messages) is filled from the stream first. */
