@@ -7,15 +7,14 @@ import { every } from '../../lifecycle/every.js';
 import { historyPage, type HistoryOptions } from '../rules/history.js';
 import { CoordinatorError, errorMessage } from '../../errors.js';
 import { claimConflict, claimKey, holderKey, notTheHolder } from '../rules/claims.js';
-import { isAlive } from '../../install/installState.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { checkValue, MESSAGES_NAMESPACE, otherWorktree, toClaim, versionConflict } from '../rules/decisions.js';
 import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, tooManyBytes, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../rules/limits.js';
-import { participantEntry, readParticipant } from '../participantEntry.js';
 import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, ParticipantInfo, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
+import { RedisPresence } from './redisPresence.js';
 import { decodeNotification, encodeNotification, Keys, parseEntry, PRESENCE_NOTE, toStored, type Notification } from './wireFormat.js';
 import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, TRANSFER_CLAIM_LUA, WRITE_LUA } from './scripts.js';
 
@@ -58,14 +57,6 @@ export interface RedisStoreDeps {
   options?: Partial<RedisStoreOptions>;
 }
 
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 /** ioredis' refusal of a command it did not send (no offline queue, socket not writable). */
 const NOT_SENT = /Stream isn't writeable|enableOfflineQueue/;
@@ -119,9 +110,7 @@ export class RedisStore implements SharedStore {
   readonly onEvent = this.events.event;
   /** Heartbeat and sweep: stopped together. */
   private readonly background = new DisposableStore();
-  private readonly startedAt = Date.now();
-  private lastSessions: readonly ParticipantSession[] = [];
-  private lastPublishedSessions: string | undefined;
+  private readonly presence: RedisPresence;
   private disposed = false;
 
   /** Last seq delivered per namespace: pub/sub messages and catch-up reads are deduplicated and ordered by it. */
@@ -141,9 +130,8 @@ export class RedisStore implements SharedStore {
   private fatal: string | undefined;
   private firstSync!: () => void;
   private readonly firstSynced = new Promise<void>((resolve) => (this.firstSync = resolve));
-  /** What status() and participants() answer from while Redis is away. */
+  /** What status() answers from while Redis is away. */
   private lastStatus: Pick<StoreStatus, 'namespaces' | 'eventLogBytes'> = { namespaces: [], eventLogBytes: 0 };
-  private lastParticipants: ParticipantInfo[] = [];
 
   private constructor(private readonly deps: RedisStoreDeps) {
     this.options = { ...DEFAULT_REDIS_STORE_OPTIONS, ...deps.options };
@@ -201,6 +189,18 @@ export class RedisStore implements SharedStore {
       });
     }
     this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
+    this.presence = new RedisPresence({
+      participantId: this.participantId,
+      participant: deps.participant,
+      goneAfterMs: this.options.goneAfterMs,
+      main: this.main,
+      keys: this.keys,
+      connected: () => this.connected,
+      run: (what, work) => this.run('write', what, work),
+      releaseClaimsOf: (holder) => this.releaseClaimsOf(holder),
+      metrics: deps.metrics,
+      logger: deps.logger,
+    });
   }
 
   /**
@@ -224,7 +224,7 @@ export class RedisStore implements SharedStore {
     if (this.fatal) throw new CoordinatorError('StoreUnavailable', this.fatal, { location: this.location });
     if (synced) await this.heartbeat([]);
     else this.deps.logger.warn(`Redis at ${this.target} is not reachable yet (${this.lastError}); the shared store is degraded and keeps retrying`);
-    this.every(this.options.heartbeatMs, () => this.heartbeat(this.lastSessions).then(() => this.sweepParticipants()));
+    this.every(this.options.heartbeatMs, () => this.presence.beat());
     const m = this.deps.metrics;
     m.gauge('store.redis.connected', () => (this.connected ? 1 : 0));
   }
@@ -381,63 +381,17 @@ export class RedisStore implements SharedStore {
     await this.run('write', 'a control request', () => this.main.publish(this.keys.channel, encodeNotification({ kind: 'control', request: full })));
   }
 
-  async heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
-    this.lastSessions = sessions;
-    const entry = participantEntry(this.participantId, this.deps.participant, this.startedAt, sessions);
-    const json = JSON.stringify(entry);
-    const sessionsJson = JSON.stringify(sessions);
-    const announce = sessionsJson !== this.lastPublishedSessions;
-    await this.run('write', 'presence', async () => {
-      const tx = this.main.multi().set(this.keys.presence(this.participantId), json, 'PX', this.options.goneAfterMs).hset(this.keys.participants, this.participantId, json);
-      if (announce) tx.publish(this.keys.channel, PRESENCE_NOTE);
-      const results = await tx.exec();
-      const failed = results?.find(([e]) => e);
-      if (!results || failed) throw failed?.[0] ?? new Error('the presence transaction was discarded');
-    });
-    if (announce) this.lastPublishedSessions = sessionsJson;
+  heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
+    return this.presence.heartbeat(sessions);
   }
 
   /** Live participants: those whose presence key has not expired (and, on this machine, whose pid is alive). */
-  async participants(): Promise<ParticipantInfo[]> {
-    if (!this.connected) return this.lastParticipants;
-    try {
-      const ids = await this.main.hkeys(this.keys.participants);
-      const values = ids.length ? await this.main.mget(ids.map((id) => this.keys.presence(id))) : [];
-      const out: ParticipantInfo[] = [];
-      for (const [i, v] of values.entries()) {
-        if (v === null || v === undefined) continue;
-        // Any token holder can write a key: a value that is not a presence record of that id is nobody (R-SEC-3).
-        const p = readParticipant(ids[i]!, parseJson(v));
-        if (p && !this.diedHere(p)) out.push(p);
-      }
-      this.lastParticipants = out;
-      return out;
-    } catch {
-      // Answered from the last reading: status() says the store is degraded.
-      return this.lastParticipants;
-    }
+  participants(): Promise<ParticipantInfo[]> {
+    return this.presence.participants();
   }
 
-  /** Gone participants (presence key expired, or a dead pid on this machine): removed, and their claims released, by whoever notices first. */
-  async sweepParticipants(): Promise<void> {
-    if (!this.connected) return;
-    const known = await this.main.hgetall(this.keys.participants);
-    const ids = Object.keys(known).filter((id) => id !== this.participantId);
-    if (!ids.length) return;
-    const live = await this.main.mget(ids.map((id) => this.keys.presence(id)));
-    for (const [i, id] of ids.entries()) {
-      const current = live[i];
-      const last = readParticipant(id, parseJson(current ?? known[id]!));
-      // Unreadable while its key lives: not ours to judge; its key's expiry will say when it is gone.
-      if (current !== null && current !== undefined && (!last || !this.diedHere(last))) continue;
-      // HDEL answers 1 to one sweeper only: that one releases the claims.
-      if ((await this.main.hdel(this.keys.participants, id)) !== 1) continue;
-      await this.main.del(this.keys.presence(id));
-      const released = await this.releaseClaimsOf({ participantId: id });
-      await this.main.publish(this.keys.channel, PRESENCE_NOTE);
-      this.deps.metrics.counter('presence.gone').inc();
-      this.deps.logger.info(`Participant ${last ? `${last.label} (pid ${last.pid} on ${last.host})` : id} is gone; released ${released} claim(s)`);
-    }
+  sweepParticipants(): Promise<void> {
+    return this.presence.sweep();
   }
 
   describe(): Pick<StoreStatus, 'kind' | 'location' | 'degraded'> {
@@ -687,11 +641,6 @@ export class RedisStore implements SharedStore {
       }
     })().finally(() => (this.catchingUp = undefined));
     return this.catchingUp;
-  }
-
-  private diedHere(p: ParticipantInfo): boolean {
-    // Same machine: a dead pid is gone at once, without waiting for its key to expire.
-    return p.host === os.hostname() && p.pid !== process.pid && !isAlive(p.pid);
   }
 
   private emit(event: StoreEvent): void {
