@@ -15,7 +15,8 @@ import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant,
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
 import { RedisPresence } from './redisPresence.js';
-import { decodeNotification, encodeNotification, Keys, parseEntry, PRESENCE_NOTE, toStored, type Notification } from './wireFormat.js';
+import { RedisChangeFeed } from './redisChangeFeed.js';
+import { encodeNotification, Keys, parseEntry, PRESENCE_NOTE, toStored } from './wireFormat.js';
 import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, TRANSFER_CLAIM_LUA, WRITE_LUA } from './scripts.js';
 
 export interface RedisStoreOptions extends StoreQuotas {
@@ -113,18 +114,13 @@ export class RedisStore implements SharedStore {
   private readonly presence: RedisPresence;
   private disposed = false;
 
-  /** Last seq delivered per namespace: pub/sub messages and catch-up reads are deduplicated and ordered by it. */
-  private readonly lastSeen = new Map<string, number>();
-  /** Messages that arrive before the first read of the seqs: delivered once it is done. */
-  private pending: ChangeEvent[] | undefined = [];
+  private readonly feed: RedisChangeFeed;
   private initialized = false;
   private subscribed = false;
   private connected = false;
   private everConnected = false;
   private resyncing: Promise<void> | undefined;
   private resyncAgain = false;
-  private catchingUp: Promise<void> | undefined;
-  private catchUpAgain = false;
   private lastError = 'not connected yet';
   private downSince: number | undefined = Date.now();
   private fatal: string | undefined;
@@ -188,7 +184,16 @@ export class RedisStore implements SharedStore {
         this.updateConnected();
       });
     }
-    this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
+    this.feed = new RedisChangeFeed({
+      participantId: this.participantId,
+      main: this.main,
+      keys: this.keys,
+      emit: (event) => this.emit(event),
+      disposed: () => this.disposed,
+      metrics: deps.metrics,
+      logger: deps.logger,
+    });
+    this.sub.on('message', (_channel: string, message: string) => this.feed.onMessage(message));
     this.presence = new RedisPresence({
       participantId: this.participantId,
       participant: deps.participant,
@@ -552,17 +557,13 @@ export class RedisStore implements SharedStore {
           await this.sub.subscribe(this.keys.channel);
           this.subscribed = true;
           if (!this.initialized) {
-            const meta = await this.main.hgetall(this.keys.meta);
-            for (const [field, value] of Object.entries(meta)) if (field.startsWith('seq:')) this.lastSeen.set(field.slice(4), Number(value));
+            this.feed.begin(await this.main.hgetall(this.keys.meta));
             this.initialized = true;
-            const buffered = this.pending ?? [];
-            this.pending = undefined;
-            for (const c of buffered) this.deliverChange(c, true);
             this.updateConnected();
             this.firstSync();
           } else {
             this.updateConnected();
-            await this.catchUp();
+            await this.feed.catchUp();
             this.emit({ kind: 'claims' });
             this.emit({ kind: 'presence' });
           }
@@ -584,63 +585,6 @@ export class RedisStore implements SharedStore {
       this.fatal = `Redis at ${this.target} is version ${major}.${minor}; the shared store needs ${MIN_REDIS_VERSION.join('.')} or newer`;
       throw new Error(this.fatal);
     }
-  }
-
-  private onMessage(message: string): void {
-    if (this.disposed) return;
-    let note: Notification | undefined;
-    try {
-      note = decodeNotification(message);
-    } catch (e) {
-      this.deps.logger.warn(`Ignored a malformed store notification: ${errorMessage(e)}`);
-      return;
-    }
-    if (note?.kind === 'change') this.deliverChange(note.change, true);
-    else if (note) this.emit(note);
-  }
-
-  /** In seq order per namespace, each change once: a gap (missed messages) is filled from the stream first. */
-  private deliverChange(change: ChangeEvent, live: boolean): void {
-    if (this.pending) {
-      this.pending.push(change);
-      return;
-    }
-    const last = this.lastSeen.get(change.namespace) ?? 0;
-    if (change.seq <= last) return;
-    if (live && change.seq !== last + 1) {
-      void this.catchUp();
-      return;
-    }
-    this.lastSeen.set(change.namespace, change.seq);
-    if (live && change.by.participantId !== this.participantId) this.deps.metrics.histogram('store.propagationMs').record(Math.max(0, Date.now() - change.at));
-    this.emit(change.namespace === MESSAGES_NAMESPACE ? { kind: 'inbox', inbox: change.key } : { kind: 'change', change });
-  }
-
-  private catchUp(): Promise<void> {
-    if (this.catchingUp) {
-      this.catchUpAgain = true;
-      return this.catchingUp;
-    }
-    this.catchingUp = (async () => {
-      try {
-        do {
-          this.catchUpAgain = false;
-          for (const ns of await this.main.smembers(this.keys.namespaces)) {
-            for (;;) {
-              const after = this.lastSeen.get(ns) ?? 0;
-              const records = await this.main.xrange(this.keys.log(ns), `${after + 1}-0`, '+', 'COUNT', 500);
-              for (const [, fields] of records) this.deliverChange(JSON.parse(fields[1]!) as ChangeEvent, false);
-              this.deps.metrics.counter('store.redis.caughtUp').inc(records.length);
-              if (records.length < 500) break;
-            }
-          }
-        } while (this.catchUpAgain);
-      } catch (e) {
-        // Redis went away again: the next reconnect catches up.
-        this.deps.logger.debug(`Catching up with Redis: ${errorMessage(e)}`);
-      }
-    })().finally(() => (this.catchingUp = undefined));
-    return this.catchingUp;
   }
 
   private emit(event: StoreEvent): void {
