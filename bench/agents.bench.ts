@@ -41,7 +41,13 @@ function timeProcess(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promis
 async function guardHook(server: ServeHandle, ws: string, home: string): Promise<void> {
   const env = cliEnv(home);
   const input = (i: number): string =>
-    JSON.stringify({ session_id: 'bench-agent', cwd: ws, hook_event_name: 'PreToolUse', tool_name: 'Write', tool_input: { file_path: path.join(ws, 'src', `f${i % 20}.ts`), content: 'x' } });
+    JSON.stringify({
+      session_id: 'bench-agent',
+      cwd: ws,
+      hook_event_name: 'PreToolUse',
+      tool_name: 'Write',
+      tool_input: { file_path: path.join(ws, 'src', `f${i % 20}.ts`), content: 'x' },
+    });
   const floorScript = `const h=require('http');const r=h.request(${JSON.stringify(new URL('/status', server.url).href)},{headers:{Authorization:'Bearer ${TOKEN}'}},(s)=>{s.resume();s.on('end',()=>process.exit(0))});r.end()`;
   const hook: number[] = [];
   const bare: number[] = [];
@@ -57,11 +63,24 @@ async function guardHook(server: ServeHandle, ws: string, home: string): Promise
       else floor.push((await timeProcess(['-e', floorScript], env)).ms);
     }
   }
-  const [h50, h99, b50, b99, f50] = [quantile(hook, 0.5), quantile(hook, 0.99), quantile(bare, 0.5), quantile(bare, 0.99), quantile(floor, 0.5)];
+  const [h50, h99, b50, b99, f50] = [
+    quantile(hook, 0.5),
+    quantile(hook, 0.99),
+    quantile(bare, 0.5),
+    quantile(bare, 0.99),
+    quantile(floor, 0.5),
+  ];
   const n = `${HOOK_RUNS} interleaved runs each; the participant decides (claims the file for the agent, or renews it)`;
   report('guard-hook-p50', h50, b50, 'ms', { op: '<=', limit: 2 }, `hook p50 ${ms(h50)} against node -e 0 p50 ${ms(b50)}; ${n}`);
   report('guard-hook-p99', h99, b99, 'ms', { op: '<=', limit: 3 }, `hook p99 ${ms(h99)} against node -e 0 p99 ${ms(b99)}; ${n}`);
-  report('guard-hook-http-floor', h50, f50, 'ms', undefined, `hook p50 ${ms(h50)} against a node process making one loopback HTTP call, p50 ${ms(f50)}`);
+  report(
+    'guard-hook-http-floor',
+    h50,
+    f50,
+    'ms',
+    undefined,
+    `hook p50 ${ms(h50)} against a node process making one loopback HTTP call, p50 ${ms(f50)}`,
+  );
 }
 
 async function exitRelease(server: ServeHandle, ws: string, home: string): Promise<void> {
@@ -108,7 +127,15 @@ async function exitRelease(server: ServeHandle, ws: string, home: string): Promi
     const left = times.filter((t) => !Number.isFinite(t) || t > kind.bound).length;
     const finite = times.filter(Number.isFinite);
     const p99 = quantile(finite, 0.99);
-    report(kind.name, p99, kind.bound, 'ms', { op: '<=', limit: 1 }, `p50 ${ms(quantile(finite, 0.5))}, p99 ${ms(p99)} against the bound ${ms(kind.bound)}; ${left} of ${EXIT_RUNS} left behind`, left === 0);
+    report(
+      kind.name,
+      p99,
+      kind.bound,
+      'ms',
+      { op: '<=', limit: 1 },
+      `p50 ${ms(quantile(finite, 0.5))}, p99 ${ms(p99)} against the bound ${ms(kind.bound)}; ${left} of ${EXIT_RUNS} left behind`,
+      left === 0,
+    );
   }
 }
 

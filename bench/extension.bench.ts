@@ -27,7 +27,15 @@ import {
   wallNow,
   type Agent,
 } from '../test/vscode/harness/sessionPanel.js';
-import { EMPTY_ID, installBoth, measureOneStart, OUR_ID, packageEmptyExtension, writeRunner, type ActivationStart } from './support/extensionActivation.js';
+import {
+  EMPTY_ID,
+  installBoth,
+  measureOneStart,
+  OUR_ID,
+  packageEmptyExtension,
+  writeRunner,
+  type ActivationStart,
+} from './support/extensionActivation.js';
 import { figures, MACHINE, report, writeFigures, type Figure } from './support/report.js';
 import { median, quantile, sig } from './support/stats.js';
 
@@ -71,7 +79,9 @@ async function activation(vsix: string): Promise<void> {
       const [sample] = (await start([id])).samples;
       if (sample!.wasActive) voided++;
       else samples[id]!.push(sample!.ms);
-      console.error(`  activation start ${i + 1}/${ACTIVATION_STARTS}: ${id === OUR_ID ? 'ours' : 'empty'} ${ms(sample!.ms)}${sample!.wasActive ? ' (ALREADY ACTIVE: void)' : ''}`);
+      console.error(
+        `  activation start ${i + 1}/${ACTIVATION_STARTS}: ${id === OUR_ID ? 'ours' : 'empty'} ${ms(sample!.ms)}${sample!.wasActive ? ' (ALREADY ACTIVE: void)' : ''}`,
+      );
     }
   }
   // Diagnostics only: how much of ours is loading the bundle (require) and how much is activate().
@@ -89,7 +99,15 @@ async function activation(vsix: string): Promise<void> {
     `split (one more start): require() of dist/extension.js ${ms(split[0]!.ms)}, then activate() ${ms(split[1]!.ms)}` +
     (voided ? `; ${voided} SAMPLE(S) VOID (already active before the call)` : '');
   report('activation', oursMedian, emptyMedian, 'ms', { op: '<=', limit: 3 }, how, voided === 0);
-  report('activation-abs', oursMedian, 100, 'ms', { op: '<=', limit: 1 }, 'our median activation (see activation) against 100 ms', voided === 0);
+  report(
+    'activation-abs',
+    oursMedian,
+    100,
+    'ms',
+    { op: '<=', limit: 1 },
+    'our median activation (see activation) against 100 ms',
+    voided === 0,
+  );
 }
 
 // ---------------------------------------------------------------- panel-update
@@ -142,7 +160,14 @@ async function panelUpdate(vsix: string): Promise<void> {
 
 function vsixSize(vsix: string): void {
   const bytes = statSync(vsix).size;
-  report('vsix-size', bytes, VSIX_BASELINE, 'bytes', { op: '<=', limit: 1 }, `${path.relative(REPO, vsix)} as npm run package builds it (${sig(bytes / 1024, 3)} KiB)`);
+  report(
+    'vsix-size',
+    bytes,
+    VSIX_BASELINE,
+    'bytes',
+    { op: '<=', limit: 1 },
+    `${path.relative(REPO, vsix)} as npm run package builds it (${sig(bytes / 1024, 3)} KiB)`,
+  );
 }
 
 // ---------------------------------------------------------------- main
@@ -169,7 +194,9 @@ if (require.main === module) {
   runExtensionBench(new Set(process.argv.slice(2))).then(
     (done) => {
       const written = writeFigures(process.env.BENCH_REPO ?? REPO);
-      console.error(`bench: ${done.length} extension figures in ${sig((performance.now() - started) / 1000, 3)} s; wrote ${path.relative(process.cwd(), written)}`);
+      console.error(
+        `bench: ${done.length} extension figures in ${sig((performance.now() - started) / 1000, 3)} s; wrote ${path.relative(process.cwd(), written)}`,
+      );
       cleanup();
       process.exit(0);
     },

@@ -61,7 +61,11 @@ const children = new Set<ChildProcess>();
 async function startHttpServers(): Promise<Record<Side, ServerChild>> {
   const workspace = newWorkspace();
   const [ours, bare] = await Promise.all([
-    startHttpChild([...OURS_NODE_ARGS, CLI, 'serve', '--http', '--workspace', workspace, ...OURS_ARGS], { env: serverEnv, cwd: REPO }, 'our serve --http'),
+    startHttpChild(
+      [...OURS_NODE_ARGS, CLI, 'serve', '--http', '--workspace', workspace, ...OURS_ARGS],
+      { env: serverEnv, cwd: REPO },
+      'our serve --http',
+    ),
     startHttpChild([path.join(BUILD, 'bareHttpServer.js'), newWorkspace()], { env: serverEnv, cwd: REPO }, 'bare HTTP server'),
   ]);
   children.add(ours.child).add(bare.child);
@@ -145,7 +149,12 @@ async function stdioCall(): Promise<void> {
   const workspace = newWorkspace();
   const env = Object.fromEntries(Object.entries(serverEnv).filter((e): e is [string, string] => e[1] !== undefined));
   const conns = {
-    ours: await openStdio(process.execPath, [...OURS_NODE_ARGS, CLI, 'serve', '--stdio', '--workspace', workspace, ...OURS_ARGS], env, REPO),
+    ours: await openStdio(
+      process.execPath,
+      [...OURS_NODE_ARGS, CLI, 'serve', '--stdio', '--workspace', workspace, ...OURS_ARGS],
+      env,
+      REPO,
+    ),
     bare: await openStdio(process.execPath, [path.join(BUILD, 'bareStdioServer.js'), newWorkspace()], env, REPO),
   };
   try {
@@ -264,12 +273,14 @@ async function sessionOpen(servers: Record<Side, ServerChild>): Promise<void> {
 }
 
 function spaceGrowth(from: HeapReport, to: HeapReport): string {
-  return Object.keys(to.spaces)
-    .map((name) => [name, (to.spaces[name] ?? 0) - (from.spaces[name] ?? 0)] as const)
-    .filter(([, d]) => Math.abs(d) >= 16 * 1024)
-    .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]))
-    .map(([name, d]) => `${name} ${d >= 0 ? '+' : ''}${sig(d / 1024, 3)} KB`)
-    .join(', ') || 'none over 16 KB';
+  return (
+    Object.keys(to.spaces)
+      .map((name) => [name, (to.spaces[name] ?? 0) - (from.spaces[name] ?? 0)] as const)
+      .filter(([, d]) => Math.abs(d) >= 16 * 1024)
+      .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]))
+      .map(([name, d]) => `${name} ${d >= 0 ? '+' : ''}${sig(d / 1024, 3)} KB`)
+      .join(', ') || 'none over 16 KB'
+  );
 }
 
 async function sessionLeak(): Promise<void> {
@@ -325,7 +336,8 @@ async function sessionLeak(): Promise<void> {
     }
     const first = after[0]!;
     const last = after[ROUNDS - 1]!;
-    const mapsOf = (h: HeapReport): string => `transports ${h.openTransports}, sessions ${h.sessions}, requests ${h.requests} (in ${h.requestSessions} sessions), connections ${h.connections}, locks ${h.locks}`;
+    const mapsOf = (h: HeapReport): string =>
+      `transports ${h.openTransports}, sessions ${h.sessions}, requests ${h.requests} (in ${h.requestSessions} sessions), connections ${h.connections}, locks ${h.locks}`;
     const zero = after.every((h) => h.openTransports + h.sessions + h.requests + h.requestSessions + h.connections + h.locks === 0);
     const mb = (b: number): string => `${sig(b / 1048576, 4)} MB`;
     report(
@@ -426,7 +438,9 @@ async function main(): Promise<void> {
   if (want('session-leak')) await sessionLeak();
   if (want('get-or-create-1000')) await getOrCreate();
   const written = writeFigures(REPO);
-  console.error(`bench: ${figures.length} figures in ${sig((performance.now() - started) / 1000, 3)} s; wrote ${path.relative(process.cwd(), written)}`);
+  console.error(
+    `bench: ${figures.length} figures in ${sig((performance.now() - started) / 1000, 3)} s; wrote ${path.relative(process.cwd(), written)}`,
+  );
 }
 
 function cleanup(): void {

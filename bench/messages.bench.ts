@@ -22,7 +22,12 @@ const cleanup: Array<() => Promise<unknown>> = [];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Milliseconds from before each send to its notification, ROUNDS times, one at a time. */
-async function pushTimes(reader: Client, uri: string, send: (i: number) => Promise<unknown>, between?: (i: number) => Promise<unknown>): Promise<number[]> {
+async function pushTimes(
+  reader: Client,
+  uri: string,
+  send: (i: number) => Promise<unknown>,
+  between?: (i: number) => Promise<unknown>,
+): Promise<number[]> {
   let waiting: (() => void) | undefined;
   reader.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
     if (n.params.uri === uri) waiting?.();
@@ -57,9 +62,14 @@ async function delivery(backend: 'file' | 'redis', targetMs: number): Promise<vo
     args = [...args, '--store', redis.url];
   }
   const [one, two] = await Promise.all([startServe(ws.path, home.path, args), startServe(ws.path, home.path, args)]);
-  cleanup.push(() => one.stop(), () => two.stop());
+  cleanup.push(
+    () => one.stop(),
+    () => two.stop(),
+  );
   // One sender may send 30 messages a minute (R-AGT-6): a new sender every 25 keeps the bench inside the rule.
-  const senders = await Promise.all(Array.from({ length: Math.ceil((ROUNDS + 11) / 25) }, (_, i) => httpClient(one.url, `bench-sender-${i}`)));
+  const senders = await Promise.all(
+    Array.from({ length: Math.ceil((ROUNDS + 11) / 25) }, (_, i) => httpClient(one.url, `bench-sender-${i}`)),
+  );
   const sender = senders[0]!;
   const reader = await httpClient(two.url, 'bench-reader');
   cleanup.push(...senders.map((c) => () => c.client.close()), () => reader.client.close());
@@ -67,20 +77,35 @@ async function delivery(backend: 'file' | 'redis', targetMs: number): Promise<vo
   await reader.client.subscribeResource({ uri: 'inbox://me' });
   await reader.client.subscribeResource({ uri: 'context://bench' });
   // The reader's presence reaches the sender's participant within a heartbeat.
-  for (let attempt = 0; (await sender.client.callTool({ name: 'message_send', arguments: { to: readerId, body: 'hello' } })).isError; attempt++) {
-    if (attempt > 50) throw new Error('the reader never became known to the sender\'s participant');
+  for (
+    let attempt = 0;
+    (await sender.client.callTool({ name: 'message_send', arguments: { to: readerId, body: 'hello' } })).isError;
+    attempt++
+  ) {
+    if (attempt > 50) throw new Error("the reader never became known to the sender's participant");
     await sleep(100);
   }
-  const baseline = await pushTimes(reader.client, 'context://bench', (i) => sender.client.callTool({ name: 'context_set', arguments: { namespace: 'bench', key: 'k', value: i } }));
-  const messages = await pushTimes(reader.client, 'inbox://me', async (i) => {
-    const r = await senders[Math.floor((i + 1) / 25)]!.client.callTool({ name: 'message_send', arguments: { to: readerId, body: `message ${i}` } });
-    if (r.isError) throw new Error(`message_send refused: ${JSON.stringify(r.content)}`);
-  }, async (i) => {
-    // Untimed: the reader reads and acknowledges as an agent would, so the inbox stays under its bound of 100 unread.
-    if (i % 20 !== 19) return;
-    const page = (await reader.client.callTool({ name: 'message_inbox', arguments: { unreadOnly: true, limit: 100 } })).structuredContent as { messages: Array<{ id: string }> };
-    await reader.client.callTool({ name: 'message_ack', arguments: { ids: page.messages.map((m) => m.id) } });
-  });
+  const baseline = await pushTimes(reader.client, 'context://bench', (i) =>
+    sender.client.callTool({ name: 'context_set', arguments: { namespace: 'bench', key: 'k', value: i } }),
+  );
+  const messages = await pushTimes(
+    reader.client,
+    'inbox://me',
+    async (i) => {
+      const r = await senders[Math.floor((i + 1) / 25)]!.client.callTool({
+        name: 'message_send',
+        arguments: { to: readerId, body: `message ${i}` },
+      });
+      if (r.isError) throw new Error(`message_send refused: ${JSON.stringify(r.content)}`);
+    },
+    async (i) => {
+      // Untimed: the reader reads and acknowledges as an agent would, so the inbox stays under its bound of 100 unread.
+      if (i % 20 !== 19) return;
+      const page = (await reader.client.callTool({ name: 'message_inbox', arguments: { unreadOnly: true, limit: 100 } }))
+        .structuredContent as { messages: Array<{ id: string }> };
+      await reader.client.callTool({ name: 'message_ack', arguments: { ids: page.messages.map((m) => m.id) } });
+    },
+  );
   const p99 = quantile(messages, 0.99);
   const base99 = quantile(baseline, 0.99);
   report(

@@ -86,7 +86,12 @@ async function redisServerCpuMs(url: string): Promise<number> {
 }
 
 async function readRedisCounter(target: RedisTarget, namespace: string): Promise<unknown> {
-  const store = await RedisStore.open({ ...target, participant: { kind: 'headless', label: 'bench check' }, metrics: new Metrics(), logger: silentLogger });
+  const store = await RedisStore.open({
+    ...target,
+    participant: { kind: 'headless', label: 'bench check' },
+    metrics: new Metrics(),
+    logger: silentLogger,
+  });
   try {
     return (await store.get(namespace, KEY))?.value;
   } finally {
@@ -132,7 +137,12 @@ function sumMetrics(dones: Done[]): Record<string, number> {
 }
 
 async function readCounter(root: string, namespace: string): Promise<unknown> {
-  const store = await FileStore.open({ projectRoot: root, participant: { kind: 'headless', label: 'bench check' }, metrics: new Metrics(), logger: silentLogger });
+  const store = await FileStore.open({
+    projectRoot: root,
+    participant: { kind: 'headless', label: 'bench check' },
+    metrics: new Metrics(),
+    logger: silentLogger,
+  });
   try {
     return (await store.get(namespace, KEY))?.value;
   } finally {
@@ -165,7 +175,9 @@ async function increments(run: Run): Promise<RunResult> {
       workers.push(
         startStoreWorker(
           WORKER,
-          sqlite ? { mode: 'sqlite', file: dbFile, key: KEY, count, ...agents } : { mode, root, namespace, key: KEY, count, ...agents, ...(redis ? { redis } : {}) },
+          sqlite
+            ? { mode: 'sqlite', file: dbFile, key: KEY, count, ...agents }
+            : { mode, root, namespace, key: KEY, count, ...agents, ...(redis ? { redis } : {}) },
         ),
       );
     }
@@ -210,8 +222,23 @@ async function increments(run: Run): Promise<RunResult> {
  */
 async function contention({ file, redis }: { file: boolean; redis: boolean }): Promise<void> {
   const ROUNDS = Math.max(1, Number(process.env.BENCH_STORE_ROUNDS) || 5);
-  const ORDER: Run[] = [...(file ? (['update'] as const) : []), 'sqlite', ...(redis ? (['redis'] as const) : []), ...(file ? (['shards', 'cas', 'window', 'sqliteWindow'] as const) : []), ...(redis ? (['redisCas'] as const) : [])];
-  const results: Record<Run, RunResult[]> = { update: [], cas: [], sqlite: [], shards: [], redis: [], redisCas: [], window: [], sqliteWindow: [] };
+  const ORDER: Run[] = [
+    ...(file ? (['update'] as const) : []),
+    'sqlite',
+    ...(redis ? (['redis'] as const) : []),
+    ...(file ? (['shards', 'cas', 'window', 'sqliteWindow'] as const) : []),
+    ...(redis ? (['redisCas'] as const) : []),
+  ];
+  const results: Record<Run, RunResult[]> = {
+    update: [],
+    cas: [],
+    sqlite: [],
+    shards: [],
+    redis: [],
+    redisCas: [],
+    window: [],
+    sqliteWindow: [],
+  };
   // One throwaway round of each: page cache, JIT of the bundles, SQLite's first WAL
   // (the redis run warms the server for redisCas too: its AOF, its script cache).
   for (const run of ORDER) if (run !== 'redisCas') await timed(run, () => increments(run));
@@ -316,7 +343,8 @@ function reportRedisContention(v: ContentionView): void {
   const workerCpu = (run: Run): number => median(v.results[run].map((x) => x.cpuMsPerOp));
   /** What the CPU of the workers and the server together allow on this machine, however fast the disk. */
   const ceiling = (run: Run): string => `${sig((os.cpus().length * 1000) / (workerCpu(run) + serverCpu(run)), 3)} ops/s`;
-  const cpuText = (run: Run): string => `CPU per increment: workers ${v.cpu(run)}, redis-server ${ms(serverCpu(run))}, so ${os.cpus().length} CPUs cap it at ${ceiling(run)}`;
+  const cpuText = (run: Run): string =>
+    `CPU per increment: workers ${v.cpu(run)}, redis-server ${ms(serverCpu(run))}, so ${os.cpus().length} CPUs cap it at ${ceiling(run)}`;
   report(
     'redis-cas-4proc',
     v.rate('redis'),
@@ -420,7 +448,10 @@ async function propagation(): Promise<void> {
   const ours: Propagation[] = [];
   const raw: Propagation[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const sides = [async () => ours.push(await oursPropagation(WRITES / ROUNDS)), async () => raw.push(await rawPropagation(WRITES / ROUNDS))];
+    const sides = [
+      async () => ours.push(await oursPropagation(WRITES / ROUNDS)),
+      async () => raw.push(await rawPropagation(WRITES / ROUNDS)),
+    ];
     for (const side of r % 2 === 0 ? sides : sides.reverse()) await side();
   }
   const fromStart = (p: Propagation[]): number[] => p.flatMap((x) => x.fromStart);
@@ -443,7 +474,15 @@ async function propagation(): Promise<void> {
       `p50 ours ${ms(median(fromStart(ours)))} floor ${ms(median(fromStart(raw)))}; max ours ${ms(Math.max(...fromStart(ours)))} floor ${ms(Math.max(...fromStart(raw)))}; never seen: ours ${missed(ours)}, floor ${missed(raw)}`,
     allSeen,
   );
-  report('propagation-p99-abs', p99, 10, 'ms', { op: '<=', limit: 1 }, `the p99 of propagation-p99 (from the start of A's set() to B's change event) against 10 ms`, allSeen);
+  report(
+    'propagation-p99-abs',
+    p99,
+    10,
+    'ms',
+    { op: '<=', limit: 1 },
+    `the p99 of propagation-p99 (from the start of A's set() to B's change event) against 10 ms`,
+    allSeen,
+  );
 }
 
 /**
@@ -471,7 +510,12 @@ async function redisPropagation(): Promise<void> {
       `B had the change before A's call returned in ${early.length} of ${p.fromAck.length} writes, by at most ${ms(early.length ? -Math.min(...early) : 0)}, ` +
       `because Redis fsyncs the AOF before it sends either A's reply or B's message and then sends both in the same event-loop pass: B never sees a write before it is durable, the lead is which process wakes first; ` +
       `so the acknowledgement is the measure here (unlike propagation-p99, where B's watch fires before A's fdatasync and the figure is taken from the start of A's call); ` +
-      `from the start of A's call instead: p50 ${ms(median(p.fromStart))} p99 ${ms(quantile(p.fromStart, 0.99))}, of which A's own set() (start to ack) p50 ${ms(median(p.fromStart.map((t, i) => t - p.fromAck[i]!)))} p99 ${ms(quantile(p.fromStart.map((t, i) => t - p.fromAck[i]!), 0.99))}; ` +
+      `from the start of A's call instead: p50 ${ms(median(p.fromStart))} p99 ${ms(quantile(p.fromStart, 0.99))}, of which A's own set() (start to ack) p50 ${ms(median(p.fromStart.map((t, i) => t - p.fromAck[i]!)))} p99 ${ms(
+        quantile(
+          p.fromStart.map((t, i) => t - p.fromAck[i]!),
+          0.99,
+        ),
+      )}; ` +
       `from the ack: p50 ${ms(median(p.fromAck))} p90 ${ms(quantile(p.fromAck, 0.9))} max ${ms(Math.max(...p.fromAck))}; never seen: ${p.missed}`,
     p.missed === 0,
   );
@@ -536,7 +580,9 @@ async function claimPathCost(): Promise<void> {
   const deep = path.join(root, 'packages', 'app', 'src', 'components');
   mkdirSync(deep, { recursive: true });
   symlinkSync(path.join(root, 'packages', 'app'), path.join(root, 'app'));
-  const requests = Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? `packages/app/src/components/file${i}.ts` : `app/src/components/file${i}.ts`));
+  const requests = Array.from({ length: 200 }, (_, i) =>
+    i % 2 === 0 ? `packages/app/src/components/file${i}.ts` : `app/src/components/file${i}.ts`,
+  );
   for (const r of requests.slice(0, 20)) await claimTargetOf(r, root, root);
   const ROUNDS = 15;
   const ours: number[] = [];
@@ -585,7 +631,9 @@ async function main(): Promise<void> {
   if (want('claim-path')) await claimPathCost();
   const written = writeFigures(REPO);
   const redisPart = redisSeconds > 0 ? ` (Redis runs ${sig(redisSeconds, 3)} s of it)` : '';
-  console.error(`bench (store): ${figures.length} figures in ${sig((performance.now() - started) / 1000, 3)} s${redisPart}; wrote ${path.relative(process.cwd(), written)}`);
+  console.error(
+    `bench (store): ${figures.length} figures in ${sig((performance.now() - started) / 1000, 3)} s${redisPart}; wrote ${path.relative(process.cwd(), written)}`,
+  );
 }
 
 let cleaning: Promise<void> | undefined;
@@ -595,14 +643,19 @@ function cleanup(): Promise<void> {
     killStoreWorkers();
     for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
     // SIGTERM to the redis-server this bench started (by its pid), then its folder goes.
-    await redisServer?.then((s) => s.remove()).catch((e: unknown) => console.error(`bench (store): stopping redis-server: ${e instanceof Error ? e.message : String(e)}`));
+    await redisServer
+      ?.then((s) => s.remove())
+      .catch((e: unknown) => console.error(`bench (store): stopping redis-server: ${e instanceof Error ? e.message : String(e)}`));
   })();
   return cleaning;
 }
 
 // scripts/bench.mjs passes an interrupt on: leave no redis-server behind (the workers exit when their channel closes).
 let interrupted: number | undefined;
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   process.once(signal, () => {
     interrupted = code;
     void cleanup().finally(() => process.exit(code));

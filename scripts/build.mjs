@@ -37,8 +37,21 @@ const contexts = await Promise.all([
   // The extension host provides `vscode`; everything else is bundled, so the .vsix ships no node_modules.
   esbuild.context({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
   // Loaded by the extension when the coordinator first starts, so activation stays small.
-  esbuild.context({ ...common, entryPoints: ['src/extension/run/coordinatorRun.ts'], outfile: 'dist/coordinatorRun.js', external: ['vscode'] }),
-  esbuild.context({ ...common, platform: 'browser', format: 'iife', target: 'es2022', entryPoints: ['webview/src/main.ts'], outfile: 'dist/webview.js', tsconfig: 'webview/tsconfig.json' }),
+  esbuild.context({
+    ...common,
+    entryPoints: ['src/extension/run/coordinatorRun.ts'],
+    outfile: 'dist/coordinatorRun.js',
+    external: ['vscode'],
+  }),
+  esbuild.context({
+    ...common,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    entryPoints: ['webview/src/main.ts'],
+    outfile: 'dist/webview.js',
+    tsconfig: 'webview/tsconfig.json',
+  }),
 ]);
 
 if (watch) {

@@ -7,7 +7,19 @@ export const VSIX = path.join(REPO, 'dist', 'session-coordinator.vsix');
 
 export function packageVsix() {
   build();
-  run(process.execPath, [path.join(REPO, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '-o', VSIX], { stdio: ['ignore', 'ignore', 'inherit'] });
+  run(
+    process.execPath,
+    [
+      path.join(REPO, 'node_modules', '@vscode', 'vsce', 'vsce'),
+      'package',
+      '--no-dependencies',
+      '--allow-missing-repository',
+      '--no-rewrite-relative-links',
+      '-o',
+      VSIX,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   return VSIX;
 }
 

@@ -27,7 +27,12 @@ export function ensureNpmDeps(dir) {
 /** Debian packages the tests need (redis-server for the Redis store): installed with apt when missing. */
 export function ensureDebianPackages(packages) {
   const status = spawnSync('dpkg-query', ['-W', '-f=${Package} ${db:Status-Abbrev}\n', ...packages], { encoding: 'utf8' });
-  const installed = new Set((status.stdout ?? '').split('\n').filter((l) => /\sii\s*$/.test(l)).map((l) => l.split(' ')[0]));
+  const installed = new Set(
+    (status.stdout ?? '')
+      .split('\n')
+      .filter((l) => /\sii\s*$/.test(l))
+      .map((l) => l.split(' ')[0]),
+  );
   const missing = packages.filter((p) => !installed.has(p));
   if (missing.length === 0) return;
   console.log(`Installing Debian packages: ${missing.join(' ')} ...`);

@@ -27,6 +27,18 @@ build();
 run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.']);
 run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'webview']);
 run(process.execPath, [path.join(REPO, 'node_modules', 'eslint', 'bin', 'eslint.js'), 'src', 'test', 'scripts', 'webview', 'bench']);
+// One line width and one layout (.prettierrc.json): `npm run format` fixes what this refuses.
+run(process.execPath, [
+  path.join(REPO, 'node_modules', 'prettier', 'bin', 'prettier.cjs'),
+  '--check',
+  '--log-level',
+  'warn',
+  'src',
+  'test',
+  'scripts',
+  'webview',
+  'bench',
+]);
 
 function testFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -45,7 +57,17 @@ const tap = path.join(outDir, 'test-results.tap');
 
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=2',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tap}`,
+    ...files,
+  ],
   { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] },
 );
 child.on('exit', (code) => {

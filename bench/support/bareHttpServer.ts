@@ -31,7 +31,9 @@ function readBody(req: http.IncomingMessage): Promise<unknown> {
 }
 
 function fail(res: http.ServerResponse, status: number, message: string): void {
-  res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
+  res
+    .writeHead(status, { 'Content-Type': 'application/json' })
+    .end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
 }
 
 const server = http.createServer(async (req, res) => {
@@ -62,7 +64,12 @@ const server = http.createServer(async (req, res) => {
         sessions.delete(id);
       }
     };
-    const mcp = createBareServer(root, 'http', () => session, () => sessions.values());
+    const mcp = createBareServer(
+      root,
+      'http',
+      () => session,
+      () => sessions.values(),
+    );
     await mcp.connect(transport);
     await transport.handleRequest(req, res, body);
   } catch {

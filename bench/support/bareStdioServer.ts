@@ -5,7 +5,12 @@ import { createBareServer, newBareSession } from './bareWhoami.js';
 
 const root = process.argv[2] ?? process.cwd();
 // The closures run only once a client calls whoami, after `session` is set.
-const mcp = createBareServer(root, 'stdio', () => session, () => [session]);
+const mcp = createBareServer(
+  root,
+  'stdio',
+  () => session,
+  () => [session],
+);
 const session = newBareSession(randomUUID(), mcp);
 void mcp.connect(new StdioServerTransport());
 process.stdin.once('end', () => process.exit(0));

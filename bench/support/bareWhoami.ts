@@ -24,7 +24,12 @@ export function newBareSession(id: string, server: McpServer): BareSession {
 }
 
 /** A plain McpServer with only whoami; `self` and `all` give it the data to fill the same shape. */
-export function createBareServer(root: string, transport: string, self: () => BareSession | undefined, all: () => Iterable<BareSession>): McpServer {
+export function createBareServer(
+  root: string,
+  transport: string,
+  self: () => BareSession | undefined,
+  all: () => Iterable<BareSession>,
+): McpServer {
   const server = new McpServer({ name: 'bare-sdk-server', version: '0.0.0' });
   const clientOf = (s: BareSession): { name: string; version: string } => {
     const info = s.server.server.getClientVersion();
@@ -34,7 +39,8 @@ export function createBareServer(root: string, transport: string, self: () => Ba
     'whoami',
     {
       title: 'Who am I',
-      description: 'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
+      description:
+        'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
       inputSchema: schemas.whoami.input,
       outputSchema: schemas.whoami.output,
       annotations: { readOnlyHint: true },

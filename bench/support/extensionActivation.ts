@@ -49,12 +49,18 @@ export function packageEmptyExtension(dir: string): string {
       2,
     ),
   );
-  writeFileSync(path.join(src, 'extension.js'), `'use strict';\nexports.activate = function () {};\nexports.deactivate = function () {};\n`);
+  writeFileSync(
+    path.join(src, 'extension.js'),
+    `'use strict';\nexports.activate = function () {};\nexports.deactivate = function () {};\n`,
+  );
   writeFileSync(path.join(src, 'README.md'), '# Empty extension\n\nThe baseline of the activation bench.\n');
   writeFileSync(path.join(src, 'LICENSE'), 'MIT\n');
   const out = path.join(dir, 'empty-extension.vsix');
   const vsce = path.join(REPO, 'node_modules', '@vscode', 'vsce', 'vsce');
-  const r = spawnSync(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '-o', out], { cwd: src, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '-o', out], {
+    cwd: src,
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`vsce package (empty extension) failed:\n${r.stdout}\n${r.stderr}`);
   return out;
 }

@@ -25,12 +25,29 @@ export interface Figure {
 export const figures: Figure[] = [];
 export const MACHINE = `node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(2)} at start`;
 
-export function report(name: string, value: number, baseline: number, unit: string, target: Target | undefined, notes: string, extraOk = true): void {
+export function report(
+  name: string,
+  value: number,
+  baseline: number,
+  unit: string,
+  target: Target | undefined,
+  notes: string,
+  extraOk = true,
+): void {
   const ratio = value / baseline;
   const within = target === undefined ? true : target.op === '<=' ? ratio <= target.limit : ratio >= target.limit;
   const ok = within && extraOk;
   const targetText = target === undefined ? 'none' : `${target.op}${target.limit}`;
-  const fig: Figure = { name, value: sig(value), baseline: sig(baseline), ratio: sig(ratio, 3), target: targetText, unit, ok, notes: `${notes}; ${MACHINE}` };
+  const fig: Figure = {
+    name,
+    value: sig(value),
+    baseline: sig(baseline),
+    ratio: sig(ratio, 3),
+    target: targetText,
+    unit,
+    ok,
+    notes: `${notes}; ${MACHINE}`,
+  };
   figures.push(fig);
   console.log(`BENCH ${name} value=${fig.value} baseline=${fig.baseline} ratio=${fig.ratio} target=${targetText} ${ok ? 'ok' : 'MISS'}`);
   console.error(`  ${name} [${unit}]: ${notes}`);

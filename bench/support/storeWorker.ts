@@ -47,7 +47,15 @@ export type StoreJob =
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'locked' }
-  | { type: 'done'; startedAt: number; endedAt: number; latencies: number[]; conflicts: number; cpuMs: number; metrics: Record<string, unknown> }
+  | {
+      type: 'done';
+      startedAt: number;
+      endedAt: number;
+      latencies: number[];
+      conflicts: number;
+      cpuMs: number;
+      metrics: Record<string, unknown>;
+    }
   | { type: 'acks'; starts: number[]; acks: number[] }
   | { type: 'seen'; seen: Array<[number, number]> }
   | { type: 'acked'; at: number; latency: number };
@@ -98,13 +106,29 @@ function cpuMs(): number {
 }
 
 function openStore(root: string, metrics: Metrics, options: Partial<FileStoreOptions> = {}): Promise<FileStore> {
-  return FileStore.open({ projectRoot: root, participant: { kind: 'headless', label: `bench worker ${process.pid}` }, metrics, logger: silentLogger, options });
+  return FileStore.open({
+    projectRoot: root,
+    participant: { kind: 'headless', label: `bench worker ${process.pid}` },
+    metrics,
+    logger: silentLogger,
+    options,
+  });
 }
 
 /** The job's RedisStore (the store's default options) when it names one, else its FileStore. */
-function openJobStore(job: { root: string; redis?: RedisTarget }, metrics: Metrics, fileOptions: Partial<FileStoreOptions> = {}): Promise<SharedStore> {
+function openJobStore(
+  job: { root: string; redis?: RedisTarget },
+  metrics: Metrics,
+  fileOptions: Partial<FileStoreOptions> = {},
+): Promise<SharedStore> {
   if (!job.redis) return openStore(job.root, metrics, fileOptions);
-  return RedisStore.open({ url: job.redis.url, projectId: job.redis.projectId, participant: { kind: 'headless', label: `bench worker ${process.pid}` }, metrics, logger: silentLogger });
+  return RedisStore.open({
+    url: job.redis.url,
+    projectId: job.redis.projectId,
+    participant: { kind: 'headless', label: `bench worker ${process.pid}` },
+    metrics,
+    logger: silentLogger,
+  });
 }
 
 async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' }>): Promise<void> {
@@ -231,10 +255,17 @@ async function rawRead(job: Extract<StoreJob, { mode: 'rawRead' }>): Promise<voi
 }
 
 async function hold(job: Extract<StoreJob, { mode: 'hold' }>): Promise<void> {
-  const lock = new ShardLock(path.join(job.root, STORE_FOLDER, 'ns', job.namespace), DEFAULT_FILE_STORE_OPTIONS.lock, new Metrics(), silentLogger);
+  const lock = new ShardLock(
+    path.join(job.root, STORE_FOLDER, 'ns', job.namespace),
+    DEFAULT_FILE_STORE_OPTIONS.lock,
+    new Metrics(),
+    silentLogger,
+  );
   // proper-lockfile probes mtime precision on a process's first lock and dates that lock up to 1 s
   // into the future; a long-running participant did that long ago, so take it once and let it go.
-  await (await lock.acquire())();
+  await (
+    await lock.acquire()
+  )();
   await lock.acquire();
   await send({ type: 'locked' });
   // Holds it (proper-lockfile refreshes its mtime every staleMs / 2) until SIGKILL.

@@ -35,7 +35,11 @@ function install(name) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `agent-${name}`, private: true }, null, 2));
-  execFileSync('npm', ['install', '--save-exact', '--no-audit', '--no-fund', `${pkg}@${version}`], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_config_yes: 'true' } });
+  execFileSync('npm', ['install', '--save-exact', '--no-audit', '--no-fund', `${pkg}@${version}`], {
+    cwd: dir,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, npm_config_yes: 'true' },
+  });
   // npm 11 skips install scripts a project has not allowed; Claude Code's postinstall links its native binary.
   const pkgDir = path.join(dir, 'node_modules', ...pkg.split('/'));
   const scripts = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).scripts ?? {};

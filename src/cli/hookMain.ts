@@ -5,14 +5,23 @@ import { hook, HOOK_EXIT } from './commands/hook.js';
 async function main(): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: process.argv.slice(3), allowPositionals: true, strict: true, options: { workspace: { type: 'string' }, strict: { type: 'boolean', default: false } } });
+    parsed = parseArgs({
+      args: process.argv.slice(3),
+      allowPositionals: true,
+      strict: true,
+      options: { workspace: { type: 'string' }, strict: { type: 'boolean', default: false } },
+    });
   } catch (e) {
     // Exit 1, not 2: to Claude Code and Gemini CLI a 2 means "deny", and a typo in a hook must not block every edit.
     process.stderr.write(`session-coordinator hook: ${e instanceof Error ? e.message : String(e)}; the edit was not checked\n`);
     return HOOK_EXIT.misconfigured;
   }
   const { values, positionals } = parsed;
-  const result = await hook(positionals[0], { strict: values.strict, ...(values.workspace ? { workspace: values.workspace } : {}) }, { stdin: process.stdin, env: process.env });
+  const result = await hook(
+    positionals[0],
+    { strict: values.strict, ...(values.workspace ? { workspace: values.workspace } : {}) },
+    { stdin: process.stdin, env: process.env },
+  );
   if (result.stdout) process.stdout.write(result.stdout);
   if (result.stderr) process.stderr.write(result.stderr);
   return result.exitCode;

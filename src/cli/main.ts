@@ -62,7 +62,10 @@ function acrossWorktreesOption(value: string | undefined): { acrossWorktrees?: A
 /** `--store`, else SESSION_COORDINATOR_STORE; neither: files in the workspace. */
 function storeOption(flag: string | undefined): { store?: string } {
   const store = selectStoreUrl(flag, process.env[STORE_ENV]);
-  if (store !== undefined && !/^rediss?:\/\//.test(store)) throw new UsageError(`--store takes redis://host:port/db or rediss://host:port/db, not ${JSON.stringify(store.replace(/\/\/[^@]*@/, '//***@'))}`);
+  if (store !== undefined && !/^rediss?:\/\//.test(store))
+    throw new UsageError(
+      `--store takes redis://host:port/db or rediss://host:port/db, not ${JSON.stringify(store.replace(/\/\/[^@]*@/, '//***@'))}`,
+    );
   return store === undefined ? {} : { store };
 }
 
@@ -152,7 +155,12 @@ async function run(argv: string[]): Promise<number> {
     case 'status':
       return status({ workspace, json: values.json });
     case 'message':
-      return message(positionals[0], positionals.slice(1), { workspace, ...storeOption(values.store), ...(values.subject !== undefined ? { subject: values.subject } : {}), ...(values.thread !== undefined ? { thread: values.thread } : {}) });
+      return message(positionals[0], positionals.slice(1), {
+        workspace,
+        ...storeOption(values.store),
+        ...(values.subject !== undefined ? { subject: values.subject } : {}),
+        ...(values.thread !== undefined ? { thread: values.thread } : {}),
+      });
     case 'config':
       return config(positionals[0], { workspace });
     case 'setup':

@@ -194,7 +194,8 @@ export class Coordinator {
    */
   async scopeOf(dir: string | undefined): Promise<ProjectScope> {
     const primary = this.primaryScope;
-    if (dir === undefined || !this.others || isInside(this.projectRoot, dir) || (this.primaryReal && isInside(this.primaryReal, dir))) return primary;
+    if (dir === undefined || !this.others || isInside(this.projectRoot, dir) || (this.primaryReal && isInside(this.primaryReal, dir)))
+      return primary;
     return (await this.others.of(dir, primary)) ?? primary;
   }
 
@@ -224,7 +225,9 @@ export class Coordinator {
     for (const p of request.paths) {
       const file = path.resolve(p);
       const inPrimary = isInside(this.projectRoot, file) || (this.primaryReal !== undefined && isInside(this.primaryReal, file));
-      const scope = inPrimary ? this.primaryScope : await this.scopeOf(await fs.realpath(path.dirname(file)).catch(() => path.dirname(file)));
+      const scope = inPrimary
+        ? this.primaryScope
+        : await this.scopeOf(await fs.realpath(path.dirname(file)).catch(() => path.dirname(file)));
       const guard = this.guardIn(scope);
       groups.set(guard, [...(groups.get(guard) ?? []), p]);
     }
@@ -236,7 +239,11 @@ export class Coordinator {
       allowed.push(decision);
     }
     if (allowed.length === 1) return allowed[0]!;
-    const texts = (pick: (d: GuardDecision) => string | undefined): string | undefined => allowed.map(pick).filter((t) => t !== undefined).join('\n\n') || undefined;
+    const texts = (pick: (d: GuardDecision) => string | undefined): string | undefined =>
+      allowed
+        .map(pick)
+        .filter((t) => t !== undefined)
+        .join('\n\n') || undefined;
     const notice = texts((d) => (d.decision === 'allow' ? d.notice : undefined));
     const context = texts((d) => d.context);
     return {
@@ -289,7 +296,11 @@ export class Coordinator {
     this.mailboxValue ??= new Mailbox({
       store: () => this.store,
       metrics: this.metrics,
-      localActors: () => this.sessions.list().filter((s) => isLive(s.state)).map((s) => this.actorFor(s)),
+      localActors: () =>
+        this.sessions
+          .list()
+          .filter((s) => isLive(s.state))
+          .map((s) => this.actorFor(s)),
     });
     return this.mailboxValue;
   }
@@ -317,7 +328,9 @@ export class Coordinator {
       this.layout = await findGitLayout(root);
       this.primaryReal = await fs.realpath(this.projectRoot).catch(() => undefined);
       if (this.layout && !this.worktreeWatch) {
-        this.worktreeWatch = watchWorktrees(this.layout, () => this.track(this.sweepRemovedWorktrees().catch((e) => this.logger.debug(`Checking worktrees: ${errorMessage(e)}`))));
+        this.worktreeWatch = watchWorktrees(this.layout, () =>
+          this.track(this.sweepRemovedWorktrees().catch((e) => this.logger.debug(`Checking worktrees: ${errorMessage(e)}`))),
+        );
       }
       this.problems = [];
     } catch (e) {
@@ -369,7 +382,10 @@ export class Coordinator {
     if (agent && this.sessions.list().some((s) => s !== session && s.agent && agentKey(s.agent) === agentKey(agent))) return;
     const filter = agent ? { sessionId: session.id, agentKey: agentKey(agent) } : { sessionId: session.id };
     const stores = [this.storeValue, ...(this.others?.list() ?? []).map((s) => s.store)];
-    for (const store of stores) this.track(store?.releaseClaimsOf(filter).catch((e) => this.logger.warn(`Releasing the claims of ${session.id}: ${errorMessage(e)}`)));
+    for (const store of stores)
+      this.track(
+        store?.releaseClaimsOf(filter).catch((e) => this.logger.warn(`Releasing the claims of ${session.id}: ${errorMessage(e)}`)),
+      );
   }
 
   /**
@@ -379,15 +395,28 @@ export class Coordinator {
    */
   private async sweepRemovedWorktrees(): Promise<void> {
     if (!this.storeValue || this.disposed) return;
-    const gone = async (dir: string): Promise<boolean> => !(await fs.stat(dir).then(() => true, (e: NodeJS.ErrnoException) => e.code !== 'ENOENT'));
+    const gone = async (dir: string): Promise<boolean> =>
+      !(await fs.stat(dir).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => e.code !== 'ENOENT',
+      ));
     if (this.layout && (await gone(this.layout.worktree))) {
       for (const s of this.sessions.list()) this.sessions.close(s.id, `its worktree ${describeWorktree(this.layout)} was removed`);
     }
     const claims = await this.storeValue.listClaims();
     const checkouts = [...new Set(claims.flatMap((c) => (c.checkout ? [c.checkout] : [])))];
-    const removed = new Set((await Promise.all(checkouts.map(async (c) => ((await gone(c)) ? c : undefined)))).filter((c) => c !== undefined));
+    const removed = new Set(
+      (await Promise.all(checkouts.map(async (c) => ((await gone(c)) ? c : undefined)))).filter((c) => c !== undefined),
+    );
     for (const c of claims.filter((x) => x.checkout && removed.has(x.checkout))) {
-      await this.storeValue.revokeClaim(c.resource, c.fencingToken, { sessionId: 'coordinator', clientName: 'worktree removed', participantId: this.storeValue.participantId }, c.checkout).catch(() => undefined);
+      await this.storeValue
+        .revokeClaim(
+          c.resource,
+          c.fencingToken,
+          { sessionId: 'coordinator', clientName: 'worktree removed', participantId: this.storeValue.participantId },
+          c.checkout,
+        )
+        .catch(() => undefined);
       this.metrics.counter('claims.releasedWorktreeRemoved').inc();
     }
   }
@@ -406,12 +435,32 @@ export class Coordinator {
       const infos = this.sessions.infos();
       const presence = (layout: GitLayout | undefined, list: typeof infos) => {
         const worktree = layout ? { worktree: describeWorktree(layout) } : {};
-        return list.map((s) => ({ id: s.id, clientName: s.client.name, ...(s.agent ? { agent: s.agent } : {}), ...worktree, transport: s.transport, state: s.state.kind, root: s.root, tags: s.tags, requestCount: s.requestCount, lastActivityAt: s.lastActivityAt }));
+        return list.map((s) => ({
+          id: s.id,
+          clientName: s.client.name,
+          ...(s.agent ? { agent: s.agent } : {}),
+          ...worktree,
+          transport: s.transport,
+          state: s.state.kind,
+          root: s.root,
+          tags: s.tags,
+          requestCount: s.requestCount,
+          lastActivityAt: s.lastActivityAt,
+        }));
       };
-      void this.storeValue?.heartbeat(presence(this.layout, infos)).catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
+      void this.storeValue
+        ?.heartbeat(presence(this.layout, infos))
+        .catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
       // Another folder's project hears of the sessions working in it: its claims' holders must be seen live there.
       for (const scope of this.others?.list() ?? []) {
-        void scope.store.heartbeat(presence(scope.layout, infos.filter((s) => isInside(scope.root, s.root)))).catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
+        void scope.store
+          .heartbeat(
+            presence(
+              scope.layout,
+              infos.filter((s) => isInside(scope.root, s.root)),
+            ),
+          )
+          .catch((e) => this.logger.debug(`Presence heartbeat: ${errorMessage(e)}`));
       }
     }, 50);
     this.presenceTimer.unref();
@@ -435,7 +484,11 @@ export class Coordinator {
     const session = this.sessions.byResumeHandle(handle);
     if (session?.state.kind === 'disconnected') this.sessions.reconnect(session.id);
     if (!session || session.state.kind !== 'active') {
-      throw new CoordinatorError('ResumeHandleInvalid', 'That resume handle names no live session: it may have expired (TTL) or been closed', {});
+      throw new CoordinatorError(
+        'ResumeHandleInvalid',
+        'That resume handle names no live session: it may have expired (TTL) or been closed',
+        {},
+      );
     }
     return session;
   }
@@ -461,7 +514,9 @@ export class Coordinator {
       health: this.health(),
       allowedRoots: this.roots.allowedRoots,
       sessions: this.sessions.infos(),
-      store: store ? (storeStatus ?? (await store.status())) : { kind: 'memory', location: 'not started', degraded: true, namespaces: [], eventLogBytes: 0 },
+      store: store
+        ? (storeStatus ?? (await store.status()))
+        : { kind: 'memory', location: 'not started', degraded: true, namespaces: [], eventLogBytes: 0 },
       participants: store ? await store.participants() : [],
       blockedEdits: [...(this.guardValue?.recentBlocked ?? [])],
       acrossWorktrees: store ? worktreeOverlaps(claims ?? (await store.listClaims().catch(() => []))) : [],

@@ -72,7 +72,11 @@ export class Participant {
     const host = new McpHost(coordinator);
     host.start();
     const http = options.http
-      ? new HttpEndpoint(host, coordinator, { port: options.http.port, token: options.http.token, maxBodyBytes: options.http.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES })
+      ? new HttpEndpoint(host, coordinator, {
+          port: options.http.port,
+          token: options.http.token,
+          maxBodyBytes: options.http.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+        })
       : undefined;
     const participant = new Participant(coordinator, host, options.logger, http);
     try {

@@ -13,7 +13,6 @@ import { StatusBar } from './statusBar.js';
 import type { PanelState } from './views/healthProtocol.js';
 import { HEALTH_VIEW_ID, HealthViewProvider } from './views/healthViewProvider.js';
 
-
 type RunModule = typeof import('./run/coordinatorRun.js');
 
 /**
@@ -26,7 +25,8 @@ function loadRunModule(): RunModule {
   return require(path.join(__dirname, 'coordinatorRun.js')) as RunModule;
 }
 
-const RESTRICTED = 'Restricted Mode: this workspace is not trusted, so the coordinator writes nothing in it and shares nothing with other windows.';
+const RESTRICTED =
+  'Restricted Mode: this workspace is not trusted, so the coordinator writes nothing in it and shares nothing with other windows.';
 
 /**
  * The composition root. Two lifetimes: what lives as long as the extension
@@ -54,14 +54,29 @@ export class Container implements vscode.Disposable {
     this.statusBar = this.extension.add(new StatusBar());
     this.statusBar.setVisible(this.settings.statusBarEnabled);
     this.view = this.extension.add(new HealthViewProvider(context.extensionUri, () => void this.refresh()));
-    this.extension.add(vscode.window.registerWebviewViewProvider(HEALTH_VIEW_ID, this.view, { webviewOptions: { retainContextWhenHidden: false } }));
+    this.extension.add(
+      vscode.window.registerWebviewViewProvider(HEALTH_VIEW_ID, this.view, { webviewOptions: { retainContextWhenHidden: false } }),
+    );
     this.mcp = this.extension.add(new McpServerProvider());
     this.extension.add(vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, this.mcp));
     this.decorations = this.extension.add(new ClaimDecorations());
     this.decorations.setEnabled(this.settings.claimBadges);
     this.extension.add(vscode.window.registerFileDecorationProvider(this.decorations));
-    this.extension.add(new SaveGuard(() => this.claimIndex, () => this.settings.warnBeforeSave));
-    for (const d of registerCommands({ run: () => this.run, restart: () => this.restart(), showLog: () => this.log.show(), extensionPath: context.extensionPath, secrets: context.secrets, settings: this.settings })) this.extension.add(d);
+    this.extension.add(
+      new SaveGuard(
+        () => this.claimIndex,
+        () => this.settings.warnBeforeSave,
+      ),
+    );
+    for (const d of registerCommands({
+      run: () => this.run,
+      restart: () => this.restart(),
+      showLog: () => this.log.show(),
+      extensionPath: context.extensionPath,
+      secrets: context.secrets,
+      settings: this.settings,
+    }))
+      this.extension.add(d);
     this.extension.add(vscode.workspace.onDidChangeConfiguration((e) => void this.onSettingsChanged(e)));
     this.extension.add(vscode.workspace.onDidChangeWorkspaceFolders(() => void this.onFoldersChanged()));
     this.extension.add(
@@ -110,9 +125,18 @@ export class Container implements vscode.Disposable {
   private async startRun(): Promise<void> {
     const restrictedReason = vscode.workspace.isTrusted ? undefined : RESTRICTED;
     try {
-      const { password: storePassword, refused } = passwordFor(this.settings.storeUrl, await this.context.secrets.get(STORE_PASSWORD_SECRET));
+      const { password: storePassword, refused } = passwordFor(
+        this.settings.storeUrl,
+        await this.context.secrets.get(STORE_PASSWORD_SECRET),
+      );
       if (refused) this.log.warn(refused);
-      const run = await loadRunModule().CoordinatorRun.start({ log: this.log, settings: this.settings, workspaceRoots: this.roots(), restrictedReason, storePassword });
+      const run = await loadRunModule().CoordinatorRun.start({
+        log: this.log,
+        settings: this.settings,
+        workspaceRoots: this.roots(),
+        restrictedReason,
+        storePassword,
+      });
       // Disposed in reverse: the timer, the subscriptions, the MCP definition, then the run itself.
       const scope = new DisposableStore();
       scope.add(run);

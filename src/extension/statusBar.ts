@@ -21,7 +21,14 @@ export class StatusBar implements vscode.Disposable {
 
   update(state: PanelState): void {
     const count = state.sessions.length;
-    const icon = state.status === 'ok' ? '$(broadcast)' : state.status === 'restricted' ? '$(shield)' : state.status === 'degraded' ? '$(warning)' : '$(error)';
+    const icon =
+      state.status === 'ok'
+        ? '$(broadcast)'
+        : state.status === 'restricted'
+          ? '$(shield)'
+          : state.status === 'degraded'
+            ? '$(warning)'
+            : '$(error)';
     // Files this worktree changes that another worktree changes too: what will meet at merge time.
     const shared = (state.acrossWorktrees ?? []).filter((o) => o.here);
     this.item.text = `${icon} ${count} session${count === 1 ? '' : 's'}${shared.length ? ` $(git-merge) ${shared.length}` : ''}`;
@@ -29,7 +36,12 @@ export class StatusBar implements vscode.Disposable {
       [
         `**Session Coordinator**: ${state.statusText}`,
         ...state.problems.map((p) => `- ${p.message}${p.action ? ` — ${p.action}` : ''}`),
-        ...(shared.length ? ['', `Also changed in another worktree: ${shared.map((o) => `\`${o.resource}\` (${o.worktrees.map((w) => w.worktree).join(', ')})`).join('; ')}`] : []),
+        ...(shared.length
+          ? [
+              '',
+              `Also changed in another worktree: ${shared.map((o) => `\`${o.resource}\` (${o.worktrees.map((w) => w.worktree).join(', ')})`).join('; ')}`,
+            ]
+          : []),
         '',
         'Click to open Session Health',
       ].join('\n'),

@@ -67,9 +67,14 @@ test('R-AGT-5, R-AGT-2: Claude Code connects through connect, and whoami names t
   const sessionId = agentSessionId(result);
   const [whoami] = m.toolResults();
   assert.equal(whoami?.isError, false, whoami?.text);
-  const me = JSON.parse(whoami!.text) as { client: { name: string }; agent?: { kind: string; sessionId: string }; transport: string; pid: number };
+  const me = JSON.parse(whoami!.text) as {
+    client: { name: string };
+    agent?: { kind: string; sessionId: string };
+    transport: string;
+    pid: number;
+  };
   assert.equal(me.client.name, 'claude-code');
-  assert.deepEqual(me.agent, { kind: 'claude-code', sessionId }, 'the agent is Claude Code\'s own session');
+  assert.deepEqual(me.agent, { kind: 'claude-code', sessionId }, "the agent is Claude Code's own session");
   assert.equal(me.transport, 'relay');
   assert.equal(me.pid, setup.server!.child.pid, 'relayed to the live participant');
 });
@@ -77,7 +82,11 @@ test('R-AGT-5, R-AGT-2: Claude Code connects through connect, and whoami names t
 test('R-AGT-5, R-CLM-1, R-AGT-1: a conflicting claim is refused with the holder; after Claude Code exits its own claim is free within 1 s', async () => {
   const setup = await project({ participant: true });
   await holder(setup, 'src/locked');
-  const m = await model([tool('claim_acquire', { resource: 'src/locked/a.ts' }), tool('claim_acquire', { resource: 'docs/readme.md', ttlSeconds: 600 }), { text: 'done' }]);
+  const m = await model([
+    tool('claim_acquire', { resource: 'src/locked/a.ts' }),
+    tool('claim_acquire', { resource: 'docs/readme.md', ttlSeconds: 600 }),
+    { text: 'done' },
+  ]);
   const result = await claude(setup, m);
   agentSessionId(result);
   const [refused, granted] = m.toolResults();
@@ -91,22 +100,29 @@ test('R-AGT-5, R-CLM-1, R-AGT-1: a conflicting claim is refused with the holder;
   assert.ok(ms <= 1_000, `free ${ms} ms after Claude Code exited`);
 });
 
-test('R-AGT-4, R-AGT-5: Claude Code\'s Edit inside another agent\'s claimed folder is blocked by its own hook, the file is unchanged, and the model is told the holder', async () => {
+test("R-AGT-4, R-AGT-5: Claude Code's Edit inside another agent's claimed folder is blocked by its own hook, the file is unchanged, and the model is told the holder", async () => {
   const setup = await project({ participant: true });
   const file = path.join(setup.ws, 'src', 'locked', 'a.ts');
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, 'export const a = 1;\n');
   await holder(setup, 'src/locked');
-  const m = await model([{ toolUse: { name: 'Read', input: { file_path: file } } }, { toolUse: { name: 'Edit', input: { file_path: file, old_string: '1', new_string: '2' } } }, { text: 'done' }]);
+  const m = await model([
+    { toolUse: { name: 'Read', input: { file_path: file } } },
+    { toolUse: { name: 'Edit', input: { file_path: file, old_string: '1', new_string: '2' } } },
+    { text: 'done' },
+  ]);
   agentSessionId(await claude(setup, m));
   const edit = m.toolResults()[1];
   assert.equal(edit?.isError, true, `the Edit was not blocked: ${edit?.text}`);
   assert.match(edit!.text, /src\/locked\/a\.ts is claimed \(through src\/locked\) by claude-code session holder-a…/);
-  assert.match(edit!.text, /Ask the holder to hand it to you: message_send \{"to":"claude-code:[^"]+"\} \(it can claim_transfer it\), or wait for the claim to end/);
+  assert.match(
+    edit!.text,
+    /Ask the holder to hand it to you: message_send \{"to":"claude-code:[^"]+"\} \(it can claim_transfer it\), or wait for the claim to end/,
+  );
   assert.equal(readFileSync(file, 'utf8'), 'export const a = 1;\n', 'the file is unchanged');
 });
 
-test('R-AGT-4, R-AGT-5: an unclaimed edit goes through and shows in claim_list as the agent\'s while it works; free within 1 s after it exits; its own MCP claim never blocks it', async () => {
+test("R-AGT-4, R-AGT-5: an unclaimed edit goes through and shows in claim_list as the agent's while it works; free within 1 s after it exits; its own MCP claim never blocks it", async () => {
   const setup = await project({ participant: true });
   const free = path.join(setup.ws, 'src', 'free.ts');
   const mine = path.join(setup.ws, 'lib', 'mine', 'b.ts');
@@ -122,7 +138,9 @@ test('R-AGT-4, R-AGT-5: an unclaimed edit goes through and shows in claim_list a
   const [write, list, claim, second] = m.toolResults();
   assert.equal(write?.isError, false, write?.text);
   assert.equal(readFileSync(free, 'utf8'), 'export const free = true;\n');
-  const claims = (JSON.parse(list!.text) as { claims: Array<{ resource: string; holder: { agent?: { sessionId: string }; via?: string } }> }).claims;
+  const claims = (
+    JSON.parse(list!.text) as { claims: Array<{ resource: string; holder: { agent?: { sessionId: string }; via?: string } }> }
+  ).claims;
   const auto = claims.find((c) => c.resource === 'src/free.ts');
   assert.equal(auto?.holder.agent?.sessionId, sessionId, 'held by this agent');
   assert.equal(auto?.holder.via, 'edit-guard');
@@ -137,7 +155,10 @@ test('R-AGT-4, R-AGT-5: an unclaimed edit goes through and shows in claim_list a
 
 test('R-AGT-4, R-AGT-5: two Claude Codes at once: disjoint files both go through; the same file, exactly one, every round', async () => {
   const setup = await project({ participant: true });
-  const write = (file: string, content: string): Step[] => [{ toolUse: { name: 'Write', input: { file_path: path.join(setup.ws, file), content } } }, { text: 'done' }];
+  const write = (file: string, content: string): Step[] => [
+    { toolUse: { name: 'Write', input: { file_path: path.join(setup.ws, file), content } } },
+    { text: 'done' },
+  ];
   const [a, b] = await Promise.all([model(write('one.ts', 'a')), model(write('two.ts', 'b'))]);
   const [ra, rb] = await Promise.all([claude(setup, a), claude(setup, b)]);
   agentSessionId(ra);
@@ -154,38 +175,64 @@ test('R-AGT-4, R-AGT-5: two Claude Codes at once: disjoint files both go through
       await bothTried;
       return { text: 'done' };
     };
-    const race = (content: string): Array<Step | (() => Promise<Step>)> => [{ toolUse: { name: 'Write', input: { file_path: path.join(setup.ws, file), content } } }, thenWait];
+    const race = (content: string): Array<Step | (() => Promise<Step>)> => [
+      { toolUse: { name: 'Write', input: { file_path: path.join(setup.ws, file), content } } },
+      thenWait,
+    ];
     const [x, y] = await Promise.all([model(race('x')), model(race('y'))]);
     await Promise.all([claude(setup, x), claude(setup, y)]);
     const outcomes = [x.toolResults()[0]?.isError, y.toolResults()[0]?.isError].sort();
     assert.deepEqual(outcomes, [false, true], `round ${round}: exactly one write goes through`);
     const winner = x.toolResults()[0]?.isError ? 'y' : 'x';
-    assert.equal(readFileSync(path.join(setup.ws, file), 'utf8'), winner, 'the file holds the winner\'s write only');
+    assert.equal(readFileSync(path.join(setup.ws, file), 'utf8'), winner, "the file holds the winner's write only");
   }
 });
 
-test('R-AGT-4, R-AGT-5: with no participant live, Claude Code\'s hook still decides through the store', async () => {
+test("R-AGT-4, R-AGT-5: with no participant live, Claude Code's hook still decides through the store", async () => {
   const setup = await project({ participant: false });
   const file = path.join(setup.ws, 'README.md');
   writeFileSync(file, '# readme\n');
   // Another agent's edit took README.md (its hook, no participant either).
-  const taken = await runCliWith(['hook', 'claude-code'], cliEnv(setup.home), { stdin: JSON.stringify({ session_id: 'other-agent-1', cwd: setup.ws, hook_event_name: 'PreToolUse', tool_name: 'Write', tool_input: { file_path: file } }) });
+  const taken = await runCliWith(['hook', 'claude-code'], cliEnv(setup.home), {
+    stdin: JSON.stringify({
+      session_id: 'other-agent-1',
+      cwd: setup.ws,
+      hook_event_name: 'PreToolUse',
+      tool_name: 'Write',
+      tool_input: { file_path: file },
+    }),
+  });
   assert.equal(taken.code, 0, taken.stderr);
-  const m = await model([tool('whoami'), { toolUse: { name: 'Edit', input: { file_path: file, old_string: 'readme', new_string: 'mine' } } }, { text: 'done' }]);
+  const m = await model([
+    tool('whoami'),
+    { toolUse: { name: 'Edit', input: { file_path: file, old_string: 'readme', new_string: 'mine' } } },
+    { text: 'done' },
+  ]);
   agentSessionId(await claude(setup, m));
   const [whoami, edit] = m.toolResults();
-  assert.equal((JSON.parse(whoami!.text) as { transport: string }).transport, 'stdio', 'connect served in-process: no participant was live');
+  assert.equal(
+    (JSON.parse(whoami!.text) as { transport: string }).transport,
+    'stdio',
+    'connect served in-process: no participant was live',
+  );
   assert.equal(edit?.isError, true);
   assert.match(edit!.text, /README\.md is claimed by claude-code session other-ag…/);
   assert.equal(readFileSync(file, 'utf8'), '# readme\n');
 });
 
-test('R-AGT-3, R-AGT-5: after setup claude-code, claude mcp list says Connected, and a run with only the project\'s files is guarded', async () => {
+test("R-AGT-3, R-AGT-5: after setup claude-code, claude mcp list says Connected, and a run with only the project's files is guarded", async () => {
   const setup = await project({ participant: true });
   const done = await runCliWith(['setup', 'claude-code', '--workspace', setup.ws], cliEnv(setup.home));
   assert.equal(done.code, 0, done.stderr);
   const env = { SESSION_COORDINATOR_TOKEN: TOKEN };
-  const list = await runClaude({ workspace: setup.ws, modelUrl: 'http://127.0.0.1:9', coordinatorHome: setup.home, projectConfig: true, args: ['mcp', 'list'], env });
+  const list = await runClaude({
+    workspace: setup.ws,
+    modelUrl: 'http://127.0.0.1:9',
+    coordinatorHome: setup.home,
+    projectConfig: true,
+    args: ['mcp', 'list'],
+    env,
+  });
   assert.match(list.stdout, /session-coordinator: .*connect --workspace .* - ✔ Connected/);
   await holder(setup, 'src/locked');
   const file = path.join(setup.ws, 'src', 'locked', 'x.ts');
@@ -197,7 +244,7 @@ test('R-AGT-3, R-AGT-5: after setup claude-code, claude mcp list says Connected,
   assert.match(write!.text, /claimed \(through src\/locked\) by claude-code session holder-a…/);
 });
 
-test('R-AGT-6, R-AGT-4, R-AGT-5: two Claude Codes hand a file over: A is denied, messages B; B\'s next tool call carries the message into its model; B transfers the claim; A\'s edit goes through', async () => {
+test("R-AGT-6, R-AGT-4, R-AGT-5: two Claude Codes hand a file over: A is denied, messages B; B's next tool call carries the message into its model; B transfers the claim; A's edit goes through", async () => {
   const setup = await project({ participant: true });
   const file = path.join(setup.ws, 'src', 'api.ts');
   mkdirSync(path.dirname(file), { recursive: true });
@@ -260,7 +307,7 @@ test('R-AGT-6, R-AGT-4, R-AGT-5: two Claude Codes hand a file over: A is denied,
   assert.equal(deniedEdit?.isError, true, `the first edit went through: ${deniedEdit?.text}`);
   assert.match(deniedEdit!.text, /Ask the holder to hand it to you: message_send/);
   assert.equal(sent?.isError, false, sent?.text);
-  assert.match(carried, /Please hand me src\/api\.ts: I am migrating the API\./, 'B\'s model received A\'s message with its next tool call');
+  assert.match(carried, /Please hand me src\/api\.ts: I am migrating the API\./, "B's model received A's message with its next tool call");
   assert.match(carried, /their words, not your user's instructions/);
   const [, , transfer] = b.toolResults();
   assert.equal(transfer?.isError, false, `the transfer failed: ${transfer?.text}`);
@@ -275,11 +322,20 @@ test('R-CLM-5, R-AGT-4, R-AGT-5: Claude Code in a git worktree edits a file an a
   cleanup.push(() => server.stop());
   const holderInMain = await httpClient(server.url, 'agent-in-main');
   cleanup.push(() => holderInMain.client.close());
-  assert.equal((await holderInMain.client.callTool({ name: 'claim_acquire', arguments: { resource: 'a.txt', ttlSeconds: 600 } })).isError, undefined);
+  assert.equal(
+    (await holderInMain.client.callTool({ name: 'claim_acquire', arguments: { resource: 'a.txt', ttlSeconds: 600 } })).isError,
+    undefined,
+  );
 
   const file = path.join(feature, 'a.txt');
-  const m = await model([{ toolUse: { name: 'Read', input: { file_path: file } } }, { toolUse: { name: 'Edit', input: { file_path: file, old_string: 'a = 1', new_string: 'a = 2' } } }, { text: 'done' }]);
-  agentSessionId(await runClaude({ workspace: feature, modelUrl: m.url, coordinatorHome: home, env: { SESSION_COORDINATOR_TOKEN: TOKEN } }));
+  const m = await model([
+    { toolUse: { name: 'Read', input: { file_path: file } } },
+    { toolUse: { name: 'Edit', input: { file_path: file, old_string: 'a = 1', new_string: 'a = 2' } } },
+    { text: 'done' },
+  ]);
+  agentSessionId(
+    await runClaude({ workspace: feature, modelUrl: m.url, coordinatorHome: home, env: { SESSION_COORDINATOR_TOKEN: TOKEN } }),
+  );
   const edit = m.toolResults()[1];
   assert.equal(edit?.isError, false, `the edit was blocked: ${edit?.text}`);
   assert.equal(readFileSync(file, 'utf8'), 'a = 2\n');

@@ -19,7 +19,12 @@ after(async () => {
 });
 
 /** A workspace with a live participant, set up by `setup gemini`; the token is the install's file. */
-async function geminiProject(): Promise<{ ws: { path: string }; home: { path: string }; server: Awaited<ReturnType<typeof startServe>>; token: string }> {
+async function geminiProject(): Promise<{
+  ws: { path: string };
+  home: { path: string };
+  server: Awaited<ReturnType<typeof startServe>>;
+  token: string;
+}> {
   const ws = tempDir();
   const home = tempDir();
   cleanup.push(ws.remove, home.remove);
@@ -32,11 +37,19 @@ async function geminiProject(): Promise<{ ws: { path: string }; home: { path: st
   return { ws, home, server, token: readFileSync(path.join(home.path, 'token'), 'utf8').trim() };
 }
 
-test('R-AGT-5, R-AGT-2, R-AGT-4, R-AGT-1: Gemini CLI set up by setup gemini: its MCP session and its hook are one agent; a write into another agent\'s claim is blocked with the holder; its claims go when it exits', async () => {
+test("R-AGT-5, R-AGT-2, R-AGT-4, R-AGT-1: Gemini CLI set up by setup gemini: its MCP session and its hook are one agent; a write into another agent's claim is blocked with the holder; its claims go when it exits", async () => {
   const { ws, home, server, token } = await geminiProject();
-  const holder = await relayAgent(ws.path, home.path, { CLAUDE_CODE_SESSION_ID: 'holder-agent-0001', SESSION_COORDINATOR_TOKEN: token }, 'claude-code');
+  const holder = await relayAgent(
+    ws.path,
+    home.path,
+    { CLAUDE_CODE_SESSION_ID: 'holder-agent-0001', SESSION_COORDINATOR_TOKEN: token },
+    'claude-code',
+  );
   cleanup.push(() => holder.client.close());
-  assert.equal((await holder.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/locked', ttlSeconds: 600 } })).isError, undefined);
+  assert.equal(
+    (await holder.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/locked', ttlSeconds: 600 } })).isError,
+    undefined,
+  );
   const locked = path.join(ws.path, 'src', 'locked', 'a.ts');
   mkdirSync(path.dirname(locked), { recursive: true });
   writeFileSync(locked, 'export const a = 1;\n');
@@ -55,13 +68,23 @@ test('R-AGT-5, R-AGT-2, R-AGT-4, R-AGT-1: Gemini CLI set up by setup gemini: its
   const [whoami, claim, write, replace] = model.functionResponses();
   // Gemini CLI wraps what an MCP tool returns in an <untrusted_context> element.
   const output = (whoami?.response as { output?: string } | undefined)?.output ?? '';
-  const me = JSON.parse(output.replace(/^<untrusted_context>\n/, '').replace(/\n<\/untrusted_context>$/, '')) as { client?: { name: string }; agent?: { kind: string; sessionId: string } };
+  const me = JSON.parse(output.replace(/^<untrusted_context>\n/, '').replace(/\n<\/untrusted_context>$/, '')) as {
+    client?: { name: string };
+    agent?: { kind: string; sessionId: string };
+  };
   assert.equal(me.client?.name, 'gemini-cli-mcp-client');
   assert.equal(me.agent?.kind, 'gemini', 'the MCP session knows its agent');
   assert.doesNotMatch(JSON.stringify(claim?.response), /error/i, JSON.stringify(claim?.response));
-  assert.doesNotMatch(JSON.stringify(write?.response), /blocked/i, `its own MCP claim blocked its write: ${JSON.stringify(write?.response)}`);
+  assert.doesNotMatch(
+    JSON.stringify(write?.response),
+    /blocked/i,
+    `its own MCP claim blocked its write: ${JSON.stringify(write?.response)}`,
+  );
   assert.equal(readFileSync(mine, 'utf8'), 'export const mine = 1;\n');
-  assert.match(JSON.stringify(replace?.response), /blocked.*src\/locked\/a\.ts is claimed \(through src\/locked\) by claude-code session holder-a…/);
+  assert.match(
+    JSON.stringify(replace?.response),
+    /blocked.*src\/locked\/a\.ts is claimed \(through src\/locked\) by claude-code session holder-a…/,
+  );
   assert.equal(readFileSync(locked, 'utf8'), 'export const a = 1;\n', 'the blocked file is unchanged');
 
   const other = await httpClient(server.url, 'other', token);
@@ -82,7 +105,10 @@ test('R-AGT-6, R-AGT-5: a message to a Gemini CLI agent reaches its model after 
       const who = model.functionResponses()[0]?.response as { output?: string } | undefined;
       const agent = /"agent":\{"kind":"gemini","sessionId":"([^"]+)"/.exec(who?.output ?? '')?.[1];
       assert.ok(agent, `whoami named no gemini agent: ${who?.output?.slice(0, 300)}`);
-      const r = await sender.client.callTool({ name: 'message_send', arguments: { to: `gemini:${agent}`, body: 'Leave src/api alone: I am migrating it' } });
+      const r = await sender.client.callTool({
+        name: 'message_send',
+        arguments: { to: `gemini:${agent}`, body: 'Leave src/api alone: I am migrating it' },
+      });
       assert.equal(r.isError, undefined, JSON.stringify(r.content));
       sent = `gemini:${agent}`;
       return { toolUse: { name: 'mcp_session-coordinator_claim_list', input: {} } };
@@ -95,6 +121,10 @@ test('R-AGT-6, R-AGT-5: a message to a Gemini CLI agent reaches its model after 
   assert.equal(result.code, 0, result.stderr.slice(-2000));
   assert.ok(sent, 'the message was sent');
   const [, afterList, secondList] = model.functionResponses();
-  assert.match(JSON.stringify(afterList?.response), /hook_context.*Leave src\/api alone: I am migrating it/s, `the tool result after the message carries it: ${JSON.stringify(afterList?.response).slice(-600)}`);
+  assert.match(
+    JSON.stringify(afterList?.response),
+    /hook_context.*Leave src\/api alone: I am migrating it/s,
+    `the tool result after the message carries it: ${JSON.stringify(afterList?.response).slice(-600)}`,
+  );
   assert.doesNotMatch(JSON.stringify(secondList?.response), /Leave src\/api alone/, 'delivered once');
 });

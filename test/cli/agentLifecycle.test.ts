@@ -102,7 +102,10 @@ test('R-AGT-1: an HTTP client that drops its stream and comes back within the gr
   assert.equal(after.sessionId, me.sessionId, 'the same session, back');
   assert.equal(after.state, 'active');
   const claims = await b.client.callTool({ name: 'claim_list', arguments: {} });
-  assert.ok((claims.structuredContent as { claims: Array<{ resource: string }> }).claims.some((c) => c.resource === 'src/flaky.ts'), 'its claim survived the blip');
+  assert.ok(
+    (claims.structuredContent as { claims: Array<{ resource: string }> }).claims.some((c) => c.resource === 'src/flaky.ts'),
+    'its claim survived the blip',
+  );
   assert.notEqual(sessionId, again.transport.sessionId);
   await again.transport.terminateSession();
   await b.transport.terminateSession();
@@ -133,29 +136,36 @@ test('R-AGT-2: a relayed session knows its agent: whoami, peers and claim holder
   assert.equal(((await whoami(odd.client)) as { agent?: unknown }).agent, undefined);
 });
 
-for (const signal of ['SIGTERM', 'SIGHUP'] as const) test(`R-AGT-1: with no participant live, connect serves in-process and still frees its claims within 1 s of ${signal}`, async () => {
-  const ws = tempDir();
-  const home = tempDir();
-  cleanup.push(ws.remove, home.remove);
-  const first = await relayAgent(ws.path, home.path, { CLAUDE_CODE_SESSION_ID: 'alone-0001' }, 'alone');
-  const me = (await whoami(first.client)) as Awaited<ReturnType<typeof whoami>> & { agent?: { kind: string } };
-  assert.equal(me.transport, 'stdio', 'served in-process');
-  assert.equal(me.agent?.kind, 'claude-code', 'the agent read from the environment');
-  assert.equal((await first.client.callTool({ name: 'claim_acquire', arguments: { resource: 'alone.ts', ttlSeconds: 600 } })).isError, undefined);
-  const second = await relayAgent(ws.path, home.path, {}, 'second');
-  cleanup.push(() => second.client.close());
-  const killedAt = Date.now();
-  process.kill(first.pid, signal);
-  const ms = await msUntilGranted(second.client, 'alone.ts', killedAt, 5_000);
-  assert.ok(ms <= 1_000, `free after ${ms} ms`);
-});
+for (const signal of ['SIGTERM', 'SIGHUP'] as const)
+  test(`R-AGT-1: with no participant live, connect serves in-process and still frees its claims within 1 s of ${signal}`, async () => {
+    const ws = tempDir();
+    const home = tempDir();
+    cleanup.push(ws.remove, home.remove);
+    const first = await relayAgent(ws.path, home.path, { CLAUDE_CODE_SESSION_ID: 'alone-0001' }, 'alone');
+    const me = (await whoami(first.client)) as Awaited<ReturnType<typeof whoami>> & { agent?: { kind: string } };
+    assert.equal(me.transport, 'stdio', 'served in-process');
+    assert.equal(me.agent?.kind, 'claude-code', 'the agent read from the environment');
+    assert.equal(
+      (await first.client.callTool({ name: 'claim_acquire', arguments: { resource: 'alone.ts', ttlSeconds: 600 } })).isError,
+      undefined,
+    );
+    const second = await relayAgent(ws.path, home.path, {}, 'second');
+    cleanup.push(() => second.client.close());
+    const killedAt = Date.now();
+    process.kill(first.pid, signal);
+    const ms = await msUntilGranted(second.client, 'alone.ts', killedAt, 5_000);
+    assert.ok(ms <= 1_000, `free after ${ms} ms`);
+  });
 
 test('R-AGT-1: a relay killed before its stream reached the participant still has its session ended (its socket closing says so)', async () => {
   const { server } = await participant();
   // A relay, as far as the participant can tell, whose GET stream never arrives: one keep-alive socket, then gone.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const headers = { 'Content-Type': 'application/json', Accept: ACCEPT, Authorization: `Bearer ${TOKEN}`, [RELAY_HEADER]: 'stdio' };
-  const send = (body: unknown, extra: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> =>
+  const send = (
+    body: unknown,
+    extra: Record<string, string> = {},
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> =>
     new Promise((resolve, reject) => {
       const req = http.request(server.url, { method: 'POST', agent, headers: { ...headers, ...extra } }, (res) => {
         let text = '';
@@ -169,7 +179,15 @@ test('R-AGT-1: a relay killed before its stream reached the participant still ha
   const id = String(init.headers['mcp-session-id']);
   const session = { 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18' };
   await send({ jsonrpc: '2.0', method: 'notifications/initialized' }, session);
-  const claim = await send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'claim_acquire', arguments: { resource: 'src/early.ts', ttlSeconds: 600 } } }, session);
+  const claim = await send(
+    {
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'claim_acquire', arguments: { resource: 'src/early.ts', ttlSeconds: 600 } },
+    },
+    session,
+  );
   assert.match(claim.text, /fencingToken/);
   const other = await httpClient(server.url, 'other-agent');
   cleanup.push(() => other.client.close());

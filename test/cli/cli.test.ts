@@ -23,7 +23,8 @@ const USAGE_HEAD = /^Usage: session-coordinator <command> \[options\]$/m;
 
 function assertUsage(text: string, what: string): void {
   assert.match(text, USAGE_HEAD, `${what}: usage printed`);
-  for (const command of ['serve', 'status', 'config']) assert.match(text, new RegExp(`^ {2}${command} `, 'm'), `${what}: usage lists ${command}`);
+  for (const command of ['serve', 'status', 'config'])
+    assert.match(text, new RegExp(`^ {2}${command} `, 'm'), `${what}: usage lists ${command}`);
   assert.match(text, /Exit codes: 0 success, 1 failure, 2 bad usage, 3 no live participant/, `${what}: usage lists the exit codes`);
 }
 
@@ -63,7 +64,9 @@ test('R-CLI-4: bad flags, arguments and commands print a message and usage on st
       ...(await Promise.all(
         BAD.slice(i, i + 4).map(async ([args, message]) => {
           const home = freshHome();
-          const res = await runCliWith([...args, ...(args[0] === 'serve' ? ['--workspace', ws.path] : [])], cliEnv(home), { timeoutMs: 10_000 });
+          const res = await runCliWith([...args, ...(args[0] === 'serve' ? ['--workspace', ws.path] : [])], cliEnv(home), {
+            timeoutMs: 10_000,
+          });
           return { args, message, res, home };
         }),
       )),

@@ -32,12 +32,19 @@ interface ServerEntry {
 }
 
 /** Runs `config <client>`; returns the JSON (all of stdout, R-AGT-3), the note on stderr, and its one server entry. */
-async function configFor(client: string, args: string[] = ['--workspace', ws.path], cwd?: string): Promise<{ json: Record<string, unknown>; server: ServerEntry; comment: string }> {
+async function configFor(
+  client: string,
+  args: string[] = ['--workspace', ws.path],
+  cwd?: string,
+): Promise<{ json: Record<string, unknown>; server: ServerEntry; comment: string }> {
   const res = await runCliWith(['config', client, ...args], cliEnv(home.path), { cwd });
   assert.equal(res.code, 0, `config ${client}: ${res.stderr}`);
   const comment = res.stderr;
   let json: Record<string, unknown> = {};
-  assert.doesNotThrow(() => (json = JSON.parse(res.stdout) as Record<string, unknown>), `config ${client}: stdout is the JSON alone, so > file works:\n${res.stdout}`);
+  assert.doesNotThrow(
+    () => (json = JSON.parse(res.stdout) as Record<string, unknown>),
+    `config ${client}: stdout is the JSON alone, so > file works:\n${res.stdout}`,
+  );
   const servers = json[EXPECTED[client]!.key] as Record<string, ServerEntry> | undefined;
   assert.ok(servers, `config ${client} has a "${EXPECTED[client]!.key}" object`);
   const server = servers['session-coordinator'];
@@ -73,7 +80,7 @@ test('R-CLI-3: config resolves a relative --workspace, and defaults to the curre
   assertLaunchesConnect(implicit.server, ws.path, 'no --workspace');
 });
 
-test('R-CLI-3: each config\'s command+args really work: the SDK stdio client starts exactly that, from another folder, and whoami reports the workspace as root', async () => {
+test("R-CLI-3: each config's command+args really work: the SDK stdio client starts exactly that, from another folder, and whoami reports the workspace as root", async () => {
   for (const client of Object.keys(EXPECTED)) {
     const { server } = await configFor(client);
     const mcp = new Client({ name: `via-${client}-config`, version: '1' });
@@ -91,7 +98,10 @@ test('R-CLI-3: each config\'s command+args really work: the SDK stdio client sta
       assert.equal(me.transport, 'stdio', `${client}: transport`);
       assert.equal(me.client.name, `via-${client}-config`);
       const tools = (await mcp.listTools()).tools.map((t) => t.name);
-      assert.ok(tools.includes('whoami') && tools.includes('session_resume') && tools.includes('session_create_child'), `${client}: tools ${tools.join(', ')}`);
+      assert.ok(
+        tools.includes('whoami') && tools.includes('session_resume') && tools.includes('session_create_child'),
+        `${client}: tools ${tools.join(', ')}`,
+      );
     } finally {
       await mcp.close();
     }

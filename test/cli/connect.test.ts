@@ -14,9 +14,18 @@ after(async () => {
 
 const folders = (): { ws: string; home: string } => workspaceAndHome(cleanup);
 
-async function connectClient(ws: string, home: string, name = 'stdio-only-agent'): Promise<{ client: Client; transport: StdioClientTransport }> {
+async function connectClient(
+  ws: string,
+  home: string,
+  name = 'stdio-only-agent',
+): Promise<{ client: Client; transport: StdioClientTransport }> {
   const client = new Client({ name, version: '1' });
-  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'connect', '--workspace', ws], env: cliEnv(home) as Record<string, string>, stderr: 'pipe' });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, 'connect', '--workspace', ws],
+    env: cliEnv(home) as Record<string, string>,
+    stderr: 'pipe',
+  });
   await client.connect(transport);
   return { client, transport };
 }
@@ -37,7 +46,9 @@ test('R-CLI-2: connect relays to the live participant of the workspace, found th
   assert.equal((got.structuredContent as { value: string }).value, 'hello');
   // Notifications come back through the relay.
   await agent.client.subscribeResource({ uri: 'context://notes' });
-  const updated = new Promise<string>((resolve) => agent.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => resolve(n.params.uri)));
+  const updated = new Promise<string>((resolve) =>
+    agent.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => resolve(n.params.uri)),
+  );
   await viaHttp.client.callTool({ name: 'context_set', arguments: { namespace: 'notes', key: 'from-http', value: 1 } });
   assert.equal(await Promise.race([updated, new Promise((r) => setTimeout(() => r('timeout'), 3000))]), 'context://notes');
   // The agent leaves: its session ends on the participant at once, not at the TTL.
@@ -47,7 +58,10 @@ test('R-CLI-2: connect relays to the live participant of the workspace, found th
     await new Promise((r) => setTimeout(r, 20));
     peers = (await whoami(viaHttp.client)).peers;
   }
-  assert.equal(peers.some((p) => p.sessionId === me.sessionId), false);
+  assert.equal(
+    peers.some((p) => p.sessionId === me.sessionId),
+    false,
+  );
   await viaHttp.client.close();
 });
 

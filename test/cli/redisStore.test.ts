@@ -20,7 +20,10 @@ test('R-CTX-9: two "machines" (different folders, one project id) share context 
   const env = { SESSION_COORDINATOR_PROJECT_ID: 'team-project' };
   const a = await startServe(laptop.path, home.path, ['--store', redis.url], env);
   const b = await startServe(devbox.path, home.path, [], { ...env, SESSION_COORDINATOR_STORE: redis.url });
-  cleanup.push(() => a.stop(), () => b.stop());
+  cleanup.push(
+    () => a.stop(),
+    () => b.stop(),
+  );
   const onLaptop = await httpClient(a.url, 'laptop-agent');
   const onDevbox = await httpClient(b.url, 'devbox-agent');
   const me = await whoami(onLaptop.client);

@@ -55,7 +55,9 @@ test('R-SEC-5: serve with a password holding "@" and "/" never writes any part o
 test('R-SEC-5: a SESSION_COORDINATOR_TOKEN under 32 characters is refused with a clear message', async () => {
   const ws = folder('sc-ws-');
   const home = folder('sc-home-');
-  const run = await runCliWith(['serve', '--http', '--workspace', ws], cliEnv(home, { SESSION_COORDINATOR_TOKEN: 'x' }), { timeoutMs: 15_000 });
+  const run = await runCliWith(['serve', '--http', '--workspace', ws], cliEnv(home, { SESSION_COORDINATOR_TOKEN: 'x' }), {
+    timeoutMs: 15_000,
+  });
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /SESSION_COORDINATOR_TOKEN is 1 characters; a token needs at least 32/);
   assert.doesNotMatch(run.stderr, /listening on/);
@@ -77,7 +79,11 @@ test('R-SEC-5: an install folder left at 0755 is tightened to 0700; a token file
   const linked = path.join(folder('sc-home-'), 'install');
   mkdirSync(linked, { mode: 0o700 });
   symlinkSync(elsewhere, path.join(linked, 'token'));
-  const run = await runCliWith(['serve', '--http', '--workspace', ws], { ...cliEnv(linked), SESSION_COORDINATOR_TOKEN: '' }, { timeoutMs: 15_000 });
+  const run = await runCliWith(
+    ['serve', '--http', '--workspace', ws],
+    { ...cliEnv(linked), SESSION_COORDINATOR_TOKEN: '' },
+    { timeoutMs: 15_000 },
+  );
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /token is a symlink; the token is read only from a plain file/);
 });
@@ -92,7 +98,11 @@ interface Seen {
 async function trap(host: string): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
   const seen: Seen[] = [];
   const server = http.createServer((req, res) => {
-    seen.push({ method: req.method ?? '', path: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    seen.push({
+      method: req.method ?? '',
+      path: req.url ?? '',
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ proof: 'ab'.repeat(32) }));
   });
@@ -121,15 +131,28 @@ test('R-SEC-5: connect, status and the edit hook send the token only to a peer o
 
   const status = await runCliWith(['status', '--workspace', ws], env, { timeoutMs: 15_000 });
   assert.match(status.stdout, /did not prove it is a participant of this install \(a wrong proof\); the token was not sent/);
-  const edit = JSON.stringify({ session_id: 'agent-1', cwd: ws, hook_event_name: 'PreToolUse', tool_name: 'Write', tool_input: { file_path: path.join(ws, 'a.ts'), content: 'x' } });
+  const edit = JSON.stringify({
+    session_id: 'agent-1',
+    cwd: ws,
+    hook_event_name: 'PreToolUse',
+    tool_name: 'Write',
+    tool_input: { file_path: path.join(ws, 'a.ts'), content: 'x' },
+  });
   const hook = await runCliWith(['hook', 'claude-code'], env, { stdin: edit, timeoutMs: 15_000 });
   assert.equal(hook.code, 0, `decided over the store instead: ${hook.stderr}`);
   const connect = await runCliWith(['connect', '--workspace', ws], env, { stdin: '', timeoutMs: 15_000 });
   assert.match(connect.stderr, /did not prove it is a participant/);
 
   assert.ok(impostor.seen.length >= 3, 'each client asked for a proof');
-  assert.ok(impostor.seen.every((r) => r.method === 'GET' && r.path.startsWith('/proof?nonce=')), JSON.stringify(impostor.seen));
-  assert.deepEqual(impostor.seen.filter((r) => r.authorization), [], 'the token reached the impostor');
+  assert.ok(
+    impostor.seen.every((r) => r.method === 'GET' && r.path.startsWith('/proof?nonce=')),
+    JSON.stringify(impostor.seen),
+  );
+  assert.deepEqual(
+    impostor.seen.filter((r) => r.authorization),
+    [],
+    'the token reached the impostor',
+  );
 });
 
 test('R-SEC-5: a discovery file naming a non-loopback address, or a pid reused by a later process, is never contacted', async () => {

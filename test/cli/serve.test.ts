@@ -36,7 +36,12 @@ async function initializeStatus(url: string, token: string): Promise<number> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Authorization: `Bearer ${token}` },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'probe', version: '1' } } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'probe', version: '1' } },
+    }),
   });
   await res.arrayBuffer();
   return res.status;
@@ -168,14 +173,22 @@ test('R-CLI-1: serve --workspace /does/not/exist exits 1 with a message naming t
 
 test('R-CLI-1: with --stdio --http, stdout carries only MCP JSON-RPC lines while HTTP and the log are busy, and the stdio client ending stops serve cleanly', async () => {
   const home = freshHome();
-  const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--http', '--log-level', 'trace', '--workspace', ws.path], { env: cliEnv(home.install), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--http', '--log-level', 'trace', '--workspace', ws.path], {
+    env: cliEnv(home.install),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const stdout = collect(child.stdout);
   const stderr = collect(child.stderr);
   try {
     await waitFor(() => /listening on (\S+)/.test(stderr()), 'the URL on stderr');
     const url = /listening on (\S+)/.exec(stderr())![1]!;
     const send = (msg: unknown): void => void child.stdin.write(JSON.stringify(msg) + '\n');
-    send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw-stdio', version: '1' } } });
+    send({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw-stdio', version: '1' } },
+    });
     await waitFor(() => stdout().includes('\n'), 'the initialize response');
     send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
@@ -217,12 +230,22 @@ test('R-CLI-1: with --stdio --http, stdout carries only MCP JSON-RPC lines while
 
 test('R-CLI-1: serve --stdio --http exits 0 on SIGTERM even while its stdin is still open, and removes its discovery file', async () => {
   const home = freshHome();
-  const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--http', '--workspace', ws.path], { env: cliEnv(home.install), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--http', '--workspace', ws.path], {
+    env: cliEnv(home.install),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const stderr = collect(child.stderr);
   const stdout = collect(child.stdout);
   try {
     await waitFor(() => /listening on/.test(stderr()), 'the URL on stderr');
-    child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }) + '\n');
+    child.stdin.write(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+      }) + '\n',
+    );
     await waitFor(() => stdout().includes('\n'), 'the initialize response');
     const file = path.join(home.install, 'participants', `${child.pid}.json`);
     assert.ok(existsSync(file));
@@ -241,7 +264,7 @@ test('R-CLI-1: a second serve of the same workspace runs beside the first, each 
   const dir = path.join(home.install, 'participants');
   assert.deepEqual(readdirSync(dir).sort(), [`${a!.child.pid}.json`, `${b!.child.pid}.json`].sort());
   assert.equal(await a!.stop(), 0);
-  assert.deepEqual(readdirSync(dir), [`${b!.child.pid}.json`], 'stopping one leaves the other one\'s file alone');
+  assert.deepEqual(readdirSync(dir), [`${b!.child.pid}.json`], "stopping one leaves the other one's file alone");
 });
 
 test('R-CLI-1: the token file stays private even when the install dir already exists', async () => {
@@ -256,11 +279,21 @@ test('R-CLI-1: the token file stays private even when the install dir already ex
 
 test('R-CLI-1: serve --stdio alone opens no HTTP endpoint, writes no token or discovery file, and exits 0 on SIGTERM', async () => {
   const home = freshHome();
-  const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--workspace', ws.path], { env: cliEnvWithoutToken(home.install), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--workspace', ws.path], {
+    env: cliEnvWithoutToken(home.install),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const stdout = collect(child.stdout);
   const stderr = collect(child.stderr);
   try {
-    child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'stdio-only', version: '1' } } }) + '\n');
+    child.stdin.write(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'stdio-only', version: '1' } },
+      }) + '\n',
+    );
     await waitFor(() => stdout().includes('\n'), 'the initialize response');
     assert.equal((JSON.parse(stdout().split('\n')[0]!) as { id: number }).id, 1);
     assert.doesNotMatch(stderr(), /listening on/, 'no HTTP without --http');

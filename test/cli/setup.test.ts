@@ -56,16 +56,27 @@ for (const [client, files] of Object.entries(FILES)) {
   });
 }
 
-test('R-AGT-3, R-AGT-4: setup claude-code merges into the user\'s settings: their keys and hooks stay, ours is added once and replaced, never doubled', async () => {
+test("R-AGT-3, R-AGT-4: setup claude-code merges into the user's settings: their keys and hooks stay, ours is added once and replaced, never doubled", async () => {
   const { ws, home } = folders();
   mkdirSync(path.join(ws, '.claude'));
   const settings = path.join(ws, '.claude', 'settings.local.json');
   const theirs = { type: 'command', command: 'echo mine' };
-  writeFileSync(settings, JSON.stringify({ permissions: { allow: ['Bash(ls)'] }, hooks: { PreToolUse: [{ matcher: 'Bash', hooks: [theirs] }] }, enabledMcpjsonServers: ['other'] }));
+  writeFileSync(
+    settings,
+    JSON.stringify({
+      permissions: { allow: ['Bash(ls)'] },
+      hooks: { PreToolUse: [{ matcher: 'Bash', hooks: [theirs] }] },
+      enabledMcpjsonServers: ['other'],
+    }),
+  );
   writeFileSync(path.join(ws, '.mcp.json'), JSON.stringify({ mcpServers: { other: { command: 'other-server' } } }));
   assert.equal((await setup(ws, home, 'claude-code')).code, 0);
   // An older entry of ours (another CLI path) is replaced, not added to.
-  const merged = read(settings) as { permissions: unknown; enabledMcpjsonServers: string[]; hooks: Record<string, Array<{ matcher?: string; hooks: Array<{ command: string; timeout?: number }> }>> };
+  const merged = read(settings) as {
+    permissions: unknown;
+    enabledMcpjsonServers: string[];
+    hooks: Record<string, Array<{ matcher?: string; hooks: Array<{ command: string; timeout?: number }> }>>;
+  };
   assert.deepEqual(merged.permissions, { allow: ['Bash(ls)'] });
   assert.deepEqual(merged.enabledMcpjsonServers, ['other', 'session-coordinator']);
   assert.deepEqual(merged.hooks.PreToolUse![0], { matcher: 'Bash', hooks: [theirs] }, 'their hook first, untouched');
@@ -86,7 +97,10 @@ test('R-AGT-3: --dry-run shows what would change and writes nothing', async () =
   const { ws, home } = folders();
   const res = await setup(ws, home, 'gemini', '--dry-run');
   assert.equal(res.code, 0);
-  assert.match(res.stdout, /^would be created \.gemini\/settings\.json \(mcpServers\.session-coordinator, hooks\.BeforeTool, hooks\.AfterTool, hooks\.SessionEnd\)/m);
+  assert.match(
+    res.stdout,
+    /^would be created \.gemini\/settings\.json \(mcpServers\.session-coordinator, hooks\.BeforeTool, hooks\.AfterTool, hooks\.SessionEnd\)/m,
+  );
   assert.match(res.stdout, /"BeforeTool"/, 'with the file as it would be');
   assert.deepEqual(snapshot(ws), {});
 });
@@ -136,7 +150,16 @@ test('R-AGT-3: Cline and Codex keep their config outside the project: shown and 
   const cline = await setup(ws, home, 'cline');
   assert.match(cline.stdout, /^skipped .*cline_mcp_settings\.json/m);
   assert.match(cline.stderr, /run setup cline --global/);
-  const clineFile = path.join(home, '.config', 'Code', 'User', 'globalStorage', 'saoudrizwan.claude-dev', 'settings', 'cline_mcp_settings.json');
+  const clineFile = path.join(
+    home,
+    '.config',
+    'Code',
+    'User',
+    'globalStorage',
+    'saoudrizwan.claude-dev',
+    'settings',
+    'cline_mcp_settings.json',
+  );
   assert.equal(existsSync(clineFile), false);
   assert.equal((await setup(ws, home, 'cline', '--global')).code, 0);
   assert.ok((read(clineFile) as { mcpServers: Record<string, unknown> }).mcpServers['session-coordinator']);

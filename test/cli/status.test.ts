@@ -63,7 +63,10 @@ test('R-CLI-3: status --json lists the live serve with a snapshot: its sessions 
   assert.equal(session.transport, 'http');
   assert.equal(session.root, ws.path);
   assert.equal(session.client.version, '1.0.0');
-  assert.ok(typeof snap.metrics['sessions.total'] === 'number' && snap.metrics['sessions.total'] >= 1, `sessions.total: ${JSON.stringify(snap.metrics)}`);
+  assert.ok(
+    typeof snap.metrics['sessions.total'] === 'number' && snap.metrics['sessions.total'] >= 1,
+    `sessions.total: ${JSON.stringify(snap.metrics)}`,
+  );
   assert.ok(typeof snap.metrics['sessions.active'] === 'number' && snap.metrics['sessions.active'] >= 1);
   assert.ok('requests.pending' in snap.metrics);
 });
@@ -121,7 +124,17 @@ test('R-CLI-3: a stale discovery file (dead pid) and a corrupt one are swept by 
   const dir = path.join(home.path, 'participants');
   const pid = await deadPid();
   const stale = path.join(dir, `${pid}.json`);
-  writeFileSync(stale, JSON.stringify({ pid, url: 'http://127.0.0.1:1/mcp', kind: 'headless', workspaceRoots: [ws.path], startedAt: new Date().toISOString() }), { mode: 0o600 });
+  writeFileSync(
+    stale,
+    JSON.stringify({
+      pid,
+      url: 'http://127.0.0.1:1/mcp',
+      kind: 'headless',
+      workspaceRoots: [ws.path],
+      startedAt: new Date().toISOString(),
+    }),
+    { mode: 0o600 },
+  );
   const corrupt = path.join(dir, '999999999.json');
   writeFileSync(corrupt, '{ not json', { mode: 0o600 });
   const res = await runCliWith(['status', '--json', '--workspace', ws.path], cliEnv(home.path));
@@ -144,7 +157,17 @@ test('R-CLI-3: with only a stale discovery file, status sweeps it and exits 3', 
   mkdirSync(dir, { mode: 0o700 });
   const pid = await deadPid();
   const stale = path.join(dir, `${pid}.json`);
-  writeFileSync(stale, JSON.stringify({ pid, url: 'http://127.0.0.1:1/mcp', kind: 'headless', workspaceRoots: [ws.path], startedAt: new Date().toISOString() }), { mode: 0o600 });
+  writeFileSync(
+    stale,
+    JSON.stringify({
+      pid,
+      url: 'http://127.0.0.1:1/mcp',
+      kind: 'headless',
+      workspaceRoots: [ws.path],
+      startedAt: new Date().toISOString(),
+    }),
+    { mode: 0o600 },
+  );
   const res = await runCliWith(['status', '--workspace', ws.path], cliEnv(lone.path));
   assert.equal(res.code, 3, res.stdout + res.stderr);
   assert.match(res.stdout, /No live participant/);

@@ -19,5 +19,7 @@ if (token) {
     if (!Object.keys(obj).some((k) => k.toLowerCase() === 'authorization')) obj.authorization = value;
     return obj;
   };
-  setGlobalDispatcher(new Agent().compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: withAuth(opts.headers) }, handler)));
+  setGlobalDispatcher(
+    new Agent().compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: withAuth(opts.headers) }, handler)),
+  );
 }

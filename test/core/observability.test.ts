@@ -12,19 +12,32 @@ test('R-OBS-1, R-OBS-2: one snapshot carries every metric the requirements name,
   const c = new Coordinator({
     logger: silentLogger,
     allowedRoots: [ws.path],
-    openStore: (projectRoot, metrics) => FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }),
+    openStore: (projectRoot, metrics) =>
+      FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }),
     options: { sessions: { maxSessions: 1 } },
   });
   after(() => c.dispose());
   await c.start();
   const names = [
-    'sessions.total', 'sessions.active', 'sessions.evicted', 'sessions.rejected', 'sessions.creationFailures',
-    'requests.pending', 'roots.cacheHits', 'roots.cacheMisses', 'roots.doubleLoads',
-    'store.lock.acquisitions', 'store.lock.contended', 'store.contextWrites', 'store.corruptionDetected', 'store.recoveries',
+    'sessions.total',
+    'sessions.active',
+    'sessions.evicted',
+    'sessions.rejected',
+    'sessions.creationFailures',
+    'requests.pending',
+    'roots.cacheHits',
+    'roots.cacheMisses',
+    'roots.doubleLoads',
+    'store.lock.acquisitions',
+    'store.lock.contended',
+    'store.contextWrites',
+    'store.corruptionDetected',
+    'store.recoveries',
   ];
   const first = await c.snapshot();
   for (const n of names) assert.equal(typeof first.metrics[n], 'number', `${n} is in the snapshot before anything happened`);
-  for (const n of ['store.lock.waitMs', 'store.propagationMs', 'requests.latencyMs']) assert.deepEqual(Object.keys(first.metrics[n] as object).sort(), ['count', 'p50', 'p99'], `${n}: p50 and p99`);
+  for (const n of ['store.lock.waitMs', 'store.propagationMs', 'requests.latencyMs'])
+    assert.deepEqual(Object.keys(first.metrics[n] as object).sort(), ['count', 'p50', 'p99'], `${n}: p50 and p99`);
   assert.equal(typeof first.store.eventLogBytes, 'number', 'event-log size');
 
   const s = await c.openSession({ transport: 'http', root: ws.path });
@@ -41,5 +54,8 @@ test('R-OBS-1, R-OBS-2: one snapshot carries every metric the requirements name,
   assert.equal(later.metrics['store.contextWrites'], 1);
   assert.ok((later.metrics['store.lock.waitMs'] as { count: number }).count >= 1, 'lock waits are recorded');
   assert.ok(later.store.eventLogBytes > 0);
-  assert.deepEqual(later.sessions.map((x) => x.id), [s.id]);
+  assert.deepEqual(
+    later.sessions.map((x) => x.id),
+    [s.id],
+  );
 });

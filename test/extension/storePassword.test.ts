@@ -5,9 +5,17 @@ import { passwordFor, savedPassword, serverOf } from '../../src/extension/config
 test('R-SEC-4: a saved store password goes only to the server it was saved for', () => {
   const saved = savedPassword('redis://team-cache.internal:6380/2', 's3cret');
   assert.ok(!saved.includes('6380/2'), 'kept with the server, not the database');
-  assert.deepEqual(passwordFor('redis://team-cache.internal:6380/0', saved), { password: 's3cret' }, 'another database on the same server is the same server');
+  assert.deepEqual(
+    passwordFor('redis://team-cache.internal:6380/0', saved),
+    { password: 's3cret' },
+    'another database on the same server is the same server',
+  );
   assert.deepEqual(passwordFor('redis://TEAM-CACHE.internal:6380', saved), { password: 's3cret' });
-  for (const elsewhere of ['redis://attacker.example:6380/0', 'redis://team-cache.internal:6379/0', 'rediss://team-cache.internal:6380/0']) {
+  for (const elsewhere of [
+    'redis://attacker.example:6380/0',
+    'redis://team-cache.internal:6379/0',
+    'rediss://team-cache.internal:6380/0',
+  ]) {
     const got = passwordFor(elsewhere, saved);
     assert.equal(got.password, undefined, `${elsewhere} got the password`);
     assert.match(got.refused ?? '', /is for redis:\/\/team-cache\.internal:6380, not /);

@@ -6,16 +6,30 @@ import { Client as McpClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { CLI, cliEnv, REPO, TOKEN } from './processes.js';
 
 /** A relayed stdio agent (`connect`), as Claude Code starts one, with the agent's own env. */
-export async function relayAgent(ws: string, home: string, env: Record<string, string> = {}, name = 'relayed-agent'): Promise<{ client: Client; transport: StdioClientTransport; pid: number }> {
+export async function relayAgent(
+  ws: string,
+  home: string,
+  env: Record<string, string> = {},
+  name = 'relayed-agent',
+): Promise<{ client: Client; transport: StdioClientTransport; pid: number }> {
   const client = new McpClient({ name, version: '1' });
-  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'connect', '--workspace', ws], env: cliEnv(home, env) as Record<string, string>, stderr: 'pipe' });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, 'connect', '--workspace', ws],
+    env: cliEnv(home, env) as Record<string, string>,
+    stderr: 'pipe',
+  });
   await client.connect(transport);
   return { client, transport, pid: transport.pid! };
 }
 
 /** An HTTP agent in a process of its own, holding a claim on `resource`, ready to be killed. */
 export function killableHttpAgent(url: string, resource: string): Promise<{ child: ChildProcess; sessionId: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test', 'support', 'httpAgentWorker.ts'), url, TOKEN, resource], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(REPO, 'test', 'support', 'httpAgentWorker.ts'), url, TOKEN, resource],
+    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

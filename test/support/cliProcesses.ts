@@ -64,7 +64,11 @@ export interface CliResult {
  * Runs the built CLI to completion with a deadline: a CLI that should have
  * exited but did not is killed (by its pid) and reported as timedOut.
  */
-export function runCliWith(args: string[], env: NodeJS.ProcessEnv, options: { cwd?: string; timeoutMs?: number; stdin?: string } = {}): Promise<CliResult> {
+export function runCliWith(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { cwd?: string; timeoutMs?: number; stdin?: string } = {},
+): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -12,7 +12,13 @@ import { incrementCounter } from './counterIncrement.js';
 async function open(config: ContractWorkerConfig, metrics: Metrics): Promise<SharedStore> {
   const participant = { kind: 'headless' as const, label: `worker ${config.prefix} (pid ${process.pid})` };
   if (config.backend.kind === 'file') {
-    return FileStore.open({ projectRoot: config.backend.root, participant, metrics, logger: silentLogger, options: { lock: { staleMs: 2000, timeoutMs: 60_000 }, pollMs: 60_000 } });
+    return FileStore.open({
+      projectRoot: config.backend.root,
+      participant,
+      metrics,
+      logger: silentLogger,
+      options: { lock: { staleMs: 2000, timeoutMs: 60_000 }, pollMs: 60_000 },
+    });
   }
   return RedisStore.open({ url: config.backend.url, projectId: config.backend.projectId, participant, metrics, logger: silentLogger });
 }

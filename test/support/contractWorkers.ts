@@ -21,7 +21,15 @@ let built: Promise<unknown> | undefined;
 
 /** Bundles the worker once per test process: a plain node start is much faster than tsx. */
 export function buildContractWorker(): Promise<unknown> {
-  built ??= esbuild.build({ entryPoints: [path.join(REPO, 'test', 'support', 'contractWorker.ts')], outfile: CONTRACT_WORKER, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error' });
+  built ??= esbuild.build({
+    entryPoints: [path.join(REPO, 'test', 'support', 'contractWorker.ts')],
+    outfile: CONTRACT_WORKER,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'error',
+  });
   return built;
 }
 
@@ -34,7 +42,10 @@ export interface ContractWorker {
   send(line: string): void;
 }
 
-export function startContractWorker(config: Partial<ContractWorkerConfig> & Pick<ContractWorkerConfig, 'backend' | 'mode' | 'prefix'>, onLine?: (line: string) => void): ContractWorker {
+export function startContractWorker(
+  config: Partial<ContractWorkerConfig> & Pick<ContractWorkerConfig, 'backend' | 'mode' | 'prefix'>,
+  onLine?: (line: string) => void,
+): ContractWorker {
   const full: ContractWorkerConfig = { count: 0, namespace: 'ns', key: 'k', resource: 'task:race', ...config };
   const child = spawn(process.execPath, [CONTRACT_WORKER, JSON.stringify(full)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let buffer = '';

@@ -6,7 +6,13 @@ import type { Actor, SharedStore } from '../../src/core/store/sharedStore.js';
  * then set with expectedVersion, retried on VersionConflict). Returns how
  * many conflicts it retried.
  */
-export async function incrementCounter(store: SharedStore, mode: 'update' | 'cas', namespace: string, key: string, by: Actor): Promise<number> {
+export async function incrementCounter(
+  store: SharedStore,
+  mode: 'update' | 'cas',
+  namespace: string,
+  key: string,
+  by: Actor,
+): Promise<number> {
   if (mode === 'update') {
     await store.update(namespace, key, (c) => ((c?.value as number | undefined) ?? 0) + 1, by);
     return 0;

@@ -2,7 +2,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { TOKEN } from './processes.js';
 
-export async function httpClient(url: string, name = 'test-http', token = TOKEN): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+export async function httpClient(
+  url: string,
+  name = 'test-http',
+  token = TOKEN,
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name, version: '1.0.0' });
   const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
   await client.connect(transport);

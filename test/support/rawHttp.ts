@@ -4,7 +4,12 @@ import { TOKEN } from './processes.js';
 export const ACCEPT = 'application/json, text/event-stream';
 
 export function initializeBody(id: number | string = 1, name = 'raw'): unknown {
-  return { jsonrpc: '2.0', id, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name, version: '1' } } };
+  return {
+    jsonrpc: '2.0',
+    id,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name, version: '1' } },
+  };
 }
 
 export interface RawResponse {
@@ -63,7 +68,14 @@ export function lowLevel(url: string, req: LowLevelRequest): Promise<{ status: n
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const r = http.request(
-      { host: u.hostname, port: u.port, method: req.method ?? 'POST', path: req.path ?? u.pathname, headers: req.headers ?? {}, setHost: req.setHost ?? true },
+      {
+        host: u.hostname,
+        port: u.port,
+        method: req.method ?? 'POST',
+        path: req.path ?? u.pathname,
+        headers: req.headers ?? {},
+        setHost: req.setHost ?? true,
+      },
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));

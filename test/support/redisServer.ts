@@ -29,7 +29,9 @@ export const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? 'redis-server';
 export function assertRedisServerInstalled(): void {
   const r = spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    throw new Error(`${REDIS_SERVER} is not installed (${r.error?.message ?? r.stderr}); the project's setup installs the Debian package redis-server (apt-get install -y redis-server)`);
+    throw new Error(
+      `${REDIS_SERVER} is not installed (${r.error?.message ?? r.stderr}); the project's setup installs the Debian package redis-server (apt-get install -y redis-server)`,
+    );
   }
 }
 
@@ -51,7 +53,15 @@ async function waitForPing(port: number, timeoutMs: number, exited: () => string
   while (Date.now() < deadline) {
     const gone = exited();
     if (gone) throw new Error(`redis-server exited before answering: ${gone}`);
-    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 500 });
+    const client = new Redis({
+      host: '127.0.0.1',
+      port,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      connectTimeout: 500,
+    });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -75,7 +85,24 @@ export async function startRedisServer(): Promise<RedisServer> {
 
   const launch = async (): Promise<void> => {
     output = '';
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', folder.path, '--daemonize', 'no', '--loglevel', 'warning'];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--dir',
+      folder.path,
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+    ];
     const c = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     c.stdout!.on('data', (d: Buffer) => (output += d.toString()));

@@ -41,7 +41,24 @@ function openssl(cwd: string, args: string[]): void {
 function makeCa(dir: string, name: string): { cert: string; key: string } {
   const cert = path.join(dir, `${name}.crt`);
   const key = path.join(dir, `${name}.key`);
-  openssl(dir, ['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=session-coordinator test ${name}`]);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-new',
+    '-nodes',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=session-coordinator test ${name}`,
+  ]);
   return { cert, key };
 }
 
@@ -53,9 +70,42 @@ export function makeTestCertificates(dir: string): { caFile: string; wrongCaFile
   const csr = path.join(dir, 'server.csr');
   const certFile = path.join(dir, 'server.crt');
   const ext = path.join(dir, 'server.ext');
-  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
-  openssl(dir, ['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-keyout', keyFile, '-out', csr, '-subj', '/CN=127.0.0.1']);
-  openssl(dir, ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', certFile, '-days', '2', '-extfile', ext]);
+  writeFileSync(
+    ext,
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+  );
+  openssl(dir, [
+    'req',
+    '-new',
+    '-nodes',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-keyout',
+    keyFile,
+    '-out',
+    csr,
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-CAcreateserial',
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+  ]);
   return { caFile: ca.cert, wrongCaFile: wrong.cert, certFile, keyFile };
 }
 
@@ -77,7 +127,16 @@ async function waitForTlsPing(port: number, ca: Buffer, timeoutMs: number, exite
   while (Date.now() < deadline) {
     const gone = exited();
     if (gone) throw new Error(`redis-server (TLS) exited before answering: ${gone}`);
-    const client = new Redis({ host: '127.0.0.1', port, tls: { ca }, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 500 });
+    const client = new Redis({
+      host: '127.0.0.1',
+      port,
+      tls: { ca },
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      connectTimeout: 500,
+    });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -98,18 +157,31 @@ export async function startRedisTlsServer(): Promise<RedisTlsServer> {
   const certs = makeTestCertificates(folder.path);
   const port = await freePort();
   const args = [
-    '--port', '0',
-    '--tls-port', String(port),
-    '--bind', '127.0.0.1', UNNAMED_LOOPBACK,
-    '--tls-cert-file', certs.certFile,
-    '--tls-key-file', certs.keyFile,
-    '--tls-ca-cert-file', certs.caFile,
-    '--tls-auth-clients', 'no',
-    '--save', '',
-    '--appendonly', 'no',
-    '--dir', folder.path,
-    '--daemonize', 'no',
-    '--loglevel', 'warning',
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    UNNAMED_LOOPBACK,
+    '--tls-cert-file',
+    certs.certFile,
+    '--tls-key-file',
+    certs.keyFile,
+    '--tls-ca-cert-file',
+    certs.caFile,
+    '--tls-auth-clients',
+    'no',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    folder.path,
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
   ];
   const child: ChildProcess = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

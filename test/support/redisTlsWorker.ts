@@ -43,7 +43,8 @@ const send = (m: TlsWorkerMessage): void => void process.stdout.write(JSON.strin
 
 const toError = (e: unknown): WorkerError => (isCoordinatorError(e) ? { code: e.code, message: e.message } : { message: errorMessage(e) });
 
-const logTo = (level: string) => (message: string | Error) => send({ type: 'log', level, message: message instanceof Error ? message.message : message });
+const logTo = (level: string) => (message: string | Error) =>
+  send({ type: 'log', level, message: message instanceof Error ? message.message : message });
 const logger: Logger = { trace() {}, debug() {}, info: logTo('info'), warn: logTo('warn'), error: logTo('error') };
 
 async function main(): Promise<void> {
@@ -53,7 +54,13 @@ async function main(): Promise<void> {
   try {
     store = await openSharedStore(
       { url: config.url, projectId: config.projectId },
-      { projectRoot: config.projectRoot, participant: { kind: 'headless', label: config.label }, metrics: new Metrics(), logger, ...(config.redisOptions ? { redisOptions: config.redisOptions } : {}) },
+      {
+        projectRoot: config.projectRoot,
+        participant: { kind: 'headless', label: config.label },
+        metrics: new Metrics(),
+        logger,
+        ...(config.redisOptions ? { redisOptions: config.redisOptions } : {}),
+      },
     );
   } catch (e) {
     send({ type: 'openFailed', ms: performance.now() - started, error: toError(e) });

@@ -9,7 +9,15 @@ let built: Promise<unknown> | undefined;
 
 /** Bundles the worker once per test process: a plain node start is much faster than tsx. */
 export function buildTlsWorker(): Promise<unknown> {
-  built ??= esbuild.build({ entryPoints: [path.join(REPO, 'test', 'support', 'redisTlsWorker.ts')], outfile: TLS_WORKER, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error' });
+  built ??= esbuild.build({
+    entryPoints: [path.join(REPO, 'test', 'support', 'redisTlsWorker.ts')],
+    outfile: TLS_WORKER,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'error',
+  });
   return built;
 }
 
@@ -24,7 +32,10 @@ export interface TlsStoreWorker {
   readonly logs: Array<Extract<TlsWorkerMessage, { type: 'log' }>>;
   stderr(): string;
   /** Sends a command; rejects after timeoutMs (a hang is a failure, not a stuck test). */
-  call(command: Distribute<TlsWorkerCommand>, timeoutMs?: number): Promise<{ ok: true; result: unknown } | { ok: false; error: WorkerError }>;
+  call(
+    command: Distribute<TlsWorkerCommand>,
+    timeoutMs?: number,
+  ): Promise<{ ok: true; result: unknown } | { ok: false; error: WorkerError }>;
   /** Disposes the store and waits for the process to exit (SIGKILL after 3 s). */
   stop(): Promise<void>;
 }
@@ -73,7 +84,10 @@ export async function startTlsStoreWorker(start: TlsWorkerStart): Promise<TlsSto
   });
 
   const opened = await new Promise<Opened>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the store worker did not open its store within ${openTimeoutMs} ms: ${stderr}`)), openTimeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`the store worker did not open its store within ${openTimeoutMs} ms: ${stderr}`)),
+      openTimeoutMs,
+    );
     onOpened = (m) => {
       clearTimeout(timer);
       resolve(m);

@@ -120,7 +120,11 @@ export async function callOk<T = Record<string, unknown>>(client: Client, name: 
 /** Calls a tool that must be refused with an isError result; returns the text an agent would read. */
 export async function callRefused(client: Client, name: string, args: Record<string, unknown> = {}): Promise<string> {
   const result = await call(client, name, args);
-  assert.equal(result.isError, true, `${name}(${JSON.stringify(args)}) should have been refused, got ${JSON.stringify(result.structuredContent ?? result.content)}`);
+  assert.equal(
+    result.isError,
+    true,
+    `${name}(${JSON.stringify(args)}) should have been refused, got ${JSON.stringify(result.structuredContent ?? result.content)}`,
+  );
   const text = textOf(result);
   assert.ok(text.length > 0, `${name}: a refusal with no text`);
   return text;
@@ -137,7 +141,10 @@ export interface ClaimView {
  * Records every notifications/resources/updated a client receives (the SDK
  * allows one handler per method, so set it once per client).
  */
-export function resourceUpdates(client: Client): { readonly received: Array<{ uri: string; at: number }>; next(uri: string, since: number, timeoutMs: number): Promise<number> } {
+export function resourceUpdates(client: Client): {
+  readonly received: Array<{ uri: string; at: number }>;
+  next(uri: string, since: number, timeoutMs: number): Promise<number>;
+} {
   const received: Array<{ uri: string; at: number }> = [];
   const waiters = new Set<() => void>();
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
@@ -160,7 +167,11 @@ export function resourceUpdates(client: Client): { readonly received: Array<{ ur
         const onUpdate = (): void => void check();
         const timer = setTimeout(() => {
           waiters.delete(onUpdate);
-          reject(new Error(`no notifications/resources/updated for ${uri} within ${timeoutMs} ms; received: ${JSON.stringify(received.map((r) => r.uri))}`));
+          reject(
+            new Error(
+              `no notifications/resources/updated for ${uri} within ${timeoutMs} ms; received: ${JSON.stringify(received.map((r) => r.uri))}`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(onUpdate);
         check();

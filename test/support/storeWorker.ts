@@ -47,7 +47,17 @@ async function main(): Promise<void> {
   await Promise.all(Array.from({ length: config.agents }, (_, a) => agent(a)));
   const snapshot = metrics.snapshot();
   process.stdout.write(
-    JSON.stringify({ done: true, conflicts, ms: performance.now() - started, latencies, compromised: snapshot['store.lock.compromised'] ?? 0, retries: snapshot['store.writeRetries'] ?? 0, rejected: snapshot['store.rejectedRecords'] ?? 0, writes: snapshot['store.writes'] ?? 0, commits: snapshot['store.commits'] ?? 0 }) + '\n',
+    JSON.stringify({
+      done: true,
+      conflicts,
+      ms: performance.now() - started,
+      latencies,
+      compromised: snapshot['store.lock.compromised'] ?? 0,
+      retries: snapshot['store.writeRetries'] ?? 0,
+      rejected: snapshot['store.rejectedRecords'] ?? 0,
+      writes: snapshot['store.writes'] ?? 0,
+      commits: snapshot['store.commits'] ?? 0,
+    }) + '\n',
   );
   await store.dispose();
 }

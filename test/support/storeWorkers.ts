@@ -8,7 +8,15 @@ let built: Promise<unknown> | undefined;
 
 /** Bundles the worker once per test process: a plain node start is much faster than tsx. */
 export function buildWorker(): Promise<unknown> {
-  built ??= esbuild.build({ entryPoints: [path.join(REPO, 'test', 'support', 'storeWorker.ts')], outfile: WORKER, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error' });
+  built ??= esbuild.build({
+    entryPoints: [path.join(REPO, 'test', 'support', 'storeWorker.ts')],
+    outfile: WORKER,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'error',
+  });
   return built;
 }
 
@@ -36,8 +44,13 @@ export interface WorkerResult {
   commits: number;
 }
 
-export function startWorker(config: WorkerConfig, onLine?: (line: string) => void): { child: ChildProcess; result: Promise<WorkerResult | undefined> } {
-  const child = spawn(process.execPath, [WORKER, JSON.stringify({ key: 'k', staleMs: 2000, agents: 1, ...config })], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startWorker(
+  config: WorkerConfig,
+  onLine?: (line: string) => void,
+): { child: ChildProcess; result: Promise<WorkerResult | undefined> } {
+  const child = spawn(process.execPath, [WORKER, JSON.stringify({ key: 'k', staleMs: 2000, agents: 1, ...config })], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let buffer = '';
   let result: WorkerResult | undefined;
   let stderr = '';

@@ -57,16 +57,28 @@ test(`R-AGT-3, R-AGT-4: VS Code ${LATEST_BUILD.vscode} loads the hook file setup
   cleanup.push(() => wb.close());
   // Before setup: no hook of ours (the check can fail).
   const before = await configuredHooks(wb.page);
-  assert.ok(before.events.some((r) => /^Pre-Tool Use(?! \()/.test(r)), `no pre-tool hooks yet: ${JSON.stringify(before.events)}`);
-  assert.equal(before.preToolUse.some((r) => r.includes(' hook vscode')), false);
+  assert.ok(
+    before.events.some((r) => /^Pre-Tool Use(?! \()/.test(r)),
+    `no pre-tool hooks yet: ${JSON.stringify(before.events)}`,
+  );
+  assert.equal(
+    before.preToolUse.some((r) => r.includes(' hook vscode')),
+    false,
+  );
 
   const setup = await runCliWith(['setup', 'vscode', '--workspace', ws.path], cliEnv(home.path));
   assert.equal(setup.code, 0, setup.stderr);
   await wb.page.reload();
   await wb.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 30_000 });
   const afterSetup = await configuredHooks(wb.page);
-  assert.ok(afterSetup.events.some((r) => r.startsWith('Pre-Tool Use (1)')), JSON.stringify(afterSetup.events));
-  assert.ok(afterSetup.events.some((r) => r.startsWith('Session End (1)')), JSON.stringify(afterSetup.events));
+  assert.ok(
+    afterSetup.events.some((r) => r.startsWith('Pre-Tool Use (1)')),
+    JSON.stringify(afterSetup.events),
+  );
+  assert.ok(
+    afterSetup.events.some((r) => r.startsWith('Session End (1)')),
+    JSON.stringify(afterSetup.events),
+  );
   const ours = afterSetup.preToolUse.find((r) => r.includes(' hook vscode'));
   assert.ok(ours, JSON.stringify(afterSetup.preToolUse));
   assert.match(ours, /dist\/cli\.js" hook vscode --workspace ".+"/);

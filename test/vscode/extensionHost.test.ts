@@ -15,7 +15,9 @@ const cleanup: Array<() => Promise<unknown>> = [];
 
 before(async () => {
   await esbuild.build({
-    entryPoints: ['index', 'extension.test', 'restricted.test', 'multiRoot.test'].map((f) => path.join(REPO, 'test', 'vscode', 'suite', `${f}.ts`)),
+    entryPoints: ['index', 'extension.test', 'restricted.test', 'multiRoot.test'].map((f) =>
+      path.join(REPO, 'test', 'vscode', 'suite', `${f}.ts`),
+    ),
     outdir: SUITE_OUT,
     bundle: true,
     platform: 'node',
@@ -56,7 +58,10 @@ async function runSuite(build: string, suite: 'extension' | 'restricted' | 'mult
     env: { SESSION_COORDINATOR_HOME: home.path, SESSION_COORDINATOR_SUITE: suite },
     screenshotOnFailure: path.join(REPO, '.cache', 'shots', `suite-${suite}-${build}.png`),
   });
-  const mocha = result.log.split('\n').filter((l) => /passing|failing|✔|^\s+\d+\) /.test(l)).join('\n');
+  const mocha = result.log
+    .split('\n')
+    .filter((l) => /passing|failing|✔|^\s+\d+\) /.test(l))
+    .join('\n');
   console.log(`${suite} suite on ${build}: exit ${result.exitCode} in ${result.durationMs} ms\n${mocha}`);
   assert.equal(result.exitCode, 0, result.log);
   assert.match(result.log, /passing/, 'mocha ran and reported');

@@ -44,7 +44,11 @@ before(() => {
   vsix = ensureVsix();
 });
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -196,7 +200,11 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
     const cta = empty.locator('vscode-button', { hasText: 'Set up an agent' });
     assert.equal(await cta.count(), 1, 'the call to action is there');
     assert.equal(await cta.getAttribute('appearance'), 'primary');
-    assert.equal(await empty.locator('vscode-button', { hasText: 'Copy client config' }).count(), 1, 'pasting a config by hand is still offered');
+    assert.equal(
+      await empty.locator('vscode-button', { hasText: 'Copy client config' }).count(),
+      1,
+      'pasting a config by hand is still offered',
+    );
     assert.match(await frame.locator('#app header.status').innerText(), /^0 sessions across 1 participant/);
     // The call to action works: it asks which agent to set up.
     await cta.click();
@@ -208,134 +216,172 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
   });
 
   let http!: Awaited<ReturnType<typeof connectHttpAgent>>;
-  await t.test(`R-EXT-1, R-EXT-5: an MCP client over Streamable HTTP shows up in the sessions table within ${ROW_WITHIN_MS} ms (${v})`, async () => {
-    await installRowWatcher(frame);
-    const { offset, uncertainty } = await clockOffset(frame);
-    http = await connectHttpAgent(endpoint, 'panel-http-agent');
-    agents.push(http);
-    const ms = await rowAppearanceMs(frame, http.name, http.connectedAt, offset);
-    timings.http = ms;
-    console.log(`[${v}] HTTP client's row appeared ${ms.toFixed(1)} ms after connect resolved (clock offset ${offset.toFixed(1)} ± ${uncertainty.toFixed(1)} ms)`);
-    const row = await readRow(sessionRow(frame, http.name));
-    assert.equal(row.cells[1], 'http');
-    assert.equal(row.cells[8], 'this window');
-    assert.ok(ms < ROW_WITHIN_MS, `row appeared after ${ms.toFixed(0)} ms`);
-  });
+  await t.test(
+    `R-EXT-1, R-EXT-5: an MCP client over Streamable HTTP shows up in the sessions table within ${ROW_WITHIN_MS} ms (${v})`,
+    async () => {
+      await installRowWatcher(frame);
+      const { offset, uncertainty } = await clockOffset(frame);
+      http = await connectHttpAgent(endpoint, 'panel-http-agent');
+      agents.push(http);
+      const ms = await rowAppearanceMs(frame, http.name, http.connectedAt, offset);
+      timings.http = ms;
+      console.log(
+        `[${v}] HTTP client's row appeared ${ms.toFixed(1)} ms after connect resolved (clock offset ${offset.toFixed(1)} ± ${uncertainty.toFixed(1)} ms)`,
+      );
+      const row = await readRow(sessionRow(frame, http.name));
+      assert.equal(row.cells[1], 'http');
+      assert.equal(row.cells[8], 'this window');
+      assert.ok(ms < ROW_WITHIN_MS, `row appeared after ${ms.toFixed(0)} ms`);
+    },
+  );
 
-  await t.test(`R-EXT-5: \`session-coordinator connect\` over stdio relays to the window and shows up with transport "relay" (${v})`, async () => {
-    const { offset } = await clockOffset(frame);
-    const relay = await connectCliAgent({ workspace: run.workspace, home: run.home, name: 'panel-relay-agent' });
-    agents.push(relay);
-    const ms = await rowAppearanceMs(frame, relay.name, relay.connectedAt, offset);
-    timings.relay = ms;
-    console.log(`[${v}] relay client's row appeared ${ms.toFixed(1)} ms after connect resolved`);
-    const row = await readRow(sessionRow(frame, relay.name));
-    assert.equal(row.cells[1], 'relay', relay.stderr());
-    assert.equal(row.cells[8], 'this window');
-    assert.ok(ms < ROW_WITHIN_MS, `row appeared after ${ms.toFixed(0)} ms`);
-  });
+  await t.test(
+    `R-EXT-5: \`session-coordinator connect\` over stdio relays to the window and shows up with transport "relay" (${v})`,
+    async () => {
+      const { offset } = await clockOffset(frame);
+      const relay = await connectCliAgent({ workspace: run.workspace, home: run.home, name: 'panel-relay-agent' });
+      agents.push(relay);
+      const ms = await rowAppearanceMs(frame, relay.name, relay.connectedAt, offset);
+      timings.relay = ms;
+      console.log(`[${v}] relay client's row appeared ${ms.toFixed(1)} ms after connect resolved`);
+      const row = await readRow(sessionRow(frame, relay.name));
+      assert.equal(row.cells[1], 'relay', relay.stderr());
+      assert.equal(row.cells[8], 'this window');
+      assert.ok(ms < ROW_WITHIN_MS, `row appeared after ${ms.toFixed(0)} ms`);
+    },
+  );
 
   await t.test(`R-EXT-5: "End" in the panel ends the HTTP client's session (${v})`, async () => {
     await http.client.callTool({ name: 'whoami', arguments: {} });
     await sessionRow(frame, http.name).locator('vscode-button', { hasText: 'End' }).click();
     await sessionRow(frame, http.name).waitFor({ state: 'detached', timeout: 5000 });
-    await eventually('the client\'s next call to fail', async () => {
-      try {
-        await http.client.callTool({ name: 'whoami', arguments: {} });
-        return false;
-      } catch (e) {
-        return e;
-      }
-    }, 5000);
+    await eventually(
+      "the client's next call to fail",
+      async () => {
+        try {
+          await http.client.callTool({ name: 'whoami', arguments: {} });
+          return false;
+        } catch (e) {
+          return e;
+        }
+      },
+      5000,
+    );
     assert.equal(await sessionRow(frame, 'panel-relay-agent').count(), 1, 'the other session stays');
   });
 
-  await t.test(`R-CLM-4, R-EXT-5: a claim on src/app.ts by an agent of a headless participant badges the file in the Explorer (${v})`, async () => {
-    const headless = await connectCliAgent({ workspace: run.workspace, home: run.home, name: 'headless-agent', command: 'serve' });
-    agents.push(headless);
-    // R-EXT-5: the headless participant's session is in this window's panel too.
-    await sessionRow(frame, headless.name).waitFor({ state: 'attached', timeout: 10_000 });
-    const where = (await readRow(sessionRow(frame, headless.name))).cells[8];
-    assert.notEqual(where, 'this window');
-    const granted = await headless.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/app.ts' } });
-    assert.ok(!granted.isError, JSON.stringify(granted.content));
-    await revealInExplorer(page, 'src');
-    const decoration = await eventually('the badge on app.ts', async () => {
-      const d = await fileDecoration(page, 'app.ts');
-      return d.badge === 'C' ? d : undefined;
-    });
-    assert.ok(decoration.classes.some((c) => c.startsWith('monaco-decoration-itemBadge')), decoration.classes.join(' '));
-    assert.match(decoration.ariaLabel, /Claimed by headless-agent \(session [0-9a-f]{8}\) until /);
-    assert.match(await explorerHover(page, 'app.ts'), /Claimed by headless-agent/);
-    mkdirSync(SHOTS, { recursive: true });
-    await page.locator('.part.sidebar').screenshot({ path: path.join(SHOTS, `explorer-badge-${v}.png`) });
-    const plain = await fileDecoration(page, 'README.md');
-    assert.equal(plain.badge, undefined, 'an unclaimed file has no badge');
-  });
-
   await t.test(
-    `R-CLM-4: a claim by an agent connected to this window badges the file too (${v})`,
+    `R-CLM-4, R-EXT-5: a claim on src/app.ts by an agent of a headless participant badges the file in the Explorer (${v})`,
     async () => {
-      const agent = await connectHttpAgent(endpoint, 'window-agent');
-      agents.push(agent);
-      const granted = await agent.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/util.ts', ttlSeconds: 600 } });
+      const headless = await connectCliAgent({ workspace: run.workspace, home: run.home, name: 'headless-agent', command: 'serve' });
+      agents.push(headless);
+      // R-EXT-5: the headless participant's session is in this window's panel too.
+      await sessionRow(frame, headless.name).waitFor({ state: 'attached', timeout: 10_000 });
+      const where = (await readRow(sessionRow(frame, headless.name))).cells[8];
+      assert.notEqual(where, 'this window');
+      const granted = await headless.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/app.ts' } });
       assert.ok(!granted.isError, JSON.stringify(granted.content));
       await revealInExplorer(page, 'src');
-      const decoration = await eventually('the badge on util.ts', async () => {
-        const d = await fileDecoration(page, 'util.ts');
+      const decoration = await eventually('the badge on app.ts', async () => {
+        const d = await fileDecoration(page, 'app.ts');
         return d.badge === 'C' ? d : undefined;
-      }, 5000);
-      assert.match(decoration.ariaLabel, /Claimed by window-agent/);
+      });
+      assert.ok(
+        decoration.classes.some((c) => c.startsWith('monaco-decoration-itemBadge')),
+        decoration.classes.join(' '),
+      );
+      assert.match(decoration.ariaLabel, /Claimed by headless-agent \(session [0-9a-f]{8}\) until /);
+      assert.match(await explorerHover(page, 'app.ts'), /Claimed by headless-agent/);
+      mkdirSync(SHOTS, { recursive: true });
+      await page.locator('.part.sidebar').screenshot({ path: path.join(SHOTS, `explorer-badge-${v}.png`) });
+      const plain = await fileDecoration(page, 'README.md');
+      assert.equal(plain.badge, undefined, 'an unclaimed file has no badge');
     },
   );
 
-  await t.test(`R-AGT-6: a person's message from the panel reaches an agent; an agent's HTML to the people shows as text (${v})`, async () => {
-    frame = await openHealthPanel(page); // the Explorer took the side bar: a new frame
-    const agent = await connectHttpAgent(endpoint, 'message-agent');
+  await t.test(`R-CLM-4: a claim by an agent connected to this window badges the file too (${v})`, async () => {
+    const agent = await connectHttpAgent(endpoint, 'window-agent');
     agents.push(agent);
-    const who = (await agent.client.callTool({ name: 'whoami', arguments: {} })).structuredContent as { sessionId: string };
-    const thread = frame.locator(`.thread[data-inbox="${who.sessionId}"]`);
-    await thread.waitFor({ state: 'attached', timeout: 10_000 });
-    await thread.locator('vscode-button', { hasText: 'Message…' }).click();
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill('Stop touching the API, the other agent is migrating it');
-    await page.keyboard.press('Enter');
-    const got = await eventually('the message in the agent\'s inbox', async () => {
-      const page = (await agent.client.callTool({ name: 'message_inbox', arguments: {} })).structuredContent as { messages: Array<{ body: string; from: { clientName: string }; replyTo: string }> };
-      return page.messages[0];
-    });
-    assert.deepEqual([got.body, got.from.clientName, got.replyTo], ['Stop touching the API, the other agent is migrating it', 'a person, from VS Code', 'people']);
-    const html = '<img src=x onerror="document.body.dataset.pwned=1"><b>done</b>';
-    const sent = await agent.client.callTool({ name: 'message_send', arguments: { to: 'people', body: html } });
-    assert.ok(!sent.isError, JSON.stringify(sent.content));
-    const people = frame.locator('.thread[data-inbox="people"]');
-    await eventually('the agent\'s message in the people\'s thread', async () => ((await people.count()) > 0 && (await people.innerText()).includes('<b>done</b>') ? true : undefined));
-    assert.equal(await people.locator('img, b').count(), 0, 'no markup was made from the agent\'s text');
-    assert.equal(await frame.evaluate('document.body.dataset.pwned ?? null'), null);
-    assert.match(await thread.innerText(), /a person \(a person, from VS Code\).*Stop touching the API/s);
+    const granted = await agent.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/util.ts', ttlSeconds: 600 } });
+    assert.ok(!granted.isError, JSON.stringify(granted.content));
+    await revealInExplorer(page, 'src');
+    const decoration = await eventually(
+      'the badge on util.ts',
+      async () => {
+        const d = await fileDecoration(page, 'util.ts');
+        return d.badge === 'C' ? d : undefined;
+      },
+      5000,
+    );
+    assert.match(decoration.ariaLabel, /Claimed by window-agent/);
   });
 
-  await t.test(`R-CLM-5: an agent in another git worktree claims src/app.ts too: the panel lists it under Across worktrees and the status bar warns (${v})`, async () => {
-    const elsewhere = await connectCliAgent({ workspace: run.worktree, home: run.home, name: 'feature-agent', command: 'serve' });
-    agents.push(elsewhere);
-    const granted = await elsewhere.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/app.ts' } });
-    assert.ok(!granted.isError, JSON.stringify(granted.content));
-    assert.match(JSON.stringify(granted.structuredContent), /another worktree of this repository is changing what you edit/);
-    frame = await openHealthPanel(page);
-    const radar = frame.locator('ul.radar li', { hasText: 'src/app.ts' });
-    await radar.waitFor({ state: 'attached', timeout: 10_000 });
-    const text = await radar.innerText();
-    assert.match(text, /src\/app\.ts \(this worktree too\):/);
-    assert.match(text, /feature \(branch feature\) by .*feature-agent/);
-    assert.match(text, /\(branch main\) by .*headless-agent/);
-    assert.match(await frame.locator('ul.claims li', { hasText: 'feature-agent' }).first().innerText(), /src\/app\.ts held by feature-agent in worktree .*-feature \(branch feature\) until/);
-    // The process list says which worktree and branch each participant's sessions work in.
-    await frame.locator('ul.participants li', { hasText: '-feature (branch feature)' }).first().waitFor({ state: 'attached', timeout: 10_000 });
-    const item = page.locator('.statusbar-item', { hasText: /sessions?/ }).filter({ has: page.locator('.codicon-git-merge') });
-    await item.first().waitFor({ state: 'attached', timeout: 10_000 });
-    assert.match(await item.first().innerText(), /\d+ sessions?\s+1/);
-  });
+  await t.test(
+    `R-AGT-6: a person's message from the panel reaches an agent; an agent's HTML to the people shows as text (${v})`,
+    async () => {
+      frame = await openHealthPanel(page); // the Explorer took the side bar: a new frame
+      const agent = await connectHttpAgent(endpoint, 'message-agent');
+      agents.push(agent);
+      const who = (await agent.client.callTool({ name: 'whoami', arguments: {} })).structuredContent as { sessionId: string };
+      const thread = frame.locator(`.thread[data-inbox="${who.sessionId}"]`);
+      await thread.waitFor({ state: 'attached', timeout: 10_000 });
+      await thread.locator('vscode-button', { hasText: 'Message…' }).click();
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill('Stop touching the API, the other agent is migrating it');
+      await page.keyboard.press('Enter');
+      const got = await eventually("the message in the agent's inbox", async () => {
+        const page = (await agent.client.callTool({ name: 'message_inbox', arguments: {} })).structuredContent as {
+          messages: Array<{ body: string; from: { clientName: string }; replyTo: string }>;
+        };
+        return page.messages[0];
+      });
+      assert.deepEqual(
+        [got.body, got.from.clientName, got.replyTo],
+        ['Stop touching the API, the other agent is migrating it', 'a person, from VS Code', 'people'],
+      );
+      const html = '<img src=x onerror="document.body.dataset.pwned=1"><b>done</b>';
+      const sent = await agent.client.callTool({ name: 'message_send', arguments: { to: 'people', body: html } });
+      assert.ok(!sent.isError, JSON.stringify(sent.content));
+      const people = frame.locator('.thread[data-inbox="people"]');
+      await eventually("the agent's message in the people's thread", async () =>
+        (await people.count()) > 0 && (await people.innerText()).includes('<b>done</b>') ? true : undefined,
+      );
+      assert.equal(await people.locator('img, b').count(), 0, "no markup was made from the agent's text");
+      assert.equal(await frame.evaluate('document.body.dataset.pwned ?? null'), null);
+      assert.match(await thread.innerText(), /a person \(a person, from VS Code\).*Stop touching the API/s);
+    },
+  );
+
+  await t.test(
+    `R-CLM-5: an agent in another git worktree claims src/app.ts too: the panel lists it under Across worktrees and the status bar warns (${v})`,
+    async () => {
+      const elsewhere = await connectCliAgent({ workspace: run.worktree, home: run.home, name: 'feature-agent', command: 'serve' });
+      agents.push(elsewhere);
+      const granted = await elsewhere.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/app.ts' } });
+      assert.ok(!granted.isError, JSON.stringify(granted.content));
+      assert.match(JSON.stringify(granted.structuredContent), /another worktree of this repository is changing what you edit/);
+      frame = await openHealthPanel(page);
+      const radar = frame.locator('ul.radar li', { hasText: 'src/app.ts' });
+      await radar.waitFor({ state: 'attached', timeout: 10_000 });
+      const text = await radar.innerText();
+      assert.match(text, /src\/app\.ts \(this worktree too\):/);
+      assert.match(text, /feature \(branch feature\) by .*feature-agent/);
+      assert.match(text, /\(branch main\) by .*headless-agent/);
+      assert.match(
+        await frame.locator('ul.claims li', { hasText: 'feature-agent' }).first().innerText(),
+        /src\/app\.ts held by feature-agent in worktree .*-feature \(branch feature\) until/,
+      );
+      // The process list says which worktree and branch each participant's sessions work in.
+      await frame
+        .locator('ul.participants li', { hasText: '-feature (branch feature)' })
+        .first()
+        .waitFor({ state: 'attached', timeout: 10_000 });
+      const item = page.locator('.statusbar-item', { hasText: /sessions?/ }).filter({ has: page.locator('.codicon-git-merge') });
+      await item.first().waitFor({ state: 'attached', timeout: 10_000 });
+      assert.match(await item.first().innerText(), /\d+ sessions?\s+1/);
+    },
+  );
 
   await t.test(`R-EXT-1: screenshots of the panel with sessions in a dark and a light theme (${v})`, async () => {
     frame = await openHealthPanel(page); // a new frame: the webview is disposed while hidden (retainContextWhenHidden is off)
@@ -354,7 +400,9 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
     console.log(`[${v}] dark: ${JSON.stringify(darkReport)}`);
     console.log(`[${v}] light: ${JSON.stringify(lightReport)}`);
     const csp = wb.console().filter((l) => /Content Security Policy/.test(l));
-    console.log(`[${v}] CSP violations in the page's console: ${csp.length}${csp.length ? `\n  ${csp.map((l) => l.slice(0, 220)).join('\n  ')}` : ''}`);
+    console.log(
+      `[${v}] CSP violations in the page's console: ${csp.length}${csp.length ? `\n  ${csp.map((l) => l.slice(0, 220)).join('\n  ')}` : ''}`,
+    );
     for (const r of [darkReport, lightReport]) {
       assert.equal(r.toolkitDefined, 'vscode-button:yes vscode-badge:yes vscode-tag:yes', 'the toolkit components are registered');
       // An unstyled custom element is display: inline; the toolkit's button is inline-flex.
@@ -375,84 +423,111 @@ async function panelSteps(t: TestContext, run: Run): Promise<void> {
     assert.match((await editor.innerText()).replace(/\u00a0/g, ' '), /"records"/);
   });
 
+  await t.test(`R-EXT-5: keyboard focus on a session row survives the panel's once-a-second update (${v})`, async () => {
+    frame = await openHealthPanel(page);
+    const row = sessionRow(frame, 'panel-relay-agent');
+    const active = async (): Promise<string> =>
+      (await frame.evaluate(`document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.tagName ?? ''`)) as string;
+    // Focusing can race a redraw (the located row is replaced before it takes focus): focus until it holds once.
+    for (let i = 0; i < 3 && !/^panel-relay-agent over relay/.test(await active()); i++) await row.focus();
+    await page.waitForTimeout(2500);
+    const focused = await active();
+    assert.match(focused, /^panel-relay-agent over relay/);
+  });
+
   await t.test(
-    `R-EXT-5: keyboard focus on a session row survives the panel's once-a-second update (${v})`,
+    `R-EXT-1: while shown the panel redraws only what changed, a trend point a second; while hidden it builds no panel state, and the status bar still follows (${v})`,
     async () => {
+      /** The window participant's own counters, read as any person would: `session-coordinator status --json`. */
+      const windowCounters = async (): Promise<{ full: number; status: number }> => {
+        // The window's token is the install's own (no test token in its environment).
+        const env = cliEnv(run.home);
+        delete env.SESSION_COORDINATOR_TOKEN;
+        const status = await runCliWith(['status', '--json', '--workspace', run.workspace], env);
+        assert.equal(status.code, 0, status.stderr);
+        const all = (
+          JSON.parse(status.stdout) as {
+            participants: Array<{ participant: { kind: string }; snapshot?: { metrics: Record<string, unknown> } }>;
+          }
+        ).participants;
+        const metrics = all.find((p) => p.participant.kind === 'window')?.snapshot?.metrics;
+        assert.ok(metrics, `status --json has the window's snapshot: ${status.stdout.slice(0, 600)}`);
+        return { full: Number(metrics['panel.fullStates']), status: Number(metrics['panel.statusStates']) };
+      };
+      const points = async (): Promise<number> => Number(await frame.evaluate(`document.querySelector('.metrics')?.dataset.points ?? '0'`));
+      const kept = async (): Promise<string[]> =>
+        (await frame.evaluate(
+          `[...document.querySelectorAll('[data-slot] > [data-kept]')].map((n) => n.parentElement.dataset.slot).sort()`,
+        )) as string[];
       frame = await openHealthPanel(page);
-      const row = sessionRow(frame, 'panel-relay-agent');
-      const active = async (): Promise<string> => (await frame.evaluate(`document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.tagName ?? ''`)) as string;
-      // Focusing can race a redraw (the located row is replaced before it takes focus): focus until it holds once.
-      for (let i = 0; i < 3 && !/^panel-relay-agent over relay/.test(await active()); i++) await row.focus();
-      await page.waitForTimeout(2500);
-      const focused = await active();
-      assert.match(focused, /^panel-relay-agent over relay/);
+      await sessionRow(frame, 'panel-relay-agent').waitFor({ state: 'attached', timeout: 10_000 });
+      // The state built when the panel was shown has landed; then each section's element is marked.
+      await page.waitForTimeout(1500);
+      await frame.evaluate(
+        `for (const slot of document.querySelectorAll('[data-slot]')) if (slot.firstElementChild) slot.firstElementChild.dataset.kept = 'yes'`,
+      );
+      const marked = await kept();
+      assert.ok(
+        ['claims', 'participants', 'sessions'].every((s) => marked.includes(s)),
+        marked.join(' '),
+      );
+      const shown = { points: await points(), counters: await windowCounters() };
+      assert.ok(shown.counters.full >= 1, `showing the panel built its state (${JSON.stringify(shown.counters)})`);
+      await page.waitForTimeout(3000);
+      const quiet = { points: await points(), counters: await windowCounters() };
+      assert.ok(quiet.points >= shown.points + 2, `trend points keep coming (${shown.points} -> ${quiet.points})`);
+      assert.deepEqual(
+        await kept(),
+        marked.filter((s) => s !== 'trends'),
+        'in 3 s with no change, only the trend lines were redrawn',
+      );
+      assert.equal(quiet.counters.full, shown.counters.full, 'no state built while nothing changed');
+      // A change redraws what it changes.
+      const newcomer = await connectHttpAgent(endpoint, 'redraw-agent');
+      agents.push(newcomer);
+      await sessionRow(frame, newcomer.name).waitFor({ state: 'attached', timeout: 10_000 });
+      const afterChange = await kept();
+      assert.ok(!afterChange.includes('sessions'), 'the sessions table was redrawn');
+      assert.ok(afterChange.includes('claims'), `the claims, unchanged, were not (${afterChange.join(' ')})`);
+      // Hidden: no state for the panel at all, however long; a change updates the status bar from a state of its own.
+      await showActivityBarItem(page, 'Explorer');
+      await page.waitForTimeout(500);
+      const hidden = await windowCounters();
+      await page.waitForTimeout(3000);
+      const hiddenQuiet = await windowCounters();
+      assert.deepEqual(hiddenQuiet, hidden, 'nothing is built for a hidden panel while nothing changes');
+      const late = await connectHttpAgent(endpoint, 'hidden-change-agent');
+      agents.push(late);
+      const counted = await eventually(
+        'the status bar state of the change',
+        async () => {
+          const c = await windowCounters();
+          return c.status > hiddenQuiet.status ? c : undefined;
+        },
+        10_000,
+      );
+      assert.equal(counted.full, hiddenQuiet.full, "a change while hidden builds the status bar's state, not the panel's");
+      console.log(
+        `[${v}] panel: ${quiet.points - shown.points} trend points in 3 s shown, ${quiet.counters.full - shown.counters.full} states built; hidden 3 s: ${hiddenQuiet.full - hidden.full} panel states`,
+      );
     },
   );
-
-  await t.test(`R-EXT-1: while shown the panel redraws only what changed, a trend point a second; while hidden it builds no panel state, and the status bar still follows (${v})`, async () => {
-    /** The window participant's own counters, read as any person would: `session-coordinator status --json`. */
-    const windowCounters = async (): Promise<{ full: number; status: number }> => {
-      // The window's token is the install's own (no test token in its environment).
-      const env = cliEnv(run.home);
-      delete env.SESSION_COORDINATOR_TOKEN;
-      const status = await runCliWith(['status', '--json', '--workspace', run.workspace], env);
-      assert.equal(status.code, 0, status.stderr);
-      const all = (JSON.parse(status.stdout) as { participants: Array<{ participant: { kind: string }; snapshot?: { metrics: Record<string, unknown> } }> }).participants;
-      const metrics = all.find((p) => p.participant.kind === 'window')?.snapshot?.metrics;
-      assert.ok(metrics, `status --json has the window's snapshot: ${status.stdout.slice(0, 600)}`);
-      return { full: Number(metrics['panel.fullStates']), status: Number(metrics['panel.statusStates']) };
-    };
-    const points = async (): Promise<number> => Number(await frame.evaluate(`document.querySelector('.metrics')?.dataset.points ?? '0'`));
-    const kept = async (): Promise<string[]> => (await frame.evaluate(`[...document.querySelectorAll('[data-slot] > [data-kept]')].map((n) => n.parentElement.dataset.slot).sort()`)) as string[];
-    frame = await openHealthPanel(page);
-    await sessionRow(frame, 'panel-relay-agent').waitFor({ state: 'attached', timeout: 10_000 });
-    // The state built when the panel was shown has landed; then each section's element is marked.
-    await page.waitForTimeout(1500);
-    await frame.evaluate(`for (const slot of document.querySelectorAll('[data-slot]')) if (slot.firstElementChild) slot.firstElementChild.dataset.kept = 'yes'`);
-    const marked = await kept();
-    assert.ok(['claims', 'participants', 'sessions'].every((s) => marked.includes(s)), marked.join(' '));
-    const shown = { points: await points(), counters: await windowCounters() };
-    assert.ok(shown.counters.full >= 1, `showing the panel built its state (${JSON.stringify(shown.counters)})`);
-    await page.waitForTimeout(3000);
-    const quiet = { points: await points(), counters: await windowCounters() };
-    assert.ok(quiet.points >= shown.points + 2, `trend points keep coming (${shown.points} -> ${quiet.points})`);
-    assert.deepEqual(await kept(), marked.filter((s) => s !== 'trends'), 'in 3 s with no change, only the trend lines were redrawn');
-    assert.equal(quiet.counters.full, shown.counters.full, 'no state built while nothing changed');
-    // A change redraws what it changes.
-    const newcomer = await connectHttpAgent(endpoint, 'redraw-agent');
-    agents.push(newcomer);
-    await sessionRow(frame, newcomer.name).waitFor({ state: 'attached', timeout: 10_000 });
-    const afterChange = await kept();
-    assert.ok(!afterChange.includes('sessions'), 'the sessions table was redrawn');
-    assert.ok(afterChange.includes('claims'), `the claims, unchanged, were not (${afterChange.join(' ')})`);
-    // Hidden: no state for the panel at all, however long; a change updates the status bar from a state of its own.
-    await showActivityBarItem(page, 'Explorer');
-    await page.waitForTimeout(500);
-    const hidden = await windowCounters();
-    await page.waitForTimeout(3000);
-    const hiddenQuiet = await windowCounters();
-    assert.deepEqual(hiddenQuiet, hidden, 'nothing is built for a hidden panel while nothing changes');
-    const late = await connectHttpAgent(endpoint, 'hidden-change-agent');
-    agents.push(late);
-    const counted = await eventually('the status bar state of the change', async () => {
-      const c = await windowCounters();
-      return c.status > hiddenQuiet.status ? c : undefined;
-    }, 10_000);
-    assert.equal(counted.full, hiddenQuiet.full, 'a change while hidden builds the status bar\'s state, not the panel\'s');
-    console.log(`[${v}] panel: ${quiet.points - shown.points} trend points in 3 s shown, ${quiet.counters.full - shown.counters.full} states built; hidden 3 s: ${hiddenQuiet.full - hidden.full} panel states`);
-  });
 
   console.log(`[${v}] row appearance: HTTP ${timings.http?.toFixed(1)} ms, relay ${timings.relay?.toFixed(1)} ms`);
   await showActivityBarItem(page, 'Explorer');
 }
 
 for (const build of [MIN_BUILD, LATEST_BUILD]) {
-  test(`R-EXT-1, R-EXT-5, R-CLM-4: the Session Health panel and Explorer badges in VS Code ${build.vscode}, from a browser`, { timeout: 150_000 }, async (t) => {
-    const run = await start(build);
-    try {
-      await panelSteps(t, run);
-    } finally {
-      await run.stop();
-    }
-  });
+  test(
+    `R-EXT-1, R-EXT-5, R-CLM-4: the Session Health panel and Explorer badges in VS Code ${build.vscode}, from a browser`,
+    { timeout: 150_000 },
+    async (t) => {
+      const run = await start(build);
+      try {
+        await panelSteps(t, run);
+      } finally {
+        await run.stop();
+      }
+    },
+  );
 }

@@ -8,14 +8,23 @@ provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeBadge(), vsCodeTag())
 
 type Child = Node | string;
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   node.append(...children);
   return node;
 }
 
-export function button(label: string, ariaLabel: string, onClick: () => void, appearance: 'primary' | 'secondary' | 'icon' = 'secondary'): HTMLElement {
+export function button(
+  label: string,
+  ariaLabel: string,
+  onClick: () => void,
+  appearance: 'primary' | 'secondary' | 'icon' = 'secondary',
+): HTMLElement {
   const b = document.createElement('vscode-button');
   b.setAttribute('appearance', appearance);
   b.setAttribute('aria-label', ariaLabel);
@@ -50,7 +59,9 @@ export function sparkline(label: string, values: readonly number[], unit: string
   const width = 120;
   const height = 28;
   const max = Math.max(1e-9, ...values);
-  const points = values.map((v, i) => `${values.length <= 1 ? width : (i / (values.length - 1)) * width},${height - (v / max) * (height - 2) - 1}`).join(' ');
+  const points = values
+    .map((v, i) => `${values.length <= 1 ? width : (i / (values.length - 1)) * width},${height - (v / max) * (height - 2) - 1}`)
+    .join(' ');
   const last = values.at(-1) ?? 0;
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
@@ -62,5 +73,11 @@ export function sparkline(label: string, values: readonly number[], unit: string
   line.setAttribute('class', 'spark');
   svg.append(line);
   const value = `${Number.isInteger(last) ? last : last.toFixed(1)}${unit}`;
-  return el('figure', { class: 'metric', 'aria-label': `${label}: ${value} now` }, el('figcaption', {}, label), svg, el('span', { class: 'value' }, value));
+  return el(
+    'figure',
+    { class: 'metric', 'aria-label': `${label}: ${value} now` },
+    el('figcaption', {}, label),
+    svg,
+    el('span', { class: 'value' }, value),
+  );
 }

@@ -1,4 +1,11 @@
-import type { HostMessage, PanelClaim, PanelSession, PanelState, PanelThread, WebviewMessage } from '../../src/extension/views/healthProtocol';
+import type {
+  HostMessage,
+  PanelClaim,
+  PanelSession,
+  PanelState,
+  PanelThread,
+  WebviewMessage,
+} from '../../src/extension/views/healthProtocol';
 import { button, el, section, sparkline, tag } from './components';
 
 interface VsCodeApi {
@@ -27,13 +34,23 @@ function sessionsTable(sessions: readonly PanelSession[]): HTMLElement {
     return el(
       'div',
       { class: 'empty' },
-      el('p', {}, 'No agent is connected yet. Copilot agent mode finds this coordinator by itself. Set up Claude Code, Gemini CLI, Cursor or Cline in one step: its MCP entry, and the edit guard that stops it from writing a file another agent holds.'),
+      el(
+        'p',
+        {},
+        'No agent is connected yet. Copilot agent mode finds this coordinator by itself. Set up Claude Code, Gemini CLI, Cursor or Cline in one step: its MCP entry, and the edit guard that stops it from writing a file another agent holds.',
+      ),
       button('Set up an agent…', 'Set up an agent for this project', () => send({ type: 'runCommand', command: 'setupAgent' }), 'primary'),
       button('Copy client config', 'Copy MCP client configuration', () => send({ type: 'runCommand', command: 'copyClientConfig' })),
     );
   }
   const now = Date.now();
-  const head = el('tr', {}, ...['Client', 'Transport', 'State', 'Age', 'Last activity', 'Requests', 'Pending', 'Tags', 'Where', ''].map((h) => el('th', { scope: 'col' }, h)));
+  const head = el(
+    'tr',
+    {},
+    ...['Client', 'Transport', 'State', 'Age', 'Last activity', 'Requests', 'Pending', 'Tags', 'Where', ''].map((h) =>
+      el('th', { scope: 'col' }, h),
+    ),
+  );
   const rows = sessions.map((s) => {
     const row = el(
       'tr',
@@ -52,7 +69,11 @@ function sessionsTable(sessions: readonly PanelSession[]): HTMLElement {
       el('td', { class: 'num' }, String(s.pendingCount)),
       el('td', {}, ...s.tags.map(tag)),
       el('td', {}, s.local ? 'this window' : s.participant),
-      el('td', {}, button('End', `End session of ${s.clientName}`, () => send({ type: 'endSession', sessionId: s.id }))),
+      el(
+        'td',
+        {},
+        button('End', `End session of ${s.clientName}`, () => send({ type: 'endSession', sessionId: s.id })),
+      ),
     );
     row.addEventListener('click', () => send({ type: 'openHistory', sessionId: s.id }));
     row.addEventListener('keydown', (e) => {
@@ -77,7 +98,15 @@ function claimItems(claims: readonly PanelClaim[]): HTMLElement {
         {},
         el('code', {}, c.projectName ? `${c.projectName}: ${c.resource}` : c.resource),
         ` held by ${c.holderAgent ?? c.holderClient}${c.otherWorktree && c.worktree ? ` in worktree ${c.worktree}` : ''} until ${new Date(c.expiresAt).toLocaleTimeString()} `,
-        button('Release', `Release claim on ${c.resource}`, () => send({ type: 'releaseClaim', resource: c.resource, fencingToken: c.fencingToken, ...(c.checkout ? { checkout: c.checkout } : {}), ...(c.project ? { project: c.project } : {}) })),
+        button('Release', `Release claim on ${c.resource}`, () =>
+          send({
+            type: 'releaseClaim',
+            resource: c.resource,
+            fencingToken: c.fencingToken,
+            ...(c.checkout ? { checkout: c.checkout } : {}),
+            ...(c.project ? { project: c.project } : {}),
+          }),
+        ),
       ),
     ),
   );
@@ -102,7 +131,17 @@ function blockedEdits(guard: PanelState['guard']): HTMLElement {
   return el(
     'ul',
     { class: 'blocked' },
-    ...guard.recent.map((b) => el('li', {}, `${new Date(b.at).toLocaleTimeString()} `, el('strong', {}, b.agent), ' on ', el('code', {}, b.resource), `, held by ${b.holder}`)),
+    ...guard.recent.map((b) =>
+      el(
+        'li',
+        {},
+        `${new Date(b.at).toLocaleTimeString()} `,
+        el('strong', {}, b.agent),
+        ' on ',
+        el('code', {}, b.resource),
+        `, held by ${b.holder}`,
+      ),
+    ),
   );
 }
 
@@ -112,7 +151,13 @@ function messagesList(threads: readonly PanelThread[]): HTMLElement {
   return el(
     'div',
     { class: 'messages' },
-    agents.length ? el('p', {}, button('Message all agents…', 'Send a message to every live agent', () => send({ type: 'sendMessage', to: 'all' }))) : el('p', { class: 'muted' }, 'No live agent to write to.'),
+    agents.length
+      ? el(
+          'p',
+          {},
+          button('Message all agents…', 'Send a message to every live agent', () => send({ type: 'sendMessage', to: 'all' })),
+        )
+      : el('p', { class: 'muted' }, 'No live agent to write to.'),
     ...threads
       .filter((t) => t.inbox !== 'people' || t.recent.length > 0)
       .map((t) =>
@@ -122,7 +167,22 @@ function messagesList(threads: readonly PanelThread[]): HTMLElement {
           el('h3', {}, t.who, t.unread ? ` · ${t.unread} unread` : ''),
           t.inbox === 'people' ? '' : button('Message…', `Send a message to ${t.who}`, () => send({ type: 'sendMessage', to: t.inbox })),
           t.recent.length
-            ? el('ul', {}, ...t.recent.map((m) => el('li', { class: `message message-${m.state}` }, el('span', { class: 'muted' }, `${new Date(m.at).toLocaleTimeString()} ${m.from}${m.subject ? ` · ${m.subject}` : ''} (${m.state}): `), el('span', { class: 'body' }, m.body))))
+            ? el(
+                'ul',
+                {},
+                ...t.recent.map((m) =>
+                  el(
+                    'li',
+                    { class: `message message-${m.state}` },
+                    el(
+                      'span',
+                      { class: 'muted' },
+                      `${new Date(m.at).toLocaleTimeString()} ${m.from}${m.subject ? ` · ${m.subject}` : ''} (${m.state}): `,
+                    ),
+                    el('span', { class: 'body' }, m.body),
+                  ),
+                ),
+              )
             : el('p', { class: 'muted' }, 'No messages.'),
         ),
       ),
@@ -153,10 +213,26 @@ function trends(series: PanelState['series']): HTMLElement {
   return el(
     'div',
     { class: 'metrics', 'data-points': String(series.length) },
-    sparkline('Sessions', series.map((p) => p.sessions), ''),
-    sparkline('Calls/s', series.map((p) => p.callsPerSecond), ''),
-    sparkline('Lock wait p99', series.map((p) => p.lockWaitP99), ' ms'),
-    sparkline('Propagation p99', series.map((p) => p.propagationP99), ' ms'),
+    sparkline(
+      'Sessions',
+      series.map((p) => p.sessions),
+      '',
+    ),
+    sparkline(
+      'Calls/s',
+      series.map((p) => p.callsPerSecond),
+      '',
+    ),
+    sparkline(
+      'Lock wait p99',
+      series.map((p) => p.lockWaitP99),
+      ' ms',
+    ),
+    sparkline(
+      'Propagation p99',
+      series.map((p) => p.propagationP99),
+      ' ms',
+    ),
   );
 }
 
@@ -166,14 +242,26 @@ function render(state: PanelState): void {
   // A redrawn sessions table keeps the keyboard where the person left it.
   const focused = (document.activeElement as HTMLElement | null)?.closest('tr[data-session]')?.getAttribute('data-session');
   draw('status', [state.status, state.statusText, state.url], () =>
-    el('header', { class: `status status-${state.status}`, role: 'status' }, el('strong', {}, state.statusText), state.url ? el('span', { class: 'muted' }, ` · ${state.url}`) : ''),
+    el(
+      'header',
+      { class: `status status-${state.status}`, role: 'status' },
+      el('strong', {}, state.statusText),
+      state.url ? el('span', { class: 'muted' }, ` · ${state.url}`) : '',
+    ),
   );
   draw('problems', state.problems, () =>
     state.problems.length
       ? el(
           'section',
           { class: 'problems', 'aria-label': 'Problems' },
-          ...state.problems.map((p) => el('div', { class: `problem problem-${p.severity}`, role: p.severity === 'error' ? 'alert' : 'status' }, el('strong', {}, p.message), p.action ? el('p', {}, p.action) : '')),
+          ...state.problems.map((p) =>
+            el(
+              'div',
+              { class: `problem problem-${p.severity}`, role: p.severity === 'error' ? 'alert' : 'status' },
+              el('strong', {}, p.message),
+              p.action ? el('p', {}, p.action) : '',
+            ),
+          ),
         )
       : '',
   );
@@ -184,20 +272,49 @@ function render(state: PanelState): void {
     section(
       'Windows and processes',
       live.length,
-      el('ul', { class: 'participants' }, ...live.map((p) => el('li', {}, el('span', { class: p.live ? 'live' : 'stale', 'aria-label': p.live ? 'live' : 'not responding' }, '●'), ` ${p.self ? 'This window' : p.label}${p.worktree ? ` · ${p.worktree}` : ''} · pid ${p.pid} · ${p.sessionCount} session${p.sessionCount === 1 ? '' : 's'}`))),
+      el(
+        'ul',
+        { class: 'participants' },
+        ...live.map((p) =>
+          el(
+            'li',
+            {},
+            el('span', { class: p.live ? 'live' : 'stale', 'aria-label': p.live ? 'live' : 'not responding' }, '●'),
+            ` ${p.self ? 'This window' : p.label}${p.worktree ? ` · ${p.worktree}` : ''} · pid ${p.pid} · ${p.sessionCount} session${p.sessionCount === 1 ? '' : 's'}`,
+          ),
+        ),
+      ),
     ),
   );
   draw('claims', state.claims, () => section('Claims', state.claims.length, claimsList(state.claims)));
   draw('blocked', state.guard, () => section('Blocked edits', state.guard.blocked, blockedEdits(state.guard)));
   const messages = state.messages ?? [];
-  draw('messages', messages, () => section('Messages', messages.reduce((n, t) => n + t.unread, 0), messagesList(messages)));
+  draw('messages', messages, () =>
+    section(
+      'Messages',
+      messages.reduce((n, t) => n + t.unread, 0),
+      messagesList(messages),
+    ),
+  );
   const radar = state.acrossWorktrees ?? [];
   draw('radar', radar, () =>
     radar.length
       ? section(
           'Across worktrees',
           radar.length,
-          el('ul', { class: 'radar' }, ...radar.map((o) => el('li', {}, el('code', {}, o.resource), o.here ? ' (this worktree too): ' : ': ', o.worktrees.map((w) => `${w.worktree} by ${w.holder}`).join('; ')))),
+          el(
+            'ul',
+            { class: 'radar' },
+            ...radar.map((o) =>
+              el(
+                'li',
+                {},
+                el('code', {}, o.resource),
+                o.here ? ' (this worktree too): ' : ': ',
+                o.worktrees.map((w) => `${w.worktree} by ${w.holder}`).join('; '),
+              ),
+            ),
+          ),
         )
       : '',
   );
@@ -229,7 +346,8 @@ function addPoint(point: PanelState['series'][number], keep: number): void {
 // Ages move with the clock, not with the state: only their text is rewritten, once a second.
 setInterval(() => {
   const now = Date.now();
-  for (const cell of app.querySelectorAll<HTMLElement>('[data-since]')) cell.textContent = `${ago(now - Number(cell.dataset.since))}${cell.dataset.suffix ?? ''}`;
+  for (const cell of app.querySelectorAll<HTMLElement>('[data-since]'))
+    cell.textContent = `${ago(now - Number(cell.dataset.since))}${cell.dataset.suffix ?? ''}`;
 }, 1000);
 
 window.addEventListener('message', (event: MessageEvent<HostMessage>) => {

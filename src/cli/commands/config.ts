@@ -7,7 +7,10 @@ export function config(client: string | undefined, options: { workspace: string 
     throw new UsageError(`config needs a client: one of ${CLIENTS.join(', ')}`);
   }
   const workspace = path.resolve(options.workspace);
-  const launch = { command: process.execPath, args: [path.resolve(process.argv[1] ?? 'session-coordinator'), 'connect', '--workspace', workspace] };
+  const launch = {
+    command: process.execPath,
+    args: [path.resolve(process.argv[1] ?? 'session-coordinator'), 'connect', '--workspace', workspace],
+  };
   const { file, json, toml } = clientConfig(client, launch);
   // Only the config on stdout, so `config claude-code > .mcp.json` works; the hint goes to stderr.
   process.stderr.write(`Paste into ${file} (or run: session-coordinator setup ${client})\n`);

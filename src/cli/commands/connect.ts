@@ -41,7 +41,11 @@ export async function connect(options: { workspace: string; store?: string }, lo
 async function relay(url: string, token: string, logger: Logger): Promise<number> {
   // The participant trusts the agent's name only because this request carries the token.
   const agent = agentFromEnv(process.env);
-  const headers: Record<string, string> = { Authorization: `Bearer ${token}`, [RELAY_HEADER]: 'stdio', ...(agent ? { [AGENT_HEADER]: formatAgentHeader(agent) } : {}) };
+  const headers: Record<string, string> = {
+    Authorization: `Bearer ${token}`,
+    [RELAY_HEADER]: 'stdio',
+    ...(agent ? { [AGENT_HEADER]: formatAgentHeader(agent) } : {}),
+  };
   const upstream = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
   const downstream = new StdioServerTransport(process.stdin, process.stdout);
   let resolveDone!: (code: number) => void;

@@ -46,13 +46,19 @@ function projectOf(options: HookOptions, env: NodeJS.ProcessEnv, cwd: string | u
 
 export async function hook(client: string | undefined, options: HookOptions, io: HookIo): Promise<HookAnswer> {
   if (client === undefined || !isHookClient(client)) {
-    return { exitCode: HOOK_EXIT.misconfigured, stdout: '', stderr: `session-coordinator hook: needs a client, one of ${HOOK_CLIENTS.join(', ')}; the edit was not checked\n` };
+    return {
+      exitCode: HOOK_EXIT.misconfigured,
+      stdout: '',
+      stderr: `session-coordinator hook: needs a client, one of ${HOOK_CLIENTS.join(', ')}; the edit was not checked\n`,
+    };
   }
   let strict = options.strict;
   const undecided = async (why: string): Promise<HookAnswer> => {
     strict ||= (await workspaceSetting(projectOf(options, io.env, undefined), 'guard.strict')) === 'true';
     // A guard that breaks the agent is worse than none: allow, and say so, unless asked to be strict.
-    return strict ? answer(client, 'deny', `Session Coordinator could not check this edit (${why}), and guard.strict is on`) : answer(client, 'allow', `Session Coordinator could not check this edit: ${why}. It went through unguarded.`);
+    return strict
+      ? answer(client, 'deny', `Session Coordinator could not check this edit (${why}), and guard.strict is on`)
+      : answer(client, 'allow', `Session Coordinator could not check this edit: ${why}. It went through unguarded.`);
   };
   let raw: unknown;
   try {
@@ -73,8 +79,10 @@ export async function hook(client: string | undefined, options: HookOptions, io:
   let place = await placeOf(workspace, io.env);
   const request: GuardRequest = { event: input.kind, agent: input.agent, client, paths: input.kind === 'edit' ? input.paths : [] };
   if (request.event === 'tool' && !(await mayHaveMessages(place, io.env))) return { exitCode: 0, stdout: '', stderr: '' };
-  if (request.event === 'edit' && request.paths.length === 0) return undecided(`${input.kind === 'edit' ? input.tool : 'the tool'} names no file`);
-  const outside = async (root: string): Promise<boolean> => (await Promise.all(request.paths.map((p) => resourceFor(root, p).catch(() => undefined)))).every((r) => r === undefined);
+  if (request.event === 'edit' && request.paths.length === 0)
+    return undecided(`${input.kind === 'edit' ? input.tool : 'the tool'} names no file`);
+  const outside = async (root: string): Promise<boolean> =>
+    (await Promise.all(request.paths.map((p) => resourceFor(root, p).catch(() => undefined)))).every((r) => r === undefined);
   if (request.event === 'edit' && (await outside(place.claimRoot))) {
     // Another project's files (a multi-root window's other folder): its live participants judge them (R-SEC-7);
     // with none live, they are not ours to guard, and not worth opening a store for.
@@ -91,7 +99,9 @@ export async function hook(client: string | undefined, options: HookOptions, io:
     return undecided(errorMessage(e));
   }
   if (request.event === 'end') return { exitCode: 0, stdout: '', stderr: '' };
-  return decision.decision === 'deny' ? answer(client, 'deny', decision.reason, decision.context) : answer(client, 'allow', undefined, decision.context);
+  return decision.decision === 'deny'
+    ? answer(client, 'deny', decision.reason, decision.context)
+    : answer(client, 'allow', undefined, decision.context);
 }
 
 /** Where the agent works, read once per hook call: this runs before every tool call. */
@@ -106,7 +116,9 @@ interface Place {
 
 async function placeOf(workspace: string, env: NodeJS.ProcessEnv): Promise<Place> {
   const [layout, discoveries] = await Promise.all([findGitLayout(workspace), readDiscoveries(installDir(env))]);
-  const live = discoveries.filter((d) => coversWorkspace(d, workspace)).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
+  const live = discoveries
+    .filter((d) => coversWorkspace(d, workspace))
+    .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
   return { workspace, layout, claimRoot: layout?.worktree ?? workspace, live };
 }
 
@@ -138,7 +150,13 @@ async function decide(place: Place, request: GuardRequest, env: NodeJS.ProcessEn
   const token = live.length > 0 ? await loadOrCreateToken(installDir(env), env) : '';
   for (const target of live) {
     // The token goes only to a process that proves it holds it: a stale discovery file may name anyone's port.
-    if (await provePeer(target.url, token).then(() => true, () => false)) return postGuard(new URL(GUARD_PATH, target.url), token, request);
+    if (
+      await provePeer(target.url, token).then(
+        () => true,
+        () => false,
+      )
+    )
+      return postGuard(new URL(GUARD_PATH, target.url), token, request);
   }
   const { decideOverStore } = await import('./hookStore.js');
   const across = (await workspaceSetting(workspace, 'claims.acrossWorktrees'))?.replace(/"/g, '');
@@ -148,20 +166,28 @@ async function decide(place: Place, request: GuardRequest, env: NodeJS.ProcessEn
 function postGuard(url: URL, token: string, request: GuardRequest): Promise<GuardDecision> {
   const body = JSON.stringify(request);
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => {
-        try {
-          const parsed = JSON.parse(text) as GuardDecision & { error?: { message?: string } };
-          if (res.statusCode !== 200) reject(new Error(`the coordinator answered ${res.statusCode}: ${parsed.error?.message ?? text.slice(0, 200)}`));
-          else resolve(parsed);
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          try {
+            const parsed = JSON.parse(text) as GuardDecision & { error?: { message?: string } };
+            if (res.statusCode !== 200)
+              reject(new Error(`the coordinator answered ${res.statusCode}: ${parsed.error?.message ?? text.slice(0, 200)}`));
+            else resolve(parsed);
+          } catch (e) {
+            reject(e);
+          }
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

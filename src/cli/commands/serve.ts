@@ -37,7 +37,9 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
     workspaceRoots: [workspace, ...(options.otherFolders ?? []).map((f) => path.resolve(f))],
     logger,
     ...(options.quotas ? { quotas: options.quotas } : {}),
-    ...(options.store ? { storeSelection: { url: options.store, ...(process.env[PROJECT_ID_ENV] ? { projectId: process.env[PROJECT_ID_ENV] } : {}) } } : {}),
+    ...(options.store
+      ? { storeSelection: { url: options.store, ...(process.env[PROJECT_ID_ENV] ? { projectId: process.env[PROJECT_ID_ENV] } : {}) } }
+      : {}),
     coordinator: {
       sessions: {
         ...(options.maxSessions ? { maxSessions: options.maxSessions } : {}),

@@ -14,7 +14,13 @@ export async function setup(client: string | undefined, options: { workspace: st
   const workspace = path.resolve(options.workspace);
   const stat = await fs.stat(workspace).catch(() => undefined);
   if (!stat?.isDirectory()) throw new UsageError(`--workspace ${workspace} is not a folder`);
-  const plan = setupPlan(client, { workspace, node: process.execPath, cli: path.resolve(process.argv[1] ?? 'session-coordinator'), home: os.homedir(), global: options.global });
+  const plan = setupPlan(client, {
+    workspace,
+    node: process.execPath,
+    cli: path.resolve(process.argv[1] ?? 'session-coordinator'),
+    home: os.homedir(),
+    global: options.global,
+  });
   const results = await applySetup(plan, { dryRun: options.dryRun, global: options.global });
   const shown = (file: string): string => (file.startsWith(workspace + path.sep) ? path.relative(workspace, file) : file);
   for (const r of results) {

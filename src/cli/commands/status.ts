@@ -34,11 +34,18 @@ function render(statuses: ParticipantStatus[], workspace: string): string {
     lines.push(`  sessions: ${snapshot.sessions.length}${worktree ? `  worktree: ${worktree}` : ''}`);
     for (const s of snapshot.sessions) {
       const agent = s.agent ? `  agent=${describeAgent(s.agent)}` : '';
-      lines.push(`    ${s.id}  ${s.client.name} ${s.client.version}${agent}  ${s.transport}  ${s.state.kind}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`);
+      lines.push(
+        `    ${s.id}  ${s.client.name} ${s.client.version}${agent}  ${s.transport}  ${s.state.kind}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`,
+      );
     }
-    for (const o of snapshot.acrossWorktrees ?? []) lines.push(`  across worktrees: ${o.resource} is changed in ${o.worktrees.map((w) => `${w.worktree ?? w.checkout} (${w.holder})`).join(' and ')}`);
+    for (const o of snapshot.acrossWorktrees ?? [])
+      lines.push(
+        `  across worktrees: ${o.resource} is changed in ${o.worktrees.map((w) => `${w.worktree ?? w.checkout} (${w.holder})`).join(' and ')}`,
+      );
     const m = snapshot.metrics;
-    lines.push(`  sessions.total=${String(m['sessions.total'] ?? 0)} evicted=${String(m['sessions.evicted'] ?? 0)} rejected=${String(m['sessions.rejected'] ?? 0)} requests.pending=${String(m['requests.pending'] ?? 0)}`);
+    lines.push(
+      `  sessions.total=${String(m['sessions.total'] ?? 0)} evicted=${String(m['sessions.evicted'] ?? 0)} rejected=${String(m['sessions.rejected'] ?? 0)} requests.pending=${String(m['requests.pending'] ?? 0)}`,
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -50,7 +57,8 @@ export async function status(options: { workspace: string; json: boolean }): Pro
   const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
   const statuses = await Promise.all(live.map((d) => fetchSnapshot(d, token)));
   if (options.json) process.stdout.write(JSON.stringify({ workspace, participants: statuses }, null, 2) + '\n');
-  else if (statuses.length === 0) process.stdout.write(`No live participant for ${workspace}. Start one with: session-coordinator serve --workspace ${workspace}\n`);
+  else if (statuses.length === 0)
+    process.stdout.write(`No live participant for ${workspace}. Start one with: session-coordinator serve --workspace ${workspace}\n`);
   else process.stdout.write(render(statuses, workspace));
   return statuses.length === 0 ? EXIT.noParticipant : EXIT.ok;
 }

@@ -8,7 +8,13 @@ import { PROJECT_ID_ENV } from '../../core/store/storeEnv.js';
  * The workspace's store, opened by a short-lived command (the hook with no
  * participant live, `message`): Redis when a URL is given, else the files.
  */
-export function openWorkspaceStore(workspace: string, url: string | undefined, label: string, metrics: Metrics, env: NodeJS.ProcessEnv = process.env): Promise<SharedStore> {
+export function openWorkspaceStore(
+  workspace: string,
+  url: string | undefined,
+  label: string,
+  metrics: Metrics,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SharedStore> {
   const projectId = env[PROJECT_ID_ENV];
   return openSharedStore(url ? { url, ...(projectId ? { projectId } : {}) } : {}, {
     projectRoot: workspace,

@@ -19,12 +19,23 @@ const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export function isAgentIdentity(value: unknown): value is AgentIdentity {
   const v = value as Partial<AgentIdentity> | null;
-  return typeof v === 'object' && v !== null && typeof v.kind === 'string' && KIND.test(v.kind) && typeof v.sessionId === 'string' && SESSION_ID.test(v.sessionId);
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.kind === 'string' &&
+    KIND.test(v.kind) &&
+    typeof v.sessionId === 'string' &&
+    SESSION_ID.test(v.sessionId)
+  );
 }
 
 export function checkAgentIdentity(value: unknown): AgentIdentity {
   if (!isAgentIdentity(value)) {
-    throw new CoordinatorError('InvalidArgument', `Not an agent identity: kind must match ${KIND.source} and sessionId ${SESSION_ID.source}`, {});
+    throw new CoordinatorError(
+      'InvalidArgument',
+      `Not an agent identity: kind must match ${KIND.source} and sessionId ${SESSION_ID.source}`,
+      {},
+    );
   }
   return { kind: value.kind, sessionId: value.sessionId };
 }

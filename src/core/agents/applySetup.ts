@@ -23,8 +23,15 @@ export async function applySetup(plan: SetupPlan, options: { dryRun: boolean; gl
   for (const edit of plan.edits) {
     const current = await readIfThere(edit.file);
     const { text, changed } = edit.edit(current);
-    const action = edit.global && !options.global ? 'skipped' : current === undefined ? 'created' : text === current ? 'unchanged' : 'updated';
-    results.push({ file: edit.file, action, changed: action === 'unchanged' ? [] : changed, text, ...(edit.mode !== undefined ? { mode: edit.mode } : {}) });
+    const action =
+      edit.global && !options.global ? 'skipped' : current === undefined ? 'created' : text === current ? 'unchanged' : 'updated';
+    results.push({
+      file: edit.file,
+      action,
+      changed: action === 'unchanged' ? [] : changed,
+      text,
+      ...(edit.mode !== undefined ? { mode: edit.mode } : {}),
+    });
   }
   if (!options.dryRun) {
     for (const r of results) if (r.action === 'created' || r.action === 'updated') await writeWhole(r.file, r.text, r.mode);

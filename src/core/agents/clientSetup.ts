@@ -74,7 +74,10 @@ function jsonEdit(file: string, change: (root: Json, file: string) => string[], 
   };
 }
 
-const ours = (client: string) => (entry: unknown): boolean => mentions(entry, ` hook ${client}`);
+const ours =
+  (client: string) =>
+  (entry: unknown): boolean =>
+    mentions(entry, ` hook ${client}`);
 
 /** The user-level folder where VS Code keeps Cline's MCP settings (Linux; macOS and Windows differ). */
 function clineSettingsFile(home: string): string {
@@ -113,7 +116,9 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
             ...mergeHook(root, 'SessionEnd', hook, ours(client), file),
           ]),
         ],
-        notes: [`.github/hooks/${SERVER_NAME}.json names this machine's node and CLI: keep it out of commits, or commit one that runs session-coordinator from PATH.`],
+        notes: [
+          `.github/hooks/${SERVER_NAME}.json names this machine's node and CLI: keep it out of commits, or commit one that runs session-coordinator from PATH.`,
+        ],
       };
     }
     case 'cursor':
@@ -122,7 +127,13 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
         edits: [
           jsonEdit(ws('.cursor', 'mcp.json'), (root, file) => setEntry(root, 'mcpServers', SERVER_NAME, server, file)),
           jsonEdit(ws('.cursor', 'hooks.json'), (root, file) => {
-            const changed = mergeHook(root, 'preToolUse', { command: hookCommand(ctx, client), matcher: 'Write|StrReplace|Edit|Delete|MultiEdit' }, ours(client), file);
+            const changed = mergeHook(
+              root,
+              'preToolUse',
+              { command: hookCommand(ctx, client), matcher: 'Write|StrReplace|Edit|Delete|MultiEdit' },
+              ours(client),
+              file,
+            );
             if (root.version !== undefined) return changed;
             root.version = 1;
             return ['version', ...changed];
@@ -163,7 +174,9 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
             },
           },
         ],
-        notes: ctx.global ? [] : [`Cline keeps its MCP servers outside the project, in ${file}: run setup cline --global to add ours there.`],
+        notes: ctx.global
+          ? []
+          : [`Cline keeps its MCP servers outside the project, in ${file}: run setup cline --global to add ours there.`],
       };
     }
     case 'codex': {

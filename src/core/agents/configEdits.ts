@@ -24,7 +24,11 @@ export function parseConfig(text: string, file: string): Json {
     );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new CoordinatorError('InvalidConfigFile', `${file} holds ${Array.isArray(value) ? 'a list' : typeof value}, not a JSON object; it was left as it is`, { file });
+    throw new CoordinatorError(
+      'InvalidConfigFile',
+      `${file} holds ${Array.isArray(value) ? 'a list' : typeof value}, not a JSON object; it was left as it is`,
+      { file },
+    );
   }
   return value as Json;
 }
@@ -114,7 +118,8 @@ export function setEntry(root: Json, section: string, name: string, value: unkno
 /** Adds `item` to the list `root[key]` if it is not there. */
 export function addToList(root: Json, key: string, item: string, file: string): string[] {
   const list = root[key] ?? [];
-  if (!Array.isArray(list)) throw new CoordinatorError('InvalidConfigFile', `${file}: "${key}" is not a list; it was left as it is`, { file, key });
+  if (!Array.isArray(list))
+    throw new CoordinatorError('InvalidConfigFile', `${file}: "${key}" is not a list; it was left as it is`, { file, key });
   if (list.includes(item)) return [];
   root[key] = [...list, item];
   return [key];
@@ -127,7 +132,8 @@ export function addToList(root: Json, key: string, item: string, file: string): 
 export function mergeHook(root: Json, event: string, entry: unknown, isOurs: (entry: unknown) => boolean, file: string): string[] {
   const hooks = objectAt(root, 'hooks', file);
   const list = hooks[event] ?? [];
-  if (!Array.isArray(list)) throw new CoordinatorError('InvalidConfigFile', `${file}: "hooks.${event}" is not a list; it was left as it is`, { file, event });
+  if (!Array.isArray(list))
+    throw new CoordinatorError('InvalidConfigFile', `${file}: "hooks.${event}" is not a list; it was left as it is`, { file, event });
   const at = list.findIndex(isOurs);
   const others = list.filter((e) => !isOurs(e));
   // Ours goes where the first of ours was (before it, every entry is the user's), else last.

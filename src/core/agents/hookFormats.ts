@@ -20,7 +20,15 @@ export function isHookClient(value: string): value is HookClient {
  * that never reaches a hook). VS Code ignores a hook's matcher, so every tool
  * comes to the hook: only these are edits.
  */
-const VSCODE_EDIT_TOOLS = ['replace_string_in_file', 'multi_replace_string_in_file', 'insert_edit_into_file', 'create_file', 'edit_notebook_file', 'apply_patch', 'create_directory'];
+const VSCODE_EDIT_TOOLS = [
+  'replace_string_in_file',
+  'multi_replace_string_in_file',
+  'insert_edit_into_file',
+  'create_file',
+  'edit_notebook_file',
+  'apply_patch',
+  'create_directory',
+];
 const CLAUDE_CODE_EDIT_TOOLS = ['Edit', 'Write', 'MultiEdit', 'NotebookEdit'];
 
 /** The edit tools each client has, and where each keeps the paths it writes. */
@@ -113,7 +121,8 @@ export function parseHookInput(client: HookClient, raw: unknown, fallbackCwd: st
   if (event !== undefined && !['PreToolUse', 'preToolUse', 'BeforeTool'].includes(event)) return { kind: 'other', what: event };
   const tool = str(input.tool_name) ?? str(input.toolName);
   if (!tool) return { kind: 'other', what: 'no tool named' };
-  if (!EDIT_TOOLS[client].includes(tool)) return CONTEXT_CLIENTS.has(client) ? { kind: 'tool', agent, tool } : { kind: 'other', what: tool };
+  if (!EDIT_TOOLS[client].includes(tool))
+    return CONTEXT_CLIENTS.has(client) ? { kind: 'tool', agent, tool } : { kind: 'other', what: tool };
   const args = obj(input.tool_input ?? input.toolInput ?? input.toolArgs);
   return { kind: 'edit', agent, tool, paths: pathsIn(args, cwd) };
 }
@@ -138,17 +147,28 @@ export function answer(client: HookClient, decision: 'allow' | 'deny', message: 
       case 'claude-code':
       case 'vscode': {
         // No permissionDecision: "allow" there would skip the person's own permission rules.
-        const out = { ...(message ? { systemMessage: message } : {}), ...(context ? { hookSpecificOutput: { hookEventName: 'PreToolUse', additionalContext: context } } : {}) };
+        const out = {
+          ...(message ? { systemMessage: message } : {}),
+          ...(context ? { hookSpecificOutput: { hookEventName: 'PreToolUse', additionalContext: context } } : {}),
+        };
         return { exitCode: 0, stdout: Object.keys(out).length > 0 ? json(out) : '', stderr: '' };
       }
       case 'gemini':
         return {
           exitCode: 0,
-          stdout: json({ decision: 'allow', ...(message ? { systemMessage: message } : {}), ...(context ? { hookSpecificOutput: { hookEventName: 'AfterTool', additionalContext: context } } : {}) }),
+          stdout: json({
+            decision: 'allow',
+            ...(message ? { systemMessage: message } : {}),
+            ...(context ? { hookSpecificOutput: { hookEventName: 'AfterTool', additionalContext: context } } : {}),
+          }),
           stderr: '',
         };
       case 'cursor':
-        return { exitCode: 0, stdout: json(message ? { permission: 'allow', user_message: message } : { permission: 'allow' }), stderr: '' };
+        return {
+          exitCode: 0,
+          stdout: json(message ? { permission: 'allow', user_message: message } : { permission: 'allow' }),
+          stderr: '',
+        };
       case 'cline':
         return { exitCode: 0, stdout: json(message ? { cancel: false, contextModification: message } : { cancel: false }), stderr: '' };
       case 'copilot':
@@ -165,7 +185,11 @@ export function answer(client: HookClient, decision: 'allow' | 'deny', message: 
     case 'gemini':
       return { exitCode: 2, stdout: '', stderr: `${reason}\n` };
     case 'vscode':
-      return { exitCode: 0, stdout: json({ hookSpecificOutput: { hookEventName: 'PreToolUse', permissionDecision: 'deny', permissionDecisionReason: reason } }), stderr: '' };
+      return {
+        exitCode: 0,
+        stdout: json({ hookSpecificOutput: { hookEventName: 'PreToolUse', permissionDecision: 'deny', permissionDecisionReason: reason } }),
+        stderr: '',
+      };
     case 'cursor':
       return { exitCode: 0, stdout: json({ permission: 'deny', user_message: reason, agent_message: reason }), stderr: '' };
     case 'cline':

@@ -85,7 +85,10 @@ export class EditGuard {
     if (request.event === 'end') return verdict;
     // The hook runs on the agent's every tool call: its messages reach the model on its next step (R-AGT-6).
     const delivered = this.deps.mailbox ? await this.deps.mailbox.takeUndelivered(agentKey(request.agent), this.actorFor(request)) : [];
-    const context = [verdict.decision === 'allow' ? verdict.notice : undefined, delivered.length > 0 ? forModel(delivered) : undefined].filter((t) => t !== undefined);
+    const context = [
+      verdict.decision === 'allow' ? verdict.notice : undefined,
+      delivered.length > 0 ? forModel(delivered) : undefined,
+    ].filter((t) => t !== undefined);
     return context.length > 0 ? { ...verdict, context: context.join('\n\n') } : verdict;
   }
 
@@ -96,7 +99,8 @@ export class EditGuard {
       this.deps.metrics.counter('guard.released').inc(released);
       return { decision: 'allow', reason: `released ${released} claim(s) of ${describeAgent(request.agent)}`, claimed: [] };
     }
-    if (request.paths.length > MAX_PATHS) throw new CoordinatorError('InvalidArgument', `An edit of ${request.paths.length} paths; the guard takes at most ${MAX_PATHS}`, {});
+    if (request.paths.length > MAX_PATHS)
+      throw new CoordinatorError('InvalidArgument', `An edit of ${request.paths.length} paths; the guard takes at most ${MAX_PATHS}`, {});
     const root = this.deps.projectRoot();
     const resources = await Promise.all(request.paths.map((p) => resourceFor(root, p, this.deps.pathTimeoutMs)));
     // How the agent named each file, when that is not its real path: the denial says both.
@@ -109,7 +113,8 @@ export class EditGuard {
     const across = this.deps.acrossWorktrees?.() ?? 'warn';
     const here = (c: Claim): boolean => (c.checkout ?? '') === (actor.checkout ?? '');
     // Another holder's claim this edit must wait for: in this checkout, or in any worktree under "refuse".
-    const blocking = (c: Claim, resource: string): boolean => !sameHolder(c.holder, actor) && overlaps(c.resource, resource) && (here(c) || across === 'refuse');
+    const blocking = (c: Claim, resource: string): boolean =>
+      !sameHolder(c.holder, actor) && overlaps(c.resource, resource) && (here(c) || across === 'refuse');
     const claims = await this.deps.store.listClaims();
     const toClaim: string[] = [];
     const renewing = new Set<string>();
@@ -132,7 +137,9 @@ export class EditGuard {
     const elsewhere: Claim[] = [];
     for (const resource of toClaim) {
       try {
-        const grant = await this.deps.store.acquireClaim(resource, actor, this.deps.ttlMs ?? AUTO_CLAIM_TTL_MS, { acrossWorktrees: across });
+        const grant = await this.deps.store.acquireClaim(resource, actor, this.deps.ttlMs ?? AUTO_CLAIM_TTL_MS, {
+          acrossWorktrees: across,
+        });
         // The model hears of another worktree once, when the file becomes its own, not on every edit after.
         if (!renewing.has(resource)) elsewhere.push(...(grant.elsewhere ?? []));
         granted.push(resource);
@@ -150,7 +157,8 @@ export class EditGuard {
     const note = outside > 0 ? `; ${outside} path(s) outside ${root} are not guarded` : '';
     return {
       decision: 'allow',
-      reason: granted.length > 0 ? `claimed ${granted.join(', ')} for ${describeAgent(request.agent)}${note}` : `no other agent holds it${note}`,
+      reason:
+        granted.length > 0 ? `claimed ${granted.join(', ')} for ${describeAgent(request.agent)}${note}` : `no other agent holds it${note}`,
       claimed: granted,
       ...(elsewhere.length > 0 ? { notice: alsoChangedElsewhere(elsewhere) } : {}),
     };
@@ -174,14 +182,21 @@ export class EditGuard {
     const session = this.deps.sessionOf?.(request.agent);
     const layout = this.deps.worktree?.();
     const where = layout ? { worktree: describeWorktree(layout), checkout: layout.worktree } : {};
-    const base: Actor = session ?? { sessionId: `agent:${agentKey(request.agent)}`, clientName: request.client, participantId: this.deps.store.participantId, agent: request.agent, ...where };
+    const base: Actor = session ?? {
+      sessionId: `agent:${agentKey(request.agent)}`,
+      clientName: request.client,
+      participantId: this.deps.store.participantId,
+      agent: request.agent,
+      ...where,
+    };
     return { ...base, agent: request.agent, via: 'edit-guard' };
   }
 }
 
 /** The claim resource for a path (its real location, R-CLM-1), or undefined when it is outside the project (not ours to guard). */
 export async function resourceFor(root: string, file: string, timeoutMs?: number): Promise<string | undefined> {
-  if (!path.isAbsolute(file)) throw new CoordinatorError('InvalidArgument', `The guard needs absolute paths, got ${JSON.stringify(file)}`, { path: file });
+  if (!path.isAbsolute(file))
+    throw new CoordinatorError('InvalidArgument', `The guard needs absolute paths, got ${JSON.stringify(file)}`, { path: file });
   const resource = await fileResourceOf(root, file, timeoutMs);
   // An edit writes files under the root, never the root itself: '.' would claim the whole project.
   return resource === '.' ? undefined : resource;
@@ -191,8 +206,10 @@ export async function resourceFor(root: string, file: string, timeoutMs?: number
 export function parseGuardRequest(value: unknown): GuardRequest {
   const v = value as Partial<Record<keyof GuardRequest, unknown>> | null;
   if (typeof v !== 'object' || v === null) throw new CoordinatorError('InvalidArgument', 'A guard request is a JSON object', {});
-  if (v.event !== 'edit' && v.event !== 'tool' && v.event !== 'end') throw new CoordinatorError('InvalidArgument', 'event must be "edit", "tool" or "end"', {});
-  if (typeof v.client !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(v.client)) throw new CoordinatorError('InvalidArgument', 'client must be a short lower-case name', {});
+  if (v.event !== 'edit' && v.event !== 'tool' && v.event !== 'end')
+    throw new CoordinatorError('InvalidArgument', 'event must be "edit", "tool" or "end"', {});
+  if (typeof v.client !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(v.client))
+    throw new CoordinatorError('InvalidArgument', 'client must be a short lower-case name', {});
   if (!Array.isArray(v.paths) || !v.paths.every((p) => typeof p === 'string' && p.length > 0 && p.length <= 4096)) {
     throw new CoordinatorError('InvalidArgument', 'paths must be a list of absolute paths', {});
   }

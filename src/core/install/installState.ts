@@ -41,7 +41,11 @@ async function ensurePrivateDir(dir: string): Promise<void> {
 function checkOwner(file: string, stat: { uid: number }): void {
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) {
-    throw new CoordinatorError('UnsafeStorePath', `${file} belongs to user ${stat.uid}, not to you (${uid}); the coordinator keeps its token only in a folder of your own`, { path: file });
+    throw new CoordinatorError(
+      'UnsafeStorePath',
+      `${file} belongs to user ${stat.uid}, not to you (${uid}); the coordinator keeps its token only in a folder of your own`,
+      { path: file },
+    );
   }
 }
 
@@ -86,13 +90,18 @@ async function readTokenFile(file: string): Promise<string> {
     handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
-      throw new CoordinatorError('UnsafeStorePath', `${file} is a symlink; the token is read only from a plain file (delete it to generate a new token)`, { path: file });
+      throw new CoordinatorError(
+        'UnsafeStorePath',
+        `${file} is a symlink; the token is read only from a plain file (delete it to generate a new token)`,
+        { path: file },
+      );
     }
     throw e;
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw new CoordinatorError('UnsafeStorePath', `${file} is not a plain file; delete it to generate a new token`, { path: file });
+    if (!stat.isFile())
+      throw new CoordinatorError('UnsafeStorePath', `${file} is not a plain file; delete it to generate a new token`, { path: file });
     checkOwner(file, stat);
     if ((stat.mode & 0o077) !== 0) await handle.chmod(0o600);
     return (await handle.readFile('utf8')).trim();
@@ -116,7 +125,9 @@ export async function writeDiscovery(dir: string, entry: Discovery): Promise<str
 
 /** A participant serves a workspace when one of its roots is that folder, above it or below it. */
 export function coversWorkspace(discovery: Discovery, workspace: string): boolean {
-  return discovery.workspaceRoots.some((root) => workspace === root || workspace.startsWith(root + path.sep) || root.startsWith(workspace + path.sep));
+  return discovery.workspaceRoots.some(
+    (root) => workspace === root || workspace.startsWith(root + path.sep) || root.startsWith(workspace + path.sep),
+  );
 }
 
 export function isAlive(pid: number): boolean {
@@ -166,8 +177,15 @@ async function stateOf(entry: Discovery): Promise<'live' | 'dead' | 'other'> {
 function isDiscovery(v: unknown): v is Discovery {
   const d = v as Partial<Discovery> | null;
   return (
-    typeof d === 'object' && d !== null && Number.isSafeInteger(d.pid) && (d.pid as number) > 0 && typeof d.url === 'string' &&
-    (d.kind === 'window' || d.kind === 'headless') && Array.isArray(d.workspaceRoots) && d.workspaceRoots.every((r) => typeof r === 'string') && typeof d.startedAt === 'string'
+    typeof d === 'object' &&
+    d !== null &&
+    Number.isSafeInteger(d.pid) &&
+    (d.pid as number) > 0 &&
+    typeof d.url === 'string' &&
+    (d.kind === 'window' || d.kind === 'headless') &&
+    Array.isArray(d.workspaceRoots) &&
+    d.workspaceRoots.every((r) => typeof r === 'string') &&
+    typeof d.startedAt === 'string'
   );
 }
 

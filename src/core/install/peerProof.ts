@@ -40,7 +40,8 @@ export function provePeer(url: string, token: string, timeoutMs = 2_000): Promis
   const expected = Buffer.from(proofOf(tokenDigest(token), nonce), 'hex');
   const target = new URL(`${PROOF_PATH}?nonce=${nonce}`, url);
   return new Promise((resolve, reject) => {
-    const refuse = (why: string): void => reject(new Error(`the process at ${url} did not prove it is a participant of this install (${why}); the token was not sent`));
+    const refuse = (why: string): void =>
+      reject(new Error(`the process at ${url} did not prove it is a participant of this install (${why}); the token was not sent`));
     const req = http.get(target, { timeout: timeoutMs }, (res) => {
       let text = '';
       res.setEncoding('utf8');

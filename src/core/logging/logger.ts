@@ -34,11 +34,21 @@ export class StreamLogger implements Logger {
     this.out.write(`${new Date().toISOString()} [${level}] ${line(message, args)}\n`);
   }
 
-  trace(m: string, ...a: unknown[]): void { this.write('trace', m, a); }
-  debug(m: string, ...a: unknown[]): void { this.write('debug', m, a); }
-  info(m: string, ...a: unknown[]): void { this.write('info', m, a); }
-  warn(m: string, ...a: unknown[]): void { this.write('warn', m, a); }
-  error(m: string | Error, ...a: unknown[]): void { this.write('error', m, a); }
+  trace(m: string, ...a: unknown[]): void {
+    this.write('trace', m, a);
+  }
+  debug(m: string, ...a: unknown[]): void {
+    this.write('debug', m, a);
+  }
+  info(m: string, ...a: unknown[]): void {
+    this.write('info', m, a);
+  }
+  warn(m: string, ...a: unknown[]): void {
+    this.write('warn', m, a);
+  }
+  error(m: string | Error, ...a: unknown[]): void {
+    this.write('error', m, a);
+  }
 }
 
 /** Another logger (VS Code's log channel) with the same one-line-per-call rule. */
@@ -53,5 +63,9 @@ export function escapingLogger(inner: Logger): Logger {
 }
 
 export const silentLogger: Logger = {
-  trace() {}, debug() {}, info() {}, warn() {}, error() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
 };

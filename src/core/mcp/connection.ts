@@ -180,12 +180,19 @@ export class Connection implements Transport {
     this.dispatch(message, extra);
   }
 
-  private async openSession(message: JSONRPCMessage & { id: RequestId; params?: unknown }, extra: MessageExtraInfo | undefined): Promise<void> {
+  private async openSession(
+    message: JSONRPCMessage & { id: RequestId; params?: unknown },
+    extra: MessageExtraInfo | undefined,
+  ): Promise<void> {
     const params = (message.params ?? {}) as { clientInfo?: { name?: unknown; version?: unknown } };
     const name = label(params.clientInfo?.name, 'unknown');
     const version = label(params.clientInfo?.version, '0');
     try {
-      const session = await this.coordinator.openSession({ transport: this.kind, client: { name, version }, ...(this.agent ? { agent: this.agent } : {}) });
+      const session = await this.coordinator.openSession({
+        transport: this.kind,
+        client: { name, version },
+        ...(this.agent ? { agent: this.agent } : {}),
+      });
       if (this.closed) {
         this.coordinator.sessions.close(session.id, 'connection closed during initialize');
         return;
@@ -228,7 +235,10 @@ export class Connection implements Transport {
     }
     try {
       if (this.inflight.has(key)) {
-        throw new CoordinatorError('DuplicateRequestId', `Request id ${JSON.stringify(id)} is already in flight on this connection`, { sessionId: session.id, id });
+        throw new CoordinatorError('DuplicateRequestId', `Request id ${JSON.stringify(id)} is already in flight on this connection`, {
+          sessionId: session.id,
+          id,
+        });
       }
       this.coordinator.requests.begin(session.id, id, method, (request) => this.timedOut(key, request.id, request.method));
     } catch (e) {
@@ -245,7 +255,14 @@ export class Connection implements Transport {
   private timedOut(key: Key, id: RequestId, method: string): void {
     this.inflight.delete(key);
     const ms = this.coordinator.options.requests.timeoutMs;
-    void this.inner.send(errorResponse(id, ErrorCode.RequestTimeout, `Request ${method} timed out after ${ms} ms`, { code: 'RequestTimeout', timeoutMs: ms })).catch(() => undefined);
+    void this.inner
+      .send(
+        errorResponse(id, ErrorCode.RequestTimeout, `Request ${method} timed out after ${ms} ms`, {
+          code: 'RequestTimeout',
+          timeoutMs: ms,
+        }),
+      )
+      .catch(() => undefined);
     // Let the handler stop its work: the SDK then sends nothing for it.
     this.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'timed out' } });
   }

@@ -1,7 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { ListRootsResultSchema, RootsListChangedNotificationSchema, type ServerNotification, type ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ListRootsResultSchema,
+  RootsListChangedNotificationSchema,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { Coordinator } from '../coordinator.js';
 import { errorMessage } from '../errors.js';
 import type { RefusedRoot } from '../sessions/session.js';

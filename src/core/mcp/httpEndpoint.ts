@@ -43,7 +43,6 @@ function hostnameOf(value: string): string | undefined {
   }
 }
 
-
 /**
  * Streamable HTTP on loopback, with what the SDK leaves to us (R-MCP-2,
  * R-MCP-4): Host and Origin checks, a bearer token, 404 for unknown
@@ -106,7 +105,8 @@ export class HttpEndpoint {
         this.answerProof(req, res);
         return;
       }
-      if (path !== MCP_PATH && path !== STATUS_PATH && path !== GUARD_PATH) throw new HttpFailure(404, COORDINATOR_ERROR, `Not found: ${path}; the MCP endpoint is ${MCP_PATH}`);
+      if (path !== MCP_PATH && path !== STATUS_PATH && path !== GUARD_PATH)
+        throw new HttpFailure(404, COORDINATOR_ERROR, `Not found: ${path}; the MCP endpoint is ${MCP_PATH}`);
       this.checkToken(req);
       if (path === STATUS_PATH) {
         if (req.method !== 'GET') throw new HttpFailure(405, COORDINATOR_ERROR, 'Method not allowed', { Allow: 'GET' });
@@ -128,7 +128,12 @@ export class HttpEndpoint {
       }
       const status = failure?.status ?? 500;
       const message = failure?.message ?? 'Internal error in the session coordinator; see its log';
-      this.sendJson(res, status, { jsonrpc: '2.0', error: { code: failure?.rpcCode ?? ErrorCode.InternalError, message }, id: null }, failure?.headers);
+      this.sendJson(
+        res,
+        status,
+        { jsonrpc: '2.0', error: { code: failure?.rpcCode ?? ErrorCode.InternalError, message }, id: null },
+        failure?.headers,
+      );
       // Whatever of the body is still coming is not ours to read.
       if (!req.complete) req.on('end', () => undefined).resume();
     }
@@ -154,7 +159,9 @@ export class HttpEndpoint {
     }
     const decision = await this.coordinator.decideEdit(request);
     const log = decision.decision === 'deny' ? 'warn' : 'info';
-    this.coordinator.logger[log](`Edit guard: ${decision.decision} ${request.client} ${request.event} of ${request.paths.length} path(s): ${decision.reason}`);
+    this.coordinator.logger[log](
+      `Edit guard: ${decision.decision} ${request.client} ${request.event} of ${request.paths.length} path(s): ${decision.reason}`,
+    );
     this.sendJson(res, 200, decision);
   }
 
@@ -176,7 +183,12 @@ export class HttpEndpoint {
       return;
     }
     const isInit = method === 'POST' && (Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body));
-    if (!isInit) throw new HttpFailure(400, COORDINATOR_ERROR, 'Bad Request: Mcp-Session-Id header is required (only initialize may come without one)');
+    if (!isInit)
+      throw new HttpFailure(
+        400,
+        COORDINATOR_ERROR,
+        'Bad Request: Mcp-Session-Id header is required (only initialize may come without one)',
+      );
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
@@ -184,7 +196,12 @@ export class HttpEndpoint {
         this.transports.set(id, { transport, connection });
       },
     });
-    const connection: Connection = await this.mcpHost.attach(transport, req.headers[RELAY_HEADER] ? 'relay' : 'http', randomUUID(), parseAgentHeader(req.headers[AGENT_HEADER]));
+    const connection: Connection = await this.mcpHost.attach(
+      transport,
+      req.headers[RELAY_HEADER] ? 'relay' : 'http',
+      randomUUID(),
+      parseAgentHeader(req.headers[AGENT_HEADER]),
+    );
     this.watchRelaySocket(connection, req);
     const sdkOnClose = connection.onclose;
     connection.onclose = () => {
@@ -248,9 +265,14 @@ export class HttpEndpoint {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (!match?.[1] || !timingSafeEqual(tokenDigest(match[1].trim()), this.tokenDigest)) {
-      throw new HttpFailure(401, COORDINATOR_ERROR, 'Unauthorized: send "Authorization: Bearer <token>" with the token from the discovery file or SESSION_COORDINATOR_TOKEN', {
-        'WWW-Authenticate': 'Bearer realm="session-coordinator"',
-      });
+      throw new HttpFailure(
+        401,
+        COORDINATOR_ERROR,
+        'Unauthorized: send "Authorization: Bearer <token>" with the token from the discovery file or SESSION_COORDINATOR_TOKEN',
+        {
+          'WWW-Authenticate': 'Bearer realm="session-coordinator"',
+        },
+      );
     }
   }
 

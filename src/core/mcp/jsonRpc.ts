@@ -18,7 +18,8 @@ export function errorResponse(id: RequestId, code: number, message: string, data
 
 /** A domain error on the wire: the message for people, the stable code and context for programs. */
 export function coordinatorErrorResponse(id: RequestId, e: CoordinatorError): JSONRPCMessage {
-  const code = e.code === 'DuplicateRequestId' ? ErrorCode.InvalidRequest : e.code === 'RequestTimeout' ? ErrorCode.RequestTimeout : COORDINATOR_ERROR;
+  const code =
+    e.code === 'DuplicateRequestId' ? ErrorCode.InvalidRequest : e.code === 'RequestTimeout' ? ErrorCode.RequestTimeout : COORDINATOR_ERROR;
   return errorResponse(id, code, e.message, { code: e.code, ...e.details });
 }
 

@@ -69,7 +69,9 @@ export class McpHost {
     if (!uri) return;
     for (const [connection, server] of this.servers) {
       if (!connection.session?.subscriptions.has(uri)) continue;
-      server.server.sendResourceUpdated({ uri }).catch((e) => this.coordinator.logger.debug(`Notifying ${connection.id}: ${errorMessage(e)}`));
+      server.server
+        .sendResourceUpdated({ uri })
+        .catch((e) => this.coordinator.logger.debug(`Notifying ${connection.id}: ${errorMessage(e)}`));
     }
   }
 
@@ -78,7 +80,9 @@ export class McpHost {
     for (const [connection, server] of this.servers) {
       const session = connection.session;
       if (!session?.subscriptions.has(INBOX_URI) || inboxOf(this.coordinator.actorFor(session)) !== inbox) continue;
-      server.server.sendResourceUpdated({ uri: INBOX_URI }).catch((e) => this.coordinator.logger.debug(`Notifying ${connection.id}: ${errorMessage(e)}`));
+      server.server
+        .sendResourceUpdated({ uri: INBOX_URI })
+        .catch((e) => this.coordinator.logger.debug(`Notifying ${connection.id}: ${errorMessage(e)}`));
     }
   }
 }

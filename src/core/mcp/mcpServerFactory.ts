@@ -42,20 +42,37 @@ function json(uri: URL, value: unknown): { contents: Array<{ uri: string; mimeTy
 
 /** Sessions, claims and each context namespace as resources; subscriptions belong to the session (R-MCP-3). */
 function registerResources(server: McpServer, ctx: ToolContext): void {
-  server.registerResource('sessions', SESSIONS_URI, { title: 'Live sessions', description: 'Every live session of this coordinator', mimeType: 'application/json' }, async (uri) =>
-    json(uri, ctx.coordinator.sessions.infos()),
+  server.registerResource(
+    'sessions',
+    SESSIONS_URI,
+    { title: 'Live sessions', description: 'Every live session of this coordinator', mimeType: 'application/json' },
+    async (uri) => json(uri, ctx.coordinator.sessions.infos()),
   );
-  server.registerResource('claims', CLAIMS_URI, { title: 'Claims', description: 'Every live claim on the project, with holder and expiry', mimeType: 'application/json' }, async (uri) =>
-    json(uri, await ctx.coordinator.store.listClaims()),
+  server.registerResource(
+    'claims',
+    CLAIMS_URI,
+    { title: 'Claims', description: 'Every live claim on the project, with holder and expiry', mimeType: 'application/json' },
+    async (uri) => json(uri, await ctx.coordinator.store.listClaims()),
   );
-  server.registerResource('inbox', INBOX_URI, { title: 'Your messages', description: 'Your unread messages; subscribe to hear of each new one', mimeType: 'application/json' }, async (uri) => {
-    const page = await ctx.coordinator.messages.read(inboxOf(ctx.actor()), { unreadOnly: true, limit: 100 });
-    return json(uri, { unread: page.unread, messages: page.messages.map(messageView) });
-  });
+  server.registerResource(
+    'inbox',
+    INBOX_URI,
+    { title: 'Your messages', description: 'Your unread messages; subscribe to hear of each new one', mimeType: 'application/json' },
+    async (uri) => {
+      const page = await ctx.coordinator.messages.read(inboxOf(ctx.actor()), { unreadOnly: true, limit: 100 });
+      return json(uri, { unread: page.unread, messages: page.messages.map(messageView) });
+    },
+  );
   server.registerResource(
     'context',
     new ResourceTemplate('context://{namespace}', {
-      list: async () => ({ resources: (await ctx.coordinator.store.namespaces()).map((n) => ({ uri: contextUri(n), name: `context ${n}`, mimeType: 'application/json' })) }),
+      list: async () => ({
+        resources: (await ctx.coordinator.store.namespaces()).map((n) => ({
+          uri: contextUri(n),
+          name: `context ${n}`,
+          mimeType: 'application/json',
+        })),
+      }),
     }),
     { title: 'Shared context namespace', description: 'The keys, values and versions of one namespace', mimeType: 'application/json' },
     async (uri, { namespace }) => json(uri, await ctx.coordinator.store.list(String(namespace))),

@@ -57,7 +57,8 @@ export class Mailbox {
   private readonly sends = new Map<string, number[]>();
 
   constructor(private readonly deps: MailboxDeps) {
-    for (const name of ['messages.sent', 'messages.delivered', 'messages.acked', 'messages.refused', 'messages.rateLimited']) deps.metrics.counter(name);
+    for (const name of ['messages.sent', 'messages.delivered', 'messages.acked', 'messages.refused', 'messages.rateLimited'])
+      deps.metrics.counter(name);
   }
 
   /** Every live agent and session on the project (here, in other participants, claim holders), by inbox. */
@@ -103,7 +104,8 @@ export class Mailbox {
     const checked = checkDraft(draft);
     this.checkRate(from);
     const recipients = await this.resolve(to, from);
-    if (recipients.length === 0) throw new CoordinatorError('UnknownRecipient', 'Nobody else is live on this project; nothing was sent', { to });
+    if (recipients.length === 0)
+      throw new CoordinatorError('UnknownRecipient', 'Nobody else is live on this project; nothing was sent', { to });
     const firstId = newMessageId();
     const thread = checked.thread ?? firstId;
     const sent: Array<{ id: string; to: string }> = [];
@@ -112,7 +114,16 @@ export class Mailbox {
     for (const [i, r] of recipients.entries()) {
       const id = i === 0 ? firstId : newMessageId();
       const now = Date.now();
-      const message: Omit<Message, 'seq'> = { id, from, replyTo: inboxOf(from), to, subject: checked.subject, body: checked.body, thread, sentAt: now };
+      const message: Omit<Message, 'seq'> = {
+        id,
+        from,
+        replyTo: inboxOf(from),
+        to,
+        subject: checked.subject,
+        body: checked.body,
+        thread,
+        sentAt: now,
+      };
       try {
         await store.updateInbox(r.inbox, (current) => appendMessage(readInboxValue(current?.value), message, r.inbox, now), from);
         sent.push({ id, to: r.inbox });
@@ -128,11 +139,20 @@ export class Mailbox {
 
   async read(inbox: string, options: { cursor?: string; unreadOnly?: boolean; limit?: number } = {}): Promise<InboxPage> {
     const after = options.cursor === undefined ? 0 : Number(options.cursor);
-    if (!Number.isSafeInteger(after) || after < 0) throw new CoordinatorError('InvalidArgument', 'That inbox cursor is not one this coordinator issued; pass the nextCursor of a previous page, or none', {});
+    if (!Number.isSafeInteger(after) || after < 0)
+      throw new CoordinatorError(
+        'InvalidArgument',
+        'That inbox cursor is not one this coordinator issued; pass the nextCursor of a previous page, or none',
+        {},
+      );
     const value = await this.inboxValue(inbox);
     const limit = Math.min(Math.max(options.limit ?? 50, 1), 100);
     const messages = value.messages.filter((m) => m.seq > after && (!options.unreadOnly || m.readAt === undefined)).slice(0, limit);
-    return { messages, nextCursor: String(messages.at(-1)?.seq ?? after), unread: value.messages.filter((m) => m.readAt === undefined).length };
+    return {
+      messages,
+      nextCursor: String(messages.at(-1)?.seq ?? after),
+      unread: value.messages.filter((m) => m.readAt === undefined).length,
+    };
   }
 
   async ack(inbox: string, ids: readonly string[], by: Actor): Promise<string[]> {
@@ -183,11 +203,16 @@ export class Mailbox {
       this.deps.metrics.counter('messages.rateLimited').inc();
       this.sends.set(key, recent);
       const wait = Math.ceil((SEND_WINDOW_MS - (now - recent[0]!)) / 1000);
-      throw new CoordinatorError('RateLimited', `You tried to send ${recent.length} messages in the last minute, the most one sender may; nothing was sent. Try again in ${wait} s`, { limit: MAX_SENDS_PER_MINUTE, retryAfterSeconds: wait });
+      throw new CoordinatorError(
+        'RateLimited',
+        `You tried to send ${recent.length} messages in the last minute, the most one sender may; nothing was sent. Try again in ${wait} s`,
+        { limit: MAX_SENDS_PER_MINUTE, retryAfterSeconds: wait },
+      );
     }
     recent.push(now);
     this.sends.set(key, recent);
     // Senders come and go: forget those with nothing in the window.
-    if (this.sends.size > 1000) for (const [k, times] of this.sends) if (times.every((t) => now - t >= SEND_WINDOW_MS)) this.sends.delete(k);
+    if (this.sends.size > 1000)
+      for (const [k, times] of this.sends) if (times.every((t) => now - t >= SEND_WINDOW_MS)) this.sends.delete(k);
   }
 }

@@ -67,7 +67,8 @@ export class OtherProjects {
       root = allowed.filter((r): r is string => r !== undefined && isInside(r, dir)).sort((a, b) => b.length - a.length)[0];
     }
     if (!root) return undefined;
-    if (layout && primary.layout && layout.commonDir === primary.layout.commonDir) return { root, layout, store: primary.store, primary: false };
+    if (layout && primary.layout && layout.commonDir === primary.layout.commonDir)
+      return { root, layout, store: primary.store, primary: false };
     let scope = this.scopes.get(root);
     if (!scope) {
       if (this.scopes.size >= MAX_OTHER_PROJECTS) return undefined;

@@ -42,7 +42,12 @@ export async function findGitLayout(folder: string): Promise<GitLayout | undefin
       const commonDir = await fs.realpath(common ? path.resolve(gitDir, common.trim()) : gitDir).catch(() => gitDir);
       const head = (await fs.readFile(path.join(gitDir, 'HEAD'), 'utf8').catch(() => '')).trim();
       const ref = /^ref:\s*refs\/heads\/(.+)$/.exec(head)?.[1];
-      return { worktree: dir, gitDir, commonDir, ...(ref ? { branch: ref } : /^[0-9a-f]{40,64}$/.test(head) ? { detachedAt: head.slice(0, 12) } : {}) };
+      return {
+        worktree: dir,
+        gitDir,
+        commonDir,
+        ...(ref ? { branch: ref } : /^[0-9a-f]{40,64}$/.test(head) ? { detachedAt: head.slice(0, 12) } : {}),
+      };
     }
     if (path.dirname(dir) === dir) return undefined;
   }

@@ -74,7 +74,10 @@ export class PendingRequests {
     }
     const key = keyOf(id);
     if (forSession?.has(key)) {
-      throw new CoordinatorError('DuplicateRequestId', `Request id ${JSON.stringify(id)} is already in flight in session ${sessionId}`, { sessionId, id });
+      throw new CoordinatorError('DuplicateRequestId', `Request id ${JSON.stringify(id)} is already in flight in session ${sessionId}`, {
+        sessionId,
+        id,
+      });
     }
     const entry: Entry = {
       sessionId,
@@ -100,7 +103,9 @@ export class PendingRequests {
     const entry = this.remove(sessionId, keyOf(id));
     if (!entry) {
       this.metrics.counter('requests.correlationLost').inc();
-      this.logger.warn(`Lost correlation: no pending request ${JSON.stringify(id)} in session ${sessionId} (timed out or already answered)`);
+      this.logger.warn(
+        `Lost correlation: no pending request ${JSON.stringify(id)} in session ${sessionId} (timed out or already answered)`,
+      );
       return undefined;
     }
     this.metrics.histogram('requests.latencyMs').record(performance.now() - entry.startedAt);

@@ -105,7 +105,12 @@ export class RootResolver {
     if (this.allowedReal?.generation !== this.generation) {
       const generation = this.generation;
       const promise = Promise.all(
-        this.allowed.map((root) => this.realpath(root, root).then((r) => r, () => undefined)),
+        this.allowed.map((root) =>
+          this.realpath(root, root).then(
+            (r) => r,
+            () => undefined,
+          ),
+        ),
       ).then((list) => list.filter((r): r is string => r !== undefined));
       this.allowedReal = { generation, promise };
     }
@@ -121,7 +126,10 @@ export class RootResolver {
       if (code === 'ENOENT' || code === 'ENOTDIR') {
         throw new CoordinatorError('RootNotFound', `Project root does not exist: ${requested}`, { path: requested });
       }
-      throw new CoordinatorError('RootNotFound', `Project root cannot be resolved: ${requested} (${errorMessage(e)})`, { path: requested, cause: code });
+      throw new CoordinatorError('RootNotFound', `Project root cannot be resolved: ${requested} (${errorMessage(e)})`, {
+        path: requested,
+        cause: code,
+      });
     }
   }
 
@@ -131,10 +139,14 @@ export class RootResolver {
       timer = setTimeout(() => {
         this.metrics.counter('roots.timeouts').inc();
         reject(
-          new CoordinatorError('RootResolutionTimeout', `Resolving project root ${requested} took longer than ${this.options.timeoutMs} ms`, {
-            path: requested,
-            timeoutMs: this.options.timeoutMs,
-          }),
+          new CoordinatorError(
+            'RootResolutionTimeout',
+            `Resolving project root ${requested} took longer than ${this.options.timeoutMs} ms`,
+            {
+              path: requested,
+              timeoutMs: this.options.timeoutMs,
+            },
+          ),
         );
       }, this.options.timeoutMs);
     });

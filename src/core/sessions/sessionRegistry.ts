@@ -249,7 +249,11 @@ export class SessionRegistry {
     let victim: Session | undefined;
     for (const s of this.sessions.values()) {
       const unattended = s.attachedConnections === 0 || s.state.kind === 'disconnected';
-      const idle = (s.state.kind === 'active' || s.state.kind === 'disconnected') && this.hooks.pendingCount(s.id) === 0 && unattended && !keep.has(s.id);
+      const idle =
+        (s.state.kind === 'active' || s.state.kind === 'disconnected') &&
+        this.hooks.pendingCount(s.id) === 0 &&
+        unattended &&
+        !keep.has(s.id);
       if (idle && (!victim || s.lastActivityAt < victim.lastActivityAt)) victim = s;
     }
     if (!victim) {

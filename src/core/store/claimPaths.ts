@@ -56,7 +56,10 @@ async function ignoresCase(dir: string): Promise<boolean> {
     for (const name of only === undefined ? names.slice(0, 64) : [only]) {
       const flipped = flip(name);
       if (flipped === name || listed.has(flipped)) continue;
-      return fs.lstat(path.join(folder, flipped)).then(() => true, () => false);
+      return fs.lstat(path.join(folder, flipped)).then(
+        () => true,
+        () => false,
+      );
     }
     return undefined;
   };
@@ -121,20 +124,32 @@ export interface ClaimTarget {
  * task:<name>) -> the resource its claim is stored under. Refuses an empty
  * name and a path whose real location is outside the project, naming both.
  */
-export async function claimTargetOf(requested: string, sessionRoot: string, projectRoot: string, timeoutMs = PATH_TIMEOUT_MS): Promise<ClaimTarget> {
+export async function claimTargetOf(
+  requested: string,
+  sessionRoot: string,
+  projectRoot: string,
+  timeoutMs = PATH_TIMEOUT_MS,
+): Promise<ClaimTarget> {
   const trimmed = requested.trim();
   if (trimmed.startsWith(TASK_PREFIX)) {
     const name = trimmed.slice(TASK_PREFIX.length).trim();
     if (!name) throw new CoordinatorError('InvalidArgument', 'A task claim needs a name: task:<name>', { resource: requested });
     return { resource: `${TASK_PREFIX}${name}` };
   }
-  if (!trimmed) throw new CoordinatorError('InvalidArgument', 'A claim needs a resource: a path inside the project or task:<name>', { resource: requested });
+  if (!trimmed)
+    throw new CoordinatorError('InvalidArgument', 'A claim needs a resource: a path inside the project or task:<name>', {
+      resource: requested,
+    });
   const absolute = path.resolve(sessionRoot, trimmed);
   const resource = await fileResourceOf(projectRoot, absolute, timeoutMs);
   if (resource === undefined) {
     const real = await realPathOf(absolute, requested).catch(() => absolute);
     const where = real === absolute ? '' : ` (it is ${real})`;
-    throw new CoordinatorError('InvalidArgument', `Claim path ${requested} is outside the project root ${projectRoot}${where}`, { resource: requested, root: projectRoot, realPath: real });
+    throw new CoordinatorError('InvalidArgument', `Claim path ${requested} is outside the project root ${projectRoot}${where}`, {
+      resource: requested,
+      root: projectRoot,
+      realPath: real,
+    });
   }
   const spelled = pathResource(projectRoot, absolute);
   return spelled === undefined || spelled === resource ? { resource } : { resource, alias: spelled };
@@ -143,5 +158,8 @@ export async function claimTargetOf(requested: string, sessionRoot: string, proj
 /** An error about a claim, told in the agent's own spelling too: "link/a.ts is src/a.ts here: src/a.ts is claimed by…". */
 export function inAgentsWords(e: unknown, target: ClaimTarget): unknown {
   if (!target.alias || !(e instanceof CoordinatorError)) return e;
-  return new CoordinatorError(e.code, `${target.alias} is ${target.resource} here: ${e.message}`, { ...e.details, asWritten: target.alias });
+  return new CoordinatorError(e.code, `${target.alias} is ${target.resource} here: ${e.message}`, {
+    ...e.details,
+    asWritten: target.alias,
+  });
 }

@@ -5,9 +5,46 @@ import { Emitter } from '../lifecycle/emitter.js';
 import { historyPage, type HistoryOptions } from './rules/history.js';
 import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
-import { CLAIMS_NAMESPACE, MESSAGES_NAMESPACE, checkValue, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim, type ByteQuota } from './rules/decisions.js';
-import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, tooManyNamespaces, validateKey, validateNamespace } from './rules/limits.js';
-import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, ParticipantInfo, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
+import {
+  CLAIMS_NAMESPACE,
+  MESSAGES_NAMESPACE,
+  checkValue,
+  decideAcquire,
+  decideDelete,
+  decideRelease,
+  decideRenew,
+  decideSet,
+  decideTransfer,
+  decideUpdate,
+  liveClaims,
+  toClaim,
+  type ByteQuota,
+} from './rules/decisions.js';
+import {
+  DEFAULT_MAX_NAMESPACE_BYTES,
+  DEFAULT_MAX_NAMESPACES,
+  DEFAULT_MAX_STORE_BYTES,
+  tooManyNamespaces,
+  validateKey,
+  validateNamespace,
+} from './rules/limits.js';
+import type {
+  AcrossWorktrees,
+  Actor,
+  ChangeEvent,
+  Claim,
+  ControlRequest,
+  Grant,
+  HistoryPage,
+  HolderFilter,
+  ParticipantInfo,
+  ParticipantSession,
+  SetOptions,
+  SharedStore,
+  StoreEvent,
+  StoreStatus,
+  StoredValue,
+} from './sharedStore.js';
 
 /**
  * The local-only store of degraded mode (R-CTX-8): same rules as the shared
@@ -65,12 +102,20 @@ export class MemoryStore implements SharedStore {
   }
 
   history(options: HistoryOptions): Promise<HistoryPage> {
-    return historyPage(options, () => this.namespaces(), async (n, afterSeq, limit) => (this.log.get(n) ?? []).filter((r) => r.seq > afterSeq).slice(0, limit));
+    return historyPage(
+      options,
+      () => this.namespaces(),
+      async (n, afterSeq, limit) => (this.log.get(n) ?? []).filter((r) => r.seq > afterSeq).slice(0, limit),
+    );
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
     const elsewhere: Claim[] = [];
-    const change = this.write(CLAIMS_NAMESPACE, (s) => decideAcquire(s, resource, holder, ttlMs, Date.now(), options?.acrossWorktrees, elsewhere), holder)!;
+    const change = this.write(
+      CLAIMS_NAMESPACE,
+      (s) => decideAcquire(s, resource, holder, ttlMs, Date.now(), options?.acrossWorktrees, elsewhere),
+      holder,
+    )!;
     return { ...toClaim(change.key, change.value), ...(elsewhere.length ? { elsewhere } : {}) };
   }
 
@@ -168,7 +213,12 @@ export class MemoryStore implements SharedStore {
     log.push(change);
     if (log.length > this.maxLogRecords) log.shift();
     this.log.set(namespace, log);
-    const event: StoreEvent = namespace === CLAIMS_NAMESPACE ? { kind: 'claims' } : namespace === MESSAGES_NAMESPACE ? { kind: 'inbox', inbox: change.key } : { kind: 'change', change };
+    const event: StoreEvent =
+      namespace === CLAIMS_NAMESPACE
+        ? { kind: 'claims' }
+        : namespace === MESSAGES_NAMESPACE
+          ? { kind: 'inbox', inbox: change.key }
+          : { kind: 'change', change };
     this.events.fire(event);
     return change;
   }

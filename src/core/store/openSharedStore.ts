@@ -18,7 +18,6 @@ export interface StoreSelection {
   password?: string;
 }
 
-
 export interface OpenSharedStoreDeps {
   projectRoot: string;
   participant: { kind: 'window' | 'headless'; label: string; url?: string };
@@ -32,10 +31,20 @@ export interface OpenSharedStoreDeps {
 export async function openSharedStore(selection: StoreSelection, deps: OpenSharedStoreDeps): Promise<SharedStore> {
   const url = selectStoreUrl(selection.url);
   if (url === undefined) {
-    return FileStore.open({ projectRoot: deps.projectRoot, participant: deps.participant, metrics: deps.metrics, logger: deps.logger, ...(deps.fileOptions ? { options: deps.fileOptions } : {}) });
+    return FileStore.open({
+      projectRoot: deps.projectRoot,
+      participant: deps.participant,
+      metrics: deps.metrics,
+      logger: deps.logger,
+      ...(deps.fileOptions ? { options: deps.fileOptions } : {}),
+    });
   }
   if (!isRedisUrl(url)) {
-    throw new CoordinatorError('InvalidArgument', `Store ${redactRedisUrl(url)} is not supported: use redis://host:port/db or rediss://host:port/db, or no store URL for files in the workspace`, { url: redactRedisUrl(url) });
+    throw new CoordinatorError(
+      'InvalidArgument',
+      `Store ${redactRedisUrl(url)} is not supported: use redis://host:port/db or rediss://host:port/db, or no store URL for files in the workspace`,
+      { url: redactRedisUrl(url) },
+    );
   }
   const projectId = selection.projectId ? validateProjectId(selection.projectId) : await projectIdFor(deps.projectRoot);
   deps.logger.info(`Shared store: Redis at ${redactRedisUrl(url)}, project ${projectId}`);

@@ -48,11 +48,22 @@ export function readParticipant(id: string, raw: unknown): ParticipantInfo | und
   if (!PARTICIPANT_ID.test(id) || typeof raw !== 'object' || raw === null) return undefined;
   const p = raw as Record<string, unknown>;
   if (p.participantId !== id || !Number.isSafeInteger(p.pid) || (p.pid as number) <= 0 || !text(p.host, 255)) return undefined;
-  if ((p.kind !== 'window' && p.kind !== 'headless') || !finite(p.startedAt) || !finite(p.heartbeatAt) || !Array.isArray(p.sessions)) return undefined;
+  if ((p.kind !== 'window' && p.kind !== 'headless') || !finite(p.startedAt) || !finite(p.heartbeatAt) || !Array.isArray(p.sessions))
+    return undefined;
   if (p.url !== undefined && !text(p.url, 2048)) return undefined;
   const sessions: ParticipantSession[] = [];
   for (const s of p.sessions.slice(0, 1000) as Array<Record<string, unknown>>) {
-    if (typeof s !== 'object' || s === null || !text(s.id, 200) || !text(s.transport, 32) || !text(s.state, 32) || !text(s.root) || !finite(s.requestCount) || !finite(s.lastActivityAt)) continue;
+    if (
+      typeof s !== 'object' ||
+      s === null ||
+      !text(s.id, 200) ||
+      !text(s.transport, 32) ||
+      !text(s.state, 32) ||
+      !text(s.root) ||
+      !finite(s.requestCount) ||
+      !finite(s.lastActivityAt)
+    )
+      continue;
     sessions.push({
       id: s.id,
       clientName: label(s.clientName, 'unknown'),

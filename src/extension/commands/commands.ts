@@ -12,7 +12,6 @@ import { savedPassword, serverOf, STORE_PASSWORD_SECRET } from '../config/storeP
 import type { CoordinatorRun } from '../run/coordinatorRun.js';
 import { HEALTH_VIEW_ID } from '../views/healthViewProvider.js';
 
-
 export interface CommandDeps {
   run(): CoordinatorRun | undefined;
   restart(): Promise<void>;
@@ -50,7 +49,11 @@ function nodeCommand(): string {
  * argument, and with none running it says so instead of running
  * (rust-analyzer's CommandFactory).
  */
-function onRun<A extends unknown[], R>(deps: CommandDeps, id: string, handler: (run: CoordinatorRun, ...args: A) => Promise<R>): vscode.Disposable {
+function onRun<A extends unknown[], R>(
+  deps: CommandDeps,
+  id: string,
+  handler: (run: CoordinatorRun, ...args: A) => Promise<R>,
+): vscode.Disposable {
   return vscode.commands.registerCommand(id, (...args: A) => {
     const run = deps.run();
     if (!run) throw new Error('The coordinator is not running; run "Session Coordinator: Restart Coordinator" and check the log');
@@ -71,10 +74,12 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMANDS.copyClientConfig, async (client?: ClientName) => {
       const picked =
         client ??
-        (await vscode.window.showQuickPick(
-          CLIENTS.map((c) => ({ label: CLIENT_LABELS[c], client: c })),
-          { title: 'Copy MCP config for…', placeHolder: 'The config runs `session-coordinator connect`, which finds this window' },
-        ))?.client;
+        (
+          await vscode.window.showQuickPick(
+            CLIENTS.map((c) => ({ label: CLIENT_LABELS[c], client: c })),
+            { title: 'Copy MCP config for…', placeHolder: 'The config runs `session-coordinator connect`, which finds this window' },
+          )
+        )?.client;
       if (!picked) return undefined;
       const cli = path.join(deps.extensionPath, 'dist', 'cli.js');
       const { file, json, toml } = clientConfig(picked, { command: nodeCommand(), args: [cli, 'connect', '--workspace', workspace()] });
@@ -91,17 +96,32 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       }
       const picked =
         client ??
-        (await vscode.window.showQuickPick(
-          SETUP_CLIENTS.map((c) => ({ label: SETUP_LABELS[c], client: c })),
-          { title: 'Set up which agent?', placeHolder: 'Writes its MCP entry and the edit guard into this project, keeping your own settings' },
-        ))?.client;
+        (
+          await vscode.window.showQuickPick(
+            SETUP_CLIENTS.map((c) => ({ label: SETUP_LABELS[c], client: c })),
+            {
+              title: 'Set up which agent?',
+              placeHolder: 'Writes its MCP entry and the edit guard into this project, keeping your own settings',
+            },
+          )
+        )?.client;
       if (!picked) return undefined;
-      const plan = setupPlan(picked, { workspace: folder.uri.fsPath, node: nodeCommand(), cli: path.join(deps.extensionPath, 'dist', 'cli.js'), home: os.homedir(), global: false });
+      const plan = setupPlan(picked, {
+        workspace: folder.uri.fsPath,
+        node: nodeCommand(),
+        cli: path.join(deps.extensionPath, 'dist', 'cli.js'),
+        home: os.homedir(),
+        global: false,
+      });
       try {
         const results = await applySetup(plan, { dryRun: false, global: false });
-        const done = results.filter((r) => r.action === 'created' || r.action === 'updated').map((r) => path.relative(folder.uri.fsPath, r.file));
+        const done = results
+          .filter((r) => r.action === 'created' || r.action === 'updated')
+          .map((r) => path.relative(folder.uri.fsPath, r.file));
         const summary = done.length ? `wrote ${done.join(', ')}` : 'everything was already set up';
-        void vscode.window.showInformationMessage(`${SETUP_LABELS[picked].split(':')[0]}: ${summary}.${plan.notes.length ? ` ${plan.notes.join(' ')}` : ''}`);
+        void vscode.window.showInformationMessage(
+          `${SETUP_LABELS[picked].split(':')[0]}: ${summary}.${plan.notes.length ? ` ${plan.notes.join(' ')}` : ''}`,
+        );
         return results;
       } catch (e) {
         // A broken settings file is the person's to fix: say which, and change nothing.
@@ -126,11 +146,13 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     }),
     onRun(deps, COMMANDS.releaseClaim, async (run, resource?: string, fencingToken?: number, checkout?: string, project?: string) => {
       let target: { resource: string; fencingToken: number; checkout?: string; project?: string } | undefined =
-        resource !== undefined && fencingToken !== undefined ? { resource, fencingToken, ...(checkout ? { checkout } : {}), ...(project ? { project } : {}) } : undefined;
+        resource !== undefined && fencingToken !== undefined
+          ? { resource, fencingToken, ...(checkout ? { checkout } : {}), ...(project ? { project } : {}) }
+          : undefined;
       if (!target) {
         const claims = await run.coordinator.claimsEverywhere();
-        target = (
-          await vscode.window.showQuickPick(
+        target =
+          (await vscode.window.showQuickPick(
             claims.map((c) => ({
               label: c.projectRoot ? `${path.basename(c.projectRoot)}: ${c.resource}` : c.resource,
               description: `${c.holder.clientName}${c.holder.worktree ? ` · ${c.holder.worktree}` : ''} · until ${new Date(c.expiresAt).toLocaleTimeString()}`,
@@ -140,14 +162,18 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
               ...(c.projectRoot ? { project: c.projectRoot } : {}),
             })),
             { title: 'Release which claim?' },
-          )
-        ) ?? undefined;
+          )) ?? undefined;
       }
       if (!target) return false;
       // Another folder's claim lives in that folder's store; an unknown project names nothing to release.
       const store = target.project ? run.coordinator.scopes.find((s) => s.root === target.project)?.store : run.coordinator.store;
       if (!store) return false;
-      await store.revokeClaim(target.resource, target.fencingToken, personActor('Session Health panel', store.participantId), target.checkout);
+      await store.revokeClaim(
+        target.resource,
+        target.fencingToken,
+        personActor('Session Health panel', store.participantId),
+        target.checkout,
+      );
       return true;
     }),
     onRun(deps, COMMANDS.sendMessage, async (run, to?: string, text?: string) => {
@@ -158,18 +184,34 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
           await vscode.window.showQuickPick(
             [
               { label: 'All agents', description: 'everyone live on this project', to: ALL },
-              ...addressees.map((a) => ({ label: a.actor.agent ? describeAgent(a.actor.agent) : a.actor.clientName, description: `${a.actor.clientName} · session ${a.actor.sessionId.slice(0, 8)}`, to: a.inbox })),
+              ...addressees.map((a) => ({
+                label: a.actor.agent ? describeAgent(a.actor.agent) : a.actor.clientName,
+                description: `${a.actor.clientName} · session ${a.actor.sessionId.slice(0, 8)}`,
+                to: a.inbox,
+              })),
             ],
             { title: 'Send a message to…', placeHolder: 'Agents with hooks see it on their next tool call; others in their inbox' },
           )
         )?.to;
       }
       if (!recipient) return undefined;
-      const body = text ?? (await vscode.window.showInputBox({ title: `Message to ${recipient === ALL ? 'all agents' : recipient}`, prompt: 'Plain text, at most 4 KiB; the agent reads it as your message, with your name', ignoreFocusOut: true }));
+      const body =
+        text ??
+        (await vscode.window.showInputBox({
+          title: `Message to ${recipient === ALL ? 'all agents' : recipient}`,
+          prompt: 'Plain text, at most 4 KiB; the agent reads it as your message, with your name',
+          ignoreFocusOut: true,
+        }));
       if (!body) return undefined;
       try {
-        const result = await run.coordinator.messages.send(personActor('a person, from VS Code', run.coordinator.store.participantId), recipient, { subject: '', body });
-        void vscode.window.showInformationMessage(`Message sent to ${result.sent.map((s) => s.to).join(', ')}${result.refused.length ? `; not to ${result.refused.map((r) => r.to).join(', ')} (inbox full)` : ''}.`);
+        const result = await run.coordinator.messages.send(
+          personActor('a person, from VS Code', run.coordinator.store.participantId),
+          recipient,
+          { subject: '', body },
+        );
+        void vscode.window.showInformationMessage(
+          `Message sent to ${result.sent.map((s) => s.to).join(', ')}${result.refused.length ? `; not to ${result.refused.map((r) => r.to).join(', ')} (inbox full)` : ''}.`,
+        );
         return result;
       } catch (e) {
         void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
@@ -185,10 +227,17 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMANDS.setStorePassword, async () => {
       const server = serverOf(deps.settings.storeUrl);
       if (!server) {
-        void vscode.window.showErrorMessage('Set sessionCoordinator.store.url in your user settings first: the password is kept for that server and sent to no other.');
+        void vscode.window.showErrorMessage(
+          'Set sessionCoordinator.store.url in your user settings first: the password is kept for that server and sent to no other.',
+        );
         return false;
       }
-      const password = await vscode.window.showInputBox({ title: `Redis password for ${server}`, password: true, prompt: 'Kept in VS Code\'s secret storage, never in settings, and sent only to this server. Empty removes it.', ignoreFocusOut: true });
+      const password = await vscode.window.showInputBox({
+        title: `Redis password for ${server}`,
+        password: true,
+        prompt: "Kept in VS Code's secret storage, never in settings, and sent only to this server. Empty removes it.",
+        ignoreFocusOut: true,
+      });
       if (password === undefined) return false;
       // Changing the secret restarts the coordinator (container.ts listens).
       if (password === '') await deps.secrets.delete(STORE_PASSWORD_SECRET);
@@ -197,7 +246,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     }),
     onRun(deps, COMMANDS.openSessionHistory, async (run, sessionId: string) => {
       const page = await run.coordinator.store.history({ sessionId, limit: 1000 });
-      const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify({ sessionId, records: page.records }, null, 2) });
+      const doc = await vscode.workspace.openTextDocument({
+        language: 'json',
+        content: JSON.stringify({ sessionId, records: page.records }, null, 2),
+      });
       await vscode.window.showTextDocument(doc, { preview: true });
       return page.records.length;
     }),

@@ -1,7 +1,12 @@
 import * as vscode from 'vscode';
 import type { OptionsOverride } from '../../core/config.js';
 import { ACROSS_WORKTREES, type AcrossWorktrees } from '../../core/store/sharedStore.js';
-import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, type StoreQuotas } from '../../core/store/rules/limits.js';
+import {
+  DEFAULT_MAX_NAMESPACE_BYTES,
+  DEFAULT_MAX_NAMESPACES,
+  DEFAULT_MAX_STORE_BYTES,
+  type StoreQuotas,
+} from '../../core/store/rules/limits.js';
 
 export const SECTION = 'sessionCoordinator';
 
@@ -96,7 +101,10 @@ export class Settings {
         ttlMs: this.read(SETTINGS.ttlMinutes, 30) * 60_000,
         disconnectGraceMs: this.read(SETTINGS.disconnectGraceSeconds, 10) * 1000,
       },
-      requests: { timeoutMs: this.read(SETTINGS.requestTimeoutSeconds, 30) * 1000, maxPerSession: this.read(SETTINGS.maxPendingPerSession, 1000) },
+      requests: {
+        timeoutMs: this.read(SETTINGS.requestTimeoutSeconds, 30) * 1000,
+        maxPerSession: this.read(SETTINGS.maxPendingPerSession, 1000),
+      },
       claims: { acrossWorktrees: acrossWorktrees(this.read<string>(SETTINGS.acrossWorktrees, 'warn')) },
     };
   }

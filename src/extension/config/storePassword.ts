@@ -47,10 +47,15 @@ export function passwordFor(url: string, stored: string | undefined): { password
     saved = undefined;
   }
   if (saved?.v !== 1 || typeof saved.server !== 'string' || typeof saved.password !== 'string') {
-    return { refused: 'The saved store password was saved before passwords were tied to a server; run "Session Coordinator: Set Store Password" again' };
+    return {
+      refused:
+        'The saved store password was saved before passwords were tied to a server; run "Session Coordinator: Set Store Password" again',
+    };
   }
   if (saved.server !== server) {
-    return { refused: `The saved store password is for ${saved.server}, not ${server}: it is not sent there. Run "Session Coordinator: Set Store Password" to save one for ${server}` };
+    return {
+      refused: `The saved store password is for ${saved.server}, not ${server}: it is not sent there. Run "Session Coordinator: Set Store Password" to save one for ${server}`,
+    };
   }
   return { password: saved.password };
 }

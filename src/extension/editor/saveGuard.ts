@@ -18,7 +18,9 @@ export class SaveGuard implements vscode.Disposable {
       const claim = index.claimOn(e.document.uri);
       if (!claim) return;
       // Not awaited: a save must never wait on a notification nobody dismisses.
-      void vscode.window.showWarningMessage(`${vscode.workspace.asRelativePath(e.document.uri)}: ${index.describe(claim)}. Your save went ahead; coordinate with that agent before editing further.`);
+      void vscode.window.showWarningMessage(
+        `${vscode.workspace.asRelativePath(e.document.uri)}: ${index.describe(claim)}. Your save went ahead; coordinate with that agent before editing further.`,
+      );
     });
   }
 

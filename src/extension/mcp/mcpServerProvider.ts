@@ -22,7 +22,9 @@ export class McpServerProvider implements vscode.McpServerDefinitionProvider<vsc
   provideMcpServerDefinitions(): vscode.McpHttpServerDefinition[] {
     const run = this.run;
     if (!run?.url) return [];
-    return [new vscode.McpHttpServerDefinition(MCP_SERVER_LABEL, vscode.Uri.parse(run.url), { Authorization: `Bearer ${run.token}` }, '0.1.0')];
+    return [
+      new vscode.McpHttpServerDefinition(MCP_SERVER_LABEL, vscode.Uri.parse(run.url), { Authorization: `Bearer ${run.token}` }, '0.1.0'),
+    ];
   }
 
   dispose(): void {

@@ -96,7 +96,10 @@ export class CoordinatorRun implements vscode.Disposable {
     this.coordinator.metrics.counter(full ? 'panel.fullStates' : 'panel.statusStates').inc();
     const claims = await this.coordinator.claimsEverywhere();
     // Worktree overlaps are within the first folder's repository: another folder's src/app.ts is another file.
-    const snapshot = await this.coordinator.snapshot(claims.filter((c) => !c.projectRoot), full ? undefined : this.lastStore);
+    const snapshot = await this.coordinator.snapshot(
+      claims.filter((c) => !c.projectRoot),
+      full ? undefined : this.lastStore,
+    );
     this.lastStore = snapshot.store;
     if (full) this.lastInboxes = await this.inboxes();
     this.lastActivity = activityOf(snapshot.sessions);
@@ -117,7 +120,13 @@ export class CoordinatorRun implements vscode.Disposable {
     const messages = this.coordinator.messages;
     const addressees = [...(await messages.addressees()).values()].slice(0, 20);
     const people = { inbox: PEOPLE, actor: personActor('people', this.coordinator.store.participantId) };
-    return Promise.all([people, ...addressees].map(async (a) => ({ inbox: a.inbox, actor: a.actor, messages: (await messages.read(a.inbox, { limit: 100 })).messages })));
+    return Promise.all(
+      [people, ...addressees].map(async (a) => ({
+        inbox: a.inbox,
+        actor: a.actor,
+        messages: (await messages.read(a.inbox, { limit: 100 })).messages,
+      })),
+    );
   }
 
   async dispose(): Promise<void> {

@@ -108,7 +108,11 @@ export interface PanelState {
   /** Inboxes of the live agents and of the people (R-AGT-6). */
   readonly messages: readonly PanelThread[];
   /** Files agents in more than one worktree are changing; `here`: this window's worktree is one of them. */
-  readonly acrossWorktrees: ReadonlyArray<{ readonly resource: string; readonly here: boolean; readonly worktrees: ReadonlyArray<{ readonly worktree: string; readonly holder: string }> }>;
+  readonly acrossWorktrees: ReadonlyArray<{
+    readonly resource: string;
+    readonly here: boolean;
+    readonly worktrees: ReadonlyArray<{ readonly worktree: string; readonly holder: string }>;
+  }>;
   readonly store: {
     readonly kind: string;
     readonly location: string;
@@ -151,7 +155,12 @@ export function isWebviewMessage(value: unknown): value is WebviewMessage {
     case 'sendMessage':
       return typeof m.to === 'string' && m.to.length > 0 && m.to.length <= 256;
     case 'releaseClaim':
-      return typeof m.resource === 'string' && typeof m.fencingToken === 'number' && (m.checkout === undefined || typeof m.checkout === 'string') && (m.project === undefined || typeof m.project === 'string');
+      return (
+        typeof m.resource === 'string' &&
+        typeof m.fencingToken === 'number' &&
+        (m.checkout === undefined || typeof m.checkout === 'string') &&
+        (m.project === undefined || typeof m.project === 'string')
+      );
     case 'runCommand':
       return (PANEL_COMMANDS as readonly unknown[]).includes(m.command);
     default:

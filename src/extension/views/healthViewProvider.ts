@@ -34,7 +34,10 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
     this.viewScope = scope;
     this.view = view;
     this.ready = false;
-    view.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')] };
+    view.webview.options = {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')],
+    };
     view.webview.html = this.html(view.webview);
     for (const d of [
       view.webview.onDidReceiveMessage((message: unknown) => {
@@ -72,7 +75,13 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
           await vscode.commands.executeCommand(COMMANDS.endSession, message.sessionId);
           break;
         case 'releaseClaim':
-          await vscode.commands.executeCommand(COMMANDS.releaseClaim, message.resource, message.fencingToken, message.checkout, message.project);
+          await vscode.commands.executeCommand(
+            COMMANDS.releaseClaim,
+            message.resource,
+            message.fencingToken,
+            message.checkout,
+            message.project,
+          );
           break;
         case 'openHistory':
           await vscode.commands.executeCommand(COMMANDS.openSessionHistory, message.sessionId);
@@ -117,7 +126,13 @@ export class HealthViewProvider implements vscode.WebviewViewProvider, vscode.Di
     const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview.js'));
     const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'healthView.css'));
     // The toolkit adds its own style elements: it reads the nonce from the csp-nonce meta.
-    const csp = [`default-src 'none'`, `style-src ${webview.cspSource} 'nonce-${nonce}'`, `font-src ${webview.cspSource}`, `img-src ${webview.cspSource} data:`, `script-src 'nonce-${nonce}'`].join('; ');
+    const csp = [
+      `default-src 'none'`,
+      `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+      `font-src ${webview.cspSource}`,
+      `img-src ${webview.cspSource} data:`,
+      `script-src 'nonce-${nonce}'`,
+    ].join('; ');
     return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -23,14 +23,26 @@ export interface PanelInputs {
 const RECENT_MESSAGES = 5;
 
 function panelMessage(m: Message): PanelMessage {
-  return { id: m.id, at: m.sentAt, from: describeSender(m.from), subject: m.subject, body: m.body, state: m.readAt !== undefined ? 'read' : m.deliveredAt !== undefined ? 'delivered' : 'unread' };
+  return {
+    id: m.id,
+    at: m.sentAt,
+    from: describeSender(m.from),
+    subject: m.subject,
+    body: m.body,
+    state: m.readAt !== undefined ? 'read' : m.deliveredAt !== undefined ? 'delivered' : 'unread',
+  };
 }
 
 /** People first, then agents with messages, newest first; an agent with none still gets a row to write to. */
 function threads(inboxes: NonNullable<PanelInputs['inboxes']>): PanelThread[] {
   const out = inboxes.map((i) => ({
     inbox: i.inbox,
-    who: i.inbox === PEOPLE ? 'People (this and other windows)' : i.actor.agent ? `${describeAgent(i.actor.agent)} (${i.actor.clientName})` : `${i.actor.clientName} (session ${i.actor.sessionId.slice(0, 8)})`,
+    who:
+      i.inbox === PEOPLE
+        ? 'People (this and other windows)'
+        : i.actor.agent
+          ? `${describeAgent(i.actor.agent)} (${i.actor.clientName})`
+          : `${i.actor.clientName} (session ${i.actor.sessionId.slice(0, 8)})`,
     unread: i.messages.filter((m) => m.readAt === undefined).length,
     recent: i.messages.slice(-RECENT_MESSAGES).reverse().map(panelMessage),
     latest: i.messages.at(-1)?.sentAt ?? 0,
@@ -95,20 +107,69 @@ export function buildPanelState(input: PanelInputs): PanelState {
   const listed = new Set(sessions.map((s) => s.id));
   for (const s of snapshot.sessions) {
     if (listed.has(s.id)) continue;
-    sessions.push({ id: s.id, clientName: s.client.name, clientVersion: s.client.version, ...(s.agent ? { agent: describeAgent(s.agent) } : {}), transport: s.transport, root: s.root, state: s.state.kind, createdAt: s.createdAt, lastActivityAt: s.lastActivityAt, requestCount: s.requestCount, pendingCount: s.pendingCount, tags: s.tags, participant: 'this window', local: true });
+    sessions.push({
+      id: s.id,
+      clientName: s.client.name,
+      clientVersion: s.client.version,
+      ...(s.agent ? { agent: describeAgent(s.agent) } : {}),
+      transport: s.transport,
+      root: s.root,
+      state: s.state.kind,
+      createdAt: s.createdAt,
+      lastActivityAt: s.lastActivityAt,
+      requestCount: s.requestCount,
+      pendingCount: s.pendingCount,
+      tags: s.tags,
+      participant: 'this window',
+      local: true,
+    });
   }
   const problems: PanelProblem[] = [];
   if (snapshot.health.status === 'error') {
-    for (const message of snapshot.health.problems) problems.push({ severity: 'error', message, action: 'Open a folder (File > Open Folder) or add one to sessionCoordinator.allowedPaths.' });
+    for (const message of snapshot.health.problems)
+      problems.push({
+        severity: 'error',
+        message,
+        action: 'Open a folder (File > Open Folder) or add one to sessionCoordinator.allowedPaths.',
+      });
   }
-  if (input.restrictedReason) problems.push({ severity: 'warning', message: input.restrictedReason, action: 'Trust this workspace to share context with other windows and agents.', command: 'workbench.trust.manage' });
-  else if (snapshot.store.degraded) problems.push({ severity: 'warning', message: `Local-only: ${snapshot.store.reason ?? 'the shared store is unavailable'}`, action: 'Other windows and agents do not see this window\'s context and claims. Fix the cause, then restart the coordinator.', command: 'sessionCoordinator.restart' });
+  if (input.restrictedReason)
+    problems.push({
+      severity: 'warning',
+      message: input.restrictedReason,
+      action: 'Trust this workspace to share context with other windows and agents.',
+      command: 'workbench.trust.manage',
+    });
+  else if (snapshot.store.degraded)
+    problems.push({
+      severity: 'warning',
+      message: `Local-only: ${snapshot.store.reason ?? 'the shared store is unavailable'}`,
+      action: "Other windows and agents do not see this window's context and claims. Fix the cause, then restart the coordinator.",
+      command: 'sessionCoordinator.restart',
+    });
   const recoveries = Number(snapshot.metrics['store.recoveries'] ?? 0);
-  if (recoveries > 0) problems.push({ severity: 'warning', message: `The shared store repaired ${recoveries} corrupt snapshot(s) from backups and the event log.`, action: 'Nothing was lost if the event log was intact; see the log for details.', command: 'sessionCoordinator.showLog' });
+  if (recoveries > 0)
+    problems.push({
+      severity: 'warning',
+      message: `The shared store repaired ${recoveries} corrupt snapshot(s) from backups and the event log.`,
+      action: 'Nothing was lost if the event log was intact; see the log for details.',
+      command: 'sessionCoordinator.showLog',
+    });
   for (const ns of snapshot.store.namespaces.filter((n) => n.unreadable)) {
-    problems.push({ severity: 'warning', message: `Namespace ${ns.name}: ${ns.unreadable}`, action: 'The other namespaces work. Remove or fix the files of this one in the store folder, then restart the coordinator.', command: 'sessionCoordinator.showLog' });
+    problems.push({
+      severity: 'warning',
+      message: `Namespace ${ns.name}: ${ns.unreadable}`,
+      action: 'The other namespaces work. Remove or fix the files of this one in the store folder, then restart the coordinator.',
+      command: 'sessionCoordinator.showLog',
+    });
   }
-  const status: PanelState['status'] = input.restrictedReason ? 'restricted' : snapshot.health.status === 'error' ? 'error' : snapshot.store.degraded ? 'degraded' : 'ok';
+  const status: PanelState['status'] = input.restrictedReason
+    ? 'restricted'
+    : snapshot.health.status === 'error'
+      ? 'error'
+      : snapshot.store.degraded
+        ? 'degraded'
+        : 'ok';
   const statusText =
     status === 'ok'
       ? `${sessions.length} session${sessions.length === 1 ? '' : 's'} across ${snapshot.participants.length} participant${snapshot.participants.length === 1 ? '' : 's'}`
@@ -147,7 +208,12 @@ export function buildPanelState(input: PanelInputs): PanelState {
     })),
     guard: {
       blocked: Number(snapshot.metrics['guard.denied'] ?? 0),
-      recent: snapshot.blockedEdits.map((b) => ({ at: b.at, agent: describeAgent(b.agent), resource: b.resource, holder: describeHolder(b.holder) })),
+      recent: snapshot.blockedEdits.map((b) => ({
+        at: b.at,
+        agent: describeAgent(b.agent),
+        resource: b.resource,
+        holder: describeHolder(b.holder),
+      })),
     },
     messages: threads(input.inboxes ?? []),
     acrossWorktrees: (snapshot.acrossWorktrees ?? []).map((o) => ({

@@ -33,7 +33,14 @@ async function agent(server: ServeHandle, name: string): Promise<Awaited<ReturnT
 }
 
 function claudeWrite(ws: string, agentId: string, file: string): string {
-  return JSON.stringify({ session_id: agentId, cwd: ws, hook_event_name: 'PreToolUse', tool_name: 'Write', tool_input: { file_path: file, content: 'x' }, tool_use_id: 'toolu_1' });
+  return JSON.stringify({
+    session_id: agentId,
+    cwd: ws,
+    hook_event_name: 'PreToolUse',
+    tool_name: 'Write',
+    tool_input: { file_path: file, content: 'x' },
+    tool_use_id: 'toolu_1',
+  });
 }
 
 test('R-CLM-1, R-AGT-4: while A holds src/app.ts, every spelling of it is refused to B, over MCP and through the guard, a symlink into the project included', async () => {
@@ -47,14 +54,31 @@ test('R-CLM-1, R-AGT-4: while A holds src/app.ts, every spelling of it is refuse
   const b = await agent(server, 'Agent Beta');
   const held = await callOk<ClaimView>(a.client, 'claim_acquire', { resource: 'src/app.ts', ttlSeconds: 600 });
 
-  const spellings = ['./src/app.ts', 'src//app.ts', path.join(ws, 'src', 'app.ts'), 'src/../src/app.ts', `../${path.basename(ws)}/src/app.ts`, 'src/app.ts/', 'src', '.', 'link/app.ts', 'link', 'link/../src/app.ts', path.join(ws, 'link', 'app.ts')];
+  const spellings = [
+    './src/app.ts',
+    'src//app.ts',
+    path.join(ws, 'src', 'app.ts'),
+    'src/../src/app.ts',
+    `../${path.basename(ws)}/src/app.ts`,
+    'src/app.ts/',
+    'src',
+    '.',
+    'link/app.ts',
+    'link',
+    'link/../src/app.ts',
+    path.join(ws, 'link', 'app.ts'),
+  ];
   for (const resource of spellings) {
     const refused = await callRefused(b.client, 'claim_acquire', { resource });
-    assert.match(refused, /is claimed .*src\/app\.ts.* by session .*Agent Alpha|src\/app\.ts is claimed by session .*Agent Alpha/, `${resource}: ${refused}`);
+    assert.match(
+      refused,
+      /is claimed .*src\/app\.ts.* by session .*Agent Alpha|src\/app\.ts is claimed by session .*Agent Alpha/,
+      `${resource}: ${refused}`,
+    );
     assert.ok(refused.includes(held.expiresAt), `${resource}: names the expiry: ${refused}`);
   }
   const viaLink = await callRefused(b.client, 'claim_acquire', { resource: 'link/app.ts' });
-  assert.match(viaLink, /^ClaimConflict: link\/app\.ts is src\/app\.ts here: /, 'the refusal is told in the agent\'s own spelling too');
+  assert.match(viaLink, /^ClaimConflict: link\/app\.ts is src\/app\.ts here: /, "the refusal is told in the agent's own spelling too");
 
   // A file that does not exist yet is claimed by the path it will have, through the link too.
   const created = await callOk<ClaimView>(b.client, 'claim_acquire', { resource: 'link/new.ts' });
@@ -63,16 +87,28 @@ test('R-CLM-1, R-AGT-4: while A holds src/app.ts, every spelling of it is refuse
 
   // The edit guard: the same file through the symlink, and through the symlinked path of the project.
   const env = cliEnv(home);
-  const viaLinkEdit = await runCliWith(['hook', 'claude-code'], env, { stdin: claudeWrite(ws, 'beta-0001', path.join(ws, 'link', 'app.ts')), timeoutMs: 15_000 });
+  const viaLinkEdit = await runCliWith(['hook', 'claude-code'], env, {
+    stdin: claudeWrite(ws, 'beta-0001', path.join(ws, 'link', 'app.ts')),
+    timeoutMs: 15_000,
+  });
   assert.equal(viaLinkEdit.code, 2, viaLinkEdit.stderr);
   assert.match(viaLinkEdit.stderr, /link\/app\.ts is src\/app\.ts here: src\/app\.ts is claimed by session .*Agent Alpha/);
-  const dotted = await runCliWith(['hook', 'claude-code'], env, { stdin: claudeWrite(ws, 'beta-0001', `${ws}/src/./../src//app.ts`), timeoutMs: 15_000 });
+  const dotted = await runCliWith(['hook', 'claude-code'], env, {
+    stdin: claudeWrite(ws, 'beta-0001', `${ws}/src/./../src//app.ts`),
+    timeoutMs: 15_000,
+  });
   assert.equal(dotted.code, 2, dotted.stderr);
-  const free = await runCliWith(['hook', 'claude-code'], env, { stdin: claudeWrite(ws, 'beta-0001', path.join(ws, 'link', 'other.ts')), timeoutMs: 15_000 });
+  const free = await runCliWith(['hook', 'claude-code'], env, {
+    stdin: claudeWrite(ws, 'beta-0001', path.join(ws, 'link', 'other.ts')),
+    timeoutMs: 15_000,
+  });
   assert.equal(free.code, 0, free.stderr);
   const { claims } = await callOk<{ claims: ClaimView[] }>(a.client, 'claim_list', {});
-  assert.ok(claims.some((c) => c.resource === 'src/other.ts'), `the guard claimed the real path: ${claims.map((c) => c.resource).join(', ')}`);
-  assert.ok(!claims.some((c) => c.resource.startsWith('link')), 'no claim is stored under a symlink\'s name');
+  assert.ok(
+    claims.some((c) => c.resource === 'src/other.ts'),
+    `the guard claimed the real path: ${claims.map((c) => c.resource).join(', ')}`,
+  );
+  assert.ok(!claims.some((c) => c.resource.startsWith('link')), "no claim is stored under a symlink's name");
 });
 
 test('R-CLM-1: a symlink out of the project is refused with where it leads; a symlink loop is refused at once; the guard lets edits outside the project alone', async () => {
@@ -95,10 +131,17 @@ test('R-CLM-1: a symlink out of the project is refused with where it leads; a sy
   assert.equal((await callOk<ClaimView>(a.client, 'claim_acquire', { resource: 'fine.ts' })).resource, 'fine.ts');
 
   const env = cliEnv(home);
-  const outEdit = await runCliWith(['hook', 'claude-code'], env, { stdin: claudeWrite(ws, 'p-1', path.join(ws, 'out', 'x.ts')), timeoutMs: 15_000 });
-  assert.equal(outEdit.code, 0, 'outside the project: not the guard\'s to decide');
+  const outEdit = await runCliWith(['hook', 'claude-code'], env, {
+    stdin: claudeWrite(ws, 'p-1', path.join(ws, 'out', 'x.ts')),
+    timeoutMs: 15_000,
+  });
+  assert.equal(outEdit.code, 0, "outside the project: not the guard's to decide");
   const { claims } = await callOk<{ claims: ClaimView[] }>(a.client, 'claim_list', {});
-  assert.deepEqual(claims.map((c) => c.resource), ['fine.ts'], 'nothing was claimed for the refused paths');
+  assert.deepEqual(
+    claims.map((c) => c.resource),
+    ['fine.ts'],
+    'nothing was claimed for the refused paths',
+  );
 });
 
 test('R-CLM-1: a workspace opened through a symlink (every /tmp path on macOS) grants claims and refuses the same file by its real path', async () => {
@@ -114,14 +157,18 @@ test('R-CLM-1: a workspace opened through a symlink (every /tmp path on macOS) g
   const b = await agent(server, 'other');
   assert.equal((await callOk<ClaimView>(a.client, 'claim_acquire', { resource: 'sub/file.ts' })).resource, 'sub/file.ts');
   assert.match(await callRefused(b.client, 'claim_acquire', { resource: path.join(ws, 'sub', 'file.ts') }), /sub\/file\.ts is claimed/);
-  assert.match(await callRefused(b.client, 'claim_acquire', { resource: path.join(linkedWs, 'sub') }), /sub is claimed \(through sub\/file\.ts\)/);
+  assert.match(
+    await callRefused(b.client, 'claim_acquire', { resource: path.join(linkedWs, 'sub') }),
+    /sub is claimed \(through sub\/file\.ts\)/,
+  );
 });
 
 /** A FAT file system (case-insensitive, as macOS and Windows defaults are) mounted through FUSE, or why not. */
 function caseInsensitiveMount(): { path: string; unmount(): void } | string {
   if (process.getuid?.() !== 0) return 'mounting needs root';
   for (const tool of ['mkfs.vfat', 'fusefat', 'fusermount']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed (scripts/test.mjs installs dosfstools and fusefat)`;
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+      return `${tool} is not installed (scripts/test.mjs installs dosfstools and fusefat)`;
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sc-vfat-'));
   const image = path.join(dir, 'disk.img');
@@ -143,7 +190,7 @@ function caseInsensitiveMount(): { path: string; unmount(): void } | string {
   };
 }
 
-test('R-CLM-1: on a disk that ignores case, SRC/app.ts is src/app.ts: refused to B, stored in one case, told in B\'s spelling', async (t) => {
+test("R-CLM-1: on a disk that ignores case, SRC/app.ts is src/app.ts: refused to B, stored in one case, told in B's spelling", async (t) => {
   const mounted = caseInsensitiveMount();
   if (typeof mounted === 'string') {
     t.skip(`no case-insensitive disk on this machine: ${mounted}`);
@@ -164,8 +211,14 @@ test('R-CLM-1: on a disk that ignores case, SRC/app.ts is src/app.ts: refused to
   for (const resource of ['src/app.ts', 'SRC/APP.TS', 'src', path.join(mounted.path, 'PROJECT', 'src', 'App.ts')]) {
     assert.match(await callRefused(b.client, 'claim_acquire', { resource }), /(src\/app\.ts|src) is claimed .*Agent Alpha/, resource);
   }
-  assert.match(await callRefused(b.client, 'claim_acquire', { resource: 'SRC/APP.TS' }), /^ClaimConflict: SRC\/APP\.TS is src\/app\.ts here: /);
-  const edit = await runCliWith(['hook', 'claude-code'], cliEnv(home.path), { stdin: claudeWrite(ws, 'beta-1', path.join(ws, 'SRC', 'app.TS')), timeoutMs: 15_000 });
+  assert.match(
+    await callRefused(b.client, 'claim_acquire', { resource: 'SRC/APP.TS' }),
+    /^ClaimConflict: SRC\/APP\.TS is src\/app\.ts here: /,
+  );
+  const edit = await runCliWith(['hook', 'claude-code'], cliEnv(home.path), {
+    stdin: claudeWrite(ws, 'beta-1', path.join(ws, 'SRC', 'app.TS')),
+    timeoutMs: 15_000,
+  });
   assert.equal(edit.code, 2, edit.stderr);
   assert.match(edit.stderr, /src\/app\.ts is claimed/);
 });

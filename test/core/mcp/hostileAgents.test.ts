@@ -88,7 +88,7 @@ test('R-SEC-6: a client name cannot forge a log line, and is kept and shown capp
     const big = await whoami(huge.client);
     assert.equal([...big.client.name].length, 128);
     assert.ok(big.client.name.endsWith('…'));
-    await waitFor(() => server.stderr().includes(me.sessionId), 'the session\'s log line', 5000);
+    await waitFor(() => server.stderr().includes(me.sessionId), "the session's log line", 5000);
     const lines = server.stderr().split('\n');
     assert.ok(!lines.some((l) => l.startsWith('2026-01-01T00:00:00.000Z')), 'no log line was forged');
     assert.ok(!server.stderr().includes('\u001b'), 'no escape sequence reached the log');
@@ -106,20 +106,32 @@ test('R-SEC-6: an internal failure reaches the agent as a fixed sentence with an
   mkdirSync(path.join(ws.path, '.session-coordinator', 'ns', 'planted', 'CURRENT'), { recursive: true });
   const agent = await httpClient(server.url, 'unlucky');
   try {
-    const result = (await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'planted', key: 'k', value: 1 } })) as { isError?: boolean; content: Array<{ text: string }> };
+    const result = (await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'planted', key: 'k', value: 1 } })) as {
+      isError?: boolean;
+      content: Array<{ text: string }>;
+    };
     assert.equal(result.isError, true);
     const text = result.content[0]!.text;
-    assert.match(text, /^InternalError: the session coordinator could not complete this call \(error ([0-9a-f]{8})\); the detail is in its log$/);
+    assert.match(
+      text,
+      /^InternalError: the session coordinator could not complete this call \(error ([0-9a-f]{8})\); the detail is in its log$/,
+    );
     assert.ok(!text.includes(ws.path) && !/E[A-Z]{3,}/.test(text.replace('InternalError', '')), `no path, no errno: ${text}`);
     const id = /error ([0-9a-f]{8})/.exec(text)![1]!;
     await waitFor(() => server.stderr().includes(`error ${id}`), 'the detail in the log', 5000);
-    const logged = server.stderr().split('\n').find((l) => l.includes(`error ${id}`))!;
+    const logged = server
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes(`error ${id}`))!;
     assert.match(logged, /E[A-Z]+|not a directory|planted/i, `the log says what failed: ${logged}`);
     // /status (and so the panel) still answers, with that namespace marked.
     const status = await fetchStatus<{ store: { namespaces: Array<{ name: string; unreadable?: string }> } }>(server);
     assert.match(status.store.namespaces.find((n) => n.name === 'planted')?.unreadable ?? '', /cannot be read|EISDIR/);
     // The session goes on.
-    assert.equal((await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'fine', key: 'k', value: 1 } })).isError, undefined);
+    assert.equal(
+      (await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'fine', key: 'k', value: 1 } })).isError,
+      undefined,
+    );
   } finally {
     await agent.transport.terminateSession().catch(() => undefined);
     await agent.client.close();
@@ -133,7 +145,9 @@ test('R-SEC-6: an upload the client cuts off is a refusal, counted as one, not a
   for (let i = 0; i < 5; i++) {
     await new Promise<void>((resolve, reject) => {
       const socket = net.connect(Number(port), hostname, () => {
-        socket.write(`POST /mcp HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{"jsonrpc":"2.0",`);
+        socket.write(
+          `POST /mcp HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{"jsonrpc":"2.0",`,
+        );
         setTimeout(() => socket.destroy(), 50);
       });
       socket.on('close', () => resolve());
@@ -147,7 +161,7 @@ test('R-SEC-6: an upload the client cuts off is a refusal, counted as one, not a
   assert.doesNotMatch(server.stderr(), /\[error\] HTTP POST \/mcp failed/);
 });
 
-test('R-SEC-2: one agent\'s sub-agents are capped, and making room never evicts a connected agent or one that holds claims', async () => {
+test("R-SEC-2: one agent's sub-agents are capped, and making room never evicts a connected agent or one that holds claims", async () => {
   const own = await startServe(ws.path, home.path, ['--max-sessions', '20']);
   const clients: Array<Awaited<ReturnType<typeof httpClient>>> = [];
   try {
@@ -163,13 +177,22 @@ test('R-SEC-2: one agent\'s sub-agents are capped, and making room never evicts 
     assert.equal(claim.isError, undefined);
     const children: string[] = [];
     for (let i = 0; i < 16; i++) {
-      const child = (await spawner.client.callTool({ name: 'session_create_child', arguments: {} })) as { isError?: boolean; structuredContent?: { sessionId: string } };
+      const child = (await spawner.client.callTool({ name: 'session_create_child', arguments: {} })) as {
+        isError?: boolean;
+        structuredContent?: { sessionId: string };
+      };
       assert.equal(child.isError, undefined, `child ${i + 1} of 16`);
       children.push(child.structuredContent!.sessionId);
     }
-    const seventeenth = (await spawner.client.callTool({ name: 'session_create_child', arguments: {} })) as { isError?: boolean; content: Array<{ text: string }> };
+    const seventeenth = (await spawner.client.callTool({ name: 'session_create_child', arguments: {} })) as {
+      isError?: boolean;
+      content: Array<{ text: string }>;
+    };
     assert.equal(seventeenth.isError, true);
-    assert.match(seventeenth.content[0]!.text, /^SessionLimitReached: Session \S+ already has 16 child sessions, the most one session may have/);
+    assert.match(
+      seventeenth.content[0]!.text,
+      /^SessionLimitReached: Session \S+ already has 16 child sessions, the most one session may have/,
+    );
     // 19 sessions live; newcomers make room by evicting the spawner's children (no connection, no claims), oldest first.
     for (let i = 0; i < 5; i++) await connect(`newcomer-${i}`);
     const me = await whoami(holder.client);
@@ -178,8 +201,13 @@ test('R-SEC-2: one agent\'s sub-agents are capped, and making room never evicts 
     for (const c of [holder, quiet, spawner]) assert.ok(live.has((await whoami(c.client)).sessionId), 'a connected agent was evicted');
     assert.equal(children.filter((id) => !live.has(id)).length, 4, 'four children made room');
     assert.equal(await metric('sessions.evicted', own), 4);
-    const { claims } = (await holder.client.callTool({ name: 'claim_list', arguments: {} })).structuredContent as { claims: Array<{ resource: string }> };
-    assert.ok(claims.some((c) => c.resource === 'held.ts'), 'the holder kept its claim');
+    const { claims } = (await holder.client.callTool({ name: 'claim_list', arguments: {} })).structuredContent as {
+      claims: Array<{ resource: string }>;
+    };
+    assert.ok(
+      claims.some((c) => c.resource === 'held.ts'),
+      'the holder kept its claim',
+    );
   } finally {
     for (const c of clients) {
       await c.transport.terminateSession().catch(() => undefined);
@@ -189,24 +217,41 @@ test('R-SEC-2: one agent\'s sub-agents are capped, and making room never evicts 
   }
 });
 
-
 test('R-SEC-1: the store quotas are settings: serve --max-namespaces and --max-namespace-mib refuse over MCP with QuotaExceeded, reads go on; a bad value is a usage error', async () => {
   const ownWs = tempDir('sc-quota-ws-');
   const own = await startServe(ownWs.path, home.path, ['--max-namespaces', '2', '--max-namespace-mib', '1']);
   const agent = await httpClient(own.url, 'filler');
   try {
     const set = async (namespace: string, value: unknown): Promise<{ isError?: boolean; content: Array<{ text: string }> }> =>
-      (await agent.client.callTool({ name: 'context_set', arguments: { namespace, key: 'k', value } })) as { isError?: boolean; content: Array<{ text: string }> };
+      (await agent.client.callTool({ name: 'context_set', arguments: { namespace, key: 'k', value } })) as {
+        isError?: boolean;
+        content: Array<{ text: string }>;
+      };
     assert.equal((await set('one', 1)).isError, undefined);
     assert.equal((await set('two', 2)).isError, undefined);
     const third = await set('three', 3);
     assert.equal(third.isError, true);
-    assert.match(third.content[0]!.text, /^QuotaExceeded: Namespace "three" would be one too many: the store holds 2 namespaces, the most it may hold \(2\)/);
+    assert.match(
+      third.content[0]!.text,
+      /^QuotaExceeded: Namespace "three" would be one too many: the store holds 2 namespaces, the most it may hold \(2\)/,
+    );
     // Two values each under the 1 MiB value limit, together over the namespace's 1 MiB.
-    assert.equal((await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'two', key: 'half', value: 'x'.repeat(600_000) } })).isError, undefined);
-    const big = (await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'two', key: 'more', value: 'x'.repeat(600_000) } })) as { content: Array<{ text: string }> };
-    assert.match(big.content[0]!.text, /^QuotaExceeded: Namespace "two" would hold 1\.1 MiB with two\/more; the limit is 1\.0 MiB per namespace/);
-    const read = (await agent.client.callTool({ name: 'context_get', arguments: { namespace: 'one', key: 'k' } })) as unknown as { structuredContent: { value: unknown } };
+    assert.equal(
+      (await agent.client.callTool({ name: 'context_set', arguments: { namespace: 'two', key: 'half', value: 'x'.repeat(600_000) } }))
+        .isError,
+      undefined,
+    );
+    const big = (await agent.client.callTool({
+      name: 'context_set',
+      arguments: { namespace: 'two', key: 'more', value: 'x'.repeat(600_000) },
+    })) as { content: Array<{ text: string }> };
+    assert.match(
+      big.content[0]!.text,
+      /^QuotaExceeded: Namespace "two" would hold 1\.1 MiB with two\/more; the limit is 1\.0 MiB per namespace/,
+    );
+    const read = (await agent.client.callTool({ name: 'context_get', arguments: { namespace: 'one', key: 'k' } })) as unknown as {
+      structuredContent: { value: unknown };
+    };
     assert.equal(read.structuredContent.value, 1, 'reads go on');
   } finally {
     await agent.transport.terminateSession().catch(() => undefined);
@@ -214,7 +259,9 @@ test('R-SEC-1: the store quotas are settings: serve --max-namespaces and --max-n
     await own.stop();
     await ownWs.remove();
   }
-  const bad = await runCliWith(['serve', '--http', '--workspace', ws.path, '--max-namespaces', '0'], cliEnv(home.path), { timeoutMs: 10_000 });
+  const bad = await runCliWith(['serve', '--http', '--workspace', ws.path, '--max-namespaces', '0'], cliEnv(home.path), {
+    timeoutMs: 10_000,
+  });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--max-namespaces must be a whole number of at least 1/);
 });

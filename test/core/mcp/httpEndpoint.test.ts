@@ -28,7 +28,11 @@ const good = (extra: Record<string, string> = {}): Record<string, string> => ({
   ...extra,
 });
 
-function assertCleanError(res: { status: number; headers: Record<string, unknown>; text: string }, status: number, what: string): Record<string, unknown> {
+function assertCleanError(
+  res: { status: number; headers: Record<string, unknown>; text: string },
+  status: number,
+  what: string,
+): Record<string, unknown> {
   assert.equal(res.status, status, `${what}: ${res.text}`);
   assert.match(String(res.headers['content-type']), /application\/json/, `${what} answers JSON`);
   assert.doesNotMatch(res.text, /<html|<!DOCTYPE|\n\s+at /i, `${what}: no HTML page, no stack trace`);
@@ -46,7 +50,11 @@ test('R-MCP-2: binds to loopback only', () => {
 test('R-MCP-2: foreign or absent Host, and foreign Origin, are refused with 403 (DNS-rebinding protection)', async () => {
   const init = JSON.stringify(initializeBody());
   assertCleanError(await lowLevel(server.url, { headers: good({ Host: 'evil.example.com' }), body: init }), 403, 'foreign Host');
-  assertCleanError(await lowLevel(server.url, { headers: good({ Host: `evil.example.com:${new URL(server.url).port}` }), body: init }), 403, 'foreign Host with our port');
+  assertCleanError(
+    await lowLevel(server.url, { headers: good({ Host: `evil.example.com:${new URL(server.url).port}` }), body: init }),
+    403,
+    'foreign Host with our port',
+  );
   const { Host: _h, ...noHost } = good();
   assertCleanError(await lowLevel(server.url, { headers: noHost, body: init, setHost: false }), 403, 'no Host');
   // The SDK's own Express app checks Host only; a foreign Origin with a valid Host must be refused too.
@@ -67,13 +75,34 @@ test('R-MCP-2: a missing or wrong bearer token gets 401', async () => {
 });
 
 test('R-MCP-2: an unknown session id answers 404, a missing one 400, and DELETE ends the session', async () => {
-  const notFound = assertCleanError(await lowLevel(server.url, { headers: good({ 'mcp-session-id': 'no-such-session' }), body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }) }), 404, 'unknown session');
+  const notFound = assertCleanError(
+    await lowLevel(server.url, {
+      headers: good({ 'mcp-session-id': 'no-such-session' }),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
+    }),
+    404,
+    'unknown session',
+  );
   assert.match(JSON.stringify(notFound), /Session not found/);
-  assertCleanError(await lowLevel(server.url, { headers: good(), body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }) }), 400, 'no session id');
+  assertCleanError(
+    await lowLevel(server.url, { headers: good(), body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }) }),
+    400,
+    'no session id',
+  );
   const sid = await openRawSession(server.url);
-  const del = await lowLevel(server.url, { method: 'DELETE', headers: good({ 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }) });
+  const del = await lowLevel(server.url, {
+    method: 'DELETE',
+    headers: good({ 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }),
+  });
   assert.equal(del.status, 200);
-  assertCleanError(await lowLevel(server.url, { headers: good({ 'mcp-session-id': sid }), body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }) }), 404, 'ended session');
+  assertCleanError(
+    await lowLevel(server.url, {
+      headers: good({ 'mcp-session-id': sid }),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }),
+    }),
+    404,
+    'ended session',
+  );
 });
 
 test('R-MCP-4: 200 bad requests get clear JSON-RPC errors, zero 5xx, zero stack traces, and a good client still works', async () => {
@@ -107,14 +136,21 @@ test('R-MCP-4: 200 bad requests get clear JSON-RPC errors, zero 5xx, zero stack 
   // Errors inside a good session are JSON-RPC errors too, and the session survives them.
   const unknownMethod = await post(server.url, { jsonrpc: '2.0', id: 9, method: 'no/such/method' }, session);
   assert.equal((unknownMethod.messages[0]?.error as { code: number }).code, -32601);
-  const badArgs = await post(server.url, { jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'session_resume', arguments: { resumeHandle: 42 } } }, session);
+  const badArgs = await post(
+    server.url,
+    { jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'session_resume', arguments: { resumeHandle: 42 } } },
+    session,
+  );
   const result = badArgs.messages[0]?.result as { isError: boolean; content: Array<{ text: string }> };
   assert.equal(result.isError, true);
   assert.match(result.content[0]!.text, /resumeHandle/);
   const { client } = await httpClient(server.url, 'after-the-storm');
   const me = await whoami(client);
   assert.equal(me.client.name, 'after-the-storm');
-  assert.ok(me.peers.some((p) => p.client.name === 'victim'), 'the victim session is still there');
+  assert.ok(
+    me.peers.some((p) => p.client.name === 'victim'),
+    'the victim session is still there',
+  );
   await client.close();
   assert.doesNotMatch(server.stderr(), /\n\s+at /, 'no stack traces in the log either');
 });

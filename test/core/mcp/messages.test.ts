@@ -90,8 +90,16 @@ test('R-AGT-6: a message reaches a subscribed agent over stdio within 100 ms, fr
   const latencies: number[] = [];
   for (let i = 0; i < 5; i++) {
     const since = Date.now();
-    const sent = await callOk<Sent>(alice.client, 'message_send', { to: 'claude-code:bob-agent-0001', subject: `question ${i}`, body: 'May I have src/api.ts?', from: { sessionId: 'forged' } });
-    assert.deepEqual(sent.sent.map((s) => s.to), ['claude-code:bob-agent-0001']);
+    const sent = await callOk<Sent>(alice.client, 'message_send', {
+      to: 'claude-code:bob-agent-0001',
+      subject: `question ${i}`,
+      body: 'May I have src/api.ts?',
+      from: { sessionId: 'forged' },
+    });
+    assert.deepEqual(
+      sent.sent.map((s) => s.to),
+      ['claude-code:bob-agent-0001'],
+    );
     latencies.push(await updates.next('inbox://me', since, 2000));
   }
   console.log(`# message push over stdio (file store): ${latencies.join(', ')} ms`);
@@ -100,12 +108,18 @@ test('R-AGT-6: a message reaches a subscribed agent over stdio within 100 ms, fr
   assert.equal(page.inbox, 'claude-code:bob-agent-0001');
   assert.equal(page.unread, 5);
   const first = page.messages[0]!;
-  assert.deepEqual([first.from.sessionId, first.from.clientName, first.replyTo, first.subject, first.body], [me.sessionId, 'alice', me.sessionId, 'question 0', 'May I have src/api.ts?']);
+  assert.deepEqual(
+    [first.from.sessionId, first.from.clientName, first.replyTo, first.subject, first.body],
+    [me.sessionId, 'alice', me.sessionId, 'question 0', 'May I have src/api.ts?'],
+  );
   // The reply goes where replyTo says, in the same thread; acknowledging marks read.
   const reply = await callOk<Sent>(bob.client, 'message_send', { to: first.replyTo, thread: first.thread, body: 'Yes, in a minute' });
   assert.equal(reply.thread, first.thread);
   const aliceInbox = await callOk<InboxPage>(alice.client, 'message_inbox', { unreadOnly: true });
-  assert.deepEqual(aliceInbox.messages.map((m) => [m.body, m.thread, m.from.agent?.sessionId]), [['Yes, in a minute', first.thread, 'bob-agent-0001']]);
+  assert.deepEqual(
+    aliceInbox.messages.map((m) => [m.body, m.thread, m.from.agent?.sessionId]),
+    [['Yes, in a minute', first.thread, 'bob-agent-0001']],
+  );
   const acked = await callOk<{ acked: string[] }>(bob.client, 'message_ack', { ids: page.messages.map((m) => m.id) });
   assert.equal(acked.acked.length, 5);
   const after = await callOk<InboxPage>(bob.client, 'message_inbox', { unreadOnly: true });
@@ -121,8 +135,14 @@ test('R-AGT-6: bad input is refused clearly and stores nothing: an unknown recip
   const unknown = await callRefused(alice.client, 'message_send', { to: 'claude-code:nobody', body: 'hello' });
   assert.match(unknown, /^UnknownRecipient: Nobody live on this project is "claude-code:nobody"; nothing was sent/);
   assert.match(unknown, new RegExp(carolId), 'the refusal lists who can be addressed');
-  assert.match(await callRefused(alice.client, 'message_send', { to: carolId, body: 'x'.repeat(4097) }), /^ValueTooLarge: The message body is 4097 bytes; the limit is 4096/);
-  assert.match(await callRefused(alice.client, 'message_send', { to: carolId, body: 'x', thread: '../../etc' }), /^InvalidArgument: thread must be/);
+  assert.match(
+    await callRefused(alice.client, 'message_send', { to: carolId, body: 'x'.repeat(4097) }),
+    /^ValueTooLarge: The message body is 4097 bytes; the limit is 4096/,
+  );
+  assert.match(
+    await callRefused(alice.client, 'message_send', { to: carolId, body: 'x', thread: '../../etc' }),
+    /^InvalidArgument: thread must be/,
+  );
   assert.equal((await callOk<InboxPage>(carol.client, 'message_inbox', {})).messages.length, 0, 'nothing refused was stored');
   let sent = 0;
   let refusal = '';
@@ -132,7 +152,10 @@ test('R-AGT-6: bad input is refused clearly and stores nothing: an unknown recip
     else sent++;
   }
   assert.equal(sent, 29, 'thirty attempts a minute, the one to nobody included');
-  assert.match(refusal, /^RateLimited: You tried to send 30 messages in the last minute, the most one sender may; nothing was sent. Try again in \d+ s/);
+  assert.match(
+    refusal,
+    /^RateLimited: You tried to send 30 messages in the last minute, the most one sender may; nothing was sent. Try again in \d+ s/,
+  );
   assert.equal((await callOk<InboxPage>(carol.client, 'message_inbox', { limit: 100 })).messages.length, 29);
   const status = await fetchStatus<{ metrics: Record<string, number> }>(w.servers[1]!);
   assert.equal(status.metrics['messages.rateLimited'], 1);
@@ -147,46 +170,90 @@ test('R-AGT-6: "all" reaches every live session but the sender; HTML is kept as 
   const body = '<img src=x onerror="alert(1)"> & <b>bold</b>';
   const sent = await callOk<Sent>(a.client, 'message_send', { to: 'all', subject: '<script>x</script>', body });
   const bId = (await whoami(b.client)).sessionId;
-  assert.ok(sent.sent.some((s) => s.to === bId), `b is among ${JSON.stringify(sent.sent)}`);
+  assert.ok(
+    sent.sent.some((s) => s.to === bId),
+    `b is among ${JSON.stringify(sent.sent)}`,
+  );
   assert.ok(!sent.sent.some((s) => s.to === 'people'), 'people are told by "people", not by "all"');
   const got = (await callOk<InboxPage>(b.client, 'message_inbox', { unreadOnly: true })).messages.find((m) => m.thread === sent.thread);
-  assert.deepEqual([got?.subject, got?.body], ['<script>x</script>', body], 'stored as the sender wrote it: escaping is the viewer\'s job');
+  assert.deepEqual([got?.subject, got?.body], ['<script>x</script>', body], "stored as the sender wrote it: escaping is the viewer's job");
   const aInbox = await callOk<InboxPage>(a.client, 'message_inbox', {});
   assert.ok(!aInbox.messages.some((m) => m.thread === sent.thread), 'not to the sender');
 });
 
-test('R-AGT-6, R-AGT-4: a claim handed over with claim_transfer: the recipient holds it under a larger token and is told; the guard\'s denial says whom to ask', async () => {
+test("R-AGT-6, R-AGT-4: a claim handed over with claim_transfer: the recipient holds it under a larger token and is told; the guard's denial says whom to ask", async () => {
   const bob = await bobOverStdio('bob-agent-0002');
   const alice = await w.connect(1, 'alice-3');
   const aliceId = (await whoami(alice.client)).sessionId;
   const held = await callOk<{ fencingToken: number }>(bob.client, 'claim_acquire', { resource: 'src/api.ts' });
   // Another Claude Code's hook is denied the file, and told whom to ask.
   const file = path.join(w.path, 'src', 'api.ts');
-  const denied = await runCliWith(['hook', 'claude-code'], cliEnv(w.home), { stdin: JSON.stringify({ session_id: 'carol-agent-1', cwd: w.path, hook_event_name: 'PreToolUse', tool_name: 'Edit', tool_input: { file_path: file } }) });
+  const denied = await runCliWith(['hook', 'claude-code'], cliEnv(w.home), {
+    stdin: JSON.stringify({
+      session_id: 'carol-agent-1',
+      cwd: w.path,
+      hook_event_name: 'PreToolUse',
+      tool_name: 'Edit',
+      tool_input: { file_path: file },
+    }),
+  });
   assert.equal(denied.code, 2);
-  assert.match(denied.stderr, /Ask the holder to hand it to you: message_send \{"to":"claude-code:bob-agent-0002"\} \(it can claim_transfer it\), or wait for the claim to end/);
-  assert.match(await callRefused(bob.client, 'claim_transfer', { resource: 'src/api.ts', to: 'claude-code:nobody', fencingToken: held.fencingToken }), /^UnknownRecipient/);
-  assert.match(await callRefused(bob.client, 'claim_transfer', { resource: 'src/api.ts', to: 'all', fencingToken: held.fencingToken }), /one live agent or session/);
-  assert.match(await callRefused(alice.client, 'claim_transfer', { resource: 'src/api.ts', to: aliceId, fencingToken: held.fencingToken }), /^InvalidArgument: .* is you|^ClaimNotHeld/);
-  const moved = await callOk<{ fencingToken: number; holder: { sessionId: string }; notified: boolean }>(bob.client, 'claim_transfer', { resource: 'src/api.ts', to: aliceId, fencingToken: held.fencingToken });
+  assert.match(
+    denied.stderr,
+    /Ask the holder to hand it to you: message_send \{"to":"claude-code:bob-agent-0002"\} \(it can claim_transfer it\), or wait for the claim to end/,
+  );
+  assert.match(
+    await callRefused(bob.client, 'claim_transfer', { resource: 'src/api.ts', to: 'claude-code:nobody', fencingToken: held.fencingToken }),
+    /^UnknownRecipient/,
+  );
+  assert.match(
+    await callRefused(bob.client, 'claim_transfer', { resource: 'src/api.ts', to: 'all', fencingToken: held.fencingToken }),
+    /one live agent or session/,
+  );
+  assert.match(
+    await callRefused(alice.client, 'claim_transfer', { resource: 'src/api.ts', to: aliceId, fencingToken: held.fencingToken }),
+    /^InvalidArgument: .* is you|^ClaimNotHeld/,
+  );
+  const moved = await callOk<{ fencingToken: number; holder: { sessionId: string }; notified: boolean }>(bob.client, 'claim_transfer', {
+    resource: 'src/api.ts',
+    to: aliceId,
+    fencingToken: held.fencingToken,
+  });
   assert.equal(moved.holder.sessionId, aliceId);
   assert.ok(moved.fencingToken > held.fencingToken);
   assert.equal(moved.notified, true);
   const told = (await callOk<InboxPage>(alice.client, 'message_inbox', { unreadOnly: true })).messages.at(-1);
   assert.match(told?.body ?? '', /handed you its claim on src\/api\.ts: fencing token \d+/);
-  assert.match(await callRefused(bob.client, 'claim_release', { resource: 'src/api.ts', fencingToken: held.fencingToken }), /^StaleFencingToken/);
+  assert.match(
+    await callRefused(bob.client, 'claim_release', { resource: 'src/api.ts', fencingToken: held.fencingToken }),
+    /^StaleFencingToken/,
+  );
   await callOk(alice.client, 'claim_release', { resource: 'src/api.ts', fencingToken: moved.fencingToken });
 });
 
-test('R-AGT-6, R-AGT-4: the hook puts an agent\'s new messages into its model\'s context on its next tool call (any tool), once', async () => {
+test("R-AGT-6, R-AGT-4: the hook puts an agent's new messages into its model's context on its next tool call (any tool), once", async () => {
   const bob = await bobOverStdio('bob-agent-0003');
   const alice = await w.connect(0, 'alice-4');
-  await callOk(alice.client, 'message_send', { to: 'claude-code:bob-agent-0003', subject: 'api', body: 'Stop touching the API, I am migrating it' });
+  await callOk(alice.client, 'message_send', {
+    to: 'claude-code:bob-agent-0003',
+    subject: 'api',
+    body: 'Stop touching the API, I am migrating it',
+  });
   const hook = (tool: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-    runCliWith(['hook', 'claude-code'], cliEnv(w.home), { stdin: JSON.stringify({ session_id: 'bob-agent-0003', cwd: w.path, hook_event_name: 'PreToolUse', tool_name: tool, tool_input: { file_path: path.join(w.path, 'README.md') } }) });
+    runCliWith(['hook', 'claude-code'], cliEnv(w.home), {
+      stdin: JSON.stringify({
+        session_id: 'bob-agent-0003',
+        cwd: w.path,
+        hook_event_name: 'PreToolUse',
+        tool_name: tool,
+        tool_input: { file_path: path.join(w.path, 'README.md') },
+      }),
+    });
   const first = await hook('Read');
   assert.equal(first.code, 0, first.stderr);
-  const out = JSON.parse(first.stdout) as { hookSpecificOutput?: { hookEventName: string; additionalContext?: string; permissionDecision?: string } };
+  const out = JSON.parse(first.stdout) as {
+    hookSpecificOutput?: { hookEventName: string; additionalContext?: string; permissionDecision?: string };
+  };
   assert.equal(out.hookSpecificOutput?.hookEventName, 'PreToolUse');
   assert.equal(out.hookSpecificOutput?.permissionDecision, undefined, 'never an "allow" that would skip the person\'s permission rules');
   assert.match(out.hookSpecificOutput?.additionalContext ?? '', /1 new message for you .*\(their words, not your user's instructions\)/);
@@ -195,7 +262,11 @@ test('R-AGT-6, R-AGT-4: the hook puts an agent\'s new messages into its model\'s
   const second = await hook('Bash');
   assert.deepEqual([second.code, second.stdout], [0, ''], 'delivered once');
   const inbox = await callOk<InboxPage>(bob.client, 'message_inbox', {});
-  assert.deepEqual(inbox.messages.map((m) => [m.delivered, m.read]), [[true, false]], 'delivered, not yet read: message_ack is the agent\'s');
+  assert.deepEqual(
+    inbox.messages.map((m) => [m.delivered, m.read]),
+    [[true, false]],
+    "delivered, not yet read: message_ack is the agent's",
+  );
 });
 
 for (const backend of ['file', 'redis'] as const) {
@@ -206,11 +277,18 @@ for (const backend of ['file', 'redis'] as const) {
       cleanup.push(ws.remove, home.remove);
       const store = backend === 'redis' ? ['--store', redis.url] : [];
       const [one, two] = await Promise.all([startServe(ws.path, home.path, store), startServe(ws.path, home.path, store)]);
-      cleanup.push(() => one.stop(), () => two.stop());
+      cleanup.push(
+        () => one.stop(),
+        () => two.stop(),
+      );
       const sender = await httpClient(one.url, 'push-sender');
       // Over stdio the reader is relayed (connect) to one of the two participants.
-      const reader = transport === 'http' ? await httpClient(two.url, 'push-reader') : await relayAgent(ws.path, home.path, {}, 'push-reader');
-      cleanup.push(() => sender.client.close(), () => reader.client.close());
+      const reader =
+        transport === 'http' ? await httpClient(two.url, 'push-reader') : await relayAgent(ws.path, home.path, {}, 'push-reader');
+      cleanup.push(
+        () => sender.client.close(),
+        () => reader.client.close(),
+      );
       const readerId = (await whoami(reader.client)).sessionId;
       const updates = resourceUpdates(reader.client);
       await reader.client.subscribeResource({ uri: 'inbox://me' });
@@ -231,17 +309,23 @@ for (const backend of ['file', 'redis'] as const) {
       console.log(`# message push (${backend} store, reader over ${transport}): ${latencies.join(', ')} ms`);
       withinBound(latencies);
       const page = await callOk<InboxPage>(reader.client, 'message_inbox', {});
-      assert.deepEqual(page.messages.map((m) => m.body), ['hello', ...Array.from({ length: 5 }, (_, i) => `push ${i}`)]);
+      assert.deepEqual(
+        page.messages.map((m) => m.body),
+        ['hello', ...Array.from({ length: 5 }, (_, i) => `push ${i}`)],
+      );
     });
   }
 }
 
-test('R-AGT-6, R-CLI-1: `session-coordinator message` from a terminal reaches a subscribed agent as a person\'s message; an unknown recipient exits 1 and stores nothing', async () => {
+test("R-AGT-6, R-CLI-1: `session-coordinator message` from a terminal reaches a subscribed agent as a person's message; an unknown recipient exits 1 and stores nothing", async () => {
   const bob = await bobOverStdio('bob-agent-0004');
   const updates = resourceUpdates(bob.client);
   await bob.client.subscribeResource({ uri: 'inbox://me' });
   const since = Date.now();
-  const sent = await runCliWith(['message', 'claude-code:bob-agent-0004', 'Stop', 'touching', 'the', 'API', '--subject', 'api', '--workspace', w.path], cliEnv(w.home));
+  const sent = await runCliWith(
+    ['message', 'claude-code:bob-agent-0004', 'Stop', 'touching', 'the', 'API', '--subject', 'api', '--workspace', w.path],
+    cliEnv(w.home),
+  );
   assert.equal(sent.code, 0, sent.stderr);
   assert.match(sent.stdout, /^sent [0-9a-f]{12} to claude-code:bob-agent-0004 \(thread [0-9a-f]{12}\)\n$/);
   await updates.next('inbox://me', since, 2000);

@@ -46,7 +46,11 @@ test('R-MCP-1: 50 sessions x 20 concurrent calls, the same JSON-RPC ids in every
   const results = await Promise.all(
     sids.flatMap((sid) =>
       Array.from({ length: 20 }, (_, call) =>
-        post(server.url, { jsonrpc: '2.0', id: call === 0 ? 1 : call + 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }).then((r) => ({ sid, call, r })),
+        post(
+          server.url,
+          { jsonrpc: '2.0', id: call === 0 ? 1 : call + 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } },
+          { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' },
+        ).then((r) => ({ sid, call, r })),
       ),
     ),
   );
@@ -64,12 +68,25 @@ test('R-MCP-1: 50 sessions x 20 concurrent calls, the same JSON-RPC ids in every
     owner.set(sid, me.sessionId);
   }
   assert.equal(new Set(owner.values()).size, 50, 'fifty sessions, none answered with another one');
-  await Promise.all(sids.map((sid) => fetch(server.url, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}`, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' } })));
+  await Promise.all(
+    sids.map((sid) =>
+      fetch(server.url, {
+        method: 'DELETE',
+        headers: { Authorization: `Bearer ${TOKEN}`, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' },
+      }),
+    ),
+  );
   const m = (await status()).metrics;
   // At most the baseline: a session an earlier test left to its client's going may end meanwhile, never one of these fifty stay.
-  assert.ok(Number(m['http.sessions']) <= Number(baseline['http.sessions']), `no HTTP transport left in any map (${m['http.sessions']}, before ${baseline['http.sessions']})`);
+  assert.ok(
+    Number(m['http.sessions']) <= Number(baseline['http.sessions']),
+    `no HTTP transport left in any map (${m['http.sessions']}, before ${baseline['http.sessions']})`,
+  );
   assert.equal(m['requests.pending'], 0, 'no pending request left');
-  assert.ok(Number(m['sessions.active']) <= Number(baseline['sessions.active']), `no session left active (${m['sessions.active']}, before ${baseline['sessions.active']})`);
+  assert.ok(
+    Number(m['sessions.active']) <= Number(baseline['sessions.active']),
+    `no session left active (${m['sessions.active']}, before ${baseline['sessions.active']})`,
+  );
 });
 
 test('R-REQ-4: over the per-session limit a call fails with a clear "too many requests" error and the session keeps working', async () => {
@@ -77,9 +94,16 @@ test('R-REQ-4: over the per-session limit a call fails with a clear "too many re
   try {
     const sid = await openRawSession(limited.url);
     const headers = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
-    const batch = Array.from({ length: 8 }, (_, i) => ({ jsonrpc: '2.0', id: 100 + i, method: 'tools/call', params: { name: 'whoami', arguments: {} } }));
+    const batch = Array.from({ length: 8 }, (_, i) => ({
+      jsonrpc: '2.0',
+      id: 100 + i,
+      method: 'tools/call',
+      params: { name: 'whoami', arguments: {} },
+    }));
     const res = await post(limited.url, batch, headers);
-    const errors = res.messages.filter((m) => 'error' in m).map((m) => m.error as { code: number; message: string; data: { code: string } });
+    const errors = res.messages
+      .filter((m) => 'error' in m)
+      .map((m) => m.error as { code: number; message: string; data: { code: string } });
     const oks = res.messages.filter((m) => 'result' in m);
     assert.equal(oks.length, 3);
     assert.equal(errors.length, 5);
@@ -88,8 +112,15 @@ test('R-REQ-4: over the per-session limit a call fails with a clear "too many re
       assert.match(e.message, /Too many requests/);
       assert.equal(e.data.code, 'TooManyRequests');
     }
-    const after = await post(limited.url, { jsonrpc: '2.0', id: 200, method: 'tools/call', params: { name: 'whoami', arguments: {} } }, headers);
-    assert.ok(after.messages.some((m) => 'result' in m), 'the session still works');
+    const after = await post(
+      limited.url,
+      { jsonrpc: '2.0', id: 200, method: 'tools/call', params: { name: 'whoami', arguments: {} } },
+      headers,
+    );
+    assert.ok(
+      after.messages.some((m) => 'result' in m),
+      'the session still works',
+    );
   } finally {
     await limited.stop();
   }
@@ -106,12 +137,21 @@ test('R-SES-10: an agent that reconnects presents its resume handle and gets its
   assert.notEqual(provisional.sessionId, before.sessionId);
   const resumed = await second.client.callTool({ name: 'session_resume', arguments: { resumeHandle: before.resumeHandle } });
   assert.equal(resumed.isError, undefined, JSON.stringify(resumed.content));
-  assert.deepEqual(resumed.structuredContent, { sessionId: before.sessionId, root: ws.path, tags: [], previousSessionId: provisional.sessionId });
+  assert.deepEqual(resumed.structuredContent, {
+    sessionId: before.sessionId,
+    root: ws.path,
+    tags: [],
+    previousSessionId: provisional.sessionId,
+  });
   const after = await whoami(second.client);
   assert.equal(after.sessionId, before.sessionId);
   assert.deepEqual(after.childIds, [childId], 'what the session owned came back with it');
   const s = await status();
-  assert.equal(s.sessions.some((x) => x.id === provisional.sessionId), false, 'the provisional session ended');
+  assert.equal(
+    s.sessions.some((x) => x.id === provisional.sessionId),
+    false,
+    'the provisional session ended',
+  );
   // The old connection no longer speaks for the session.
   await assert.rejects(first.client.callTool({ name: 'whoami', arguments: {} }));
   await second.client.close();
@@ -119,7 +159,11 @@ test('R-SES-10: an agent that reconnects presents its resume handle and gets its
 
 test('R-SES-7: a sub-agent resumes a child session made by its parent, and closes with the parent', async () => {
   const parent = await httpClient(server.url, 'lead-agent');
-  const made = (await parent.client.callTool({ name: 'session_create_child', arguments: {} })).structuredContent as { sessionId: string; resumeHandle: string; parentId: string };
+  const made = (await parent.client.callTool({ name: 'session_create_child', arguments: {} })).structuredContent as {
+    sessionId: string;
+    resumeHandle: string;
+    parentId: string;
+  };
   const sub = await httpClient(server.url, 'sub-agent');
   await sub.client.callTool({ name: 'session_resume', arguments: { resumeHandle: made.resumeHandle } });
   const me = await whoami(sub.client);
@@ -159,8 +203,12 @@ test('R-ROOT-4: an agent that declares MCP roots is bound to them; a declared ro
   ];
   const client = new Client({ name: 'rooted-agent', version: '1' }, { capabilities: { roots: { listChanged: true } } });
   client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots }));
-  await client.connect(new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } }));
-  const me = (await client.callTool({ name: 'whoami', arguments: {} })).structuredContent as WhoAmI & { refusedRoots: Array<{ uri: string; reason: string }> };
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } }),
+  );
+  const me = (await client.callTool({ name: 'whoami', arguments: {} })).structuredContent as WhoAmI & {
+    refusedRoots: Array<{ uri: string; reason: string }>;
+  };
   assert.equal(me.root, pkg, 'bound to the declared root inside the workspace');
   assert.equal(me.refusedRoots.length, 1);
   assert.equal(me.refusedRoots[0]!.uri, pathToFileURL(outside.path).href);

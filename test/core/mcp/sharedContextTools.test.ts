@@ -3,7 +3,18 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { whoami } from '../../support/mcpClients.js';
-import { call, callOk, callRefused, killHard, resourceUpdates, sharedWorkspace, sleep, textOf, type ClaimView, type SharedWorkspace } from '../../support/sharedContext.js';
+import {
+  call,
+  callOk,
+  callRefused,
+  killHard,
+  resourceUpdates,
+  sharedWorkspace,
+  sleep,
+  textOf,
+  type ClaimView,
+  type SharedWorkspace,
+} from '../../support/sharedContext.js';
 
 /**
  * The shared-context and claim tools over MCP, as agents use them: real
@@ -48,17 +59,25 @@ test('R-MCP-3: every tool in tools/list has an inputSchema and an outputSchema (
   const a = await w.connect(0, 'schema-reader');
   const { tools } = await a.client.listTools();
   const names = tools.map((t) => t.name);
-  for (const expected of [...CONTEXT_TOOLS, ...CLAIM_TOOLS, 'whoami']) assert.ok(names.includes(expected), `tools/list lacks ${expected}: ${names.join(', ')}`);
+  for (const expected of [...CONTEXT_TOOLS, ...CLAIM_TOOLS, 'whoami'])
+    assert.ok(names.includes(expected), `tools/list lacks ${expected}: ${names.join(', ')}`);
   for (const tool of tools) {
     assert.equal(tool.inputSchema?.type, 'object', `${tool.name} has no object inputSchema`);
     assert.equal(tool.outputSchema?.type, 'object', `${tool.name} has no object outputSchema`);
     assert.ok(tool.description && tool.description.length > 20, `${tool.name} has no description an agent can act on`);
   }
   const set = tools.find((t) => t.name === 'context_set')!;
-  assert.deepEqual([...((set.inputSchema.required as string[] | undefined) ?? [])].sort(), ['key', 'namespace', 'value'], 'context_set requires namespace, key and value; expectedVersion is optional');
+  assert.deepEqual(
+    [...((set.inputSchema.required as string[] | undefined) ?? [])].sort(),
+    ['key', 'namespace', 'value'],
+    'context_set requires namespace, key and value; expectedVersion is optional',
+  );
   assert.ok(set.inputSchema.properties && 'expectedVersion' in set.inputSchema.properties);
   const acquire = tools.find((t) => t.name === 'claim_acquire')!;
-  assert.ok(acquire.outputSchema?.properties && 'fencingToken' in acquire.outputSchema.properties, 'claim_acquire declares the fencing token it returns');
+  assert.ok(
+    acquire.outputSchema?.properties && 'fencingToken' in acquire.outputSchema.properties,
+    'claim_acquire declares the fencing token it returns',
+  );
   const me = tools.find((t) => t.name === 'whoami')!;
   assert.ok(me.outputSchema?.properties && 'participants' in me.outputSchema.properties, 'whoami declares participants');
 });
@@ -79,7 +98,11 @@ test('R-MCP-3, R-CTX-5: context_set/get/list/delete/history round trip across tw
   const seenByB = await callOk<Got>(b.client, 'context_get', { namespace: ns, key: 'plan' });
   assert.deepEqual(seenByB.value, { step: 1, files: ['a.ts'] });
   assert.equal(seenByB.version, 1);
-  assert.deepEqual(seenByB.updatedBy, { sessionId: meA.sessionId, clientName: 'writer-a', participantId: seenByB.updatedBy!.participantId });
+  assert.deepEqual(seenByB.updatedBy, {
+    sessionId: meA.sessionId,
+    clientName: 'writer-a',
+    participantId: seenByB.updatedBy!.participantId,
+  });
   assert.equal(typeof seenByB.updatedAt, 'number');
   const v2 = await callOk<Got>(b.client, 'context_set', { namespace: ns, key: 'plan', value: { step: 2 }, expectedVersion: 1 });
   assert.equal(v2.version, 2);
@@ -94,13 +117,31 @@ test('R-MCP-3, R-CTX-5: context_set/get/list/delete/history round trip across tw
   assert.notEqual(back.updatedBy?.participantId, seenByB.updatedBy?.participantId, 'the two serve processes are two participants');
 
   const all = await callOk<{ namespace: string; entries: Array<Got & { key: string }> }>(a.client, 'context_list', { namespace: ns });
-  assert.deepEqual(all.entries.map((e) => [e.key, e.value, e.version]), [['notes/1', 'first', 1], ['notes/2', 'second', 1], ['plan', { step: 2 }, 2]]);
+  assert.deepEqual(
+    all.entries.map((e) => [e.key, e.value, e.version]),
+    [
+      ['notes/1', 'first', 1],
+      ['notes/2', 'second', 1],
+      ['plan', { step: 2 }, 2],
+    ],
+  );
   const notes = await callOk<{ entries: Array<{ key: string }> }>(b.client, 'context_list', { namespace: ns, prefix: 'notes/' });
-  assert.deepEqual(notes.entries.map((e) => e.key), ['notes/1', 'notes/2']);
+  assert.deepEqual(
+    notes.entries.map((e) => e.key),
+    ['notes/1', 'notes/2'],
+  );
 
-  const deleted = await callOk<{ deleted: boolean; version: number }>(b.client, 'context_delete', { namespace: ns, key: 'plan', expectedVersion: 2 });
+  const deleted = await callOk<{ deleted: boolean; version: number }>(b.client, 'context_delete', {
+    namespace: ns,
+    key: 'plan',
+    expectedVersion: 2,
+  });
   assert.deepEqual(deleted, { namespace: ns, key: 'plan', deleted: true, version: 3 });
-  assert.deepEqual(await callOk<Got>(a.client, 'context_get', { namespace: ns, key: 'plan' }), { namespace: ns, key: 'plan', version: 0 }, 'a deleted key reads as absent');
+  assert.deepEqual(
+    await callOk<Got>(a.client, 'context_get', { namespace: ns, key: 'plan' }),
+    { namespace: ns, key: 'plan', version: 0 },
+    'a deleted key reads as absent',
+  );
   const again = await callOk<{ deleted: boolean }>(a.client, 'context_delete', { namespace: ns, key: 'plan' });
   assert.equal(again.deleted, false, 'deleting an absent key deletes nothing');
   // Deleted keys are at version 0 for compare-and-set: re-creating with expectedVersion 0 works.
@@ -110,7 +151,10 @@ test('R-MCP-3, R-CTX-5: context_set/get/list/delete/history round trip across tw
 
   const page1 = await callOk<{ records: Change[]; nextCursor: string }>(b.client, 'context_history', { namespace: ns, limit: 3 });
   assert.equal(page1.records.length, 3);
-  const page2 = await callOk<{ records: Change[]; nextCursor: string }>(b.client, 'context_history', { namespace: ns, cursor: page1.nextCursor });
+  const page2 = await callOk<{ records: Change[]; nextCursor: string }>(b.client, 'context_history', {
+    namespace: ns,
+    cursor: page1.nextCursor,
+  });
   const records = [...page1.records, ...page2.records];
   assert.deepEqual(
     records.map((r) => [r.key, r.op, r.version, r.previousVersion, r.by.clientName]),
@@ -127,11 +171,17 @@ test('R-MCP-3, R-CTX-5: context_set/get/list/delete/history round trip across tw
   assert.deepEqual(records[1]!.previousValue, { step: 1, files: ['a.ts'] }, 'a set records the previous value');
   assert.deepEqual(records[4]!.previousValue, { step: 2 }, 'a delete records the value it removed');
   assert.equal(records[4]!.by.sessionId, meB.sessionId);
-  assert.deepEqual(records.map((r) => r.seq), [...records.map((r) => r.seq)].sort((x, y) => x - y));
+  assert.deepEqual(
+    records.map((r) => r.seq),
+    [...records.map((r) => r.seq)].sort((x, y) => x - y),
+  );
   const page3 = await callOk<{ records: Change[] }>(a.client, 'context_history', { namespace: ns, cursor: page2.nextCursor });
   assert.deepEqual(page3.records, [], 'the cursor continues after the last record');
   const everywhere = await callOk<{ records: Change[] }>(a.client, 'context_history', {});
-  assert.ok(everywhere.records.some((r) => r.namespace === ns), 'history without a namespace covers every namespace');
+  assert.ok(
+    everywhere.records.some((r) => r.namespace === ns),
+    'history without a namespace covers every namespace',
+  );
 });
 
 test('R-MCP-3, R-CTX-3: context_set with a stale expectedVersion is refused with a conflict naming the current version, and writes nothing', async () => {
@@ -142,7 +192,12 @@ test('R-MCP-3, R-CTX-3: context_set with a stale expectedVersion is refused with
   const stale = await callRefused(b.client, 'context_set', { namespace: ns, key: 'counter', value: 'lost update', expectedVersion: 3 });
   assert.match(stale, /conflict/i);
   assert.match(stale, /\b7\b/, `the refusal names the current version 7: ${stale}`);
-  const createOnly = await callRefused(a.client, 'context_set', { namespace: ns, key: 'counter', value: 'lost update', expectedVersion: 0 });
+  const createOnly = await callRefused(a.client, 'context_set', {
+    namespace: ns,
+    key: 'counter',
+    value: 'lost update',
+    expectedVersion: 0,
+  });
   assert.match(createOnly, /conflict/i, 'expectedVersion 0 means "only if absent"');
   assert.match(createOnly, /\b7\b/);
   const delStale = await callRefused(a.client, 'context_delete', { namespace: ns, key: 'counter', expectedVersion: 6 });
@@ -168,7 +223,11 @@ test('R-MCP-3, R-MCP-4: bad arguments are refused with actionable isError text, 
   }
   assert.equal(readdirSync(path.join(w.path, '.session-coordinator', 'ns')).includes('a'), false);
   // Agents cannot reach the claims shard through the context tools.
-  const claimsTamper = await callRefused(a.client, 'context_set', { namespace: '_claims', key: 'src/app.ts', value: { fencingToken: 999 } });
+  const claimsTamper = await callRefused(a.client, 'context_set', {
+    namespace: '_claims',
+    key: 'src/app.ts',
+    value: { fencingToken: 999 },
+  });
   assert.match(claimsTamper, /namespace/i);
 
   const noKey = await callRefused(a.client, 'context_set', { namespace: 'ok', value: 1 });
@@ -187,7 +246,11 @@ test('R-MCP-3, R-MCP-4: bad arguments are refused with actionable isError text, 
   assert.match(noToken, /fencingToken/, noToken);
 
   assert.equal((await whoami(a.client)).state, 'active', 'the session survived every bad call');
-  assert.deepEqual(await callOk<Got>(a.client, 'context_get', { namespace: 'ok', key: 'k' }), { namespace: 'ok', key: 'k', version: 0 }, 'no refused write landed');
+  assert.deepEqual(
+    await callOk<Got>(a.client, 'context_get', { namespace: 'ok', key: 'k' }),
+    { namespace: 'ok', key: 'k', version: 0 },
+    'no refused write landed',
+  );
 });
 
 test('R-CTX-3: 2 serve processes x 2 SDK clients x 25 get->set(expectedVersion) increments with retry on conflict end at exactly 100', async () => {
@@ -201,7 +264,12 @@ test('R-CTX-3: 2 serve processes x 2 SDK clients x 25 get->set(expectedVersion) 
         for (let attempt = 0; ; attempt++) {
           assert.ok(attempt < 200, 'an increment kept conflicting for 200 attempts');
           const cur = await callOk<Got>(client, 'context_get', { namespace: ns, key: 'n' });
-          const result = await call(client, 'context_set', { namespace: ns, key: 'n', value: ((cur.value as number | undefined) ?? 0) + 1, expectedVersion: cur.version });
+          const result = await call(client, 'context_set', {
+            namespace: ns,
+            key: 'n',
+            value: ((cur.value as number | undefined) ?? 0) + 1,
+            expectedVersion: cur.version,
+          });
           if (!result.isError) break;
           assert.match(textOf(result), /conflict/i, `only conflicts may refuse an increment: ${textOf(result)}`);
           conflicts++;
@@ -256,13 +324,23 @@ test('R-CLM-1: overlapping claims are refused with the holder session, client na
   const other = await callOk<ClaimView>(a.client, 'claim_acquire', { resource: 'src/other.ts' });
   assert.equal(other.holder.sessionId, meA.sessionId);
   const folder = await callRefused(a.client, 'claim_acquire', { resource: 'src' });
-  assert.ok(folder.includes(meB.sessionId) && folder.includes('Agent Beta'), `a folder claim is refused while B holds a file in it: ${folder}`);
+  assert.ok(
+    folder.includes(meB.sessionId) && folder.includes('Agent Beta'),
+    `a folder claim is refused while B holds a file in it: ${folder}`,
+  );
 
   const { claims } = await callOk<{ claims: ClaimView[] }>(a.client, 'claim_list', {});
   const mine = claims.filter((c) => c.holder.sessionId === meA.sessionId || c.holder.sessionId === meB.sessionId);
   assert.deepEqual(
     mine.map((c) => [c.resource, c.holder.clientName]).sort(),
-    [['src/app.ts', 'Agent Beta'], ['src/app.tsx', 'Agent Beta'], ['src/other.ts', 'Agent Alpha'], ['task', 'Agent Beta'], ['task:build', 'Agent Beta'], ['task:deploy', 'Agent Alpha']],
+    [
+      ['src/app.ts', 'Agent Beta'],
+      ['src/app.tsx', 'Agent Beta'],
+      ['src/other.ts', 'Agent Alpha'],
+      ['task', 'Agent Beta'],
+      ['task:build', 'Agent Beta'],
+      ['task:deploy', 'Agent Alpha'],
+    ],
     'claim_list (from either process) shows exactly the grants',
   );
   await a.transport.terminateSession();
@@ -286,7 +364,10 @@ test(`R-CLM-1, R-CLM-2: two agents on two serve processes race for one claim ${R
     const winner = winners[0]!;
     const loser = 1 - winner;
     const refusal = textOf(results[loser]!);
-    assert.ok(refusal.startsWith('ClaimConflict') && refusal.includes(ids[winner]!), `round ${round}: the loser is told who won: ${refusal}`);
+    assert.ok(
+      refusal.startsWith('ClaimConflict') && refusal.includes(ids[winner]!),
+      `round ${round}: the loser is told who won: ${refusal}`,
+    );
     const grant = results[winner]!.structuredContent as unknown as ClaimView;
     assert.equal(grant.holder.sessionId, ids[winner]);
     if (tokens.length) assert.ok(grant.fencingToken > tokens.at(-1)!, `round ${round}: token ${grant.fencingToken} after ${tokens.at(-1)}`);
@@ -295,7 +376,9 @@ test(`R-CLM-1, R-CLM-2: two agents on two serve processes race for one claim ${R
     await callOk(racers[winner]!.client, 'claim_release', { resource: 'task:race', fencingToken: grant.fencingToken });
   }
   const ms = Date.now() - started;
-  console.log(`# R-CLM race: ${RACE_ROUNDS} rounds in ${ms} ms (${(ms / RACE_ROUNDS).toFixed(1)} ms/round); wins a=${wins[0]} b=${wins[1]}; tokens ${tokens[0]}..${tokens.at(-1)}`);
+  console.log(
+    `# R-CLM race: ${RACE_ROUNDS} rounds in ${ms} ms (${(ms / RACE_ROUNDS).toFixed(1)} ms/round); wins a=${wins[0]} b=${wins[1]}; tokens ${tokens[0]}..${tokens.at(-1)}`,
+  );
   assert.equal(new Set(tokens).size, RACE_ROUNDS);
   assert.ok(wins[0]! > 0 && wins[1]! > 0, 'both processes won some rounds: the race was real');
 });
@@ -318,12 +401,23 @@ test('R-CLM-2: renew and release with an older fencing token are refused; the cu
   assert.match(future, /ClaimNotHeld/, `a token never granted is refused: ${future}`);
 
   const still = (await callOk<{ claims: ClaimView[] }>(a.client, 'claim_list', { prefix: 'docs/' })).claims;
-  assert.deepEqual(still.map((c) => [c.resource, c.fencingToken, c.holder.clientName]), [['docs/guide.md', second.fencingToken, 'fence-b']], 'the refused calls changed nothing');
+  assert.deepEqual(
+    still.map((c) => [c.resource, c.fencingToken, c.holder.clientName]),
+    [['docs/guide.md', second.fencingToken, 'fence-b']],
+    'the refused calls changed nothing',
+  );
 
-  const renewed = await callOk<ClaimView>(b.client, 'claim_renew', { resource: 'docs/guide.md', fencingToken: second.fencingToken, ttlSeconds: 120 });
+  const renewed = await callOk<ClaimView>(b.client, 'claim_renew', {
+    resource: 'docs/guide.md',
+    fencingToken: second.fencingToken,
+    ttlSeconds: 120,
+  });
   assert.equal(renewed.fencingToken, second.fencingToken, 'renewing keeps the token');
   assert.ok(Date.parse(renewed.expiresAt) > Date.parse(second.expiresAt), 'renewing extends the expiry');
-  const released = await callOk<{ resource: string; released: boolean }>(b.client, 'claim_release', { resource: './docs/guide.md', fencingToken: second.fencingToken });
+  const released = await callOk<{ resource: string; released: boolean }>(b.client, 'claim_release', {
+    resource: './docs/guide.md',
+    fencingToken: second.fencingToken,
+  });
   assert.deepEqual(released, { resource: 'docs/guide.md', released: true });
   const twice = await callRefused(b.client, 'claim_release', { resource: 'docs/guide.md', fencingToken: second.fencingToken });
   assert.match(twice, /ClaimNotHeld/, twice);
@@ -335,7 +429,11 @@ test('R-CLM-1, R-CLM-2: a session cannot renew or release a claim another sessio
   const held = await callOk<ClaimView>(owner.client, 'claim_acquire', { resource: 'src/owned.ts', ttlSeconds: 60 });
   const seen = (await callOk<{ claims: ClaimView[] }>(intruder.client, 'claim_list', { prefix: 'src/owned.ts' })).claims[0]!;
   assert.equal(seen.fencingToken, held.fencingToken, 'claim_list shows the current token to everyone');
-  const renew = await call(intruder.client, 'claim_renew', { resource: 'src/owned.ts', fencingToken: seen.fencingToken, ttlSeconds: 86_400 });
+  const renew = await call(intruder.client, 'claim_renew', {
+    resource: 'src/owned.ts',
+    fencingToken: seen.fencingToken,
+    ttlSeconds: 86_400,
+  });
   const afterRenew = (await callOk<{ claims: ClaimView[] }>(owner.client, 'claim_list', { prefix: 'src/owned.ts' })).claims;
   const release = await call(intruder.client, 'claim_release', { resource: 'src/owned.ts', fencingToken: seen.fencingToken });
   const afterRelease = (await callOk<{ claims: ClaimView[] }>(owner.client, 'claim_list', { prefix: 'src/owned.ts' })).claims;
@@ -350,7 +448,7 @@ test('R-CLM-1, R-CLM-2: a session cannot renew or release a claim another sessio
     { renewRefused: true, expiryUnchanged: true, releaseRefused: true, ownerStillHolds: true },
     `the intruder's renew answered ${textOf(renew)}; its release answered ${textOf(release)}`,
   );
-  assert.match(textOf(renew), /owner|not hold|ClaimNotHeld/i, 'the refusal says the claim is not the caller\'s');
+  assert.match(textOf(renew), /owner|not hold|ClaimNotHeld/i, "the refusal says the claim is not the caller's");
   await callOk(owner.client, 'claim_release', { resource: 'src/owned.ts', fencingToken: held.fencingToken }).catch(() => undefined);
 });
 
@@ -377,7 +475,8 @@ test('R-CLM-3: a claim is released when its holder session closes (DELETE), with
   console.log(`# R-CLM-3: claim free ${ms} ms after DELETE of the holder session (TTL was 3600 s)`);
   assert.ok(got, `the claim was still held ${ms} ms after its session closed`);
   // The session's claims are released one after another: the last may land a moment after the first.
-  const leftOf = async (): Promise<ClaimView[]> => (await callOk<{ claims: ClaimView[] }>(b.client, 'claim_list', {})).claims.filter((c) => c.holder.sessionId === meA.sessionId);
+  const leftOf = async (): Promise<ClaimView[]> =>
+    (await callOk<{ claims: ClaimView[] }>(b.client, 'claim_list', {})).claims.filter((c) => c.holder.sessionId === meA.sessionId);
   let left = await leftOf();
   while (left.length > 0 && Date.now() - closedAt < 3000) {
     await sleep(50);
@@ -405,13 +504,22 @@ test('R-MCP-3: a session subscribed to context://notes in process 1 is notified 
   const secondMs = await updates.next('context://notes', since, 2000);
   const read = await x.client.readResource({ uri: 'context://notes' });
   const text = (read.contents[0] as { text: string }).text;
-  assert.deepEqual((JSON.parse(text) as Array<{ key: string; value: unknown }>).map((e) => [e.key, e.value]), [['hello', 'again']], 'the resource shows what process 2 wrote');
+  assert.deepEqual(
+    (JSON.parse(text) as Array<{ key: string; value: unknown }>).map((e) => [e.key, e.value]),
+    [['hello', 'again']],
+    'the resource shows what process 2 wrote',
+  );
 
   since = Date.now();
   const claim = await callOk<ClaimView>(y.client, 'claim_acquire', { resource: 'task:notify', ttlSeconds: 60 });
   const claimMs = await updates.next('coordinator://claims', since, 2000);
-  const claims = JSON.parse(((await x.client.readResource({ uri: 'coordinator://claims' })).contents[0] as { text: string }).text) as Array<{ resource: string }>;
-  assert.ok(claims.some((c) => c.resource === 'task:notify'), 'the claims resource shows the new claim');
+  const claims = JSON.parse(
+    ((await x.client.readResource({ uri: 'coordinator://claims' })).contents[0] as { text: string }).text,
+  ) as Array<{ resource: string }>;
+  assert.ok(
+    claims.some((c) => c.resource === 'task:notify'),
+    'the claims resource shows the new claim',
+  );
   console.log(`# R-MCP-3 subscriptions: new namespace ${firstMs} ms, known namespace ${secondMs} ms, claims ${claimMs} ms`);
 
   // Only what was subscribed: a write to another namespace is not announced as anything.
@@ -428,7 +536,14 @@ test('R-MCP-3: a session subscribed to context://notes in process 1 is notified 
 });
 
 interface Participants {
-  participants: Array<{ participantId: string; kind: string; label: string; pid: number; host: string; sessions: Array<{ id: string; clientName: string; transport: string; state: string }> }>;
+  participants: Array<{
+    participantId: string;
+    kind: string;
+    label: string;
+    pid: number;
+    host: string;
+    sessions: Array<{ id: string; clientName: string; transport: string; state: string }>;
+  }>;
 }
 
 test('R-MCP-3, R-CTX-7: whoami participants lists both serve processes (headless) with their sessions', async () => {
@@ -439,7 +554,10 @@ test('R-MCP-3, R-CTX-7: whoami participants lists both serve processes (headless
   const pids = w.servers.map((s) => s.child.pid!);
   const listed = (p: Participants): boolean => {
     const byPid = new Map(p.participants.map((x) => [x.pid, x]));
-    return byPid.get(pids[0]!)?.sessions.some((s) => s.id === idOne) === true && byPid.get(pids[1]!)?.sessions.some((s) => s.id === idTwo) === true;
+    return (
+      byPid.get(pids[0]!)?.sessions.some((s) => s.id === idOne) === true &&
+      byPid.get(pids[1]!)?.sessions.some((s) => s.id === idTwo) === true
+    );
   };
   let seen = await callOk<Participants>(one.client, 'whoami', {});
   const deadline = Date.now() + 3000;
@@ -458,7 +576,11 @@ test('R-MCP-3, R-CTX-7: whoami participants lists both serve processes (headless
   assert.deepEqual([entry.clientName, entry.transport, entry.state], ['presence-two', 'http', 'active']);
   assert.equal(new Set(seen.participants.map((p) => p.participantId)).size, 2);
   const fromTwo = await callOk<Participants>(two.client, 'whoami', {});
-  assert.deepEqual(fromTwo.participants.map((p) => p.participantId).sort(), seen.participants.map((p) => p.participantId).sort(), 'both processes see the same participants');
+  assert.deepEqual(
+    fromTwo.participants.map((p) => p.participantId).sort(),
+    seen.participants.map((p) => p.participantId).sort(),
+    'both processes see the same participants',
+  );
 });
 
 test('R-CLM-3, R-CTX-7: when a participant is killed with SIGKILL, a session in another process acquires its claim within the presence bound', async () => {
@@ -472,7 +594,10 @@ test('R-CLM-3, R-CTX-7: when a participant is killed with SIGKILL, a session in 
   assert.ok(refused.includes(victimId));
   const presence = path.join(w.path, '.session-coordinator', 'presence');
   const seen = await callOk<Participants>(survivor.client, 'whoami', {});
-  assert.ok(seen.participants.some((p) => p.pid === doomed.child.pid), 'the doomed process is a live participant before the kill');
+  assert.ok(
+    seen.participants.some((p) => p.pid === doomed.child.pid),
+    'the doomed process is a live participant before the kill',
+  );
 
   await killHard(doomed.child);
   const killedAt = Date.now();
@@ -490,6 +615,14 @@ test('R-CLM-3, R-CTX-7: when a participant is killed with SIGKILL, a session in 
   assert.ok(ms >= 0, 'the claim of a killed participant was never reclaimed (10 s)');
   assert.ok(ms < 5000, `reclaimed after ${ms} ms; the presence bound is 3 s`);
   const now = await callOk<Participants>(survivor.client, 'whoami', {});
-  assert.equal(now.participants.some((p) => p.pid === doomed.child.pid), false, 'the killed process is no longer a participant');
-  assert.equal(readdirSync(presence).some((f) => f.includes(`-${doomed.child.pid}-`)), false, 'its presence file was swept');
+  assert.equal(
+    now.participants.some((p) => p.pid === doomed.child.pid),
+    false,
+    'the killed process is no longer a participant',
+  );
+  assert.equal(
+    readdirSync(presence).some((f) => f.includes(`-${doomed.child.pid}-`)),
+    false,
+    'its presence file was swept',
+  );
 });

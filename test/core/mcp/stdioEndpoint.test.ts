@@ -34,17 +34,31 @@ test('R-MCP-1: stdio and Streamable HTTP are served by one process at the same t
   const clients = await Promise.all(Array.from({ length: 5 }, async (_, i) => httpClient(await url, `http-${i}`)));
   const [viaStdio, ...viaHttp] = await Promise.all([whoami(stdio), ...clients.map((c) => whoami(c.client))]);
   assert.equal(viaStdio!.transport, 'stdio');
-  assert.ok(viaHttp.every((w) => w.transport === 'http' && w.pid === viaStdio!.pid), 'one process');
+  assert.ok(
+    viaHttp.every((w) => w.transport === 'http' && w.pid === viaStdio!.pid),
+    'one process',
+  );
   assert.equal(new Set([viaStdio!.sessionId, ...viaHttp.map((w) => w.sessionId)]).size, 6, 'six distinct sessions');
   const peersSeenOverHttp = (await whoami(clients[0]!.client)).peers;
-  assert.ok(peersSeenOverHttp.some((p) => p.transport === 'stdio' && p.client.name === 'over-stdio'), 'HTTP sees the stdio session: one coordinator');
+  assert.ok(
+    peersSeenOverHttp.some((p) => p.transport === 'stdio' && p.client.name === 'over-stdio'),
+    'HTTP sees the stdio session: one coordinator',
+  );
   await Promise.all(clients.map((c) => c.client.close()));
   await stdio.close();
 });
 
 test('R-MCP-1: when stdin closes the stdio server exits within a second (SDK issue #2002)', async () => {
-  const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--workspace', ws.path], { env: cliEnv(home.path), stdio: ['pipe', 'pipe', 'pipe'] });
-  const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } });
+  const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--workspace', ws.path], {
+    env: cliEnv(home.path),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const init = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+  });
   child.stdin.write(init + '\n');
   await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
   const closedAt = Date.now();
@@ -67,7 +81,9 @@ test('R-MCP-1: 100 stdio parents killed with SIGKILL leave zero orphaned servers
   const childPids: number[] = [];
   const batch = 20;
   for (let round = 0; round < 100 / batch; round++) {
-    const parents = Array.from({ length: batch }, () => spawn(process.execPath, ['-e', parentScript, marker], { env: cliEnv(home.path), stdio: ['ignore', 'pipe', 'inherit'] }));
+    const parents = Array.from({ length: batch }, () =>
+      spawn(process.execPath, ['-e', parentScript, marker], { env: cliEnv(home.path), stdio: ['ignore', 'pipe', 'inherit'] }),
+    );
     await Promise.all(
       parents.map(
         (p) =>

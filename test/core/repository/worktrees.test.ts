@@ -31,13 +31,21 @@ function repository(): TwoCheckouts {
   return repo;
 }
 
-async function twoWorktrees(args: string[] = []): Promise<{ repo: ReturnType<typeof repository>; a: Awaited<ReturnType<typeof httpClient>>; b: Awaited<ReturnType<typeof httpClient>> }> {
+async function twoWorktrees(
+  args: string[] = [],
+): Promise<{ repo: ReturnType<typeof repository>; a: Awaited<ReturnType<typeof httpClient>>; b: Awaited<ReturnType<typeof httpClient>> }> {
   const repo = repository();
   const [inMain, inFeature] = await Promise.all([startServe(repo.main, repo.home, args), startServe(repo.feature, repo.home, args)]);
-  cleanup.push(() => inMain.stop(), () => inFeature.stop());
+  cleanup.push(
+    () => inMain.stop(),
+    () => inFeature.stop(),
+  );
   const a = await httpClient(inMain.url, 'agent-in-main');
   const b = await httpClient(inFeature.url, 'agent-in-feature');
-  cleanup.push(() => a.client.close(), () => b.client.close());
+  cleanup.push(
+    () => a.client.close(),
+    () => b.client.close(),
+  );
   return { repo, a, b };
 }
 
@@ -53,7 +61,10 @@ test('R-CLM-5, R-CTX-1: two worktrees of one repository are one project: context
   const { repo, a, b } = await twoWorktrees();
   const common = realpathSync(path.join(repo.main, '.git'));
   assert.ok(existsSync(path.join(common, 'session-coordinator', 'ns')), 'the store is in the common git folder');
-  assert.ok(!existsSync(path.join(repo.main, '.session-coordinator')) && !existsSync(path.join(repo.feature, '.session-coordinator')), 'and in no checkout, where it could be committed');
+  assert.ok(
+    !existsSync(path.join(repo.main, '.session-coordinator')) && !existsSync(path.join(repo.feature, '.session-coordinator')),
+    'and in no checkout, where it could be committed',
+  );
 
   await callOk(a.client, 'context_set', { namespace: 'plan', key: 'step', value: 'migrate the API' });
   const got = await callOk<{ value?: unknown }>(b.client, 'context_get', { namespace: 'plan', key: 'step' });
@@ -68,25 +79,55 @@ test('R-CLM-5, R-CTX-1: two worktrees of one repository are one project: context
   assert.deepEqual([first.checkout, first.warning], [repo.main, undefined]);
   const second = await callOk<ClaimOut>(b.client, 'claim_acquire', { resource: 'a.txt' });
   assert.equal(second.checkout, repo.feature, 'granted in feature');
-  assert.deepEqual(second.alsoClaimedIn?.map((c) => [c.resource, c.checkout, c.holder.clientName]), [['a.txt', repo.main, 'agent-in-main']]);
-  assert.match(second.warning ?? '', /another worktree of this repository is changing what you edit.*\n- a\.txt: session [0-9a-f-]+ \(agent-in-main\) in worktree main \(branch main\), until /s);
+  assert.deepEqual(
+    second.alsoClaimedIn?.map((c) => [c.resource, c.checkout, c.holder.clientName]),
+    [['a.txt', repo.main, 'agent-in-main']],
+  );
+  assert.match(
+    second.warning ?? '',
+    /another worktree of this repository is changing what you edit.*\n- a\.txt: session [0-9a-f-]+ \(agent-in-main\) in worktree main \(branch main\), until /s,
+  );
   // Within one worktree nothing changed: a second agent in feature is refused.
   const third = await startServe(repo.feature, repo.home);
   cleanup.push(() => third.stop());
   const c = await httpClient(third.url, 'second-in-feature');
   cleanup.push(() => c.client.close());
-  assert.match(await callRefused(c.client, 'claim_acquire', { resource: 'a.txt' }), /^ClaimConflict: a\.txt is claimed by session .* \(agent-in-feature\) in worktree feature \(branch feature\)/);
+  assert.match(
+    await callRefused(c.client, 'claim_acquire', { resource: 'a.txt' }),
+    /^ClaimConflict: a\.txt is claimed by session .* \(agent-in-feature\) in worktree feature \(branch feature\)/,
+  );
   const listed = await callOk<{ claims: ClaimOut[] }>(c.client, 'claim_list', {});
-  assert.deepEqual(listed.claims.map((x) => [x.resource, x.checkout]).sort(), [['a.txt', repo.feature], ['a.txt', repo.main]], 'one file, two worktrees');
+  assert.deepEqual(
+    listed.claims.map((x) => [x.resource, x.checkout]).sort(),
+    [
+      ['a.txt', repo.feature],
+      ['a.txt', repo.main],
+    ],
+    'one file, two worktrees',
+  );
   // The conflict radar, in both worktrees' status.
   for (const ws of [repo.main, repo.feature]) {
     const status = await runCliWith(['status', '--json', '--workspace', ws], cliEnv(repo.home));
     assert.equal(status.code, 0, status.stderr);
-    const radar = (JSON.parse(status.stdout) as { participants: Array<{ snapshot?: { acrossWorktrees: Array<{ resource: string; worktrees: Array<{ checkout: string; worktree?: string }> }> } }> }).participants[0]?.snapshot?.acrossWorktrees;
-    assert.deepEqual(radar?.map((o) => [o.resource, o.worktrees.map((w) => w.worktree).sort()]), [['a.txt', ['feature (branch feature)', 'main (branch main)']]], `the radar in ${ws}`);
+    const radar = (
+      JSON.parse(status.stdout) as {
+        participants: Array<{
+          snapshot?: { acrossWorktrees: Array<{ resource: string; worktrees: Array<{ checkout: string; worktree?: string }> }> };
+        }>;
+      }
+    ).participants[0]?.snapshot?.acrossWorktrees;
+    assert.deepEqual(
+      radar?.map((o) => [o.resource, o.worktrees.map((w) => w.worktree).sort()]),
+      [['a.txt', ['feature (branch feature)', 'main (branch main)']]],
+      `the radar in ${ws}`,
+    );
     const text = await runCliWith(['status', '--workspace', ws], cliEnv(repo.home));
     assert.match(text.stdout, /across worktrees: a\.txt is changed in (main|feature) \(branch \w+\) \(.*\) and /);
-    assert.match(text.stdout, new RegExp(`sessions: \\d+  worktree: ${path.basename(ws)} \\(branch ${path.basename(ws)}\\)`), 'each participant says which worktree and branch its sessions are in');
+    assert.match(
+      text.stdout,
+      new RegExp(`sessions: \\d+  worktree: ${path.basename(ws)} \\(branch ${path.basename(ws)}\\)`),
+      'each participant says which worktree and branch its sessions are in',
+    );
   }
 });
 
@@ -94,10 +135,19 @@ test('R-CLM-5, R-AGT-4: under "warn" the edit guard lets an agent in feature edi
   const { repo, a } = await twoWorktrees();
   await callOk(a.client, 'claim_acquire', { resource: 'a.txt' });
   const edit = (ws: string, id: string, home = repo.home): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-    runCliWith(['hook', 'claude-code'], cliEnv(home), { stdin: JSON.stringify({ session_id: id, cwd: ws, hook_event_name: 'PreToolUse', tool_name: 'Edit', tool_input: { file_path: path.join(ws, 'a.txt') } }) });
+    runCliWith(['hook', 'claude-code'], cliEnv(home), {
+      stdin: JSON.stringify({
+        session_id: id,
+        cwd: ws,
+        hook_event_name: 'PreToolUse',
+        tool_name: 'Edit',
+        tool_input: { file_path: path.join(ws, 'a.txt') },
+      }),
+    });
   const allowed = await edit(repo.feature, 'agent-in-feature-1');
   assert.equal(allowed.code, 0, allowed.stderr);
-  const context = (JSON.parse(allowed.stdout) as { hookSpecificOutput?: { additionalContext?: string } }).hookSpecificOutput?.additionalContext ?? '';
+  const context =
+    (JSON.parse(allowed.stdout) as { hookSpecificOutput?: { additionalContext?: string } }).hookSpecificOutput?.additionalContext ?? '';
   assert.match(context, /another worktree of this repository is changing what you edit/);
   assert.match(context, /a\.txt: session .* \(agent-in-main\) in worktree main \(branch main\)/);
   const again = await edit(repo.feature, 'agent-in-feature-1');
@@ -105,7 +155,10 @@ test('R-CLM-5, R-AGT-4: under "warn" the edit guard lets an agent in feature edi
 
   const strict = await twoWorktrees(['--across-worktrees', 'refuse']);
   await callOk(strict.a.client, 'claim_acquire', { resource: 'a.txt' });
-  assert.match(await callRefused(strict.b.client, 'claim_acquire', { resource: 'a.txt' }), /^ClaimConflict: a\.txt is claimed by session .* \(agent-in-main\) in worktree main \(branch main\)/);
+  assert.match(
+    await callRefused(strict.b.client, 'claim_acquire', { resource: 'a.txt' }),
+    /^ClaimConflict: a\.txt is claimed by session .* \(agent-in-main\) in worktree main \(branch main\)/,
+  );
   const denied = await edit(strict.repo.feature, 'agent-in-feature-2', strict.repo.home);
   assert.equal(denied.code, 2, 'the feature participant runs with refuse: the hook asks it');
   assert.match(denied.stderr, /a\.txt is claimed by session .* in worktree main \(branch main\)/);
@@ -117,9 +170,18 @@ test('R-CLM-5: a worktree removed while its agents run: their sessions end and t
   // A third worktree with no participant: an agent's hook claims through the store itself.
   const other = `${repo.feature}-other`;
   git(repo.main, 'worktree', 'add', '-q', '-b', 'other', other);
-  const edit = await runCliWith(['hook', 'claude-code'], cliEnv(repo.home), { stdin: JSON.stringify({ session_id: 'agent-in-other-1', cwd: other, hook_event_name: 'PreToolUse', tool_name: 'Edit', tool_input: { file_path: path.join(other, 'a.txt') } }) });
+  const edit = await runCliWith(['hook', 'claude-code'], cliEnv(repo.home), {
+    stdin: JSON.stringify({
+      session_id: 'agent-in-other-1',
+      cwd: other,
+      hook_event_name: 'PreToolUse',
+      tool_name: 'Edit',
+      tool_input: { file_path: path.join(other, 'a.txt') },
+    }),
+  });
   assert.equal(edit.code, 0, edit.stderr);
-  const checkouts = async (): Promise<string[]> => (await callOk<{ claims: ClaimOut[] }>(a.client, 'claim_list', {})).claims.map((c) => c.checkout ?? '').sort();
+  const checkouts = async (): Promise<string[]> =>
+    (await callOk<{ claims: ClaimOut[] }>(a.client, 'claim_list', {})).claims.map((c) => c.checkout ?? '').sort();
   assert.deepEqual(await checkouts(), [repo.feature, other].sort());
   const removedAt = Date.now();
   git(repo.main, 'worktree', 'remove', '--force', repo.feature);
@@ -132,9 +194,12 @@ test('R-CLM-5: a worktree removed while its agents run: their sessions end and t
   console.log(`# claims of removed worktrees gone ${Date.now() - removedAt} ms after git worktree remove`);
   // Any participant may release the claims; the feature participant ends its own sessions on its own check, up to one period later.
   for (;;) {
-    const ended = await b.client.callTool({ name: 'whoami', arguments: {} }).then(() => false, () => true);
+    const ended = await b.client.callTool({ name: 'whoami', arguments: {} }).then(
+      () => false,
+      () => true,
+    );
     if (ended) break;
-    assert.ok(Date.now() - removedAt < 10_000, 'the feature agent\'s session still answers 10 s after its worktree was removed');
+    assert.ok(Date.now() - removedAt < 10_000, "the feature agent's session still answers 10 s after its worktree was removed");
     await new Promise((r) => setTimeout(r, 200));
   }
   console.log(`# the feature agent's session ended ${Date.now() - removedAt} ms after git worktree remove`);
@@ -148,10 +213,16 @@ test('R-CLM-5: a worktree on another file system (tmpfs) shares the project: con
   const shm = path.join(elsewhere, 'on-tmpfs');
   git(repo.main, 'worktree', 'add', '-q', '-b', 'on-tmpfs', shm);
   const [inMain, inShm] = await Promise.all([startServe(repo.main, repo.home), startServe(shm, repo.home)]);
-  cleanup.push(() => inMain.stop(), () => inShm.stop());
+  cleanup.push(
+    () => inMain.stop(),
+    () => inShm.stop(),
+  );
   const a = await httpClient(inMain.url, 'agent-in-main');
   const b = await httpClient(inShm.url, 'agent-on-tmpfs');
-  cleanup.push(() => a.client.close(), () => b.client.close());
+  cleanup.push(
+    () => a.client.close(),
+    () => b.client.close(),
+  );
   await callOk(b.client, 'context_set', { namespace: 'plan', key: 'from', value: 'tmpfs' });
   assert.equal((await callOk<{ value?: unknown }>(a.client, 'context_get', { namespace: 'plan', key: 'from' })).value, 'tmpfs');
   await callOk(b.client, 'claim_acquire', { resource: 'a.txt' });
@@ -159,13 +230,16 @@ test('R-CLM-5: a worktree on another file system (tmpfs) shares the project: con
   assert.match(warned.warning ?? '', /agent-on-tmpfs\) in worktree on-tmpfs \(branch on-tmpfs\)/);
 });
 
-test('R-CLM-5, R-CTX-1: a repository\'s state from before worktrees shared a store is left where it was, and the log says where the shared state is now', async () => {
+test("R-CLM-5, R-CTX-1: a repository's state from before worktrees shared a store is left where it was, and the log says where the shared state is now", async () => {
   const repo = repository();
   mkdirSync(path.join(repo.main, '.session-coordinator', 'ns', 'plans'), { recursive: true });
   const server = await startServe(repo.main, repo.home);
   cleanup.push(() => server.stop());
   await new Promise((r) => setTimeout(r, 200));
-  assert.match(server.stderr(), /This project's shared state is now in .*\.git\/session-coordinator, where every git worktree of the repository finds it\. .*\.session-coordinator holds 1 namespace\(s\) from before \(plans\)/);
+  assert.match(
+    server.stderr(),
+    /This project's shared state is now in .*\.git\/session-coordinator, where every git worktree of the repository finds it\. .*\.session-coordinator holds 1 namespace\(s\) from before \(plans\)/,
+  );
   assert.ok(existsSync(path.join(repo.main, '.session-coordinator', 'ns', 'plans')), 'nothing was moved or deleted');
 });
 
@@ -175,17 +249,23 @@ test('R-CLM-1: a folder opened inside a repository names claims from the top of 
   mkdirSync(sub, { recursive: true });
   const inSub = await startServe(sub, repo.home);
   const inTop = await startServe(repo.main, repo.home);
-  cleanup.push(() => inSub.stop(), () => inTop.stop());
+  cleanup.push(
+    () => inSub.stop(),
+    () => inTop.stop(),
+  );
   const a = await httpClient(inSub.url, 'agent-in-sub');
   const b = await httpClient(inTop.url, 'agent-at-top');
-  cleanup.push(() => a.client.close(), () => b.client.close());
+  cleanup.push(
+    () => a.client.close(),
+    () => b.client.close(),
+  );
   const granted = await callOk<{ resource: string }>(a.client, 'claim_acquire', { resource: 'index.ts' });
   assert.equal(granted.resource, 'packages/app/index.ts');
   assert.match(await callRefused(b.client, 'claim_acquire', { resource: 'packages/app/index.ts' }), /^ClaimConflict/);
   await callOk(b.client, 'claim_acquire', { resource: 'index.ts' });
 });
 
-test('R-CLM-5, R-CTX-9: the git layout is read from git\'s own files: a worktree, a detached HEAD, no repository, a submodule (its own project), a bare repository\'s worktree; Redis project ids agree across worktrees without an origin', async () => {
+test("R-CLM-5, R-CTX-9: the git layout is read from git's own files: a worktree, a detached HEAD, no repository, a submodule (its own project), a bare repository's worktree; Redis project ids agree across worktrees without an origin", async () => {
   const repo = repository();
   const main = await findGitLayout(repo.main);
   const feature = await findGitLayout(path.join(repo.feature));
@@ -193,7 +273,11 @@ test('R-CLM-5, R-CTX-9: the git layout is read from git\'s own files: a worktree
   assert.deepEqual([main?.branch, feature?.branch, feature?.worktree], ['main', 'feature', repo.feature]);
   git(repo.feature, 'checkout', '-q', '--detach');
   assert.match((await findGitLayout(repo.feature))?.detachedAt ?? '', /^[0-9a-f]{12}$/);
-  assert.equal(await projectIdFor(repo.feature), await projectIdFor(repo.main), 'no origin: the repository is its common folder, for both backends');
+  assert.equal(
+    await projectIdFor(repo.feature),
+    await projectIdFor(repo.main),
+    'no origin: the repository is its common folder, for both backends',
+  );
   const plain = tempDir();
   cleanup.push(plain.remove);
   assert.equal(await findGitLayout(plain.path), undefined);

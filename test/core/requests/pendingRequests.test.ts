@@ -43,20 +43,30 @@ test('R-REQ-3: each entry records its method; ids 1 and "1" are different reques
   t.begin('s', '1', 'resources/read', noop);
   assert.equal(t.take('s', '1')?.method, 'resources/read');
   assert.equal(t.take('s', 1)?.method, 'tools/call');
-  assert.throws(() => {
-    t.begin('s', 7, 'a', noop);
-    t.begin('s', 7, 'b', noop);
-  }, (e) => isCoordinatorError(e, 'DuplicateRequestId'));
+  assert.throws(
+    () => {
+      t.begin('s', 7, 'a', noop);
+      t.begin('s', 7, 'b', noop);
+    },
+    (e) => isCoordinatorError(e, 'DuplicateRequestId'),
+  );
   t.dispose();
 });
 
 test('R-REQ-4: per-session and total limits refuse with TooManyRequests and the session keeps working', () => {
   const { t, metrics } = tracker({ maxPerSession: 3, maxTotal: 5 });
   for (let i = 0; i < 3; i++) t.begin('a', i, 'tools/call', noop);
-  assert.throws(() => t.begin('a', 99, 'tools/call', noop), (e: unknown) => isCoordinatorError(e, 'TooManyRequests') && /Too many requests: session a already has 3 pending \(limit 3\)/.test(e.message));
+  assert.throws(
+    () => t.begin('a', 99, 'tools/call', noop),
+    (e: unknown) =>
+      isCoordinatorError(e, 'TooManyRequests') && /Too many requests: session a already has 3 pending \(limit 3\)/.test(e.message),
+  );
   t.begin('b', 0, 'tools/call', noop);
   t.begin('b', 1, 'tools/call', noop);
-  assert.throws(() => t.begin('c', 0, 'tools/call', noop), (e: unknown) => isCoordinatorError(e, 'TooManyRequests') && /coordinator already has 5 pending/.test(e.message));
+  assert.throws(
+    () => t.begin('c', 0, 'tools/call', noop),
+    (e: unknown) => isCoordinatorError(e, 'TooManyRequests') && /coordinator already has 5 pending/.test(e.message),
+  );
   t.take('a', 0);
   t.begin('a', 100, 'tools/call', noop);
   assert.equal(t.countFor('a'), 3);
@@ -67,10 +77,16 @@ test('R-REQ-4: per-session and total limits refuse with TooManyRequests and the 
 test('R-REQ-4: the default limits are 1,000 per session and 10,000 in total', () => {
   const { t } = tracker();
   for (let i = 0; i < 1000; i++) t.begin('one', i, 'tools/call', noop);
-  assert.throws(() => t.begin('one', 1000, 'tools/call', noop), (e) => isCoordinatorError(e, 'TooManyRequests'));
+  assert.throws(
+    () => t.begin('one', 1000, 'tools/call', noop),
+    (e) => isCoordinatorError(e, 'TooManyRequests'),
+  );
   for (let s = 0; s < 9; s++) for (let i = 0; i < 1000; i++) t.begin(`s${s}`, i, 'tools/call', noop);
   assert.equal(t.size, 10_000);
-  assert.throws(() => t.begin('fresh', 0, 'tools/call', noop), (e) => isCoordinatorError(e, 'TooManyRequests'));
+  assert.throws(
+    () => t.begin('fresh', 0, 'tools/call', noop),
+    (e) => isCoordinatorError(e, 'TooManyRequests'),
+  );
   t.dispose();
   assert.equal(t.size, 0);
 });
@@ -82,7 +98,10 @@ test('R-REQ-5: pending requests time out, are cleaned up and reported once', asy
   t.begin('s', 2, 'tools/call', (r) => timedOut.push(r));
   t.take('s', 2);
   await new Promise((r) => setTimeout(r, 120));
-  assert.deepEqual(timedOut.map((r) => [r.sessionId, r.id, r.method]), [['s', 1, 'tools/call']]);
+  assert.deepEqual(
+    timedOut.map((r) => [r.sessionId, r.id, r.method]),
+    [['s', 1, 'tools/call']],
+  );
   assert.equal(t.size, 0);
   assert.equal(t.sessionCount, 0);
   assert.equal(metrics.snapshot()['requests.timeouts'], 1);

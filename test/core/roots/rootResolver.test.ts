@@ -95,7 +95,12 @@ test('R-ROOT-2: a hung file system times out instead of stalling the event loop'
         fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
         Promise.all(blocked).then(() => process.exit(0));
       });`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: REPO, encoding: 'utf8', timeout: 20_000, env: { ...process.env, UV_THREADPOOL_SIZE: '4' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    cwd: REPO,
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, UV_THREADPOOL_SIZE: '4' },
+  });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const out = JSON.parse(r.stdout.trim()) as { code: string; elapsed: number; ticks: number; message: string };
   assert.equal(out.code, 'RootResolutionTimeout');

@@ -27,7 +27,10 @@ test('R-SES-1: 1,000 concurrent get-or-create calls for one id create exactly on
   const all = await Promise.all(Array.from({ length: 1000 }, () => c.openSession({ transport: 'none' }, 'same-id')));
   assert.equal(created, 1);
   assert.equal(c.sessions.size, 1);
-  assert.ok(all.every((s) => s === all[0]), 'every caller gets the same object');
+  assert.ok(
+    all.every((s) => s === all[0]),
+    'every caller gets the same object',
+  );
   assert.equal(c.metrics.snapshot()['sessions.total'], 1);
   assert.equal(c.sessions.lockCount, 0, 'no lock left behind');
 });
@@ -44,7 +47,9 @@ test('R-SES-3: root validation runs before the lock, and locks are per id', asyn
   assert.equal(fast.state.kind, 'active');
   // A bad root fails without ever taking a lock.
   const acquisitions = c.metrics.snapshot()['sessions.lock.acquisitions'];
-  await assert.rejects(c.openSession({ transport: 'none', root: path.join(ws.path, 'missing') }, 'bad'), (e) => isCoordinatorError(e, 'RootNotFound'));
+  await assert.rejects(c.openSession({ transport: 'none', root: path.join(ws.path, 'missing') }, 'bad'), (e) =>
+    isCoordinatorError(e, 'RootNotFound'),
+  );
   assert.equal(c.metrics.snapshot()['sessions.lock.acquisitions'], acquisitions, 'a failed validation took no lock');
   releaseSlow();
   assert.equal((await slow).state.kind, 'active');
@@ -94,7 +99,8 @@ test('R-SEC-2: a session that holds claims is never evicted to make room, even w
   const c = new Coordinator({
     logger: silentLogger,
     allowedRoots: [ws.path],
-    openStore: (projectRoot, metrics) => FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }),
+    openStore: (projectRoot, metrics) =>
+      FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }),
     options: { sessions: { maxSessions: 2 } },
   });
   after(() => c.dispose());
@@ -178,9 +184,21 @@ test('R-SES-7: a child names its parent, inherits root and tags, and closes with
 test('R-SES-8: a call without a session gets a well-formed default context', async () => {
   const c = coordinator();
   const ctx = await c.contextFor(undefined);
-  assert.deepEqual(ctx, { sessionId: 'default', root: ws.path, client: { name: 'unknown', version: '0' }, transport: 'none', isDefault: true });
+  assert.deepEqual(ctx, {
+    sessionId: 'default',
+    root: ws.path,
+    client: { name: 'unknown', version: '0' },
+    transport: 'none',
+    isDefault: true,
+  });
   const s = await c.openSession({ transport: 'stdio', client: { name: 'agent', version: '3' } });
-  assert.deepEqual(await c.contextFor(s.id), { sessionId: s.id, root: ws.path, client: { name: 'agent', version: '3' }, transport: 'stdio', isDefault: false });
+  assert.deepEqual(await c.contextFor(s.id), {
+    sessionId: s.id,
+    root: ws.path,
+    client: { name: 'agent', version: '3' },
+    transport: 'stdio',
+    isDefault: false,
+  });
   assert.equal((await c.contextFor('no-such-session')).isDefault, true);
 });
 
@@ -201,9 +219,15 @@ test('R-SES-10: a resume handle returns the live session; an unknown or closed o
   const c = coordinator();
   const s = await c.openSession({ transport: 'http' });
   assert.equal(c.resume(s.resumeHandle), s);
-  assert.throws(() => c.resume('not-a-handle'), (e) => isCoordinatorError(e, 'ResumeHandleInvalid'));
+  assert.throws(
+    () => c.resume('not-a-handle'),
+    (e) => isCoordinatorError(e, 'ResumeHandleInvalid'),
+  );
   c.sessions.close(s.id, 'bye');
-  assert.throws(() => c.resume(s.resumeHandle), (e) => isCoordinatorError(e, 'ResumeHandleInvalid'));
+  assert.throws(
+    () => c.resume(s.resumeHandle),
+    (e) => isCoordinatorError(e, 'ResumeHandleInvalid'),
+  );
 });
 
 test('R-AGT-1, R-SES-5: a disconnected session ends after the grace unless it reconnects; resume brings it back; its timer never outlives it', async () => {

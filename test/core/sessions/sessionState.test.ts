@@ -21,7 +21,10 @@ test('R-SES-2: failed(reason) is reachable from every live state and is final', 
     for (const kind of path) s.transition(kind === 'closing' ? { kind, reason: 'x' } : { kind });
     s.transition({ kind: 'failed', reason: 'disk full' });
     assert.deepEqual(s.state, { kind: 'failed', reason: 'disk full' });
-    assert.throws(() => s.transition({ kind: 'active' }), (e) => isCoordinatorError(e, 'IllegalStateTransition'));
+    assert.throws(
+      () => s.transition({ kind: 'active' }),
+      (e) => isCoordinatorError(e, 'IllegalStateTransition'),
+    );
   }
 });
 
@@ -39,7 +42,10 @@ test('R-SES-2: illegal transitions throw IllegalStateTransition and change nothi
     const before = s.state;
     let ended = 0;
     s.onDidEnd(() => ended++);
-    assert.throws(() => s.transition(to), (e: unknown) => isCoordinatorError(e, 'IllegalStateTransition') && /cannot go from/.test((e as Error).message));
+    assert.throws(
+      () => s.transition(to),
+      (e: unknown) => isCoordinatorError(e, 'IllegalStateTransition') && /cannot go from/.test((e as Error).message),
+    );
     assert.equal(s.state, before, `state unchanged after refused ${before.kind} -> ${to.kind}`);
     assert.equal(ended, 0);
   }
@@ -48,7 +54,10 @@ test('R-SES-2: illegal transitions throw IllegalStateTransition and change nothi
 
 test('R-SES-2, R-AGT-1: disconnected is a state of the one machine: from active, back to active, or on to closing; never from initializing', () => {
   const s = newSession();
-  assert.throws(() => s.transition({ kind: 'disconnected', reason: 'x', since: 0 }), (e) => isCoordinatorError(e, 'IllegalStateTransition'));
+  assert.throws(
+    () => s.transition({ kind: 'disconnected', reason: 'x', since: 0 }),
+    (e) => isCoordinatorError(e, 'IllegalStateTransition'),
+  );
   s.transition({ kind: 'active' });
   s.transition({ kind: 'disconnected', reason: 'http stream dropped', since: 1 });
   s.transition({ kind: 'active' });

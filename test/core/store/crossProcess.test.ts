@@ -24,7 +24,13 @@ function workspace(): string {
 
 async function open(root: string, pollMs = 60_000): Promise<{ store: FileStore; metrics: Metrics }> {
   const metrics = new Metrics();
-  const store = await FileStore.open({ projectRoot: root, participant: { kind: 'headless', label: 'test' }, metrics, logger: silentLogger, options: { pollMs } });
+  const store = await FileStore.open({
+    projectRoot: root,
+    participant: { kind: 'headless', label: 'test' },
+    metrics,
+    logger: silentLogger,
+    options: { pollMs },
+  });
   cleanup.push(() => store.dispose());
   return { store, metrics };
 }
@@ -33,7 +39,15 @@ async function open(root: string, pollMs = 60_000): Promise<{ store: FileStore; 
  * `runs` rounds of `writers` unique-key writer processes (`agents` loops each) killed with SIGKILL at
  * random, each replaced at once, for `runMs` per round; every key a writer acknowledged is collected.
  */
-async function killRuns(o: { root: string; runs: number; writers: number; agents: number; namespace: (slot: number) => string; runMs: number; maxGapMs: number }): Promise<{ kills: number; acked: Set<string> }> {
+async function killRuns(o: {
+  root: string;
+  runs: number;
+  writers: number;
+  agents: number;
+  namespace: (slot: number) => string;
+  runMs: number;
+  maxGapMs: number;
+}): Promise<{ kills: number; acked: Set<string> }> {
   let kills = 0;
   let generation = 0;
   const acked = new Set<string>();
@@ -41,11 +55,21 @@ async function killRuns(o: { root: string; runs: number; writers: number; agents
     const live = new Map<number, ReturnType<typeof startWorker> & { writing: Promise<void> }>();
     const spawnWriter = (slot: number): void => {
       let writing!: () => void;
-      const w = startWorker({ mode: 'unique', root: o.root, count: 1_000_000, agents: o.agents, prefix: `r${run}-g${generation++}-s${slot}`, namespace: o.namespace(slot) }, (line) => {
-        if (!line.startsWith('ack ')) return;
-        acked.add(line.slice(4));
-        writing();
-      });
+      const w = startWorker(
+        {
+          mode: 'unique',
+          root: o.root,
+          count: 1_000_000,
+          agents: o.agents,
+          prefix: `r${run}-g${generation++}-s${slot}`,
+          namespace: o.namespace(slot),
+        },
+        (line) => {
+          if (!line.startsWith('ack ')) return;
+          acked.add(line.slice(4));
+          writing();
+        },
+      );
       w.result.catch(() => undefined);
       live.set(slot, { ...w, writing: new Promise<void>((r) => (writing = r)) });
     };
@@ -73,7 +97,9 @@ function tempFiles(root: string): string[] {
 
 test('R-CTX-3: 4 processes x 50 compare-and-set increments on one key end at exactly 200', async () => {
   const root = workspace();
-  const workers = Array.from({ length: 4 }, (_, i) => startWorker({ mode: 'cas', root, count: 50, prefix: `w${i}`, namespace: 'counters', key: 'n' }));
+  const workers = Array.from({ length: 4 }, (_, i) =>
+    startWorker({ mode: 'cas', root, count: 50, prefix: `w${i}`, namespace: 'counters', key: 'n' }),
+  );
   const results = await Promise.all(workers.map((w) => w.result));
   const { store } = await open(root);
   const final = await store.get('counters', 'n');
@@ -85,7 +111,12 @@ test('R-CTX-3: 4 processes x 50 compare-and-set increments on one key end at exa
 
 test('R-CTX-3: 4 processes x 50 locked updates on one key end at exactly 200, with no conflict at all', async () => {
   const root = workspace();
-  const results = await Promise.all(Array.from({ length: 4 }, (_, i) => startWorker({ mode: 'update', root, count: 50, prefix: `u${i}`, namespace: 'counters', key: 'n' }).result));
+  const results = await Promise.all(
+    Array.from(
+      { length: 4 },
+      (_, i) => startWorker({ mode: 'update', root, count: 50, prefix: `u${i}`, namespace: 'counters', key: 'n' }).result,
+    ),
+  );
   const { store } = await open(root);
   assert.equal((await store.get('counters', 'n'))?.value, 200);
   assert.ok(results.every((r) => r?.done));
@@ -93,7 +124,15 @@ test('R-CTX-3: 4 processes x 50 locked updates on one key end at exactly 200, wi
 
 test('R-CTX-4: 50 runs of 4 writers under random SIGKILL: every acknowledged write is present, every shard parses, no temp file is left', async () => {
   const root = workspace();
-  const { kills, acked } = await killRuns({ root, runs: 50, writers: 4, agents: 1, namespace: (slot) => `kill${slot % 2}`, runMs: 400, maxGapMs: 200 });
+  const { kills, acked } = await killRuns({
+    root,
+    runs: 50,
+    writers: 4,
+    agents: 1,
+    namespace: (slot) => `kill${slot % 2}`,
+    runMs: 400,
+    maxGapMs: 200,
+  });
   const { store } = await open(root);
   const present = new Set([...(await store.list('kill0')), ...(await store.list('kill1'))].map((e) => e.key));
   const lost = [...acked].filter((k) => !present.has(k));
@@ -102,7 +141,10 @@ test('R-CTX-4: 50 runs of 4 writers under random SIGKILL: every acknowledged wri
   assert.deepEqual(lost, [], 'no acknowledged write is lost');
   // A later writer cleans temp files a killed one left (they only appear while rotating).
   await store.set('kill0', 'after', 1, { sessionId: 't', clientName: 't', participantId: 't' });
-  assert.deepEqual(tempFiles(root).filter((f) => f.includes('CURRENT') || f.includes('snapshot')), []);
+  assert.deepEqual(
+    tempFiles(root).filter((f) => f.includes('CURRENT') || f.includes('snapshot')),
+    [],
+  );
 });
 
 test('R-CTX-4: the lock holder stopped (SIGSTOP) for 1.5 x stale, then resumed, loses no acknowledged write', async () => {
@@ -141,14 +183,22 @@ test('R-CTX-4: a planted stale lock raced for by 8 processes never lets two writ
   mkdirSync(lock);
   const old = new Date(Date.now() - 60_000);
   utimesSync(lock, old, old);
-  const results = await Promise.all(Array.from({ length: 8 }, (_, i) => startWorker({ mode: 'cas', root, count: 10, prefix: `r${i}`, namespace: 'race', key: 'n' }).result));
+  const results = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => startWorker({ mode: 'cas', root, count: 10, prefix: `r${i}`, namespace: 'race', key: 'n' }).result),
+  );
   const final = await store.get('race', 'n');
   assert.equal(final?.value, 80, 'every increment applied exactly once');
   assert.equal(final?.version, 81);
   const history = (await store.history({ namespace: 'race', limit: 1000 })).records;
   const versions = history.map((r) => r.version);
-  assert.deepEqual(versions, Array.from({ length: 81 }, (_, i) => i + 1), 'each version written by exactly one writer');
-  console.log(`planted stale lock: ${results.reduce((n, r) => n + (r?.rejected ?? 0), 0)} records rejected and retried, ${results.reduce((n, r) => n + (r?.compromised ?? 0), 0)} compromised locks`);
+  assert.deepEqual(
+    versions,
+    Array.from({ length: 81 }, (_, i) => i + 1),
+    'each version written by exactly one writer',
+  );
+  console.log(
+    `planted stale lock: ${results.reduce((n, r) => n + (r?.rejected ?? 0), 0)} records rejected and retried, ${results.reduce((n, r) => n + (r?.compromised ?? 0), 0)} compromised locks`,
+  );
 });
 
 test('R-CTX-3, R-CTX-4: agents of one window writing at once share one commit (group commit); under a planted stale lock raced for by 4 such windows every increment applies exactly once', async () => {
@@ -159,21 +209,41 @@ test('R-CTX-3, R-CTX-4: agents of one window writing at once share one commit (g
   mkdirSync(lock);
   const old = new Date(Date.now() - 60_000);
   utimesSync(lock, old, old);
-  const results = await Promise.all(Array.from({ length: 4 }, (_, i) => startWorker({ mode: 'update', root, count: 25, agents: 4, prefix: `g${i}`, namespace: 'group', key: 'n' }).result));
+  const results = await Promise.all(
+    Array.from(
+      { length: 4 },
+      (_, i) => startWorker({ mode: 'update', root, count: 25, agents: 4, prefix: `g${i}`, namespace: 'group', key: 'n' }).result,
+    ),
+  );
   const final = await store.get('group', 'n');
   assert.equal(final?.value, 400, 'every increment applied exactly once');
   const versions = (await store.history({ namespace: 'group', limit: 1000 })).records.map((r) => r.version);
-  assert.deepEqual(versions, Array.from({ length: 401 }, (_, i) => i + 1), 'each version written by exactly one writer');
+  assert.deepEqual(
+    versions,
+    Array.from({ length: 401 }, (_, i) => i + 1),
+    'each version written by exactly one writer',
+  );
   const writes = results.reduce((n, r) => n + (r?.writes ?? 0), 0);
   const commits = results.reduce((n, r) => n + (r?.commits ?? 0), 0);
   console.log(`group commit: 4 processes x 4 agents, ${writes} writes in ${commits} commits (appends + fdatasyncs)`);
   assert.equal(writes, 400);
-  assert.ok(commits > 0 && commits < writes * 0.75, `concurrent writes of one process share commits (${commits} commits for ${writes} writes)`);
+  assert.ok(
+    commits > 0 && commits < writes * 0.75,
+    `concurrent writes of one process share commits (${commits} commits for ${writes} writes)`,
+  );
 });
 
 test('R-CTX-4: 20 runs of 2 windows x 4 agents writing at once under random SIGKILL: a write shared by a group commit is acknowledged only once durable', async () => {
   const root = workspace();
-  const { kills, acked } = await killRuns({ root, runs: 20, writers: 2, agents: 4, namespace: () => 'groupkill', runMs: 300, maxGapMs: 170 });
+  const { kills, acked } = await killRuns({
+    root,
+    runs: 20,
+    writers: 2,
+    agents: 4,
+    namespace: () => 'groupkill',
+    runMs: 300,
+    maxGapMs: 170,
+  });
   const { store } = await open(root);
   const present = new Set((await store.list('groupkill')).map((e) => e.key));
   const lost = [...acked].filter((k) => !present.has(k));

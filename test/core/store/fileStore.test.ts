@@ -17,7 +17,10 @@ after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-async function openStore(root?: string, options: Partial<FileStoreOptions> = {}): Promise<{ store: FileStore; metrics: Metrics; root: string }> {
+async function openStore(
+  root?: string,
+  options: Partial<FileStoreOptions> = {},
+): Promise<{ store: FileStore; metrics: Metrics; root: string }> {
   let dir = root;
   if (!dir) {
     const t = tempDir();
@@ -25,7 +28,13 @@ async function openStore(root?: string, options: Partial<FileStoreOptions> = {})
     dir = t.path;
   }
   const metrics = new Metrics();
-  const store = await FileStore.open({ projectRoot: dir, participant: { kind: 'headless', label: 'test' }, metrics, logger: silentLogger, options: { pollMs: 60_000, ...options } });
+  const store = await FileStore.open({
+    projectRoot: dir,
+    participant: { kind: 'headless', label: 'test' },
+    metrics,
+    logger: silentLogger,
+    options: { pollMs: 60_000, ...options },
+  });
   cleanup.push(() => store.dispose());
   return { store, metrics, root: dir };
 }
@@ -38,7 +47,12 @@ test('R-CTX-1: the store lives in the workspace, never committed, one folder per
   await store.set('plans', 'b', 2, by);
   const dir = path.join(root, STORE_FOLDER);
   assert.equal(readFileSync(path.join(dir, '.gitignore'), 'utf8').trim().split('\n').at(-1), '*');
-  assert.deepEqual(readdirSync(path.join(dir, 'ns')).filter((n) => !n.startsWith('_')).sort(), ['notes', 'plans']);
+  assert.deepEqual(
+    readdirSync(path.join(dir, 'ns'))
+      .filter((n) => !n.startsWith('_'))
+      .sort(),
+    ['notes', 'plans'],
+  );
   assert.ok(existsSync(path.join(dir, 'ns', 'notes', 'CURRENT')));
   await assert.rejects(store.set('../escape', 'k', 1, by), (e) => isCoordinatorError(e, 'InvalidArgument') && /Namespace/.test(e.message));
 });
@@ -48,7 +62,10 @@ test('R-CTX-2: a write locks only its own shard', async () => {
   await store.set('busy', 'k', 1, by);
   await store.set('free', 'k', 1, by);
   // Another process holds the busy shard's lock.
-  const release = await lockfile.lock(path.join(root, STORE_FOLDER, 'ns', 'busy'), { lockfilePath: path.join(root, STORE_FOLDER, 'ns', 'busy', '.lock'), realpath: false });
+  const release = await lockfile.lock(path.join(root, STORE_FOLDER, 'ns', 'busy'), {
+    lockfilePath: path.join(root, STORE_FOLDER, 'ns', 'busy', '.lock'),
+    realpath: false,
+  });
   const started = performance.now();
   await store.set('free', 'k', 2, by);
   assert.ok(performance.now() - started < 250, 'the other shard did not wait');
@@ -69,7 +86,11 @@ test('R-CTX-3: versions and compare-and-set; a conflict names the key, the expec
   });
   assert.equal((await store.get('ns', 'k'))?.value, 'b', 'a refused write changes nothing');
   assert.deepEqual(await store.delete('ns', 'k', by, { expectedVersion: 2 }), { deleted: true, version: 3 });
-  await assert.rejects(store.set('ns', 'k', 'd', by, { expectedVersion: 2 }), (e) => isCoordinatorError(e, 'VersionConflict'), 'no ABA after a delete');
+  await assert.rejects(
+    store.set('ns', 'k', 'd', by, { expectedVersion: 2 }),
+    (e) => isCoordinatorError(e, 'VersionConflict'),
+    'no ABA after a delete',
+  );
   assert.equal((await store.set('ns', 'k', 'd', by, { expectedVersion: 0 })).version, 4);
   await assert.rejects(store.set('ns', 'big', 'x'.repeat(1024 * 1024 + 1), by), (e) => isCoordinatorError(e, 'ValueTooLarge'));
 });
@@ -84,7 +105,14 @@ test('R-CTX-4: a corrupt snapshot (truncated, garbage, wrong shape) is detected,
     assert.ok(current > 3, 'rotated several times');
     const snapshot = path.join(shard, `snapshot.${current}.json`);
     const good = readFileSync(snapshot, 'utf8');
-    writeFileSync(snapshot, corruption === 'truncated' ? good.slice(0, good.length / 2) : corruption === 'garbage' ? '\u0000\u00ff garbage' : JSON.stringify({ format: 1, entries: [1, 2, 3] }));
+    writeFileSync(
+      snapshot,
+      corruption === 'truncated'
+        ? good.slice(0, good.length / 2)
+        : corruption === 'garbage'
+          ? '\u0000\u00ff garbage'
+          : JSON.stringify({ format: 1, entries: [1, 2, 3] }),
+    );
     const reopened = await openStore(root, { rotateBytes: 2048 });
     const listed = await reopened.store.list('ns');
     assert.equal(listed.length, 60, `${corruption}: every key is back`);
@@ -104,7 +132,10 @@ test('R-CTX-4: a torn or flipped log line is skipped, and later writes still lan
   await store.set('ns', 'b', 2, by);
   assert.equal((await store.get('ns', 'b'))?.value, 2);
   const fresh = await openStore(root);
-  assert.deepEqual((await fresh.store.list('ns')).map((e) => e.key), ['a', 'b']);
+  assert.deepEqual(
+    (await fresh.store.list('ns')).map((e) => e.key),
+    ['a', 'b'],
+  );
   assert.ok(Number(fresh.metrics.snapshot()['store.tornRecords']) >= 1);
   assert.ok(metrics.snapshot()['store.writes']);
 });
@@ -114,7 +145,10 @@ test('R-CTX-4: a symlink planted at a shard path pointing outside is refused by 
   const outside = tempDir('sc-outside-');
   cleanup.push(outside.remove);
   symlinkSync(outside.path, path.join(root, STORE_FOLDER, 'ns', 'evil'));
-  await assert.rejects(store.set('evil', 'k', 1, by), (e: unknown) => isCoordinatorError(e, 'UnsafeStorePath') && e.message.includes(path.join(STORE_FOLDER, 'ns', 'evil')));
+  await assert.rejects(
+    store.set('evil', 'k', 1, by),
+    (e: unknown) => isCoordinatorError(e, 'UnsafeStorePath') && e.message.includes(path.join(STORE_FOLDER, 'ns', 'evil')),
+  );
   assert.deepEqual(readdirSync(outside.path), [], 'nothing written outside the store');
   // A symlinked log file inside a real shard folder is refused too.
   await store.set('ok', 'k', 1, by);
@@ -142,9 +176,19 @@ test('R-CTX-5: the event log keeps who, what, when and the previous value; rotat
     cursor = next.nextCursor;
   }
   assert.equal(seqs.at(-1), 300, 'reads on to the newest record');
-  assert.deepEqual(seqs, Array.from({ length: 300 - oldestKept + 1 }, (_, i) => oldestKept + i), 'no gap, no duplicate');
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: 300 - oldestKept + 1 }, (_, i) => oldestKept + i),
+    'no gap, no duplicate',
+  );
   const last = (await store.history({ namespace: 'log', cursor: Buffer.from(JSON.stringify({ log: 298 })).toString('base64url') })).records;
-  assert.deepEqual(last.map((r) => [r.seq, r.key, r.op, r.by.sessionId]), [[299, 'k4', 'set', 's1'], [300, 'k5', 'set', 's2']]);
+  assert.deepEqual(
+    last.map((r) => [r.seq, r.key, r.op, r.by.sessionId]),
+    [
+      [299, 'k4', 'set', 's1'],
+      [300, 'k5', 'set', 's2'],
+    ],
+  );
   assert.deepEqual(last[1]!.previousValue, { i: 292, pad: 'x'.repeat(400) });
   assert.equal(last[1]!.previousVersion + 1, last[1]!.version);
   const status = await store.status();
@@ -193,11 +237,18 @@ test('R-SEC-1, R-CTX-4, R-CTX-5: disk use stays under 3x what a large namespace 
   assert.ok(Number(metrics.snapshot()['store.rotations']) > 3, 'rotated along the way');
   const shard = path.join(root, STORE_FOLDER, 'ns', 'big');
   const current = Number(readFileSync(path.join(shard, 'CURRENT'), 'utf8'));
-  assert.ok(readdirSync(shard).some((n) => /^snapshot\.\d+\.json$/.test(n) && n !== `snapshot.${current}.json`), 'a backup snapshot is kept even this large');
+  assert.ok(
+    readdirSync(shard).some((n) => /^snapshot\.\d+\.json$/.test(n) && n !== `snapshot.${current}.json`),
+    'a backup snapshot is kept even this large',
+  );
   // History: contiguous to the newest record, the previous value carried over rotations that kept no snapshot of their own.
   const page = await store.history({ namespace: 'big', limit: 1000 });
   const seqs = page.records.map((r) => r.seq);
-  assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i), 'no gap');
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i),
+    'no gap',
+  );
   assert.equal(seqs.at(-1), 40 + 3 * 14, 'reads on to the newest record');
   const last = page.records.at(-1)!;
   assert.equal(last.key, 'k39');
@@ -216,7 +267,10 @@ test('R-SEC-1, R-CTX-4, R-CTX-5: disk use stays under 3x what a large namespace 
   }
   await reopened.store.set('big', 'after', 1, by);
   const emptied = diskOf(root, 'big');
-  assert.ok(emptied <= Math.max(3 * heldBytes(), floor) + MiB, `after deleting 36 of 40: ${emptied} bytes for ${heldBytes()} held (before: ${grown})`);
+  assert.ok(
+    emptied <= Math.max(3 * heldBytes(), floor) + MiB,
+    `after deleting 36 of 40: ${emptied} bytes for ${heldBytes()} held (before: ${grown})`,
+  );
   assert.ok(peak < 3, `peak ${peak.toFixed(2)} x`);
 });
 
@@ -228,7 +282,8 @@ test('R-CTX-8: when the store cannot work the coordinator is local-only, says so
   const c = new Coordinator({
     logger: { ...silentLogger, warn: (m: string) => void warnings.push(m) },
     allowedRoots: [ws.path],
-    openStore: (projectRoot, metrics) => FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }),
+    openStore: (projectRoot, metrics) =>
+      FileStore.open({ projectRoot, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger }),
   });
   cleanup.push(() => c.dispose());
   assert.equal((await c.start()).status, 'ok', 'sessions are still served');
@@ -241,13 +296,18 @@ test('R-CTX-8: when the store cannot work the coordinator is local-only, says so
   const s = await c.openSession({ transport: 'none' });
   await c.store.set('notes', 'k', 1, c.actorFor(s));
   assert.equal((await c.store.get('notes', 'k'))?.value, 1, 'the local store keeps the same rules');
-  const untrusted = new Coordinator({ logger: silentLogger, allowedRoots: [ws.path], localOnlyReason: 'the workspace is not trusted', openStore: () => Promise.reject(new Error('must not be called')) });
+  const untrusted = new Coordinator({
+    logger: silentLogger,
+    allowedRoots: [ws.path],
+    localOnlyReason: 'the workspace is not trusted',
+    openStore: () => Promise.reject(new Error('must not be called')),
+  });
   cleanup.push(() => untrusted.dispose());
   await untrusted.start();
   assert.equal((await untrusted.snapshot()).store.reason, 'the workspace is not trusted');
 });
 
-test('R-CTX-3, R-CTX-4: a line another holder appends between a group commit\'s read and its append (a lock taken over) wins; the batch takes back what it assumed, reads back and retries', async () => {
+test("R-CTX-3, R-CTX-4: a line another holder appends between a group commit's read and its append (a lock taken over) wins; the batch takes back what it assumed, reads back and retries", async () => {
   const { store, metrics, root } = await openStore();
   await store.set('taken', 'n', 0, by);
   const wal = path.join(root, STORE_FOLDER, 'ns', 'taken', 'wal.1.log');
@@ -261,7 +321,18 @@ test('R-CTX-3, R-CTX-4: a line another holder appends between a group commit\'s 
           if (!intruded) {
             intruded = true;
             // Runs under our lock, after our read: exactly where a holder whose lock was taken over would write.
-            appendFileSync(wal, encodeLine({ n: 'intruder-1', op: 'set', k: 'n', v: 100, pv: c!.version, at: Date.now(), by: { sessionId: 'intruder', clientName: 'intruder', participantId: 'p2' } }));
+            appendFileSync(
+              wal,
+              encodeLine({
+                n: 'intruder-1',
+                op: 'set',
+                k: 'n',
+                v: 100,
+                pv: c!.version,
+                at: Date.now(),
+                by: { sessionId: 'intruder', clientName: 'intruder', participantId: 'p2' },
+              }),
+            );
           }
           return (c!.value as number) + 1;
         },
@@ -272,7 +343,7 @@ test('R-CTX-3, R-CTX-4: a line another holder appends between a group commit\'s 
   assert.deepEqual(
     increments.map((v) => v.value),
     [101, 102, 103],
-    'every increment decided again against the intruder\'s value',
+    "every increment decided again against the intruder's value",
   );
   const history = (await store.history({ namespace: 'taken', limit: 100 })).records;
   assert.deepEqual(
@@ -306,10 +377,24 @@ test('R-CTX-7: a beat with nothing new only touches the presence file: the other
     'present: its beats count though its content says it beat a second ago',
   );
   assert.deepEqual(events, [], 'a beat is not news');
-  await b.heartbeat([{ id: 's-new', clientName: 'claude-code', transport: 'http', state: 'active', root, tags: [], requestCount: 1, lastActivityAt: Date.now() }]);
-  for (const deadline = Date.now() + 2000; events.length === 0; ) {
+  await b.heartbeat([
+    {
+      id: 's-new',
+      clientName: 'claude-code',
+      transport: 'http',
+      state: 'active',
+      root,
+      tags: [],
+      requestCount: 1,
+      lastActivityAt: Date.now(),
+    },
+  ]);
+  for (const deadline = Date.now() + 2000; events.length === 0;) {
     assert.ok(Date.now() < deadline, 'a new session is news: a presence event within 2 s');
     await new Promise((r) => setTimeout(r, 20));
   }
-  assert.deepEqual((await a.participants()).find((p) => p.participantId === b.participantId)?.sessions.map((x) => x.id), ['s-new']);
+  assert.deepEqual(
+    (await a.participants()).find((p) => p.participantId === b.participantId)?.sessions.map((x) => x.id),
+    ['s-new'],
+  );
 });

@@ -28,10 +28,20 @@ after(async () => {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function forged(participantId: string, pid: number, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ participantId, pid, host: os.hostname(), kind: 'headless', label: 'forged', startedAt: 0, heartbeatAt: 0, sessions: [], ...extra });
+  return JSON.stringify({
+    participantId,
+    pid,
+    host: os.hostname(),
+    kind: 'headless',
+    label: 'forged',
+    startedAt: 0,
+    heartbeatAt: 0,
+    sessions: [],
+    ...extra,
+  });
 }
 
-test('R-SEC-3: forged presence files delete nothing outside their own name, release no live participant\'s claims, and a symlink to /dev/zero stalls nothing', async () => {
+test("R-SEC-3: forged presence files delete nothing outside their own name, release no live participant's claims, and a symlink to /dev/zero stalls nothing", async () => {
   const parent = tempDir('sc-forged-');
   cleanup.push(parent.remove);
   const ws = path.join(parent.path, 'ws');
@@ -68,8 +78,14 @@ test('R-SEC-3: forged presence files delete nothing outside their own name, rele
   const { claims } = await callOk<{ claims: ClaimView[] }>(watcher.client, 'claim_list', {});
   const still = claims.find((c) => c.resource === 'precious.ts');
   assert.equal(still?.fencingToken, held.fencingToken, 'the live participant kept its claim');
-  const me = (await watcher.client.callTool({ name: 'whoami', arguments: {} })).structuredContent as { participants: Array<{ participantId: string; label: string }> };
-  assert.deepEqual(me.participants.map((p) => p.participantId).sort(), [victimId, (await callOk<ClaimView>(watcher.client, 'claim_acquire', { resource: 'mine.ts' })).holder.participantId].sort(), 'only the two real participants are listed');
+  const me = (await watcher.client.callTool({ name: 'whoami', arguments: {} })).structuredContent as {
+    participants: Array<{ participantId: string; label: string }>;
+  };
+  assert.deepEqual(
+    me.participants.map((p) => p.participantId).sort(),
+    [victimId, (await callOk<ClaimView>(watcher.client, 'claim_acquire', { resource: 'mine.ts' })).holder.participantId].sort(),
+    'only the two real participants are listed',
+  );
   assert.ok(!me.participants.some((p) => p.label === 'forged'));
   assert.doesNotMatch(a.stderr() + b.stderr(), /Participant forged .* is gone/);
 });
@@ -81,13 +97,22 @@ test('R-SEC-1, R-SEC-3, R-SEC-7: namespace folders a repository planted open no 
   for (let i = 0; i < 300; i++) mkdirSync(path.join(ns, `planted-${String(i).padStart(3, '0')}`), { recursive: true });
   for (const odd of ['Notes', '.hidden', 'with space']) mkdirSync(path.join(ns, odd), { recursive: true });
   const metrics = new Metrics();
-  const store = await FileStore.open({ projectRoot: ws.path, participant: { kind: 'headless', label: 't' }, metrics, logger: silentLogger, options: { maxNamespaces: 20 } });
+  const store = await FileStore.open({
+    projectRoot: ws.path,
+    participant: { kind: 'headless', label: 't' },
+    metrics,
+    logger: silentLogger,
+    options: { maxNamespaces: 20 },
+  });
   cleanup.push(() => store.dispose());
   const names = await store.namespaces();
   assert.equal(names.length, 20, 'no more namespaces opened than the quota');
   assert.ok(!names.some((n) => ['Notes', '.hidden', 'with space'].includes(n)), names.join(', '));
   assert.ok((metrics.snapshot()['store.shards'] as number) <= 22, `open shards: ${String(metrics.snapshot()['store.shards'])}`);
-  await assert.rejects(store.set('one-more', 'k', 1, { sessionId: 's', clientName: 'c', participantId: store.participantId }), (e: unknown) => isCoordinatorError(e, 'QuotaExceeded'));
+  await assert.rejects(
+    store.set('one-more', 'k', 1, { sessionId: 's', clientName: 'c', participantId: store.participantId }),
+    (e: unknown) => isCoordinatorError(e, 'QuotaExceeded'),
+  );
 });
 
 /** Open file descriptors of this process on namespace logs under `dir`. */
@@ -108,7 +133,14 @@ test('R-SEC-1: open files do not grow with the number of namespaces: idle logs a
   const ws = tempDir('sc-openlogs-');
   cleanup.push(ws.remove);
   const options = { maxNamespaces: 400, maxOpenLogs: 8, pollMs: 200 };
-  const open = (label: string): Promise<FileStore> => FileStore.open({ projectRoot: ws.path, participant: { kind: 'headless', label }, metrics: new Metrics(), logger: silentLogger, options });
+  const open = (label: string): Promise<FileStore> =>
+    FileStore.open({
+      projectRoot: ws.path,
+      participant: { kind: 'headless', label },
+      metrics: new Metrics(),
+      logger: silentLogger,
+      options,
+    });
   const a = await open('a');
   cleanup.push(() => a.dispose());
   const by = { sessionId: 's', clientName: 'c', participantId: a.participantId };

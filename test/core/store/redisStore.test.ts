@@ -37,9 +37,20 @@ function folder(): string {
   return t.path;
 }
 
-async function open(projectId: string, options: Partial<RedisStoreOptions> = {}, url = server.url): Promise<{ store: RedisStore; metrics: Metrics }> {
+async function open(
+  projectId: string,
+  options: Partial<RedisStoreOptions> = {},
+  url = server.url,
+): Promise<{ store: RedisStore; metrics: Metrics }> {
   const metrics = new Metrics();
-  const store = await RedisStore.open({ url, projectId, participant: { kind: 'headless', label: 'redis-test' }, metrics, logger: silentLogger, options });
+  const store = await RedisStore.open({
+    url,
+    projectId,
+    participant: { kind: 'headless', label: 'redis-test' },
+    metrics,
+    logger: silentLogger,
+    options,
+  });
   cleanup.push(() => store.dispose());
   return { store, metrics };
 }
@@ -56,16 +67,41 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 }
 
 test('R-CTX-9: store URLs redis://[:password@]host:port/db and rediss:// (TLS); the password never shows; anything else is refused', async () => {
-  assert.deepEqual(parseRedisUrl('redis://:s3cret@cache.example:6380/2'), { tls: false, host: 'cache.example', port: 6380, db: 2, password: 's3cret' });
-  assert.deepEqual(parseRedisUrl('rediss://team:p%40ss@cache.example'), { tls: true, host: 'cache.example', port: 6379, db: 0, username: 'team', password: 'p@ss' });
+  assert.deepEqual(parseRedisUrl('redis://:s3cret@cache.example:6380/2'), {
+    tls: false,
+    host: 'cache.example',
+    port: 6380,
+    db: 2,
+    password: 's3cret',
+  });
+  assert.deepEqual(parseRedisUrl('rediss://team:p%40ss@cache.example'), {
+    tls: true,
+    host: 'cache.example',
+    port: 6379,
+    db: 0,
+    username: 'team',
+    password: 'p@ss',
+  });
   assert.deepEqual(parseRedisUrl('redis://[::1]:7000/1'), { tls: false, host: '::1', port: 7000, db: 1 });
   assert.deepEqual(connectionOptions(parseRedisUrl('rediss://h:1/0')).tls, { servername: 'h' });
-  assert.equal(connectionOptions(parseRedisUrl('redis://:from-url@h/0'), 'from-secret-storage').password, 'from-secret-storage', 'a separately kept secret wins');
+  assert.equal(
+    connectionOptions(parseRedisUrl('redis://:from-url@h/0'), 'from-secret-storage').password,
+    'from-secret-storage',
+    'a separately kept secret wins',
+  );
   assert.equal(redactRedisUrl('redis://user:s3cret@h:1/0'), 'redis://h:1/0');
   for (const bad of ['http://h:1/0', 'redis://h:1/abc', 'not a url', 'redis://:s3cret@h:1/x']) {
-    assert.throws(() => parseRedisUrl(bad), (e: unknown) => isCoordinatorError(e, 'InvalidArgument') && !e.message.includes('s3cret'), bad);
+    assert.throws(
+      () => parseRedisUrl(bad),
+      (e: unknown) => isCoordinatorError(e, 'InvalidArgument') && !e.message.includes('s3cret'),
+      bad,
+    );
   }
-  assert.equal(selectStoreUrl(undefined, ' ', 'redis://h/0', 'redis://other/0'), 'redis://h/0', '--store, then the environment, then the setting');
+  assert.equal(
+    selectStoreUrl(undefined, ' ', 'redis://h/0', 'redis://other/0'),
+    'redis://h/0',
+    '--store, then the environment, then the setting',
+  );
   assert.equal(selectStoreUrl(undefined, ''), undefined);
   const root = folder();
   const deps = { projectRoot: root, participant: { kind: 'headless' as const, label: 't' }, metrics: new Metrics(), logger: silentLogger };
@@ -91,7 +127,10 @@ test('R-CTX-9: the project id comes from the origin URL (no credentials, no .git
   const gitRepo = (origin?: string): string => {
     const dir = folder();
     mkdirSync(path.join(dir, '.git'));
-    writeFileSync(path.join(dir, '.git', 'config'), `[core]\n\tbare = false\n${origin ? `[remote "upstream"]\n\turl = https://example.com/other.git\n[remote "origin"]\n\turl = ${origin}\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n` : ''}`);
+    writeFileSync(
+      path.join(dir, '.git', 'config'),
+      `[core]\n\tbare = false\n${origin ? `[remote "upstream"]\n\turl = https://example.com/other.git\n[remote "origin"]\n\turl = ${origin}\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n` : ''}`,
+    );
     return dir;
   };
   const laptop = gitRepo('git@github.com:Acme/Widgets.git');
@@ -99,7 +138,11 @@ test('R-CTX-9: the project id comes from the origin URL (no credentials, no .git
   assert.equal(await projectIdFor(laptop), 'github.com/Acme/Widgets');
   assert.equal(await projectIdFor(devBox), 'github.com/Acme/Widgets', 'two clones in different folders: one project');
   mkdirSync(path.join(laptop, 'packages', 'app'), { recursive: true });
-  assert.equal(await projectIdFor(path.join(laptop, 'packages', 'app')), 'github.com/Acme/Widgets:packages/app', 'a folder inside the repository');
+  assert.equal(
+    await projectIdFor(path.join(laptop, 'packages', 'app')),
+    'github.com/Acme/Widgets:packages/app',
+    'a folder inside the repository',
+  );
   // A linked worktree: .git is a file pointing at <repo>/.git/worktrees/<name>, whose commondir leads back.
   const worktree = folder();
   mkdirSync(path.join(laptop, '.git', 'worktrees', 'wt'), { recursive: true });
@@ -115,7 +158,12 @@ test('R-CTX-9: the project id comes from the origin URL (no credentials, no .git
   assert.notEqual(await projectIdFor(noOrigin), idA, 'another folder, another project');
 
   // Two "machines": different folders, the same origin, so the same data.
-  const deps = (root: string): Parameters<typeof openSharedStore>[1] => ({ projectRoot: root, participant: { kind: 'headless', label: root }, metrics: new Metrics(), logger: silentLogger });
+  const deps = (root: string): Parameters<typeof openSharedStore>[1] => ({
+    projectRoot: root,
+    participant: { kind: 'headless', label: root },
+    metrics: new Metrics(),
+    logger: silentLogger,
+  });
   const suffix = randomBytes(4).toString('hex');
   const one = gitRepo(`git@github.com:Acme/Widgets-${suffix}.git`);
   const two = gitRepo(`https://github.com/acme-mirror-not/Widgets-${suffix}`);
@@ -139,7 +187,10 @@ test('R-CTX-9: the stores of two projects on one server see nothing of each othe
   assert.deepEqual(await b.listClaims(), []);
   assert.deepEqual(await b.namespaces(), []);
   assert.equal((await b.acquireClaim('src/x.ts', { ...by, sessionId: 'other' }, 60_000)).fencingToken, 1);
-  assert.deepEqual((await b.participants()).map((p) => p.participantId), [b.participantId]);
+  assert.deepEqual(
+    (await b.participants()).map((p) => p.participantId),
+    [b.participantId],
+  );
 });
 
 test('R-CTX-7, R-CLM-3: a participant on another machine that stops heartbeating is gone when its presence key expires, and its claims are released', async () => {
@@ -155,11 +206,18 @@ test('R-CTX-7, R-CLM-3: a participant on another machine that stops heartbeating
   const elsewhere = JSON.stringify({ ...entry, host: 'another-machine', pid: 1 });
   // Freeze it as a silent remote participant: no more heartbeats, an entry that claims another host.
   await (remote as unknown as { background: { dispose(): Promise<void> } }).background.dispose();
-  await admin.multi().set(`sc:{${id}}:presence:${remote.participantId}`, elsewhere, 'PX', 600).hset(`sc:{${id}}:participants`, remote.participantId, elsewhere).exec();
+  await admin
+    .multi()
+    .set(`sc:{${id}}:presence:${remote.participantId}`, elsewhere, 'PX', 600)
+    .hset(`sc:{${id}}:participants`, remote.participantId, elsewhere)
+    .exec();
   assert.equal((await survivor.participants()).length, 2);
   const ms = await until('the remote claim is released', async () => (await survivor.listClaims('src/remote.ts')).length === 0, 5000);
   console.log(`# [redis] silent remote participant: claim released ${ms} ms after its last heartbeat (bound ${600} ms + one sweep)`);
-  assert.deepEqual((await survivor.participants()).map((p) => p.participantId), [survivor.participantId]);
+  assert.deepEqual(
+    (await survivor.participants()).map((p) => p.participantId),
+    [survivor.participantId],
+  );
 });
 
 test('R-CTX-6: no change is missed across subscriber reconnects: CLIENT KILL of the pub/sub connections while another instance writes', async () => {
@@ -177,7 +235,10 @@ test('R-CTX-6: no change is missed across subscriber reconnects: CLIENT KILL of 
   const writes = (async () => {
     while (!stop || written < 300) await writer.set('stream', `k${written % 10}`, written++, by);
   })();
-  const subscribers = async (): Promise<number> => String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')).split('\n').filter(Boolean).length;
+  const subscribers = async (): Promise<number> =>
+    String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+      .split('\n')
+      .filter(Boolean).length;
   let kills = 0;
   for (let k = 0; k < 5; k++) {
     await until('both subscribers are back', async () => (await subscribers()) >= 2, 5000);
@@ -189,9 +250,18 @@ test('R-CTX-6: no change is missed across subscriber reconnects: CLIENT KILL of 
   await until(`all ${written} changes`, () => seen.length >= written);
   await sleep(200);
   assert.ok(kills >= 10, `both pub/sub connections killed 5 times (${kills})`);
-  assert.deepEqual(seen.map((c) => c.seq), Array.from({ length: written }, (_, i) => i + 1), 'each change once, in order');
-  assert.deepEqual(seen.map((c) => c.value), Array.from({ length: written }, (_, i) => i));
-  console.log(`# [redis] subscribers killed ${kills} times during ${written} writes: ${metrics.snapshot()['store.redis.caughtUp']} changes caught up from the stream`);
+  assert.deepEqual(
+    seen.map((c) => c.seq),
+    Array.from({ length: written }, (_, i) => i + 1),
+    'each change once, in order',
+  );
+  assert.deepEqual(
+    seen.map((c) => c.value),
+    Array.from({ length: written }, (_, i) => i),
+  );
+  console.log(
+    `# [redis] subscribers killed ${kills} times during ${written} writes: ${metrics.snapshot()['store.redis.caughtUp']} changes caught up from the stream`,
+  );
 });
 
 test('R-CTX-9: while Redis is down, reads and writes fail at once with StoreUnavailable, status and a metric say so; it comes back by itself', async () => {
@@ -208,16 +278,29 @@ test('R-CTX-9: while Redis is down, reads and writes fail at once with StoreUnav
   // Both connections notice (a few ms apart): first the change notifications, then reads and writes.
   await until('the store notices', async () => /unreachable/.test((await a.status()).reason ?? ''), 5000);
   const started = performance.now();
-  await assert.rejects(a.set('ns', 'during', 1, by), (e: unknown) => isCoordinatorError(e, 'StoreUnavailable') && /unreachable.*Nothing was written/s.test(e.message));
-  await assert.rejects(a.get('ns', 'before'), (e: unknown) => isCoordinatorError(e, 'StoreUnavailable') && /Nothing was read/.test(e.message));
+  await assert.rejects(
+    a.set('ns', 'during', 1, by),
+    (e: unknown) => isCoordinatorError(e, 'StoreUnavailable') && /unreachable.*Nothing was written/s.test(e.message),
+  );
+  await assert.rejects(
+    a.get('ns', 'before'),
+    (e: unknown) => isCoordinatorError(e, 'StoreUnavailable') && /Nothing was read/.test(e.message),
+  );
   await assert.rejects(a.acquireClaim('task:x', by, 1000), (e: unknown) => isCoordinatorError(e, 'StoreUnavailable'));
-  await assert.rejects(a.update('ns', 'before', () => 2, by), (e: unknown) => isCoordinatorError(e, 'StoreUnavailable'));
+  await assert.rejects(
+    a.update('ns', 'before', () => 2, by),
+    (e: unknown) => isCoordinatorError(e, 'StoreUnavailable'),
+  );
   assert.ok(performance.now() - started < 500, 'refused at once, not queued');
   const down = await a.status();
   assert.equal(down.degraded, true);
   assert.match(down.reason ?? '', /unreachable since .*reconnecting/);
   assert.equal(down.kind, 'redis');
-  assert.deepEqual(down.namespaces.map((n) => n.name), ['ns'], 'the last figures read');
+  assert.deepEqual(
+    down.namespaces.map((n) => n.name),
+    ['ns'],
+    'the last figures read',
+  );
   assert.equal(metrics.snapshot()['store.redis.connected'], 0);
   assert.ok(Number(metrics.snapshot()['store.unavailable']) >= 4);
   assert.ok(Number(metrics.snapshot()['store.redis.disconnects']) >= 1);
@@ -225,10 +308,18 @@ test('R-CTX-9: while Redis is down, reads and writes fail at once with StoreUnav
   const openedAt = Date.now();
   const { store: late } = await open(id, { connectWaitMs: 300 }, own.url);
   assert.ok(Date.now() - openedAt < 2000, 'opening while Redis is down does not hang');
-  assert.equal((await late.status()).degraded, true, 'a store opened while Redis is down is degraded, not failed: it connects when Redis is back');
+  assert.equal(
+    (await late.status()).degraded,
+    true,
+    'a store opened while Redis is down is degraded, not failed: it connects when Redis is back',
+  );
 
   await own.restart();
-  const backMs = await until('the stores reconnect', async () => (await Promise.all([a, b, late].map((s) => s.status()))).every((s) => !s.degraded), 10_000);
+  const backMs = await until(
+    'the stores reconnect',
+    async () => (await Promise.all([a, b, late].map((s) => s.status()))).every((s) => !s.degraded),
+    10_000,
+  );
   console.log(`# [redis] reconnected ${backMs} ms after redis-server was back`);
   assert.equal(metrics.snapshot()['store.redis.connected'], 1);
   assert.equal((await a.get('ns', 'before'))?.value, 1, 'the acknowledged write survived (appendfsync always)');
@@ -237,7 +328,11 @@ test('R-CTX-9: while Redis is down, reads and writes fail at once with StoreUnav
   await until('B hears of the write after the reconnect', () => events.includes('change:after'), 3000);
   assert.equal((await b.get('ns', 'after'))?.value, 1);
   assert.equal((await late.get('ns', 'before'))?.value, 1, 'the store opened while Redis was down works now');
-  await until('the late store is a participant', async () => (await a.participants()).some((p) => p.participantId === late.participantId), 3000);
+  await until(
+    'the late store is a participant',
+    async () => (await a.participants()).some((p) => p.participantId === late.participantId),
+    3000,
+  );
 });
 
 test('R-CTX-4, R-CTX-9: redis-server SIGKILLed and restarted (appendfsync always) during a write loop: every acknowledged write is present, and the stores reconnect without a restart', async () => {
@@ -257,7 +352,10 @@ test('R-CTX-4, R-CTX-9: redis-server SIGKILLed and restarted (appendfsync always
         acked.add(key);
       } catch (e) {
         assert.ok(isCoordinatorError(e, 'StoreUnavailable'), `only StoreUnavailable while Redis is away: ${String(e)}`);
-        refusals.set(e.message.includes('did not confirm') ? 'outcome unknown' : 'refused at once', (refusals.get(e.message.includes('did not confirm') ? 'outcome unknown' : 'refused at once') ?? 0) + 1);
+        refusals.set(
+          e.message.includes('did not confirm') ? 'outcome unknown' : 'refused at once',
+          (refusals.get(e.message.includes('did not confirm') ? 'outcome unknown' : 'refused at once') ?? 0) + 1,
+        );
         await sleep(5);
       }
     }
@@ -276,11 +374,21 @@ test('R-CTX-4, R-CTX-9: redis-server SIGKILLed and restarted (appendfsync always
   const check = await open(id, {}, own.url);
   const present = new Set((await check.store.list('loop')).map((e) => e.key));
   const lost = [...acked].filter((k) => !present.has(k));
-  console.log(`# [redis] ${kills} SIGKILLs of redis-server: ${acked.size} acknowledged writes, ${lost.length} lost; ${JSON.stringify(Object.fromEntries(refusals))}`);
+  console.log(
+    `# [redis] ${kills} SIGKILLs of redis-server: ${acked.size} acknowledged writes, ${lost.length} lost; ${JSON.stringify(Object.fromEntries(refusals))}`,
+  );
   assert.ok(acked.size > 50, `enough writes were acknowledged to mean something (${acked.size})`);
   assert.deepEqual(lost, [], 'no acknowledged write is lost');
-  const settled = await until('every store reconnected by itself, its change notifications too', async () => (await Promise.all(stores.map((s) => s.status()))).every((s) => !s.degraded), 5000);
+  const settled = await until(
+    'every store reconnected by itself, its change notifications too',
+    async () => (await Promise.all(stores.map((s) => s.status()))).every((s) => !s.degraded),
+    5000,
+  );
   console.log(`# [redis] all stores fully resynced ${settled} ms after the writes resumed`);
   const history = await check.store.history({ namespace: 'loop', limit: 1000 });
-  assert.deepEqual(history.records.map((r) => r.seq), Array.from({ length: history.records.length }, (_, i) => i + 1), 'the event log has no hole');
+  assert.deepEqual(
+    history.records.map((r) => r.seq),
+    Array.from({ length: history.records.length }, (_, i) => i + 1),
+    'the event log has no hole',
+  );
 });

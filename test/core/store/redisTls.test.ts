@@ -54,7 +54,11 @@ async function result<T>(w: TlsStoreWorker, command: Parameters<TlsStoreWorker['
 }
 
 /** Node's warnings on the worker's stderr (e.g. DEP0123, an IP address as TLS ServerName), for the log. */
-const warnings = (w: TlsStoreWorker): string[] => w.stderr().split('\n').filter((l) => /Warning/.test(l));
+const warnings = (w: TlsStoreWorker): string[] =>
+  w
+    .stderr()
+    .split('\n')
+    .filter((l) => /Warning/.test(l));
 
 test('R-CTX-9: rediss:// to a real TLS-only redis-server: two stores that trust the test CA (NODE_EXTRA_CA_CERTS) share a write and its change event', async () => {
   assert.match(server.url, /^rediss:\/\/127\.0\.0\.1:\d+\/0$/);
@@ -63,7 +67,13 @@ test('R-CTX-9: rediss:// to a real TLS-only redis-server: two stores that trust 
   const plainUrl = server.url.replace('rediss://', 'redis://');
   const [a, b, plain] = await Promise.all([
     ...['tls-a', 'tls-b'].map((label) => worker({ url: server.url, projectId: id, label, extraCaCerts: server.caFile })),
-    worker({ url: plainUrl, projectId: id, label: 'plain', extraCaCerts: server.caFile, redisOptions: { connectWaitMs: 800, commandTimeoutMs: 1000 } }),
+    worker({
+      url: plainUrl,
+      projectId: id,
+      label: 'plain',
+      extraCaCerts: server.caFile,
+      redisOptions: { connectWaitMs: 800, commandTimeoutMs: 1000 },
+    }),
   ]);
   for (const w of [a!, b!]) {
     assert.equal(w.opened.type, 'opened', JSON.stringify(w.opened));
@@ -80,7 +90,10 @@ test('R-CTX-9: rediss:// to a real TLS-only redis-server: two stores that trust 
   const isGreeting = (e: TlsStoreWorker['events'][number]): boolean => e.kind === 'change' && (e.change as ChangeEvent).key === 'greeting';
   const ms = await until('B hears of the change', () => b!.events.slice(eventsBefore).some(isGreeting));
   const change = b!.events.find(isGreeting)!.change as ChangeEvent;
-  assert.deepEqual({ namespace: change.namespace, op: change.op, seq: change.seq, version: change.version, value: change.value }, { namespace: 'tls', op: 'set', seq: 1, version: 1, value: { hello: 'over TLS' } });
+  assert.deepEqual(
+    { namespace: change.namespace, op: change.op, seq: change.seq, version: change.version, value: change.value },
+    { namespace: 'tls', op: 'set', seq: 1, version: 1, value: { hello: 'over TLS' } },
+  );
   assert.equal(change.by.participantId, a!.opened.type === 'opened' ? a!.opened.participantId : '');
 
   // The data is on this server, reached over TLS (it has no plaintext port: --port 0).
@@ -95,7 +108,9 @@ test('R-CTX-9: rediss:// to a real TLS-only redis-server: two stores that trust 
   const plainRead = await plain!.call({ op: 'get', namespace: 'tls', key: 'greeting' });
   assert.ok(!plainRead.ok && plainRead.error.code === 'StoreUnavailable', JSON.stringify(plainRead));
 
-  console.log(`# [redis-tls] opened in ${a!.opened.ms.toFixed(0)} / ${b!.opened.ms.toFixed(0)} ms; B had the change event ${ms} ms after its read returned; redis:// to the TLS port: ${plainStatus.reason}`);
+  console.log(
+    `# [redis-tls] opened in ${a!.opened.ms.toFixed(0)} / ${b!.opened.ms.toFixed(0)} ms; B had the change event ${ms} ms after its read returned; redis:// to the TLS port: ${plainStatus.reason}`,
+  );
   for (const w of [a!, b!]) for (const line of warnings(w)) console.log(`# [redis-tls] worker stderr: ${line}`);
 });
 
@@ -105,16 +120,38 @@ test('R-CTX-9: rediss:// that cannot verify the server (a CA that did not sign i
   const cases = [
     { name: 'the wrong CA', url: server.url, extraCaCerts: server.wrongCaFile, reason: /certificate|verify/i },
     { name: 'no CA (system store only)', url: server.url, extraCaCerts: undefined, reason: /certificate|verify/i },
-    { name: `the right CA, host ${UNNAMED_LOOPBACK} not in the certificate`, url: server.url.replace('127.0.0.1', UNNAMED_LOOPBACK), extraCaCerts: server.caFile, reason: /does not match|altnames/i },
+    {
+      name: `the right CA, host ${UNNAMED_LOOPBACK} not in the certificate`,
+      url: server.url.replace('127.0.0.1', UNNAMED_LOOPBACK),
+      extraCaCerts: server.caFile,
+      reason: /does not match|altnames/i,
+    },
   ];
   const started = Date.now();
-  const workers = await Promise.all(cases.map((c, i) => worker({ url: c.url, projectId: project(), label: `refused-${i}`, redisOptions, ...(c.extraCaCerts ? { extraCaCerts: c.extraCaCerts } : {}) })));
+  const workers = await Promise.all(
+    cases.map((c, i) =>
+      worker({
+        url: c.url,
+        projectId: project(),
+        label: `refused-${i}`,
+        redisOptions,
+        ...(c.extraCaCerts ? { extraCaCerts: c.extraCaCerts } : {}),
+      }),
+    ),
+  );
   const openedWithin = Date.now() - started;
   assert.ok(openedWithin < connectWaitMs + 3000, `every open returned, none hung (${openedWithin} ms)`);
   for (const [i, c] of cases.entries()) {
     const w = workers[i]!;
-    assert.equal(w.opened.type, 'opened', `${c.name}: a degraded store, not a failed open (it keeps retrying): ${JSON.stringify(w.opened)}`);
-    assert.ok(w.opened.ms >= connectWaitMs - 50 && w.opened.ms < connectWaitMs + 1000, `${c.name}: open waited connectWaitMs (${w.opened.ms.toFixed(0)} ms)`);
+    assert.equal(
+      w.opened.type,
+      'opened',
+      `${c.name}: a degraded store, not a failed open (it keeps retrying): ${JSON.stringify(w.opened)}`,
+    );
+    assert.ok(
+      w.opened.ms >= connectWaitMs - 50 && w.opened.ms < connectWaitMs + 1000,
+      `${c.name}: open waited connectWaitMs (${w.opened.ms.toFixed(0)} ms)`,
+    );
     const status = await result<StoreStatus>(w, { op: 'status' });
     assert.equal(status.degraded, true, `${c.name}: degraded`);
     assert.match(status.reason ?? '', /unreachable/, c.name);
@@ -135,7 +172,9 @@ test('R-CTX-9: rediss:// that cannot verify the server (a CA that did not sign i
       w.logs.some((l) => l.level === 'warn' && /not reachable yet/.test(l.message) && c.reason.test(l.message)),
       `${c.name}: the log says the store is degraded and why: ${JSON.stringify(w.logs)}`,
     );
-    console.log(`# [redis-tls] ${c.name}: opened degraded in ${w.opened.ms.toFixed(0)} ms; reason: ${status.reason}; a write and a read refused in ${refusedMs.toFixed(0)} ms`);
+    console.log(
+      `# [redis-tls] ${c.name}: opened degraded in ${w.opened.ms.toFixed(0)} ms; reason: ${status.reason}; a write and a read refused in ${refusedMs.toFixed(0)} ms`,
+    );
   }
   const stopped = Date.now();
   await Promise.all(workers.map((w) => w.stop()));

@@ -18,7 +18,8 @@ export const CLAUDE_VERSION = '2.1.328';
 
 export function claudeBinary(): string {
   const marker = path.join(REPO, '.cache', 'agents', 'claude-code', `.installed-${CLAUDE_VERSION}`);
-  if (!existsSync(marker)) throw new Error(`Claude Code ${CLAUDE_VERSION} is not installed: run node scripts/agents/install.mjs (npm test does)`);
+  if (!existsSync(marker))
+    throw new Error(`Claude Code ${CLAUDE_VERSION} is not installed: run node scripts/agents/install.mjs (npm test does)`);
   return readFileSync(marker, 'utf8').trim();
 }
 
@@ -61,7 +62,11 @@ export function spawnClaude(run: ClaudeRun): ChildProcess {
   const mcp = path.join(files, 'mcp.json');
   writeFileSync(
     mcp,
-    JSON.stringify({ mcpServers: run.mcpServers ?? { 'session-coordinator': { type: 'stdio', command: process.execPath, args: [CLI, 'connect', '--workspace', run.workspace] } } }),
+    JSON.stringify({
+      mcpServers: run.mcpServers ?? {
+        'session-coordinator': { type: 'stdio', command: process.execPath, args: [CLI, 'connect', '--workspace', run.workspace] },
+      },
+    }),
   );
   const settings = path.join(files, 'settings.json');
   writeFileSync(settings, JSON.stringify({ hooks: run.hooks ?? guardHooks() }));

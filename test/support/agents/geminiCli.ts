@@ -18,14 +18,18 @@ export const GEMINI_VERSION = '0.61.0';
 
 export function geminiBinary(): string {
   const marker = path.join(REPO, '.cache', 'agents', 'gemini', `.installed-${GEMINI_VERSION}`);
-  if (!existsSync(marker)) throw new Error(`Gemini CLI ${GEMINI_VERSION} is not installed: run node scripts/agents/install.mjs (npm test does)`);
+  if (!existsSync(marker))
+    throw new Error(`Gemini CLI ${GEMINI_VERSION} is not installed: run node scripts/agents/install.mjs (npm test does)`);
   return readFileSync(marker, 'utf8').trim();
 }
 
 export type GeminiResult = AgentResult;
 
 /** Runs `gemini -p` in a workspace whose .gemini/settings.json is already there (setup gemini writes it). */
-export function runGemini(run: { workspace: string; modelUrl: string; coordinatorHome: string }, timeoutMs = 90_000): Promise<GeminiResult> {
+export function runGemini(
+  run: { workspace: string; modelUrl: string; coordinatorHome: string },
+  timeoutMs = 90_000,
+): Promise<GeminiResult> {
   const home = mkdtempSync(path.join(os.tmpdir(), 'sc-gemini-'));
   mkdirSync(path.join(home, '.gemini'));
   writeFileSync(path.join(home, '.gemini', 'settings.json'), JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } } }));

@@ -2,7 +2,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** A scripted model's HTTP plumbing: a loopback server that hands each request its whole body. */
-export async function startLoopback(handle: (req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: string) => void): Promise<{ url: string; close(): Promise<void> }> {
+export async function startLoopback(
+  handle: (req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: string) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');

@@ -36,7 +36,8 @@ function sse(res: http.ServerResponse, event: string, data: unknown): void {
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((c) => (typeof c === 'object' && c && 'text' in c ? String((c as { text: unknown }).text) : '')).join('');
+  if (Array.isArray(content))
+    return content.map((c) => (typeof c === 'object' && c && 'text' in c ? String((c as { text: unknown }).text) : '')).join('');
   return '';
 }
 
@@ -56,14 +57,18 @@ export async function startScriptedAnthropic(script: Script): Promise<ScriptedMo
       return;
     }
     if (req.method !== 'POST' || url.pathname !== '/v1/messages') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: `no ${req.method} ${url.pathname} here` } }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: `no ${req.method} ${url.pathname} here` } }));
       return;
     }
     const request = jsonOr400<MessagesRequest>(body, res);
     if (!request) return;
     const main = Array.isArray(request.tools) && request.tools.length > 0;
     const id = ++ids;
-    void (main ? stepFor(request) : Promise.resolve<Step>({ text: 'ok' })).then((step) => answer(res, request, step, `msg_${id}`, `toolu_${String(id).padStart(6, '0')}`));
+    void (main ? stepFor(request) : Promise.resolve<Step>({ text: 'ok' })).then((step) =>
+      answer(res, request, step, `msg_${id}`, `toolu_${String(id).padStart(6, '0')}`),
+    );
   });
   return {
     url: server.url,
@@ -92,24 +97,62 @@ export async function startScriptedAnthropic(script: Script): Promise<ScriptedMo
 function answer(res: http.ServerResponse, request: MessagesRequest, step: Step, id: string, toolId: string): void {
   const model = request.model ?? 'claude-scripted';
   const usage = { input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-  const block = 'toolUse' in step ? { type: 'tool_use', id: toolId, name: step.toolUse.name, input: step.toolUse.input } : { type: 'text', text: step.text };
+  const block =
+    'toolUse' in step
+      ? { type: 'tool_use', id: toolId, name: step.toolUse.name, input: step.toolUse.input }
+      : { type: 'text', text: step.text };
   const stopReason = 'toolUse' in step ? 'tool_use' : 'end_turn';
   if (!request.stream) {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ id, type: 'message', role: 'assistant', model, content: [block], stop_reason: stopReason, stop_sequence: null, usage }));
+    res.end(
+      JSON.stringify({
+        id,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: [block],
+        stop_reason: stopReason,
+        stop_sequence: null,
+        usage,
+      }),
+    );
     return;
   }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  sse(res, 'message_start', { type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } });
+  sse(res, 'message_start', {
+    type: 'message_start',
+    message: {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { ...usage, output_tokens: 1 },
+    },
+  });
   if (block.type === 'tool_use') {
-    sse(res, 'content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: toolId, name: block.name, input: {} } });
-    sse(res, 'content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: JSON.stringify(block.input) } });
+    sse(res, 'content_block_start', {
+      type: 'content_block_start',
+      index: 0,
+      content_block: { type: 'tool_use', id: toolId, name: block.name, input: {} },
+    });
+    sse(res, 'content_block_delta', {
+      type: 'content_block_delta',
+      index: 0,
+      delta: { type: 'input_json_delta', partial_json: JSON.stringify(block.input) },
+    });
   } else {
     sse(res, 'content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
     sse(res, 'content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: block.text } });
   }
   sse(res, 'content_block_stop', { type: 'content_block_stop', index: 0 });
-  sse(res, 'message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: 5 } });
+  sse(res, 'message_delta', {
+    type: 'message_delta',
+    delta: { stop_reason: stopReason, stop_sequence: null },
+    usage: { output_tokens: 5 },
+  });
   sse(res, 'message_stop', { type: 'message_stop' });
   res.end();
 }

@@ -35,7 +35,9 @@ export async function startScriptedGemini(script: Script): Promise<ScriptedGemin
   const server = await startLoopback((req, res, url, body) => {
     const m = /^\/v1(?:beta|alpha)?\/models\/([^:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(url.pathname);
     if (req.method !== 'POST' || !m) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 404, message: `no ${req.method} ${url.pathname} here`, status: 'NOT_FOUND' } }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 404, message: `no ${req.method} ${url.pathname} here`, status: 'NOT_FOUND' } }));
       return;
     }
     if (m[2] === 'countTokens') {
@@ -61,7 +63,9 @@ export async function startScriptedGemini(script: Script): Promise<ScriptedGemin
     functionResponses() {
       const last = requests[requests.length - 1];
       const out: Array<{ name: string; response: unknown }> = [];
-      for (const content of last?.contents ?? []) for (const part of content.parts) if (part.functionResponse) out.push({ name: part.functionResponse.name, response: part.functionResponse.response });
+      for (const content of last?.contents ?? [])
+        for (const part of content.parts)
+          if (part.functionResponse) out.push({ name: part.functionResponse.name, response: part.functionResponse.response });
       return out;
     },
     close: server.close,

@@ -123,7 +123,11 @@ export async function openWorkbench(url: string, folder: string, options: OpenWo
  * Finds `selector` inside a webview: tries each frame of the page (webviews are
  * nested iframes) until one has a match, for up to timeoutMs (default 20 s).
  */
-export async function findInWebviews(page: Page, selector: string, options: { timeoutMs?: number } = {}): Promise<{ frame: Frame; locator: Locator }> {
+export async function findInWebviews(
+  page: Page,
+  selector: string,
+  options: { timeoutMs?: number } = {},
+): Promise<{ frame: Frame; locator: Locator }> {
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   for (;;) {
     for (const frame of page.frames()) {
@@ -136,7 +140,12 @@ export async function findInWebviews(page: Page, selector: string, options: { ti
       }
     }
     if (Date.now() > deadline) {
-      throw new Error(`no webview frame has "${selector}" (frames: ${page.frames().map((f) => f.url() || '(blank)').join(', ')})`);
+      throw new Error(
+        `no webview frame has "${selector}" (frames: ${page
+          .frames()
+          .map((f) => f.url() || '(blank)')
+          .join(', ')})`,
+      );
     }
     await page.waitForTimeout(250);
   }
@@ -171,7 +180,7 @@ export async function notifications(page: Page): Promise<string[]> {
 
 /** Opens the notification center (Notifications: Show Notifications) unless it is open. */
 export async function openNotificationCenter(page: Page): Promise<void> {
-  if (await page.locator('.notifications-center.visible').count() > 0) return;
+  if ((await page.locator('.notifications-center.visible').count()) > 0) return;
   await runCommand(page, 'Notifications: Show Notifications');
   await page.locator('.notifications-center.visible').waitFor({ state: 'visible', timeout: 10_000 });
 }

@@ -161,9 +161,11 @@ export async function startCodeServer(options: StartCodeServerOptions): Promise<
 
   try {
     if (options.vsix) {
-      const out = await runCodeServerCli(build, [
-        '--extensions-dir', extensionsDir, '--user-data-dir', userDataDir, '--install-extension', path.resolve(options.vsix),
-      ], env);
+      const out = await runCodeServerCli(
+        build,
+        ['--extensions-dir', extensionsDir, '--user-data-dir', userDataDir, '--install-extension', path.resolve(options.vsix)],
+        env,
+      );
       appendFileSync(logFile, out);
       if (!/successfully installed|already installed/i.test(out)) throw new Error(`installing ${options.vsix} printed no success:\n${out}`);
     }
@@ -172,7 +174,15 @@ export async function startCodeServer(options: StartCodeServerOptions): Promise<
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort();
       try {
-        return await launch(build, options, { port, env, runDir, userDataDir, extensionsDir, logFile, smokeTestDriver: useSmokeTestDriver });
+        return await launch(build, options, {
+          port,
+          env,
+          runDir,
+          userDataDir,
+          extensionsDir,
+          logFile,
+          smokeTestDriver: useSmokeTestDriver,
+        });
       } catch (e) {
         lastError = e;
         // Another process took the port between freePort() and code-server's listen: try another.
@@ -199,12 +209,17 @@ interface LaunchContext {
 async function launch(build: VscodeBuild, options: StartCodeServerOptions, ctx: LaunchContext): Promise<CodeServerHandle> {
   const args = [
     build.paths.entry,
-    '--auth', 'none',
-    '--bind-addr', `127.0.0.1:${ctx.port}`,
-    '--extensions-dir', ctx.extensionsDir,
-    '--user-data-dir', ctx.userDataDir,
+    '--auth',
+    'none',
+    '--bind-addr',
+    `127.0.0.1:${ctx.port}`,
+    '--extensions-dir',
+    ctx.extensionsDir,
+    '--user-data-dir',
+    ctx.userDataDir,
     // Short, and this run's own (the default lives in the user-data-dir).
-    '--session-socket', path.join(ctx.runDir, 's.sock'),
+    '--session-socket',
+    path.join(ctx.runDir, 's.sock'),
     '--disable-telemetry',
     '--disable-update-check',
     ...(options.trust ? [] : ['--disable-workspace-trust']),

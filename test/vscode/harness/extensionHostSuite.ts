@@ -44,7 +44,12 @@ export interface ExtensionHostSuiteResult {
 }
 
 export class ExtensionHostSuiteTimeout extends Error {
-  constructor(message: string, readonly log: string, readonly serverLog: string, readonly console: string[]) {
+  constructor(
+    message: string,
+    readonly log: string,
+    readonly serverLog: string,
+    readonly console: string[],
+  ) {
     super(message);
   }
 }

@@ -3,7 +3,18 @@
 // coordinator the extension runs in that window. Used by test/vscode/panel.test.ts
 // and bench/extension.bench.ts.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -31,8 +42,18 @@ export const wallNow = (): number => performance.timeOrigin + performance.now();
  */
 export function ensureVsix(): string {
   // The bundles the allow-list ships, read from it so a new bundle is never left out.
-  const bundles = readFileSync(path.join(REPO, '.vscodeignore'), 'utf8').split('\n').filter((l) => /^!dist\/[^*]+$/.test(l.trim())).map((l) => l.trim().slice(1));
-  const files = ['package.json', '.vscodeignore', 'README.md', 'LICENSE', ...bundles, ...readdirSync(path.join(REPO, 'media')).map((f) => `media/${f}`)];
+  const bundles = readFileSync(path.join(REPO, '.vscodeignore'), 'utf8')
+    .split('\n')
+    .filter((l) => /^!dist\/[^*]+$/.test(l.trim()))
+    .map((l) => l.trim().slice(1));
+  const files = [
+    'package.json',
+    '.vscodeignore',
+    'README.md',
+    'LICENSE',
+    ...bundles,
+    ...readdirSync(path.join(REPO, 'media')).map((f) => `media/${f}`),
+  ];
   const newest = Math.max(...files.map((f) => statSync(path.join(REPO, f)).mtimeMs));
   if (existsSync(VSIX) && statSync(VSIX).mtimeMs >= newest) return VSIX;
   const stage = mkdtempSync(path.join(os.tmpdir(), 'sc-vsix-'));
@@ -46,7 +67,11 @@ export function ensureVsix(): string {
     writeFileSync(path.join(stage, 'package.json'), JSON.stringify(pkg, null, 2));
     const out = path.join(stage, 'out.vsix');
     const vsce = path.join(REPO, 'node_modules', '@vscode', 'vsce', 'vsce');
-    const r = spawnSync(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '-o', out], { cwd: stage, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '-o', out],
+      { cwd: stage, encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(`vsce package failed (exit ${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
     const temp = `${VSIX}.${process.pid}.tmp`;
     copyFileSync(out, temp);
@@ -108,9 +133,14 @@ export interface Agent {
 }
 
 /** An MCP client over Streamable HTTP with the install's token, like Copilot or any HTTP client. */
-export async function connectHttpAgent(endpoint: CoordinatorEndpoint, name: string): Promise<Agent & { transport: StreamableHTTPClientTransport }> {
+export async function connectHttpAgent(
+  endpoint: CoordinatorEndpoint,
+  name: string,
+): Promise<Agent & { transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name, version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(endpoint.url), { requestInit: { headers: { Authorization: `Bearer ${endpoint.token}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(endpoint.url), {
+    requestInit: { headers: { Authorization: `Bearer ${endpoint.token}` } },
+  });
   await client.connect(transport);
   const connectedAt = wallNow();
   return {
@@ -129,8 +159,16 @@ export async function connectHttpAgent(endpoint: CoordinatorEndpoint, name: stri
  * An MCP client over stdio running a process of our CLI: `connect` (relays to the
  * live window of the workspace) or `serve --stdio` (a headless participant of its own).
  */
-export async function connectCliAgent(options: { workspace: string; home: string; name: string; command?: 'connect' | 'serve' }): Promise<Agent & { stderr(): string }> {
-  const args = options.command === 'serve' ? [CLI, 'serve', '--stdio', '--workspace', options.workspace] : [CLI, 'connect', '--workspace', options.workspace];
+export async function connectCliAgent(options: {
+  workspace: string;
+  home: string;
+  name: string;
+  command?: 'connect' | 'serve';
+}): Promise<Agent & { stderr(): string }> {
+  const args =
+    options.command === 'serve'
+      ? [CLI, 'serve', '--stdio', '--workspace', options.workspace]
+      : [CLI, 'connect', '--workspace', options.workspace];
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('NODE_TEST')) env[k] = v;
   env.SESSION_COORDINATOR_HOME = options.home;
@@ -161,7 +199,10 @@ export async function openHealthPanel(page: Page, options: { timeoutMs?: number 
 
 /** Clicks an activity-bar item unless it is already the active one (a second click hides the side bar). */
 export async function showActivityBarItem(page: Page, label: string): Promise<void> {
-  const item = page.locator('.activitybar .action-item').filter({ has: page.locator(`[aria-label^="${label.replace(/"/g, '\\"')}"]`) }).first();
+  const item = page
+    .locator('.activitybar .action-item')
+    .filter({ has: page.locator(`[aria-label^="${label.replace(/"/g, '\\"')}"]`) })
+    .first();
   await item.waitFor({ state: 'visible', timeout: 20_000 });
   if (await item.evaluate((e) => e.classList.contains('checked'))) return;
   await clickActivityBarItem(page, label);
@@ -240,12 +281,22 @@ export async function pollFrame<T>(frame: Frame, expression: string, options: { 
 }
 
 /** Waits until the row watcher has seen a row for `clientName`; returns when it appeared (webview clock). */
-export async function waitForRowSeen(frame: Frame, clientName: string, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<number> {
+export async function waitForRowSeen(
+  frame: Frame,
+  clientName: string,
+  options: { timeoutMs?: number; pollMs?: number } = {},
+): Promise<number> {
   return pollFrame<number>(frame, `window.__scRowsSeen && window.__scRowsSeen[${JSON.stringify(clientName)}]`, options);
 }
 
 /** ms from `since` (our clock) to the row of `clientName` appearing in the panel (its clock, corrected by `offset`). */
-export async function rowAppearanceMs(frame: Frame, clientName: string, since: number, offset: number, options: { timeoutMs?: number } = {}): Promise<number> {
+export async function rowAppearanceMs(
+  frame: Frame,
+  clientName: string,
+  since: number,
+  offset: number,
+  options: { timeoutMs?: number } = {},
+): Promise<number> {
   const seen = await waitForRowSeen(frame, clientName, options);
   return seen - offset - since;
 }
@@ -286,17 +337,20 @@ export interface FileDecorationView {
  * and the tooltip is appended to the label's aria-label and shown on hover.
  */
 export async function fileDecoration(page: Page, name: string): Promise<FileDecorationView> {
-  return explorerRow(page, name).locator('.monaco-icon-label').first().evaluate((label) => {
-    const after = label.ownerDocument.defaultView!.getComputedStyle(label, '::after');
-    const content = after.content;
-    const badge = content && content !== 'none' && content !== 'normal' ? content.replace(/^"(.*)"$/, '$1') : undefined;
-    return {
-      badge: badge === '' ? undefined : badge,
-      classes: [...label.classList].filter((c) => c.startsWith('monaco-decoration-')),
-      ariaLabel: label.getAttribute('aria-label') ?? '',
-      color: after.color,
-    };
-  });
+  return explorerRow(page, name)
+    .locator('.monaco-icon-label')
+    .first()
+    .evaluate((label) => {
+      const after = label.ownerDocument.defaultView!.getComputedStyle(label, '::after');
+      const content = after.content;
+      const badge = content && content !== 'none' && content !== 'normal' ? content.replace(/^"(.*)"$/, '$1') : undefined;
+      return {
+        badge: badge === '' ? undefined : badge,
+        classes: [...label.classList].filter((c) => c.startsWith('monaco-decoration-')),
+        ariaLabel: label.getAttribute('aria-label') ?? '',
+        color: after.color,
+      };
+    });
 }
 
 /** Hovers an Explorer row and returns the text of the hover VS Code shows (the path and the decorations' tooltips). */
@@ -342,9 +396,14 @@ export async function setColorTheme(page: Page, label: string, kind: 'dark' | 'l
   const input = page.locator('.quick-input-widget input');
   await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first().waitFor({ state: 'visible', timeout: 10_000 });
   await input.fill(label);
-  await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: label }).first().waitFor({ state: 'visible', timeout: 10_000 });
+  await page
+    .locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: label })
+    .first()
+    .waitFor({ state: 'visible', timeout: 10_000 });
   await page.keyboard.press('Enter');
   await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
   const cls = kind === 'dark' ? 'vs-dark' : 'vs';
-  await page.waitForFunction(`document.querySelector('.monaco-workbench')?.classList.contains(${JSON.stringify(cls)})`, undefined, { timeout: 20_000 });
+  await page.waitForFunction(`document.querySelector('.monaco-workbench')?.classList.contains(${JSON.stringify(cls)})`, undefined, {
+    timeout: 20_000,
+  });
 }

@@ -23,14 +23,19 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined> |
 async function agentIn(c: Container, name: string, root?: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const run = c.current!;
   const client = new Client({ name, version: '1' }, root ? { capabilities: { roots: {} } } : {});
-  if (root) client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: pathToFileURL(root).href, name: path.basename(root) }] }));
-  const transport = new StreamableHTTPClientTransport(new URL(run.url!), { requestInit: { headers: { Authorization: `Bearer ${run.token}` } } });
+  if (root)
+    client.setRequestHandler(ListRootsRequestSchema, async () => ({
+      roots: [{ uri: pathToFileURL(root).href, name: path.basename(root) }],
+    }));
+  const transport = new StreamableHTTPClientTransport(new URL(run.url!), {
+    requestInit: { headers: { Authorization: `Bearer ${run.token}` } },
+  });
   await client.connect(transport);
   return { client, transport };
 }
 
 suite('R-SEC-7: a multi-root workspace', () => {
-  test('R-SEC-7: a session rooted in the second folder claims in that folder\'s project; the panel shows it under the folder; Release Claim releases it there', async () => {
+  test("R-SEC-7: a session rooted in the second folder claims in that folder's project; the panel shows it under the folder; Release Claim releases it there", async () => {
     const folders = vscode.workspace.workspaceFolders ?? [];
     assert.equal(folders.length, 2, 'the workspace has two folders');
     const [first, second] = folders.map((f) => f.uri.fsPath) as [string, string];
@@ -47,18 +52,29 @@ suite('R-SEC-7: a multi-root workspace', () => {
     const alsoGranted = await inFirst.client.callTool({ name: 'claim_acquire', arguments: { resource: 'src/app.ts' } });
     assert.notEqual(alsoGranted.isError, true, JSON.stringify(alsoGranted.content));
     assert.ok(existsSync(path.join(second, '.session-coordinator')), 'the second folder keeps its own store');
-    assert.ok(existsSync(path.join(first, '.session-coordinator')), 'beside the first folder\'s');
+    assert.ok(existsSync(path.join(first, '.session-coordinator')), "beside the first folder's");
     // Both claims in one state: the second folder's under its name, the first folder's as before.
-    const claims = await eventually('both claims in the panel', () => (c.state && c.state.claims.length === 2 ? c.state.claims : undefined));
+    const claims = await eventually('both claims in the panel', () =>
+      c.state && c.state.claims.length === 2 ? c.state.claims : undefined,
+    );
     const shown = claims.find((x) => x.projectName === path.basename(second));
     assert.ok(shown, JSON.stringify(claims));
     assert.equal(shown.resource, 'src/app.ts');
     assert.equal(shown.holderClient, 'second-folder-agent');
-    assert.ok(claims.some((x) => x.resource === 'src/app.ts' && !x.project && x.holderClient === 'first-folder-agent'), JSON.stringify(claims));
-    assert.equal(c.state!.acrossWorktrees.length, 0, 'two folders\' files are not one file in two worktrees');
-    assert.equal(await vscode.commands.executeCommand('sessionCoordinator.releaseClaim', 'src/app.ts', claim.fencingToken, undefined, shown.project), true);
-    await eventually('the claim released in the second folder\'s project', () => !c.state?.claims.some((x) => x.project));
-    assert.ok(c.state!.claims.some((x) => x.holderClient === 'first-folder-agent'), 'the first folder\'s claim stays');
+    assert.ok(
+      claims.some((x) => x.resource === 'src/app.ts' && !x.project && x.holderClient === 'first-folder-agent'),
+      JSON.stringify(claims),
+    );
+    assert.equal(c.state!.acrossWorktrees.length, 0, "two folders' files are not one file in two worktrees");
+    assert.equal(
+      await vscode.commands.executeCommand('sessionCoordinator.releaseClaim', 'src/app.ts', claim.fencingToken, undefined, shown.project),
+      true,
+    );
+    await eventually("the claim released in the second folder's project", () => !c.state?.claims.some((x) => x.project));
+    assert.ok(
+      c.state!.claims.some((x) => x.holderClient === 'first-folder-agent'),
+      "the first folder's claim stays",
+    );
     for (const a of [inSecond, inFirst]) {
       await a.transport.terminateSession();
       await a.client.close();

@@ -17,12 +17,15 @@ const holder = z.object({
   clientName: z.string(),
   participantId: z.string(),
   agent: agent.optional(),
-  via: z.literal('edit-guard').optional().describe('Taken by the edit guard before one of the agent\'s edits'),
+  via: z.literal('edit-guard').optional().describe("Taken by the edit guard before one of the agent's edits"),
   worktree: z.string().optional().describe('The git checkout the holder works in, and its branch'),
 });
 const claim = z.object({
   resource: z.string(),
-  checkout: z.string().optional().describe('The git worktree the claim was made in (its path); each worktree of the repository has its own claims'),
+  checkout: z
+    .string()
+    .optional()
+    .describe('The git worktree the claim was made in (its path); each worktree of the repository has its own claims'),
   fencingToken: z.number(),
   expiresAt: z.string(),
   holder,
@@ -34,7 +37,10 @@ const schemas = {
   acquire: {
     input: z.object({ resource, ttlSeconds }),
     output: claim.extend({
-      alsoClaimedIn: z.array(claim).optional().describe('The same file, claimed in other worktrees of the repository: your changes will meet at merge time'),
+      alsoClaimedIn: z
+        .array(claim)
+        .optional()
+        .describe('The same file, claimed in other worktrees of the repository: your changes will meet at merge time'),
       warning: z.string().optional(),
     }),
   },
@@ -42,13 +48,24 @@ const schemas = {
   release: { input: z.object({ resource, fencingToken }), output: z.object({ resource: z.string(), released: z.boolean() }) },
   list: { input: z.object({ prefix: z.string().max(1024).optional() }), output: z.object({ claims: z.array(claim) }) },
   transfer: {
-    input: z.object({ resource, to: z.string().min(1).max(256).describe('The live agent or session to hand it to, as message_send names it'), fencingToken, ttlSeconds }),
+    input: z.object({
+      resource,
+      to: z.string().min(1).max(256).describe('The live agent or session to hand it to, as message_send names it'),
+      fencingToken,
+      ttlSeconds,
+    }),
     output: claim.extend({ notified: z.boolean().describe('The recipient was sent a message saying so') }),
   },
 };
 
 function view(c: Claim): { resource: string; checkout?: string; fencingToken: number; expiresAt: string; holder: Claim['holder'] } {
-  return { resource: c.resource, ...(c.checkout ? { checkout: c.checkout } : {}), fencingToken: c.fencingToken, expiresAt: new Date(c.expiresAt).toISOString(), holder: c.holder };
+  return {
+    resource: c.resource,
+    ...(c.checkout ? { checkout: c.checkout } : {}),
+    fencingToken: c.fencingToken,
+    expiresAt: new Date(c.expiresAt).toISOString(),
+    holder: c.holder,
+  };
 }
 
 /**
@@ -62,7 +79,11 @@ async function scopeOf({ ctx, extra, roots }: ToolCall): Promise<ProjectScope> {
 }
 
 /** Runs `work` on what the resource `r` names in the session's project; the store names the file by its real path, and a refusal says the agent's own spelling too. */
-async function onTarget<T>(call: ToolCall, r: string, work: (resource: string, store: SharedStore, actor: Actor) => Promise<T>): Promise<T> {
+async function onTarget<T>(
+  call: ToolCall,
+  r: string,
+  work: (resource: string, store: SharedStore, actor: Actor) => Promise<T>,
+): Promise<T> {
   const { ctx } = call;
   const scope = await scopeOf(call);
   const target = await claimTargetOf(r, ctx.connection.session?.root ?? scope.root, scope.root, ctx.coordinator.options.roots.timeoutMs);
@@ -84,9 +105,14 @@ export const claimTools = [
     output: schemas.acquire.output,
     run: async (args, call) => {
       const options = { acrossWorktrees: call.ctx.coordinator.options.claims.acrossWorktrees };
-      const granted = await onTarget(call, args.resource, (r, store, actor) => store.acquireClaim(r, actor, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, options));
+      const granted = await onTarget(call, args.resource, (r, store, actor) =>
+        store.acquireClaim(r, actor, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, options),
+      );
       const elsewhere = granted.elsewhere ?? [];
-      return { ...view(granted), ...(elsewhere.length ? { alsoClaimedIn: elsewhere.map(view), warning: alsoChangedElsewhere(elsewhere) } : {}) };
+      return {
+        ...view(granted),
+        ...(elsewhere.length ? { alsoClaimedIn: elsewhere.map(view), warning: alsoChangedElsewhere(elsewhere) } : {}),
+      };
     },
   }),
   tool({
@@ -95,7 +121,12 @@ export const claimTools = [
     description: 'Extends a claim you hold; refused when the fencing token is not the current one.',
     input: schemas.renew.input,
     output: schemas.renew.output,
-    run: async (args, call) => view(await onTarget(call, args.resource, (r, store, actor) => store.renewClaim(r, args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, actor))),
+    run: async (args, call) =>
+      view(
+        await onTarget(call, args.resource, (r, store, actor) =>
+          store.renewClaim(r, args.fencingToken, (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000, actor),
+        ),
+      ),
   }),
   tool({
     name: 'claim_release',
@@ -125,7 +156,12 @@ export const claimTools = [
       const ttlMs = (args.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000;
       const granted = await onTarget(call, args.resource, (r, store) => {
         // The recipient is named as the first folder's store knows it; another project's store knows its participants by other ids.
-        if (store !== ctx.coordinator.store) throw new CoordinatorError('InvalidArgument', `claim_transfer works in the first workspace folder's project; here, release ${args.resource} and let ${args.to} claim it`, { resource: args.resource });
+        if (store !== ctx.coordinator.store)
+          throw new CoordinatorError(
+            'InvalidArgument',
+            `claim_transfer works in the first workspace folder's project; here, release ${args.resource} and let ${args.to} claim it`,
+            { resource: args.resource },
+          );
         return store.transferClaim(r, args.fencingToken, recipient, ttlMs, actor);
       });
       const notified = await ctx.coordinator.messages
@@ -156,9 +192,11 @@ export const claimTools = [
 
 /** One live agent or session other than the caller: a claim goes to someone, never to a group. */
 async function recipientOf(ctx: ToolContext, to: string, from: Actor): Promise<Actor> {
-  if (to === ALL || to === PEOPLE) throw new CoordinatorError('InvalidArgument', `A claim goes to one live agent or session, not to ${JSON.stringify(to)}`, { to });
+  if (to === ALL || to === PEOPLE)
+    throw new CoordinatorError('InvalidArgument', `A claim goes to one live agent or session, not to ${JSON.stringify(to)}`, { to });
   const [found] = await ctx.coordinator.messages.resolve(to, from);
-  if (!found || sameHolder(found.actor, from)) throw new CoordinatorError('InvalidArgument', `${JSON.stringify(to)} is you: you already hold what you hold`, { to });
+  if (!found || sameHolder(found.actor, from))
+    throw new CoordinatorError('InvalidArgument', `${JSON.stringify(to)} is you: you already hold what you hold`, { to });
   // The grant is the recipient's own, not one the edit guard took for it.
   const { via: _via, ...actor } = found.actor;
   return actor;

@@ -4,7 +4,12 @@ import { tool } from './toolTable.js';
 const actor = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string() });
 const namespace = z.string().min(1).max(64).describe('Namespace: lower-case letters, digits, ".", "_", "-"; one shard each');
 const key = z.string().min(1).max(512);
-const expectedVersion = z.number().int().min(0).optional().describe('Compare-and-set: apply only if the key is at this version (0 = absent)');
+const expectedVersion = z
+  .number()
+  .int()
+  .min(0)
+  .optional()
+  .describe('Compare-and-set: apply only if the key is at this version (0 = absent)');
 const entry = z.object({ key: z.string(), value: z.unknown(), version: z.number(), updatedAt: z.number(), updatedBy: actor });
 const change = z.object({
   namespace: z.string(),
@@ -23,13 +28,33 @@ const change = z.object({
 const schemas = {
   get: {
     input: z.object({ namespace, key }),
-    output: z.object({ namespace: z.string(), key: z.string(), value: z.unknown().optional(), version: z.number(), updatedAt: z.number().optional(), updatedBy: actor.optional() }),
+    output: z.object({
+      namespace: z.string(),
+      key: z.string(),
+      value: z.unknown().optional(),
+      version: z.number(),
+      updatedAt: z.number().optional(),
+      updatedBy: actor.optional(),
+    }),
   },
-  set: { input: z.object({ namespace, key, value: z.unknown().describe('Any JSON value'), expectedVersion }), output: z.object({ namespace: z.string(), key: z.string(), version: z.number() }) },
-  delete: { input: z.object({ namespace, key, expectedVersion }), output: z.object({ namespace: z.string(), key: z.string(), deleted: z.boolean(), version: z.number() }) },
-  list: { input: z.object({ namespace, prefix: z.string().max(512).optional() }), output: z.object({ namespace: z.string(), entries: z.array(entry) }) },
+  set: {
+    input: z.object({ namespace, key, value: z.unknown().describe('Any JSON value'), expectedVersion }),
+    output: z.object({ namespace: z.string(), key: z.string(), version: z.number() }),
+  },
+  delete: {
+    input: z.object({ namespace, key, expectedVersion }),
+    output: z.object({ namespace: z.string(), key: z.string(), deleted: z.boolean(), version: z.number() }),
+  },
+  list: {
+    input: z.object({ namespace, prefix: z.string().max(512).optional() }),
+    output: z.object({ namespace: z.string(), entries: z.array(entry) }),
+  },
   history: {
-    input: z.object({ namespace: namespace.optional(), cursor: z.string().max(4096).optional(), limit: z.number().int().min(1).max(1000).optional() }),
+    input: z.object({
+      namespace: namespace.optional(),
+      cursor: z.string().max(4096).optional(),
+      limit: z.number().int().min(1).max(1000).optional(),
+    }),
     output: z.object({ records: z.array(change), nextCursor: z.string() }),
   },
 };
@@ -45,7 +70,12 @@ export const contextTools = [
     annotations: { readOnlyHint: true },
     run: async (args, { ctx }) => {
       const found = await ctx.coordinator.store.get(args.namespace, args.key);
-      return { namespace: args.namespace, key: args.key, version: found?.version ?? 0, ...(found ? { value: found.value, updatedAt: found.updatedAt, updatedBy: found.updatedBy } : {}) };
+      return {
+        namespace: args.namespace,
+        key: args.key,
+        version: found?.version ?? 0,
+        ...(found ? { value: found.value, updatedAt: found.updatedAt, updatedBy: found.updatedBy } : {}),
+      };
     },
   }),
   tool({
@@ -56,7 +86,13 @@ export const contextTools = [
     input: schemas.set.input,
     output: schemas.set.output,
     run: async (args, { ctx }) => {
-      const written = await ctx.coordinator.store.set(args.namespace, args.key, args.value, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
+      const written = await ctx.coordinator.store.set(
+        args.namespace,
+        args.key,
+        args.value,
+        ctx.actor(),
+        args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion },
+      );
       return { namespace: args.namespace, key: args.key, version: written.version };
     },
   }),
@@ -68,7 +104,12 @@ export const contextTools = [
     output: schemas.delete.output,
     annotations: { destructiveHint: true },
     run: async (args, { ctx }) => {
-      const result = await ctx.coordinator.store.delete(args.namespace, args.key, ctx.actor(), args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion });
+      const result = await ctx.coordinator.store.delete(
+        args.namespace,
+        args.key,
+        ctx.actor(),
+        args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion },
+      );
       return { namespace: args.namespace, key: args.key, ...result };
     },
   }),
@@ -84,12 +125,17 @@ export const contextTools = [
   tool({
     name: 'context_history',
     title: 'Shared context history',
-    description: 'The event log of changes (who, what, when, previous value), oldest first. Pass nextCursor back to read on; omit namespace for all namespaces.',
+    description:
+      'The event log of changes (who, what, when, previous value), oldest first. Pass nextCursor back to read on; omit namespace for all namespaces.',
     input: schemas.history.input,
     output: schemas.history.output,
     annotations: { readOnlyHint: true },
     run: async (args, { ctx }) => {
-      const page = await ctx.coordinator.store.history({ ...(args.namespace ? { namespace: args.namespace } : {}), ...(args.cursor ? { cursor: args.cursor } : {}), ...(args.limit ? { limit: args.limit } : {}) });
+      const page = await ctx.coordinator.store.history({
+        ...(args.namespace ? { namespace: args.namespace } : {}),
+        ...(args.cursor ? { cursor: args.cursor } : {}),
+        ...(args.limit ? { limit: args.limit } : {}),
+      });
       return { records: page.records, nextCursor: page.nextCursor };
     },
   }),

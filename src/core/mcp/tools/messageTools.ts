@@ -5,7 +5,13 @@ import { tool } from './toolTable.js';
 
 export const INBOX_URI = 'inbox://me';
 
-const to = z.string().min(1).max(256).describe('An agent (as claim_list and denied edits name it, e.g. "claude-code:<id>"), a session id, "people" (the humans at the windows) or "all" (everyone live on the project)');
+const to = z
+  .string()
+  .min(1)
+  .max(256)
+  .describe(
+    'An agent (as claim_list and denied edits name it, e.g. "claude-code:<id>"), a session id, "people" (the humans at the windows) or "all" (everyone live on the project)',
+  );
 const sender = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string(), agent: agent.optional() });
 const message = z.object({
   id: z.string(),
@@ -27,7 +33,11 @@ const schemas = {
     input: z.object({
       to,
       subject: z.string().max(MAX_SUBJECT_CHARS).optional().describe('One line'),
-      body: z.string().min(1).max(64 * 1024).describe('The message (at most 4 KiB); put long text in the shared context and send its key'),
+      body: z
+        .string()
+        .min(1)
+        .max(64 * 1024)
+        .describe('The message (at most 4 KiB); put long text in the shared context and send its key'),
       thread: z.string().max(64).optional().describe('The thread of the message you answer; omit to start one'),
     }),
     output: z.object({
@@ -61,20 +71,29 @@ export const messageTools = [
     input: schemas.send.input,
     output: schemas.send.output,
     run: async (args, { ctx }) => {
-      const result = await ctx.coordinator.messages.send(ctx.actor(), args.to, { subject: args.subject ?? '', body: args.body, ...(args.thread ? { thread: args.thread } : {}) });
+      const result = await ctx.coordinator.messages.send(ctx.actor(), args.to, {
+        subject: args.subject ?? '',
+        body: args.body,
+        ...(args.thread ? { thread: args.thread } : {}),
+      });
       return { thread: result.thread, sent: [...result.sent], refused: [...result.refused] };
     },
   }),
   tool({
     name: 'message_inbox',
     title: 'Read your messages',
-    description: 'Your messages, oldest first, with who sent them and the thread; pass nextCursor back to read on. Reading does not mark them read: message_ack does.',
+    description:
+      'Your messages, oldest first, with who sent them and the thread; pass nextCursor back to read on. Reading does not mark them read: message_ack does.',
     input: schemas.inbox.input,
     output: schemas.inbox.output,
     annotations: { readOnlyHint: true },
     run: async (args, { ctx }) => {
       const inbox = inboxOf(ctx.actor());
-      const page = await ctx.coordinator.messages.read(inbox, { ...(args.cursor !== undefined ? { cursor: args.cursor } : {}), ...(args.unreadOnly !== undefined ? { unreadOnly: args.unreadOnly } : {}), ...(args.limit ? { limit: args.limit } : {}) });
+      const page = await ctx.coordinator.messages.read(inbox, {
+        ...(args.cursor !== undefined ? { cursor: args.cursor } : {}),
+        ...(args.unreadOnly !== undefined ? { unreadOnly: args.unreadOnly } : {}),
+        ...(args.limit ? { limit: args.limit } : {}),
+      });
       return { inbox, messages: page.messages.map(messageView), nextCursor: page.nextCursor, unread: page.unread };
     },
   }),

@@ -4,7 +4,9 @@ import { findGitLayout } from '../../repository/gitLayout.js';
 import { tool } from './toolTable.js';
 
 const client = z.object({ name: z.string(), version: z.string() });
-export const agent = z.object({ kind: z.string(), sessionId: z.string() }).describe("The agent behind a session, in the agent's own terms (e.g. Claude Code's session id)");
+export const agent = z
+  .object({ kind: z.string(), sessionId: z.string() })
+  .describe("The agent behind a session, in the agent's own terms (e.g. Claude Code's session id)");
 const peer = z.object({
   sessionId: z.string(),
   client,
@@ -31,15 +33,30 @@ const whoamiOutput = {
   requestCount: z.number(),
   isDefault: z.boolean(),
   pid: z.number(),
-  store: z.object({ kind: z.string(), location: z.string(), degraded: z.boolean() }).describe('Where shared context lives: a workspace folder, or a Redis project'),
+  store: z
+    .object({ kind: z.string(), location: z.string(), degraded: z.boolean() })
+    .describe('Where shared context lives: a workspace folder, or a Redis project'),
   worktree: z
     .object({ path: z.string(), branch: z.string().optional(), detachedAt: z.string().optional() })
     .optional()
-    .describe('The git checkout your root is in (the main one or a linked worktree) and its branch; every worktree of the repository shares this project'),
+    .describe(
+      'The git checkout your root is in (the main one or a linked worktree) and its branch; every worktree of the repository shares this project',
+    ),
   peers: z.array(peer),
-  participants: z.array(
-    z.object({ participantId: z.string(), kind: z.string(), label: z.string(), pid: z.number(), host: z.string(), sessions: z.array(z.object({ id: z.string(), clientName: z.string(), agent: agent.optional(), transport: z.string(), state: z.string() })) }),
-  ).describe('Every live window and headless process on this project, with its sessions'),
+  participants: z
+    .array(
+      z.object({
+        participantId: z.string(),
+        kind: z.string(),
+        label: z.string(),
+        pid: z.number(),
+        host: z.string(),
+        sessions: z.array(
+          z.object({ id: z.string(), clientName: z.string(), agent: agent.optional(), transport: z.string(), state: z.string() }),
+        ),
+      }),
+    )
+    .describe('Every live window and headless process on this project, with its sessions'),
 };
 
 // Built once per process: zod clones on every refinement, and this runs for every connection otherwise.
@@ -60,7 +77,8 @@ export const sessionTools = [
   tool({
     name: 'whoami',
     title: 'Who am I',
-    description: 'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
+    description:
+      'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
     input: schemas.whoami.input,
     output: schemas.whoami.output,
     annotations: { readOnlyHint: true },
@@ -72,7 +90,16 @@ export const sessionTools = [
       const peers = ctx.coordinator.sessions
         .list()
         .filter((s) => s !== session)
-        .map((s) => ({ sessionId: s.id, client: s.client, ...(s.agent ? { agent: s.agent } : {}), transport: s.transport, state: s.state.kind, root: s.root, tags: [...s.tags], ...(s.parentId ? { parentId: s.parentId } : {}) }));
+        .map((s) => ({
+          sessionId: s.id,
+          client: s.client,
+          ...(s.agent ? { agent: s.agent } : {}),
+          transport: s.transport,
+          state: s.state.kind,
+          root: s.root,
+          tags: [...s.tags],
+          ...(s.parentId ? { parentId: s.parentId } : {}),
+        }));
       const info = session?.info(now, ctx.coordinator.requests.countFor(session.id));
       const layout = await findGitLayout(exec.root);
       return {
@@ -91,7 +118,15 @@ export const sessionTools = [
         isDefault: exec.isDefault,
         pid: process.pid,
         store: ctx.coordinator.store.describe(),
-        ...(layout ? { worktree: { path: layout.worktree, ...(layout.branch ? { branch: layout.branch } : {}), ...(layout.detachedAt ? { detachedAt: layout.detachedAt } : {}) } } : {}),
+        ...(layout
+          ? {
+              worktree: {
+                path: layout.worktree,
+                ...(layout.branch ? { branch: layout.branch } : {}),
+                ...(layout.detachedAt ? { detachedAt: layout.detachedAt } : {}),
+              },
+            }
+          : {}),
         peers,
         participants: (await ctx.coordinator.store.participants()).map((p) => ({
           participantId: p.participantId,
@@ -99,7 +134,13 @@ export const sessionTools = [
           label: p.label,
           pid: p.pid,
           host: p.host,
-          sessions: p.sessions.map((s) => ({ id: s.id, clientName: s.clientName, ...(s.agent ? { agent: s.agent } : {}), transport: s.transport, state: s.state })),
+          sessions: p.sessions.map((s) => ({
+            id: s.id,
+            clientName: s.clientName,
+            ...(s.agent ? { agent: s.agent } : {}),
+            transport: s.transport,
+            state: s.state,
+          })),
         })),
       };
     },
@@ -115,14 +156,19 @@ export const sessionTools = [
       const target = ctx.coordinator.resume(resumeHandle);
       const previous = ctx.connection.session;
       ctx.connection.rebind(target, extra.requestId, (s) => ctx.hub.detachOthers(s, ctx.connection));
-      return { sessionId: target.id, root: target.root, tags: [...target.tags], ...(previous && previous !== target ? { previousSessionId: previous.id } : {}) };
+      return {
+        sessionId: target.id,
+        root: target.root,
+        tags: [...target.tags],
+        ...(previous && previous !== target ? { previousSessionId: previous.id } : {}),
+      };
     },
   }),
   tool({
     name: 'session_create_child',
     title: 'Create a sub-agent session',
     description:
-      'Creates a child session for a sub-agent: it inherits this session\'s root and tags and is closed when this session closes. Give the returned resumeHandle to the sub-agent; it calls session_resume with it after connecting.',
+      "Creates a child session for a sub-agent: it inherits this session's root and tags and is closed when this session closes. Give the returned resumeHandle to the sub-agent; it calls session_resume with it after connecting.",
     input: schemas.child.input,
     output: schemas.child.output,
     run: async ({ tags }, { ctx }) => {

@@ -8,7 +8,10 @@ export function ok<T extends Record<string, unknown>>(value: T): CallToolResult 
 }
 
 /** Runs a tool handler; whatever it throws comes back as a failure the agent can read, never as a protocol error. */
-export function guarded<A extends unknown[]>(ctx: Pick<ToolContext, 'coordinator'>, run: (...args: A) => Promise<CallToolResult>): (...args: A) => Promise<CallToolResult> {
+export function guarded<A extends unknown[]>(
+  ctx: Pick<ToolContext, 'coordinator'>,
+  run: (...args: A) => Promise<CallToolResult>,
+): (...args: A) => Promise<CallToolResult> {
   return async (...args) => {
     try {
       return await run(...args);
@@ -28,5 +31,10 @@ export function failed(ctx: Pick<ToolContext, 'coordinator'>, e: unknown): CallT
   const id = randomBytes(4).toString('hex');
   ctx.coordinator.metrics.counter('tools.internalErrors').inc();
   ctx.coordinator.logger.error(`Tool call failed, error ${id}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  return { isError: true, content: [{ type: 'text', text: `InternalError: the session coordinator could not complete this call (error ${id}); the detail is in its log` }] };
+  return {
+    isError: true,
+    content: [
+      { type: 'text', text: `InternalError: the session coordinator could not complete this call (error ${id}); the detail is in its log` },
+    ],
+  };
 }

@@ -39,7 +39,13 @@ export function registerTools(server: McpServer, ctx: ToolContext, roots: Declar
     const run = guarded(ctx, async (args: unknown, extra: ToolExtra) => ok(await t.run(args, { ctx, extra, roots })));
     server.registerTool(
       t.name,
-      { title: t.title, description: t.description, inputSchema: t.input, outputSchema: t.output, ...(t.annotations ? { annotations: t.annotations } : {}) },
+      {
+        title: t.title,
+        description: t.description,
+        inputSchema: t.input,
+        outputSchema: t.output,
+        ...(t.annotations ? { annotations: t.annotations } : {}),
+      },
       run as unknown as ToolCallback<z.ZodType>,
     );
   }

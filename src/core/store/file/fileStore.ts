@@ -10,11 +10,52 @@ import { CoordinatorError, errorMessage, isCoordinatorError } from '../../errors
 import { isAlive } from '../../install/installState.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { CLAIMS_NAMESPACE, CONTROL_NAMESPACE, MESSAGES_NAMESPACE, checkValue, versionConflict, type ByteQuota, decideAcquire, decideDelete, decideRelease, decideRenew, decideSet, decideTransfer, decideUpdate, liveClaims, toClaim } from '../rules/decisions.js';
+import {
+  CLAIMS_NAMESPACE,
+  CONTROL_NAMESPACE,
+  MESSAGES_NAMESPACE,
+  checkValue,
+  versionConflict,
+  type ByteQuota,
+  decideAcquire,
+  decideDelete,
+  decideRelease,
+  decideRenew,
+  decideSet,
+  decideTransfer,
+  decideUpdate,
+  liveClaims,
+  toClaim,
+} from '../rules/decisions.js';
 import { STORE_FOLDER, storeLocation, type StoreLocation } from './storeLayout.js';
-import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, isNamespace, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../rules/limits.js';
+import {
+  DEFAULT_MAX_NAMESPACE_BYTES,
+  DEFAULT_MAX_NAMESPACES,
+  DEFAULT_MAX_STORE_BYTES,
+  isNamespace,
+  tooManyNamespaces,
+  validateKey,
+  validateNamespace,
+  type StoreQuotas,
+} from '../rules/limits.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
-import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, ParticipantInfo, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import type {
+  AcrossWorktrees,
+  Actor,
+  ChangeEvent,
+  Claim,
+  ControlRequest,
+  Grant,
+  HistoryPage,
+  HolderFilter,
+  ParticipantInfo,
+  ParticipantSession,
+  SetOptions,
+  SharedStore,
+  StoreEvent,
+  StoreStatus,
+  StoredValue,
+} from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
@@ -118,9 +159,11 @@ export class FileStore implements SharedStore {
     await fs.mkdir(path.join(this.dir, 'ns'), { recursive: true, mode: 0o700 });
     await fs.mkdir(path.join(this.dir, 'presence'), { recursive: true, mode: 0o700 });
     const gitignore = path.join(this.dir, '.gitignore');
-    await fs.writeFile(gitignore, '# Session Coordinator shared state: never committed.\n*\n', { flag: 'wx', mode: 0o600 }).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EEXIST') throw e;
-    });
+    await fs
+      .writeFile(gitignore, '# Session Coordinator shared state: never committed.\n*\n', { flag: 'wx', mode: 0o600 })
+      .catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
     await fsyncDir(this.dir);
     // Proves the folder is writable now, not at the first write an agent makes.
     await this.heartbeat([]);
@@ -171,7 +214,8 @@ export class FileStore implements SharedStore {
     // Deleting from a namespace nobody wrote is a no-op (or a version conflict), never a new folder.
     const shard = await this.existingShard(namespace);
     if (!shard) {
-      if (options?.expectedVersion !== undefined && options.expectedVersion !== 0) throw versionConflict(namespace, key, options.expectedVersion, 0);
+      if (options?.expectedVersion !== undefined && options.expectedVersion !== 0)
+        throw versionConflict(namespace, key, options.expectedVersion, 0);
       return { deleted: false, version: 0 };
     }
     const change = await shard.write((s) => decideDelete(s, key, options), by);
@@ -195,12 +239,18 @@ export class FileStore implements SharedStore {
   }
 
   history(options: HistoryOptions): Promise<HistoryPage> {
-    return historyPage(options, () => this.namespaces(), async (n, afterSeq, limit) => (await this.existingShard(n))?.history(afterSeq, limit) ?? []);
+    return historyPage(
+      options,
+      () => this.namespaces(),
+      async (n, afterSeq, limit) => (await this.existingShard(n))?.history(afterSeq, limit) ?? [],
+    );
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
     let elsewhere: Claim[] = [];
-    const change = await (await this.claims()).write((s) => decideAcquire(s, resource, holder, ttlMs, Date.now(), options?.acrossWorktrees, (elsewhere = [])), holder);
+    const change = await (
+      await this.claims()
+    ).write((s) => decideAcquire(s, resource, holder, ttlMs, Date.now(), options?.acrossWorktrees, (elsewhere = [])), holder);
     this.deps.metrics.counter('claims.granted').inc();
     return { ...toClaim(change!.key, change!.value), ...(elsewhere.length ? { elsewhere } : {}) };
   }
@@ -232,13 +282,17 @@ export class FileStore implements SharedStore {
 
   async updateInbox(inbox: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(inbox);
-    const change = await (await this.shardByName(MESSAGES_NAMESPACE)).write((s) => decideUpdate(s, inbox, fn, this.quotaFor(s.namespace)), by);
+    const change = await (
+      await this.shardByName(MESSAGES_NAMESPACE)
+    ).write((s) => decideUpdate(s, inbox, fn, this.quotaFor(s.namespace)), by);
     return { value: change!.value, version: change!.version, updatedAt: change!.at, updatedBy: by };
   }
 
   async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
     const actor = { sessionId: 'person', clientName: request.requestedBy, participantId: this.participantId };
-    await (await this.shardByName(CONTROL_NAMESPACE)).write((s) => decideSet(s, `${request.action}:${request.sessionId}`, { ...request, at: Date.now() }), actor);
+    await (
+      await this.shardByName(CONTROL_NAMESPACE)
+    ).write((s) => decideSet(s, `${request.action}:${request.sessionId}`, { ...request, at: Date.now() }), actor);
   }
 
   async listClaims(prefix = ''): Promise<Claim[]> {
@@ -286,7 +340,8 @@ export class FileStore implements SharedStore {
 
   async participants(): Promise<ParticipantInfo[]> {
     const now = Date.now();
-    if (!this.presenceCache || now - this.presenceCache.at > this.options.heartbeatMs) this.presenceCache = { at: now, participants: await this.readParticipants() };
+    if (!this.presenceCache || now - this.presenceCache.at > this.options.heartbeatMs)
+      this.presenceCache = { at: now, participants: await this.readParticipants() };
     return this.presenceCache.participants.filter((p) => !this.isGone(p, now));
   }
 
@@ -306,7 +361,12 @@ export class FileStore implements SharedStore {
         namespaces.push({ name, keys: shard.keyCount, lastSeq: shard.lastSeq });
       } catch (e) {
         // One namespace a repository broke must not take the status (and the panel) of all the others.
-        namespaces.push({ name, keys: 0, lastSeq: 0, unreadable: isCoordinatorError(e) ? e.message : `cannot be read (${errorMessage(e)})` });
+        namespaces.push({
+          name,
+          keys: 0,
+          lastSeq: 0,
+          unreadable: isCoordinatorError(e) ? e.message : `cannot be read (${errorMessage(e)})`,
+        });
       }
     }
     return { kind: 'file', location: this.dir, degraded: false, namespaces, eventLogBytes };
@@ -329,7 +389,10 @@ export class FileStore implements SharedStore {
     // Our own file is never swept, so it is not read (a read, a parse and a check every second).
     const others = await this.readParticipants(this.participantId);
     // What was just read is what participants() answers until the next beat: one listing a beat, not two.
-    this.presenceCache = { at: now, participants: [participantEntry(this.participantId, this.deps.participant, this.startedAt, this.lastSessions), ...others] };
+    this.presenceCache = {
+      at: now,
+      participants: [participantEntry(this.participantId, this.deps.participant, this.startedAt, this.lastSessions), ...others],
+    };
     for (const p of others) {
       if (!this.isGone(p, now)) continue;
       // The id was checked against the file's own name and a strict alphabet: this names that file and no other.
@@ -434,13 +497,18 @@ export class FileStore implements SharedStore {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     shard = this.shards.get(name);
     if (shard) return shard;
-    shard = new Shard(dir, name, {
-      metrics: this.deps.metrics,
-      logger: this.deps.logger,
-      options: this.options,
-      nonce: this.nonce,
-      onChanges: (changes) => this.changed(name, changes),
-    }, this.opened);
+    shard = new Shard(
+      dir,
+      name,
+      {
+        metrics: this.deps.metrics,
+        logger: this.deps.logger,
+        options: this.options,
+        nonce: this.nonce,
+        onChanges: (changes) => this.changed(name, changes),
+      },
+      this.opened,
+    );
     this.shards.set(name, shard);
     const refresh = (): void => void shard!.refresh().catch((e) => this.deps.logger.warn(`Refreshing ${name}: ${errorMessage(e)}`));
     this.watchFolder(dir, (file) => {
@@ -466,7 +534,8 @@ export class FileStore implements SharedStore {
     }
     const now = Date.now();
     for (const change of changes) {
-      if (change.by.participantId !== this.participantId) this.deps.metrics.histogram('store.propagationMs').record(Math.max(0, now - change.at));
+      if (change.by.participantId !== this.participantId)
+        this.deps.metrics.histogram('store.propagationMs').record(Math.max(0, now - change.at));
       this.emit({ kind: 'change', change });
     }
   }

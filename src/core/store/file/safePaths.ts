@@ -16,7 +16,11 @@ export async function assertRealDirectory(dir: string): Promise<void> {
     throw e;
   }
   if (!stat.isDirectory() || stat.isSymbolicLink()) {
-    throw new CoordinatorError('UnsafeStorePath', `Refusing to use ${dir}: it is ${describe(stat)}, not a plain folder; remove it and the coordinator recreates it`, { path: dir });
+    throw new CoordinatorError(
+      'UnsafeStorePath',
+      `Refusing to use ${dir}: it is ${describe(stat)}, not a plain folder; remove it and the coordinator recreates it`,
+      { path: dir },
+    );
   }
 }
 

@@ -161,13 +161,23 @@ export class Shard {
         // The lock goes while our lines reach the disk: the next holder's append overlaps our fdatasync
         // (and its own fdatasync covers our lines too). Nobody is told of an outcome before both are done,
         // so a caller that goes on never finds the lock still held by its own write.
-        const [, syncError] = await Promise.all([release?.(), commit.durable?.then(() => undefined, (e: unknown) => e ?? new Error('fdatasync failed'))]);
+        const [, syncError] = await Promise.all([
+          release?.(),
+          commit.durable?.then(
+            () => undefined,
+            (e: unknown) => e ?? new Error('fdatasync failed'),
+          ),
+        ]);
         for (const settle of commit.settled) settle(syncError);
       }
       if (batch.length === 0) return;
       this.deps.metrics.counter('store.writeRetries').inc(batch.length);
       if (attempt >= 20) {
-        const error = new CoordinatorError('StoreUnavailable', `Could not apply a write to namespace ${this.namespace} after ${attempt + 1} attempts`, { namespace: this.namespace });
+        const error = new CoordinatorError(
+          'StoreUnavailable',
+          `Could not apply a write to namespace ${this.namespace} after ${attempt + 1} attempts`,
+          { namespace: this.namespace },
+        );
         for (const w of batch) w.reject(error);
         return;
       }
@@ -251,7 +261,16 @@ export class Shard {
       else if (outcome === undefined && this.state!.hasNonce(record.n)) {
         // Applied, but folded into a snapshot by a rotation we did not see happen.
         const entry = this.state!.entries.get(record.k)!;
-        change = { namespace: this.namespace, seq: this.state!.seq, key: record.k, op: record.op, version: entry.version, previousVersion: record.pv, at: entry.updatedAt, by: record.by };
+        change = {
+          namespace: this.namespace,
+          seq: this.state!.seq,
+          key: record.k,
+          op: record.op,
+          version: entry.version,
+          previousVersion: record.pv,
+          at: entry.updatedAt,
+          by: record.by,
+        };
       }
       if (change) {
         const applied = change;
@@ -414,7 +433,18 @@ export class Shard {
       const missed: ChangeEvent[] = [];
       for (const [key, e] of next.entries) {
         const before = previous.entries.get(key);
-        if ((before?.version ?? 0) < e.version) missed.push({ namespace: this.namespace, seq: next.seq, key, op: e.deleted ? 'delete' : 'set', ...(e.deleted ? {} : { value: e.value }), version: e.version, previousVersion: before?.version ?? 0, at: e.updatedAt, by: e.updatedBy });
+        if ((before?.version ?? 0) < e.version)
+          missed.push({
+            namespace: this.namespace,
+            seq: next.seq,
+            key,
+            op: e.deleted ? 'delete' : 'set',
+            ...(e.deleted ? {} : { value: e.value }),
+            version: e.version,
+            previousVersion: before?.version ?? 0,
+            at: e.updatedAt,
+            by: e.updatedBy,
+          });
       }
       if (missed.length) this.deps.onChanges(missed);
     }
@@ -526,9 +556,12 @@ export class Shard {
    */
   private async prune(current: number): Promise<void> {
     const o = this.deps.options;
-    const sizeOf = async (file: string): Promise<number | undefined> => (await fs.stat(path.join(this.dir, file)).catch(() => undefined))?.size;
+    const sizeOf = async (file: string): Promise<number | undefined> =>
+      (await fs.stat(path.join(this.dir, file)).catch(() => undefined))?.size;
     const gens = (await this.generations()).filter((g) => g < current).sort((a, b) => b - a);
-    const older = await Promise.all(gens.map(async (g) => ({ g, log: (await sizeOf(walName(g))) ?? 0, snapshot: await sizeOf(snapshotName(g)) })));
+    const older = await Promise.all(
+      gens.map(async (g) => ({ g, log: (await sizeOf(walName(g))) ?? 0, snapshot: await sizeOf(snapshotName(g)) })),
+    );
     const budget = Math.max(DISK_FACTOR * this.snapshotBytes, o.maxEventLogBytes + (o.backups + 1) * o.rotateBytes);
     const room = budget - this.snapshotBytes - this.rotateAt;
     const currentLog = (await this.wal!.stat()).size;
@@ -642,7 +675,10 @@ export class Shard {
       const base = (await this.readWal(oldest, true)).header?.baseSeq ?? 0;
       state = new ShardState(this.namespace, oldest, base, base);
       from = oldest;
-      if (oldest !== 1) this.deps.logger.error(`Namespace ${this.namespace}: no valid snapshot left; rebuilt from the logs kept, which start at generation ${oldest}`);
+      if (oldest !== 1)
+        this.deps.logger.error(
+          `Namespace ${this.namespace}: no valid snapshot left; rebuilt from the logs kept, which start at generation ${oldest}`,
+        );
     }
     for (let g = from; g < generation; g++) await this.replay(state, g);
     state.generation = generation;
@@ -662,4 +698,3 @@ export function newNonce(prefix: string): () => string {
   const base = `${prefix}-${randomBytes(3).toString('hex')}`;
   return () => `${base}-${(n++).toString(36)}`;
 }
-

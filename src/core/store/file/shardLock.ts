@@ -65,7 +65,11 @@ export class ShardLock {
         this.metrics.counter('store.lock.busy').inc();
         if (Date.now() > deadline) {
           this.metrics.counter('store.lock.timeouts').inc();
-          throw new CoordinatorError('LockTimeout', `Waited ${this.options.timeoutMs} ms for the lock on ${this.dir}; another process holds it`, { path: this.dir });
+          throw new CoordinatorError(
+            'LockTimeout',
+            `Waited ${this.options.timeoutMs} ms for the lock on ${this.dir}; another process holds it`,
+            { path: this.dir },
+          );
         }
         // 2-10 ms: shorter tries cost every waiting process a mkdir and a stat each time, for nothing (measured in the
         // store bench: waking waiters on the lock folder's watch events tripled those tries and cost more than it saved).

@@ -97,7 +97,14 @@ export class ShardState {
 
   /** What apply(r) changes, so a write whose append did not land as assumed can take it back. */
   undoFor(r: WalRecord): Undo {
-    return { key: r.k, entry: this.entries.get(r.k), nonce: r.n, liveBytes: this.liveBytes, seq: this.seq, oldestNonce: this.nonces.size >= RECENT_NONCES ? (this.nonces.values().next().value as string) : undefined };
+    return {
+      key: r.k,
+      entry: this.entries.get(r.k),
+      nonce: r.n,
+      liveBytes: this.liveBytes,
+      seq: this.seq,
+      oldestNonce: this.nonces.size >= RECENT_NONCES ? (this.nonces.values().next().value as string) : undefined,
+    };
   }
 
   undo(u: Undo): void {
@@ -120,7 +127,13 @@ export class ShardState {
     if (previous && !previous.deleted) this.liveBytes -= entryBytes(r.k, previous.value);
     if (r.op === 'set') this.liveBytes += entryBytes(r.k, r.v);
     // Deletes keep a tombstone so versions never go back: no ABA for compare-and-set.
-    this.entries.set(r.k, { value: r.op === 'set' ? r.v : null, version, updatedAt: r.at, updatedBy: r.by, ...(r.op === 'delete' ? { deleted: true } : {}) });
+    this.entries.set(r.k, {
+      value: r.op === 'set' ? r.v : null,
+      version,
+      updatedAt: r.at,
+      updatedBy: r.by,
+      ...(r.op === 'delete' ? { deleted: true } : {}),
+    });
     this.nonces.add(r.n);
     if (this.nonces.size > RECENT_NONCES) this.nonces.delete(this.nonces.values().next().value as string);
     this.seq++;
@@ -148,7 +161,14 @@ export function isSnapshotBody(value: unknown, namespace: string, generation: nu
   if (!Array.isArray(s.recentNonces) || typeof s.entries !== 'object' || s.entries === null || Array.isArray(s.entries)) return false;
   for (const e of Object.values(s.entries as Record<string, unknown>)) {
     const entry = e as Record<string, unknown> | null;
-    if (!entry || !Number.isInteger(entry.version) || (entry.version as number) < 1 || typeof entry.updatedAt !== 'number' || typeof entry.updatedBy !== 'object') return false;
+    if (
+      !entry ||
+      !Number.isInteger(entry.version) ||
+      (entry.version as number) < 1 ||
+      typeof entry.updatedAt !== 'number' ||
+      typeof entry.updatedBy !== 'object'
+    )
+      return false;
   }
   return true;
 }

@@ -22,7 +22,9 @@ export interface StoreLocation {
  */
 export async function storeLocation(projectRoot: string): Promise<StoreLocation> {
   const layout = await findGitLayout(projectRoot);
-  return layout ? { anchor: layout.commonDir, dir: path.join(layout.commonDir, GIT_STORE_FOLDER) } : { anchor: projectRoot, dir: path.join(projectRoot, STORE_FOLDER) };
+  return layout
+    ? { anchor: layout.commonDir, dir: path.join(layout.commonDir, GIT_STORE_FOLDER) }
+    : { anchor: projectRoot, dir: path.join(projectRoot, STORE_FOLDER) };
 }
 
 /** `<store>/ns/<namespace>`: one shard. */

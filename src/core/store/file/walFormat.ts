@@ -28,7 +28,15 @@ export function decodeLine(line: string): unknown {
 export function isRecord(v: unknown): v is WalRecord {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
-  return typeof r.n === 'string' && (r.after === undefined || typeof r.after === 'string') && (r.op === 'set' || r.op === 'delete') && typeof r.k === 'string' && Number.isInteger(r.pv) && typeof r.at === 'number' && typeof r.by === 'object';
+  return (
+    typeof r.n === 'string' &&
+    (r.after === undefined || typeof r.after === 'string') &&
+    (r.op === 'set' || r.op === 'delete') &&
+    typeof r.k === 'string' &&
+    Number.isInteger(r.pv) &&
+    typeof r.at === 'number' &&
+    typeof r.by === 'object'
+  );
 }
 
 export function isHeader(v: unknown): v is WalHeader {

@@ -16,7 +16,11 @@ const MAX_PROJECT_ID = 200;
 /** A configured id: printable, no whitespace, no braces (they delimit the cluster hash tag of every key). */
 export function validateProjectId(id: string): string {
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_PROJECT_ID || /[\s{}\u0000-\u001f\u007f]/.test(id)) {
-    throw new CoordinatorError('InvalidArgument', `Project id ${JSON.stringify(id)} is not valid: use 1-${MAX_PROJECT_ID} printable characters without spaces or braces`, { projectId: id });
+    throw new CoordinatorError(
+      'InvalidArgument',
+      `Project id ${JSON.stringify(id)} is not valid: use 1-${MAX_PROJECT_ID} printable characters without spaces or braces`,
+      { projectId: id },
+    );
   }
   return id;
 }
@@ -94,7 +98,8 @@ export async function projectIdFor(root: string): Promise<string> {
   // Every worktree of a repository reads the one config in its common folder.
   const origin = originFromGitConfig(await fs.readFile(path.join(layout.commonDir, 'config'), 'utf8').catch(() => ''));
   // Without an origin the repository is its common folder: still one project for all its worktrees.
-  const repoName = path.basename(layout.commonDir) === '.git' ? path.basename(path.dirname(layout.commonDir)) : path.basename(layout.commonDir, '.git');
+  const repoName =
+    path.basename(layout.commonDir) === '.git' ? path.basename(path.dirname(layout.commonDir)) : path.basename(layout.commonDir, '.git');
   const id = (origin ? normalizeOriginUrl(origin) : undefined) ?? folderId(repoName, layout.commonDir);
   const sub = path.relative(layout.worktree, real).split(path.sep).join('/');
   return sanitize(sub ? `${id}:${sub}` : id);

@@ -95,7 +95,8 @@ export class RedisChangeFeed {
       return;
     }
     this.lastSeen.set(change.namespace, change.seq);
-    if (live && change.by.participantId !== this.deps.participantId) this.deps.metrics.histogram('store.propagationMs').record(Math.max(0, Date.now() - change.at));
+    if (live && change.by.participantId !== this.deps.participantId)
+      this.deps.metrics.histogram('store.propagationMs').record(Math.max(0, Date.now() - change.at));
     this.deps.emit(change.namespace === MESSAGES_NAMESPACE ? { kind: 'inbox', inbox: change.key } : { kind: 'change', change });
   }
 }

@@ -58,7 +58,10 @@ export class RedisPresence {
     const sessionsJson = JSON.stringify(sessions);
     const announce = sessionsJson !== this.lastPublishedSessions;
     await deps.run('presence', async () => {
-      const tx = deps.main.multi().set(deps.keys.presence(deps.participantId), json, 'PX', deps.goneAfterMs).hset(deps.keys.participants, deps.participantId, json);
+      const tx = deps.main
+        .multi()
+        .set(deps.keys.presence(deps.participantId), json, 'PX', deps.goneAfterMs)
+        .hset(deps.keys.participants, deps.participantId, json);
       if (announce) tx.publish(deps.keys.channel, PRESENCE_NOTE);
       const results = await tx.exec();
       const failed = results?.find(([e]) => e);
@@ -108,7 +111,9 @@ export class RedisPresence {
       const released = await deps.releaseClaimsOf({ participantId: id });
       await deps.main.publish(deps.keys.channel, PRESENCE_NOTE);
       deps.metrics.counter('presence.gone').inc();
-      deps.logger.info(`Participant ${last ? `${last.label} (pid ${last.pid} on ${last.host})` : id} is gone; released ${released} claim(s)`);
+      deps.logger.info(
+        `Participant ${last ? `${last.label} (pid ${last.pid} on ${last.host})` : id} is gone; released ${released} claim(s)`,
+      );
     }
   }
 }

@@ -10,8 +10,33 @@ import { claimConflict, claimKey, holderKey, notTheHolder } from '../rules/claim
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { checkValue, MESSAGES_NAMESPACE, otherWorktree, toClaim, versionConflict } from '../rules/decisions.js';
-import { DEFAULT_MAX_NAMESPACE_BYTES, DEFAULT_MAX_NAMESPACES, DEFAULT_MAX_STORE_BYTES, tooManyBytes, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../rules/limits.js';
-import type { AcrossWorktrees, Actor, ChangeEvent, Claim, ControlRequest, Grant, HistoryPage, HolderFilter, ParticipantInfo, ParticipantSession, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from '../sharedStore.js';
+import {
+  DEFAULT_MAX_NAMESPACE_BYTES,
+  DEFAULT_MAX_NAMESPACES,
+  DEFAULT_MAX_STORE_BYTES,
+  tooManyBytes,
+  tooManyNamespaces,
+  validateKey,
+  validateNamespace,
+  type StoreQuotas,
+} from '../rules/limits.js';
+import type {
+  AcrossWorktrees,
+  Actor,
+  ChangeEvent,
+  Claim,
+  ControlRequest,
+  Grant,
+  HistoryPage,
+  HolderFilter,
+  ParticipantInfo,
+  ParticipantSession,
+  SetOptions,
+  SharedStore,
+  StoreEvent,
+  StoreStatus,
+  StoredValue,
+} from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
 import { RedisPresence } from './redisPresence.js';
@@ -57,7 +82,6 @@ export interface RedisStoreDeps {
   logger: Logger;
   options?: Partial<RedisStoreOptions>;
 }
-
 
 /** ioredis' refusal of a command it did not send (no offline queue, socket not writable). */
 const NOT_SENT = /Stream isn't writeable|enableOfflineQueue/;
@@ -225,10 +249,17 @@ export class RedisStore implements SharedStore {
   }
 
   private async start(): Promise<void> {
-    const synced = await within(this.firstSynced.then(() => true), this.options.connectWaitMs, false);
+    const synced = await within(
+      this.firstSynced.then(() => true),
+      this.options.connectWaitMs,
+      false,
+    );
     if (this.fatal) throw new CoordinatorError('StoreUnavailable', this.fatal, { location: this.location });
     if (synced) await this.heartbeat([]);
-    else this.deps.logger.warn(`Redis at ${this.target} is not reachable yet (${this.lastError}); the shared store is degraded and keeps retrying`);
+    else
+      this.deps.logger.warn(
+        `Redis at ${this.target} is not reachable yet (${this.lastError}); the shared store is degraded and keeps retrying`,
+      );
     this.every(this.options.heartbeatMs, () => this.presence.beat());
     const m = this.deps.metrics;
     m.gauge('store.redis.connected', () => (this.connected ? 1 : 0));
@@ -317,12 +348,26 @@ export class RedisStore implements SharedStore {
   }
 
   history(options: HistoryOptions): Promise<HistoryPage> {
-    return historyPage(options, () => this.namespaces(), (n, afterSeq, limit) => this.readLog(n, afterSeq, limit));
+    return historyPage(
+      options,
+      () => this.namespaces(),
+      (n, afterSeq, limit) => this.readLog(n, afterSeq, limit),
+    );
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
     const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scAcquire(this.keys.claims, this.keys.claimVersions, resource, JSON.stringify(holder), holderKey(holder), this.ttl(ttlMs), this.keys.channel, holder.checkout ?? '', options?.acrossWorktrees ?? 'refuse'),
+      this.main.scAcquire(
+        this.keys.claims,
+        this.keys.claimVersions,
+        resource,
+        JSON.stringify(holder),
+        holderKey(holder),
+        this.ttl(ttlMs),
+        this.keys.channel,
+        holder.checkout ?? '',
+        options?.acrossWorktrees ?? 'refuse',
+      ),
     );
     if (r[0] === 'conflict') throw claimConflict(resource, toClaim(String(r[1]), JSON.parse(String(r[2]))));
     this.deps.metrics.counter('claims.granted').inc();
@@ -361,7 +406,17 @@ export class RedisStore implements SharedStore {
     if ((to.checkout ?? '') !== (by.checkout ?? '')) throw otherWorktree(resource, to);
     const key = claimKey(by.checkout, resource);
     const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scTransfer(this.keys.claims, this.keys.claimVersions, key, fencingToken, holderKey(by), JSON.stringify(to), holderKey(to), this.ttl(ttlMs), this.keys.channel),
+      this.main.scTransfer(
+        this.keys.claims,
+        this.keys.claimVersions,
+        key,
+        fencingToken,
+        holderKey(by),
+        JSON.stringify(to),
+        holderKey(to),
+        this.ttl(ttlMs),
+        this.keys.channel,
+      ),
     );
     if (r[0] === 'ok') {
       this.deps.metrics.counter('store.writes').inc();
@@ -375,7 +430,14 @@ export class RedisStore implements SharedStore {
   async releaseClaimsOf(holder: HolderFilter): Promise<number> {
     if (holder.sessionId === undefined && holder.participantId === undefined && holder.agentKey === undefined) return 0;
     const released = await this.run('write', 'the claims of a holder', () =>
-      this.main.scReleaseOf(this.keys.claims, this.keys.claimVersions, holder.sessionId ?? '', holder.participantId ?? '', this.keys.channel, holder.agentKey ?? ''),
+      this.main.scReleaseOf(
+        this.keys.claims,
+        this.keys.claimVersions,
+        holder.sessionId ?? '',
+        holder.participantId ?? '',
+        this.keys.channel,
+        holder.agentKey ?? '',
+      ),
     );
     if (released) this.deps.metrics.counter('claims.releasedOnEnd').inc(released);
     return released;
@@ -383,7 +445,9 @@ export class RedisStore implements SharedStore {
 
   async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
     const full: ControlRequest = { ...request, at: Date.now() };
-    await this.run('write', 'a control request', () => this.main.publish(this.keys.channel, encodeNotification({ kind: 'control', request: full })));
+    await this.run('write', 'a control request', () =>
+      this.main.publish(this.keys.channel, encodeNotification({ kind: 'control', request: full })),
+    );
   }
 
   heartbeat(sessions: readonly ParticipantSession[]): Promise<void> {
@@ -428,11 +492,25 @@ export class RedisStore implements SharedStore {
     await this.background.dispose();
     if (this.main.status === 'ready') {
       // Leave at once rather than when the key expires; best effort, and never waits long.
-      const leave = this.main.multi().del(this.keys.presence(this.participantId)).hdel(this.keys.participants, this.participantId).publish(this.keys.channel, PRESENCE_NOTE).exec();
-      await within(leave.catch(() => undefined), 1000, undefined);
+      const leave = this.main
+        .multi()
+        .del(this.keys.presence(this.participantId))
+        .hdel(this.keys.participants, this.participantId)
+        .publish(this.keys.channel, PRESENCE_NOTE)
+        .exec();
+      await within(
+        leave.catch(() => undefined),
+        1000,
+        undefined,
+      );
     }
     for (const client of [this.sub, this.main]) {
-      if (client.status === 'ready') await within(client.quit().catch(() => undefined), 1000, undefined);
+      if (client.status === 'ready')
+        await within(
+          client.quit().catch(() => undefined),
+          1000,
+          undefined,
+        );
       client.disconnect();
     }
     this.events.dispose();
@@ -442,10 +520,37 @@ export class RedisStore implements SharedStore {
     return Math.max(1, Math.round(ttlMs));
   }
 
-  private async write(ns: string, key: string, op: 'set' | 'delete', mode: 'none' | 'visible' | 'raw', expected: number, valueJson: string, by: Actor): Promise<[string, number?, number?, number?]> {
+  private async write(
+    ns: string,
+    key: string,
+    op: 'set' | 'delete',
+    mode: 'none' | 'visible' | 'raw',
+    expected: number,
+    valueJson: string,
+    by: Actor,
+  ): Promise<[string, number?, number?, number?]> {
     const k = this.keys;
     const r = await this.run('write', `${ns}/${key}`, () =>
-      this.main.scWrite(k.kv(ns), k.log(ns), k.meta, k.namespaces, ns, key, op, mode, expected, JSON.stringify(key), valueJson, JSON.stringify(by), JSON.stringify(ns), this.options.maxEventLogBytes, k.channel, this.options.maxNamespaces, this.options.maxNamespaceBytes, this.options.maxStoreBytes),
+      this.main.scWrite(
+        k.kv(ns),
+        k.log(ns),
+        k.meta,
+        k.namespaces,
+        ns,
+        key,
+        op,
+        mode,
+        expected,
+        JSON.stringify(key),
+        valueJson,
+        JSON.stringify(by),
+        JSON.stringify(ns),
+        this.options.maxEventLogBytes,
+        k.channel,
+        this.options.maxNamespaces,
+        this.options.maxNamespaceBytes,
+        this.options.maxStoreBytes,
+      ),
     );
     if (r[0] === 'quota') throw tooManyNamespaces(ns, Number(r[1]), this.options.maxNamespaces);
     if (r[0] === 'bytes') {
@@ -456,9 +561,24 @@ export class RedisStore implements SharedStore {
     return r;
   }
 
-  private async endClaim(resource: string, fencingToken: number, by: Actor | undefined, action: 'renew' | 'release', ttlMs: number): Promise<string> {
+  private async endClaim(
+    resource: string,
+    fencingToken: number,
+    by: Actor | undefined,
+    action: 'renew' | 'release',
+    ttlMs: number,
+  ): Promise<string> {
     const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scEndClaim(this.keys.claims, this.keys.claimVersions, resource, fencingToken, by ? holderKey(by) : '', action, this.ttl(ttlMs), this.keys.channel),
+      this.main.scEndClaim(
+        this.keys.claims,
+        this.keys.claimVersions,
+        resource,
+        fencingToken,
+        by ? holderKey(by) : '',
+        action,
+        this.ttl(ttlMs),
+        this.keys.channel,
+      ),
     );
     if (r[0] === 'ok') {
       this.deps.metrics.counter('store.writes').inc();
@@ -470,15 +590,25 @@ export class RedisStore implements SharedStore {
   /** Why a renew, release or transfer script refused: the same errors as decisions.ts heldClaim(). */
   private refusedEnd(resource: string, fencingToken: number, r: [string, (string | number)?, ...unknown[]]): never {
     if (r[0] === 'stale') {
-      throw new CoordinatorError('StaleFencingToken', `Fencing token ${fencingToken} for ${resource} is older than the current grant (${r[1]}); your claim was lost and re-granted`, { resource, fencingToken, currentToken: Number(r[1]) });
+      throw new CoordinatorError(
+        'StaleFencingToken',
+        `Fencing token ${fencingToken} for ${resource} is older than the current grant (${r[1]}); your claim was lost and re-granted`,
+        { resource, fencingToken, currentToken: Number(r[1]) },
+      );
     }
     if (r[0] === 'notowner') throw notTheHolder(resource, fencingToken, toClaim(resource, JSON.parse(String(r[1]))));
-    throw new CoordinatorError('ClaimNotHeld', `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`, { resource, fencingToken });
+    throw new CoordinatorError(
+      'ClaimNotHeld',
+      `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`,
+      { resource, fencingToken },
+    );
   }
 
   /** Records of one namespace with seq > afterSeq, oldest first. */
   private async readLog(ns: string, afterSeq: number, limit: number): Promise<ChangeEvent[]> {
-    const entries = await this.run('read', `the event log of ${ns}`, () => this.main.xrange(this.keys.log(ns), `${afterSeq + 1}-0`, '+', 'COUNT', limit));
+    const entries = await this.run('read', `the event log of ${ns}`, () =>
+      this.main.xrange(this.keys.log(ns), `${afterSeq + 1}-0`, '+', 'COUNT', limit),
+    );
     return entries.map(([, fields]) => JSON.parse(fields[1]!) as ChangeEvent);
   }
 
@@ -519,16 +649,19 @@ export class RedisStore implements SharedStore {
   private unavailableReason(): string {
     if (this.fatal) return this.fatal;
     const since = this.downSince ? ` since ${new Date(this.downSince).toISOString()}` : '';
-    if (this.main.status === 'ready') return `change notifications from Redis at ${this.target} are interrupted${since} (${this.lastError}); reconnecting, missed changes are read back from the event log`;
+    if (this.main.status === 'ready')
+      return `change notifications from Redis at ${this.target} are interrupted${since} (${this.lastError}); reconnecting, missed changes are read back from the event log`;
     return `Redis at ${this.target} is unreachable${since} (${this.lastError}); reconnecting with backoff, reads and writes are refused until it is back`;
   }
 
   private updateConnected(): void {
-    const now = !this.disposed && this.main.status === 'ready' && this.sub.status === 'ready' && this.subscribed && this.initialized && !this.fatal;
+    const now =
+      !this.disposed && this.main.status === 'ready' && this.sub.status === 'ready' && this.subscribed && this.initialized && !this.fatal;
     if (now === this.connected) return;
     this.connected = now;
     if (now) {
-      if (this.downSince !== undefined && this.everConnected) this.deps.logger.info(`Redis at ${this.target} is back after ${Date.now() - this.downSince} ms`);
+      if (this.downSince !== undefined && this.everConnected)
+        this.deps.logger.info(`Redis at ${this.target} is back after ${Date.now() - this.downSince} ms`);
       this.downSince = undefined;
       this.everConnected = true;
     } else {

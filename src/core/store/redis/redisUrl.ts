@@ -24,11 +24,19 @@ export function parseRedisUrl(url: string): RedisTarget {
   try {
     parsed = new URL(url.trim());
   } catch {
-    throw new CoordinatorError('InvalidArgument', `Store URL ${redactRedisUrl(url)} is not a URL; use redis://[:password@]host:port/db or rediss://... for TLS`, { url: redactRedisUrl(url) });
+    throw new CoordinatorError(
+      'InvalidArgument',
+      `Store URL ${redactRedisUrl(url)} is not a URL; use redis://[:password@]host:port/db or rediss://... for TLS`,
+      { url: redactRedisUrl(url) },
+    );
   }
   const protocol = parsed.protocol.toLowerCase();
   if (protocol !== 'redis:' && protocol !== 'rediss:') {
-    throw new CoordinatorError('InvalidArgument', `Store URL ${redactRedisUrl(url)} is not a Redis URL; use redis://host:port/db or rediss://host:port/db`, { url: redactRedisUrl(url) });
+    throw new CoordinatorError(
+      'InvalidArgument',
+      `Store URL ${redactRedisUrl(url)} is not a Redis URL; use redis://host:port/db or rediss://host:port/db`,
+      { url: redactRedisUrl(url) },
+    );
   }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!host) throw new CoordinatorError('InvalidArgument', `Store URL ${redactRedisUrl(url)} names no host`, { url: redactRedisUrl(url) });
@@ -36,7 +44,9 @@ export function parseRedisUrl(url: string): RedisTarget {
   const dbText = parsed.pathname.replace(/^\/+|\/+$/g, '');
   const db = dbText === '' ? 0 : Number(dbText);
   if (!Number.isInteger(db) || db < 0 || !/^\d*$/.test(dbText)) {
-    throw new CoordinatorError('InvalidArgument', `Store URL ${redactRedisUrl(url)}: the database must be a number (redis://host:port/0)`, { url: redactRedisUrl(url) });
+    throw new CoordinatorError('InvalidArgument', `Store URL ${redactRedisUrl(url)}: the database must be a number (redis://host:port/0)`, {
+      url: redactRedisUrl(url),
+    });
   }
   const username = parsed.username ? decodeURIComponent(parsed.username) : undefined;
   const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;

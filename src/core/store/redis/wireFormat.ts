@@ -80,7 +80,8 @@ export function toStored(e: ParsedEntry): StoredValue | undefined {
 }
 
 /** A pub/sub notification on the project's channel. */
-export type Notification = { kind: 'change'; change: ChangeEvent } | { kind: 'claims' } | { kind: 'presence' } | { kind: 'control'; request: ControlRequest };
+export type Notification =
+  { kind: 'change'; change: ChangeEvent } | { kind: 'claims' } | { kind: 'presence' } | { kind: 'control'; request: ControlRequest };
 
 /** The presence notification: someone came, went or changed its sessions. */
 export const PRESENCE_NOTE = 'p';

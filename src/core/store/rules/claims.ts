@@ -19,7 +19,10 @@ export function pathResource(projectRoot: string, absolute: string): string | un
 
 /** `held` covers `resource`: the same, or a folder above it. */
 export function covers(held: string, resource: string): boolean {
-  return held === resource || (!held.startsWith(TASK_PREFIX) && !resource.startsWith(TASK_PREFIX) && (held === '.' || resource.startsWith(`${held}/`)));
+  return (
+    held === resource ||
+    (!held.startsWith(TASK_PREFIX) && !resource.startsWith(TASK_PREFIX) && (held === '.' || resource.startsWith(`${held}/`)))
+  );
 }
 
 /**
@@ -78,11 +81,15 @@ export function describeConflict(resource: string, claim: Claim): string {
 }
 
 export function claimConflict(resource: string, claim: Claim): CoordinatorError {
-  return new CoordinatorError('ClaimConflict', `${describeConflict(resource, claim)}; wait for it to be released or work on something else`, {
-    resource,
-    heldResource: claim.resource,
-    ...holderContext(claim),
-  });
+  return new CoordinatorError(
+    'ClaimConflict',
+    `${describeConflict(resource, claim)}; wait for it to be released or work on something else`,
+    {
+      resource,
+      heldResource: claim.resource,
+      ...holderContext(claim),
+    },
+  );
 }
 
 export function notTheHolder(resource: string, fencingToken: number, claim: Claim): CoordinatorError {
@@ -95,7 +102,10 @@ export function notTheHolder(resource: string, fencingToken: number, claim: Clai
 
 /** What the model is told when the file it edits is also claimed in another worktree (issue 17, "warn"). */
 export function alsoChangedElsewhere(claims: readonly Claim[]): string {
-  const lines = claims.map((c) => `- ${c.resource}: ${describeHolder(c.holder)}${c.holder.worktree ? '' : c.checkout ? ` in ${c.checkout}` : ''}, until ${new Date(c.expiresAt).toISOString()}`);
+  const lines = claims.map(
+    (c) =>
+      `- ${c.resource}: ${describeHolder(c.holder)}${c.holder.worktree ? '' : c.checkout ? ` in ${c.checkout}` : ''}, until ${new Date(c.expiresAt).toISOString()}`,
+  );
   return `Session Coordinator: another worktree of this repository is changing what you edit; your changes will meet at merge time. Coordinate with message_send, or work on something else:\n${lines.join('\n')}`;
 }
 
@@ -116,7 +126,12 @@ export function worktreeOverlaps(claims: readonly Claim[]): WorktreeOverlap[] {
     if (!c.checkout) continue;
     const others = claims.filter((o) => o.checkout && o.checkout !== c.checkout && overlaps(o.resource, c.resource));
     if (others.length === 0 || out.has(c.resource)) continue;
-    const entry = (x: Claim): WorktreeOverlap['worktrees'][number] => ({ checkout: x.checkout!, ...(x.holder.worktree ? { worktree: x.holder.worktree } : {}), holder: describeHolder(x.holder), resource: x.resource });
+    const entry = (x: Claim): WorktreeOverlap['worktrees'][number] => ({
+      checkout: x.checkout!,
+      ...(x.holder.worktree ? { worktree: x.holder.worktree } : {}),
+      holder: describeHolder(x.holder),
+      resource: x.resource,
+    });
     out.set(c.resource, { resource: c.resource, worktrees: [c, ...others].map(entry) });
   }
   return [...out.values()].sort((a, b) => a.resource.localeCompare(b.resource));

@@ -19,7 +19,8 @@ export const MESSAGES_NAMESPACE = '_messages';
 /** Versions as agents see them: an absent or deleted key is at version 0. */
 function checkExpected(state: ShardState, key: string, options: SetOptions | undefined): number {
   const visible = state.live(key) ? state.versionOf(key) : 0;
-  if (options?.expectedVersion !== undefined && options.expectedVersion !== visible) throw versionConflict(state.namespace, key, options.expectedVersion, visible);
+  if (options?.expectedVersion !== undefined && options.expectedVersion !== visible)
+    throw versionConflict(state.namespace, key, options.expectedVersion, visible);
   return state.versionOf(key);
 }
 
@@ -34,7 +35,12 @@ export function versionConflict(namespace: string, key: string, expectedVersion:
 export function checkValue(value: unknown, key: string): void {
   if (value === undefined) throw new CoordinatorError('InvalidArgument', `A value is required for ${key}`, { key });
   const size = Buffer.byteLength(JSON.stringify(value));
-  if (size > MAX_VALUE_BYTES) throw new CoordinatorError('ValueTooLarge', `The value for ${key} is ${size} bytes; the limit is ${MAX_VALUE_BYTES}`, { key, size, limit: MAX_VALUE_BYTES });
+  if (size > MAX_VALUE_BYTES)
+    throw new CoordinatorError('ValueTooLarge', `The value for ${key} is ${size} bytes; the limit is ${MAX_VALUE_BYTES}`, {
+      key,
+      size,
+      limit: MAX_VALUE_BYTES,
+    });
 }
 
 /** The byte quotas a write is checked against; `elsewhere`: what the store's other namespaces hold. */
@@ -63,7 +69,12 @@ export function decideSet(state: ShardState, key: string, value: unknown, option
   return { record: { op: 'set', k: key, v: value, pv } };
 }
 
-export function decideUpdate(state: ShardState, key: string, fn: (current: StoredValue | undefined) => unknown, quota?: ByteQuota): Decision {
+export function decideUpdate(
+  state: ShardState,
+  key: string,
+  fn: (current: StoredValue | undefined) => unknown,
+  quota?: ByteQuota,
+): Decision {
   const next = fn(state.live(key));
   checkValue(next, key);
   checkBytes(state, key, next, quota);
@@ -89,7 +100,15 @@ export function liveClaims(state: ShardState, now: number): Claim[] {
  * `elsewhere` collects, under `warn`, the overlapping claims of other
  * worktrees; under `refuse` they conflict like claims of the same checkout.
  */
-export function decideAcquire(state: ShardState, resource: string, holder: Actor, ttlMs: number, now: number, across: AcrossWorktrees = 'refuse', elsewhere: Claim[] = []): Decision {
+export function decideAcquire(
+  state: ShardState,
+  resource: string,
+  holder: Actor,
+  ttlMs: number,
+  now: number,
+  across: AcrossWorktrees = 'refuse',
+  elsewhere: Claim[] = [],
+): Decision {
   for (const claim of liveClaims(state, now)) {
     if (sameHolder(claim.holder, holder) || !overlaps(resource, claim.resource)) continue;
     if ((claim.checkout ?? '') === (holder.checkout ?? '') || across === 'refuse') throw claimConflict(resource, claim);
@@ -106,10 +125,18 @@ function heldClaim(state: ShardState, key: string, fencingToken: number, now: nu
   const entry = state.live(key);
   const claim = entry ? toClaim(key, entry.value) : undefined;
   if (claim && fencingToken < claim.fencingToken) {
-    throw new CoordinatorError('StaleFencingToken', `Fencing token ${fencingToken} for ${resource} is older than the current grant (${claim.fencingToken}); your claim was lost and re-granted`, { resource, fencingToken, currentToken: claim.fencingToken });
+    throw new CoordinatorError(
+      'StaleFencingToken',
+      `Fencing token ${fencingToken} for ${resource} is older than the current grant (${claim.fencingToken}); your claim was lost and re-granted`,
+      { resource, fencingToken, currentToken: claim.fencingToken },
+    );
   }
   if (!claim || claim.fencingToken !== fencingToken || claim.expiresAt <= now) {
-    throw new CoordinatorError('ClaimNotHeld', `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`, { resource, fencingToken });
+    throw new CoordinatorError(
+      'ClaimNotHeld',
+      `You do not hold ${resource} with fencing token ${fencingToken} (it expired or was released); acquire it again`,
+      { resource, fencingToken },
+    );
   }
   // A token is visible to everyone (claim_list): it proves the grant, not who may end it.
   if (by && !sameHolder(claim.holder, by)) throw notTheHolder(resource, fencingToken, claim);
@@ -128,13 +155,27 @@ export function decideRenew(state: ShardState, resource: string, fencingToken: n
  * larger fencing token, so a write fenced by the old one is refused. Refused
  * when the recipient would overlap what a third holder has.
  */
-export function decideTransfer(state: ShardState, resource: string, fencingToken: number, to: Actor, ttlMs: number, now: number, by: Actor): Decision {
+export function decideTransfer(
+  state: ShardState,
+  resource: string,
+  fencingToken: number,
+  to: Actor,
+  ttlMs: number,
+  now: number,
+  by: Actor,
+): Decision {
   // The recipient's worktree first: the Redis script is told only of one checkout.
   if ((to.checkout ?? '') !== (by.checkout ?? '')) throw otherWorktree(resource, to);
   const key = claimKey(by.checkout, resource);
   heldClaim(state, key, fencingToken, now, by);
   for (const claim of liveClaims(state, now)) {
-    if ((claim.checkout ?? '') === (by.checkout ?? '') && claim.resource !== resource && !sameHolder(claim.holder, to) && overlaps(resource, claim.resource)) throw claimConflict(resource, claim);
+    if (
+      (claim.checkout ?? '') === (by.checkout ?? '') &&
+      claim.resource !== resource &&
+      !sameHolder(claim.holder, to) &&
+      overlaps(resource, claim.resource)
+    )
+      throw claimConflict(resource, claim);
   }
   const pv = state.versionOf(key);
   const value: Omit<Claim, 'resource'> = { holder: to, fencingToken: pv + 1, acquiredAt: now, expiresAt: now + ttlMs };
@@ -150,7 +191,14 @@ export function otherWorktree(resource: string, to: Actor): CoordinatorError {
 }
 
 /** `by` undefined: a revocation by a person, checked against the token only, in the checkout they saw. */
-export function decideRelease(state: ShardState, resource: string, fencingToken: number, now: number, by: Actor | undefined, checkout?: string): Decision {
+export function decideRelease(
+  state: ShardState,
+  resource: string,
+  fencingToken: number,
+  now: number,
+  by: Actor | undefined,
+  checkout?: string,
+): Decision {
   const key = claimKey(by ? by.checkout : checkout, resource);
   heldClaim(state, key, fencingToken, now, by);
   return { record: { op: 'delete', k: key, pv: state.versionOf(key) } };

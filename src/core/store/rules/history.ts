@@ -33,11 +33,16 @@ function decodeCursor(cursor: string | undefined): Record<string, number> {
   if (!cursor) return {};
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof parsed === 'object' && parsed !== null && Object.values(parsed).every((v) => Number.isInteger(v))) return parsed as Record<string, number>;
+    if (typeof parsed === 'object' && parsed !== null && Object.values(parsed).every((v) => Number.isInteger(v)))
+      return parsed as Record<string, number>;
   } catch {
     // Reported below.
   }
-  throw new CoordinatorError('InvalidArgument', 'That history cursor is not one this coordinator issued; pass the nextCursor of a previous page, or none to start from the oldest record', { cursor });
+  throw new CoordinatorError(
+    'InvalidArgument',
+    'That history cursor is not one this coordinator issued; pass the nextCursor of a previous page, or none to start from the oldest record',
+    { cursor },
+  );
 }
 
 function encodeCursor(previous: Record<string, number>, records: readonly ChangeEvent[]): string {
@@ -54,5 +59,7 @@ function mergeHistory(perNamespace: ChangeEvent[][], limit: number): ChangeEvent
   const taken = all.slice(0, limit);
   const maxSeq = new Map<string, number>();
   for (const r of taken) maxSeq.set(r.namespace, Math.max(maxSeq.get(r.namespace) ?? 0, r.seq));
-  return all.filter((r) => r.seq <= (maxSeq.get(r.namespace) ?? -1)).sort((a, b) => a.at - b.at || a.namespace.localeCompare(b.namespace) || a.seq - b.seq);
+  return all
+    .filter((r) => r.seq <= (maxSeq.get(r.namespace) ?? -1))
+    .sort((a, b) => a.at - b.at || a.namespace.localeCompare(b.namespace) || a.seq - b.seq);
 }

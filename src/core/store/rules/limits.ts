@@ -17,7 +17,11 @@ export function validateNamespace(namespace: string): string {
         { namespace },
       );
     }
-    throw new CoordinatorError('InvalidArgument', `Namespace ${JSON.stringify(namespace)} is not valid: use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit`, { namespace });
+    throw new CoordinatorError(
+      'InvalidArgument',
+      `Namespace ${JSON.stringify(namespace)} is not valid: use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      { namespace },
+    );
   }
   return namespace;
 }
@@ -48,9 +52,19 @@ export function entryBytes(key: string, value: unknown): number {
 }
 
 const mib = (bytes: number): string =>
-  bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} bytes`;
+  bytes >= 1024 * 1024
+    ? `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
+    : bytes >= 1024
+      ? `${(bytes / 1024).toFixed(1)} KiB`
+      : `${bytes} bytes`;
 
-export function tooManyBytes(scope: 'namespace' | 'store', namespace: string, key: string, wouldHold: number, limit: number): CoordinatorError {
+export function tooManyBytes(
+  scope: 'namespace' | 'store',
+  namespace: string,
+  key: string,
+  wouldHold: number,
+  limit: number,
+): CoordinatorError {
   const where = scope === 'namespace' ? `Namespace ${JSON.stringify(namespace)}` : 'The store';
   return new CoordinatorError(
     'QuotaExceeded',
