@@ -171,6 +171,24 @@ test('R-CLI-1: serve --workspace /does/not/exist exits 1 with a message naming t
   assert.ok(!existsSync(participants) || readdirSync(participants).length === 0, 'no discovery file');
 });
 
+test('R-CLI-1, R-SEC-7: serve refuses a --workspace that is a file, or a second one that does not exist, naming it, before starting anything', async () => {
+  const home = freshHome();
+  const file = path.join(ws.path, 'a-file.ts');
+  writeFileSync(file, 'export {};\n');
+  for (const [args, named, why] of [
+    [['--workspace', file], file, 'is not a folder'],
+    [['--workspace', ws.path, '--workspace', '/does/not/exist'], '/does/not/exist', 'does not exist'],
+  ] as const) {
+    const res = await runCliWith(['serve', ...args], cliEnv(home.install));
+    assert.equal(res.timedOut, false, 'it exits by itself');
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(res.stderr, `session-coordinator: --workspace ${named} ${why}\n`, 'one line, naming the folder and why');
+    assert.equal(res.stdout, '');
+  }
+  const participants = path.join(home.install, 'participants');
+  assert.ok(!existsSync(participants) || readdirSync(participants).length === 0, 'no discovery file');
+});
+
 test('R-CLI-1: with --stdio --http, stdout carries only MCP JSON-RPC lines while HTTP and the log are busy, and the stdio client ending stops serve cleanly', async () => {
   const home = freshHome();
   const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--http', '--log-level', 'trace', '--workspace', ws.path], {

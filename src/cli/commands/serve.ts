@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { agentFromEnv } from '../../core/agents/agentIdentity.js';
 import { installDir, loadOrCreateToken } from '../../core/install/installState.js';
@@ -30,11 +31,23 @@ export interface ServeOptions {
 /** A headless participant: serves until a signal, or until its stdio client goes. */
 export async function serve(options: ServeOptions, logger: Logger): Promise<number> {
   const workspace = path.resolve(options.workspace);
+  const folders = [workspace, ...(options.otherFolders ?? []).map((f) => path.resolve(f))];
+  // Each folder is checked before anything starts: a file or a typo would otherwise be a root (claims named from a file) or be dropped silently.
+  for (const folder of folders) {
+    const problem = await fs.stat(folder).then(
+      (s) => (s.isDirectory() ? undefined : 'is not a folder'),
+      () => 'does not exist',
+    );
+    if (problem) {
+      process.stderr.write(`session-coordinator: --workspace ${folder} ${problem}\n`);
+      return EXIT.failure;
+    }
+  }
   const dir = installDir();
   const participant = await Participant.start({
     kind: 'headless',
     label: 'session-coordinator serve',
-    workspaceRoots: [workspace, ...(options.otherFolders ?? []).map((f) => path.resolve(f))],
+    workspaceRoots: folders,
     logger,
     ...(options.quotas ? { quotas: options.quotas } : {}),
     ...(options.store
