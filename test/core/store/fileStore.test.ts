@@ -207,11 +207,12 @@ function diskOf(root: string, namespace: string): number {
 
 test('R-SEC-1, R-CTX-4, R-CTX-5: disk use stays under 3x what a large namespace holds (growing, rewritten, then emptied), a backup still restores a corrupt snapshot, and history reads on with the previous values', async () => {
   const MiB = 1024 * 1024;
-  // The issue's case: 40 values of 900 KB. The floor for small namespaces is the event log's bound plus a few logs; kept low here.
+  // The issue's case (40 values of 900 KB) at a third of the size, which keeps the test quick: the bound is a ratio.
+  // The floor for small namespaces is the event log's bound plus a few logs; kept low here.
   const options = { maxNamespaceBytes: 64 * MiB, maxStoreBytes: 128 * MiB, maxEventLogBytes: MiB };
   const floor = MiB + 4 * MiB;
   const { store, root, metrics } = await openStore(undefined, options);
-  const value = (i: number, round: number): string => `${round}:${i}:`.padEnd(900 * 1024, 'x');
+  const value = (i: number, round: number): string => `${round}:${i}:`.padEnd(300 * 1024, 'x');
   const held = new Map<string, number>();
   const heldBytes = (): number => [...held.values()].reduce((a, b) => a + b, 0);
   let peak = 0;
@@ -226,7 +227,7 @@ test('R-SEC-1, R-CTX-4, R-CTX-5: disk use stays under 3x what a large namespace 
     check(`growing, ${i + 1} values`);
   }
   const grown = diskOf(root, 'big');
-  assert.ok(grown < 3 * heldBytes(), `after 40 values: ${(grown / heldBytes()).toFixed(2)} x what is held (was 5.7 x)`);
+  assert.ok(grown < 3 * heldBytes(), `after 40 values: ${(grown / heldBytes()).toFixed(2)} x what is held (5.5 x before the bound)`);
   // Rewritten over and over: the disk follows what is held, not how often it changed.
   for (let round = 1; round <= 3; round++) {
     for (let i = 0; i < 40; i += 3) {

@@ -8,6 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import * as vscode from 'vscode';
 import type { Container } from '../../../src/extension/container';
+import { eventually } from './eventually';
 
 const EXTENSION_ID = 'session-coordinator.session-coordinator';
 
@@ -28,16 +29,6 @@ async function httpAgent(c: Container, name: string): Promise<{ client: Client; 
   });
   await client.connect(transport);
   return { client, transport };
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 suite('R-EXT: the extension in a real VS Code', () => {

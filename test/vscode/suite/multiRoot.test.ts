@@ -8,16 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import * as vscode from 'vscode';
 import type { Container } from '../../../src/extension/container';
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { eventually } from './eventually';
 
 /** An agent whose MCP roots put it in `root`, or in the default root. */
 async function agentIn(c: Container, name: string, root?: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
