@@ -4,7 +4,7 @@ import { agentKey } from './agents/agentIdentity.js';
 import { EditGuard, type BlockedEdit, type GuardDecision, type GuardRequest } from './guard/editGuard.js';
 import { withDefaults, type CoordinatorOptions, type OptionsOverride } from './config.js';
 import { CoordinatorError, errorMessage } from './errors.js';
-import type { Disposable } from './lifecycle/disposable.js';
+import { DisposableStore, type Disposable } from './lifecycle/disposable.js';
 import { Emitter } from './lifecycle/emitter.js';
 import type { Logger } from './logging/logger.js';
 import { Mailbox } from './messages/mailbox.js';
@@ -102,6 +102,8 @@ export class Coordinator {
   /** Guards of the other folders' projects, by root. */
   private readonly otherGuards = new Map<string, EditGuard>();
   private readonly others: OtherProjects | undefined;
+  /** The other projects' store subscriptions. */
+  private readonly otherEvents = new DisposableStore();
   /** The real path of projectRoot: sessions' roots are real paths. */
   private primaryReal: string | undefined;
   private mailboxValue: Mailbox | undefined;
@@ -149,15 +151,13 @@ export class Coordinator {
           open: openOther,
           logger: deps.logger,
           onOpened: (scope) => {
-            this.otherEvents.push(scope.store.onEvent((event) => this.onStoreEvent(event)));
+            this.otherEvents.add(scope.store.onEvent((event) => this.onStoreEvent(event)));
             this.publishPresence();
             this.changed.fire();
           },
         })
       : undefined;
   }
-
-  private readonly otherEvents: Disposable[] = [];
 
   get logger(): Logger {
     return this.deps.logger;
@@ -194,9 +194,13 @@ export class Coordinator {
    */
   async scopeOf(dir: string | undefined): Promise<ProjectScope> {
     const primary = this.primaryScope;
-    if (dir === undefined || !this.others || isInside(this.projectRoot, dir) || (this.primaryReal && isInside(this.primaryReal, dir)))
-      return primary;
+    if (dir === undefined || !this.others || this.inPrimary(dir)) return primary;
     return (await this.others.of(dir, primary)) ?? primary;
+  }
+
+  /** Whether a path is in the first folder's project, as spelled or by its real path. */
+  private inPrimary(p: string): boolean {
+    return isInside(this.projectRoot, p) || (this.primaryReal !== undefined && isInside(this.primaryReal, p));
   }
 
   /** Every project with a store open here: the primary one first. */
@@ -224,8 +228,7 @@ export class Coordinator {
     const groups = new Map<EditGuard, string[]>([[this.guard, []]]);
     for (const p of request.paths) {
       const file = path.resolve(p);
-      const inPrimary = isInside(this.projectRoot, file) || (this.primaryReal !== undefined && isInside(this.primaryReal, file));
-      const scope = inPrimary
+      const scope = this.inPrimary(file)
         ? this.primaryScope
         : await this.scopeOf(await fs.realpath(path.dirname(file)).catch(() => path.dirname(file)));
       const guard = this.guardIn(scope);
@@ -533,7 +536,7 @@ export class Coordinator {
     void this.worktreeWatch?.dispose();
     await Promise.all(this.background);
     await this.storeEvents?.dispose();
-    for (const d of this.otherEvents) await d.dispose();
+    await this.otherEvents.dispose();
     this.changed.dispose();
     await this.others?.dispose();
     await this.storeValue?.dispose();

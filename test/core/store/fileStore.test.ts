@@ -242,7 +242,7 @@ test('R-SEC-1, R-CTX-4, R-CTX-5: disk use stays under 3x what a large namespace 
     readdirSync(shard).some((n) => /^snapshot\.\d+\.json$/.test(n) && n !== `snapshot.${current}.json`),
     'a backup snapshot is kept even this large',
   );
-  // History: contiguous to the newest record, the previous value carried over rotations that kept no snapshot of their own.
+  // History: contiguous to the newest record, with the previous values.
   const page = await store.history({ namespace: 'big', limit: 1000 });
   const seqs = page.records.map((r) => r.seq);
   assert.deepEqual(
@@ -273,6 +273,44 @@ test('R-SEC-1, R-CTX-4, R-CTX-5: disk use stays under 3x what a large namespace 
     `after deleting 36 of 40: ${emptied} bytes for ${heldBytes()} held (before: ${grown})`,
   );
   assert.ok(peak < 3, `peak ${peak.toFixed(2)} x`);
+});
+
+test('R-CTX-4, R-CTX-5: history and recovery replay the kept logs from the oldest kept snapshot, across logs whose own snapshots were pruned', async () => {
+  // One backup snapshot, many logs: the logs between keep no snapshot of their own.
+  const options = { rotateBytes: 2048, maxEventLogBytes: 32_768, backups: 1 };
+  const { store, root } = await openStore(undefined, options);
+  for (let i = 0; i < 400; i++) await store.set('thin', `k${i % 5}`, { i, pad: 'x'.repeat(60) }, by);
+  const shard = path.join(root, STORE_FOLDER, 'ns', 'thin');
+  const kept = readdirSync(shard);
+  const logs = kept.filter((n) => /^wal\.\d+\.log$/.test(n));
+  const bare = logs.filter((n) => !kept.includes(n.replace(/^wal\.(\d+)\.log$/, 'snapshot.$1.json')));
+  assert.ok(bare.length >= 3, `several kept logs have no snapshot of their own: ${kept.join(' ')}`);
+  const records = (await store.history({ namespace: 'thin', limit: 1000 })).records;
+  const seqs = records.map((r) => r.seq);
+  assert.ok(seqs[0]! < 400 - 50, `history reaches back across those logs (from seq ${seqs[0]})`);
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i),
+    'no gap, no duplicate',
+  );
+  assert.equal(seqs.at(-1), 400);
+  assert.deepEqual(records.at(-1)!.previousValue, { i: 394, pad: 'x'.repeat(60) }, 'the previous value, carried by the replay');
+  await store.dispose();
+  // The current snapshot lost: rebuilt from the one kept backup and every log since.
+  const current = Number(readFileSync(path.join(shard, 'CURRENT'), 'utf8'));
+  writeFileSync(path.join(shard, `snapshot.${current}.json`), 'garbage');
+  const reopened = await openStore(root, options);
+  assert.deepEqual(
+    (await reopened.store.list('thin')).map((e) => [e.key, (e.value as { i: number }).i]),
+    [
+      ['k0', 395],
+      ['k1', 396],
+      ['k2', 397],
+      ['k3', 398],
+      ['k4', 399],
+    ],
+  );
+  assert.equal((await reopened.store.get('thin', 'k4'))?.version, 80);
 });
 
 test('R-CTX-8: when the store cannot work the coordinator is local-only, says so, and keeps serving sessions', async () => {
