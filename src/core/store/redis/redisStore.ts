@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
-import { Redis, type RedisOptions } from 'ioredis';
 import { DisposableStore } from '../../lifecycle/disposable.js';
 import { Emitter } from '../../lifecycle/emitter.js';
 import { every } from '../../lifecycle/every.js';
@@ -38,11 +37,11 @@ import type {
   StoredValue,
 } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
-import { connectionOptions, describeTarget, parseRedisUrl } from './redisUrl.js';
+import { describeTarget, parseRedisUrl } from './redisUrl.js';
+import { RedisConnection } from './redisConnection.js';
 import { RedisPresence } from './redisPresence.js';
 import { RedisChangeFeed } from './redisChangeFeed.js';
 import { encodeNotification, Keys, parseEntry, PRESENCE_NOTE, toStored } from './wireFormat.js';
-import { ACQUIRE_LUA, END_CLAIM_LUA, LIST_CLAIMS_LUA, RELEASE_OF_LUA, TRANSFER_CLAIM_LUA, WRITE_LUA } from './scripts.js';
 
 export interface RedisStoreOptions extends StoreQuotas {
   heartbeatMs: number;
@@ -83,33 +82,7 @@ export interface RedisStoreDeps {
   options?: Partial<RedisStoreOptions>;
 }
 
-/** ioredis' refusal of a command it did not send (no offline queue, socket not writable). */
-const NOT_SENT = /Stream isn't writeable|enableOfflineQueue/;
-
-/** The Redis features we rely on: XTRIM MINID and exclusive XRANGE ranges. */
-const MIN_REDIS_VERSION = [6, 2];
-
-interface ScriptCommands {
-  scWrite(...args: Array<string | number>): Promise<[string, number?, number?, number?]>;
-  scAcquire(...args: Array<string | number>): Promise<string[]>;
-  scEndClaim(...args: Array<string | number>): Promise<[string, (string | number)?]>;
-  scTransfer(...args: Array<string | number>): Promise<[string, (string | number)?, string?]>;
-  scReleaseOf(...args: Array<string | number>): Promise<number>;
-  scListClaims(...args: Array<string | number>): Promise<Array<string | number>>;
-}
-type Client = Redis & ScriptCommands;
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves with `work`'s outcome, or `fallback` after ms; the timer never keeps the process alive. */
-async function within<T>(work: Promise<T>, ms: number, fallback: T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<T>((r) => (timer = setTimeout(() => r(fallback), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * The shared store on Redis (R-CTX-9): the same contract and rules as the
@@ -126,30 +99,18 @@ export class RedisStore implements SharedStore {
   readonly projectId: string;
   /** `redis://host:port/db (project <id>)`: what status() shows, never with the password. */
   readonly location: string;
+  /** `redis://host:port/db`, never with the password. */
   private readonly target: string;
   private readonly options: RedisStoreOptions;
   private readonly keys: Keys;
-  private readonly main: Client;
-  private readonly sub: Redis;
+  private readonly conn: RedisConnection;
   private readonly events = new Emitter<StoreEvent>((e) => this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`));
   readonly onEvent = this.events.event;
   /** Heartbeat and sweep: stopped together. */
   private readonly background = new DisposableStore();
   private readonly presence: RedisPresence;
-  private disposed = false;
-
   private readonly feed: RedisChangeFeed;
-  private initialized = false;
-  private subscribed = false;
-  private connected = false;
-  private everConnected = false;
-  private resyncing: Promise<void> | undefined;
-  private resyncAgain = false;
-  private lastError = 'not connected yet';
-  private downSince: number | undefined = Date.now();
-  private fatal: string | undefined;
-  private firstSync!: () => void;
-  private readonly firstSynced = new Promise<void>((resolve) => (this.firstSync = resolve));
+  private disposed = false;
   /** What status() answers from while Redis is away. */
   private lastStatus: Pick<StoreStatus, 'namespaces' | 'eventLogBytes'> = { namespaces: [], eventLogBytes: 0 };
 
@@ -157,75 +118,49 @@ export class RedisStore implements SharedStore {
     this.options = { ...DEFAULT_REDIS_STORE_OPTIONS, ...deps.options };
     this.projectId = validateProjectId(deps.projectId);
     const target = parseRedisUrl(deps.url);
-    this.target = describeTarget(target);
-    this.location = `${this.target} (project ${this.projectId})`;
+    const targetText = describeTarget(target);
+    this.target = targetText;
+    this.location = `${targetText} (project ${this.projectId})`;
     this.keys = new Keys(this.projectId);
     this.participantId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    const common: RedisOptions = {
-      ...connectionOptions(target, deps.password),
-      // RESP2: the same reply shapes from every server version we support.
-      protocol: 2,
-      // Never queue a command while disconnected, never resend one whose reply was lost:
-      // a write is acknowledged only when Redis answered it (the caller sees StoreUnavailable otherwise).
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      // ioredis waits 2 s for a stream that never opened before closing: a CLI without Redis would linger.
-      disconnectTimeout: 200,
-      maxRetriesPerRequest: 0,
-      enableReadyCheck: true,
-      connectTimeout: Math.max(1000, this.options.commandTimeoutMs),
-      commandTimeout: this.options.commandTimeoutMs,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), this.options.retryMaxDelayMs) + Math.floor(Math.random() * 50),
+    this.conn = new RedisConnection({
+      target,
+      targetText,
+      location: this.location,
+      password: deps.password,
       connectionName: `session-coordinator:${this.participantId}`,
-    };
-    this.main = new Redis({
-      ...common,
-      scripts: {
-        scWrite: { lua: WRITE_LUA, numberOfKeys: 4 },
-        scAcquire: { lua: ACQUIRE_LUA, numberOfKeys: 2 },
-        scEndClaim: { lua: END_CLAIM_LUA, numberOfKeys: 2 },
-        scTransfer: { lua: TRANSFER_CLAIM_LUA, numberOfKeys: 2 },
-        scReleaseOf: { lua: RELEASE_OF_LUA, numberOfKeys: 2 },
-        scListClaims: { lua: LIST_CLAIMS_LUA, numberOfKeys: 1 },
+      channel: this.keys.channel,
+      commandTimeoutMs: this.options.commandTimeoutMs,
+      retryMaxDelayMs: this.options.retryMaxDelayMs,
+      metrics: deps.metrics,
+      logger: deps.logger,
+      onFirstSync: async () => this.feed.begin(await this.conn.main.hgetall(this.keys.meta)),
+      onResync: async () => {
+        await this.feed.catchUp();
+        this.emit({ kind: 'claims' });
+        this.emit({ kind: 'presence' });
       },
-    }) as Client;
-    // Subscribed explicitly on every (re)connect, then caught up from the streams: no message is missed.
-    this.sub = new Redis({ ...common, autoResubscribe: false, commandTimeout: undefined });
-    for (const client of [this.main, this.sub]) {
-      let erred = false;
-      client.on('error', (e: Error) => {
-        erred = true;
-        this.lastError = e.message;
-      });
-      client.on('ready', () => {
-        erred = false;
-        void this.resync();
-      });
-      client.on('close', () => {
-        // A clean close emits no error: say what happened until a reconnect attempt says more.
-        if (!erred && !this.disposed) this.lastError = `the connection to ${this.target} was lost`;
-        if (client === this.sub) this.subscribed = false;
-        this.updateConnected();
-      });
-    }
+      // Not a presence change as such, but the panel and status re-read on it.
+      onConnectedChange: () => this.emit({ kind: 'presence' }),
+      onMessage: (message) => this.feed.onMessage(message),
+    });
     this.feed = new RedisChangeFeed({
       participantId: this.participantId,
-      main: this.main,
+      main: this.conn.main,
       keys: this.keys,
       emit: (event) => this.emit(event),
       disposed: () => this.disposed,
       metrics: deps.metrics,
       logger: deps.logger,
     });
-    this.sub.on('message', (_channel: string, message: string) => this.feed.onMessage(message));
     this.presence = new RedisPresence({
       participantId: this.participantId,
       participant: deps.participant,
       goneAfterMs: this.options.goneAfterMs,
-      main: this.main,
+      main: this.conn.main,
       keys: this.keys,
-      connected: () => this.connected,
-      run: (what, work) => this.run('write', what, work),
+      connected: () => this.conn.connected,
+      run: (what, work) => this.conn.run('write', what, work),
       releaseClaimsOf: (holder) => this.releaseClaimsOf(holder),
       metrics: deps.metrics,
       logger: deps.logger,
@@ -249,26 +184,21 @@ export class RedisStore implements SharedStore {
   }
 
   private async start(): Promise<void> {
-    const synced = await within(
-      this.firstSynced.then(() => true),
-      this.options.connectWaitMs,
-      false,
-    );
-    if (this.fatal) throw new CoordinatorError('StoreUnavailable', this.fatal, { location: this.location });
+    const synced = await this.conn.firstSyncWithin(this.options.connectWaitMs);
     if (synced) await this.heartbeat([]);
     else
       this.deps.logger.warn(
-        `Redis at ${this.target} is not reachable yet (${this.lastError}); the shared store is degraded and keeps retrying`,
+        `Redis at ${this.target} is not reachable yet (${this.conn.reason}); the shared store is degraded and keeps retrying`,
       );
     this.every(this.options.heartbeatMs, () => this.presence.beat());
     const m = this.deps.metrics;
-    m.gauge('store.redis.connected', () => (this.connected ? 1 : 0));
+    m.gauge('store.redis.connected', () => (this.conn.connected ? 1 : 0));
   }
 
   async get(namespace: string, key: string): Promise<StoredValue | undefined> {
     validateKey(key);
     const ns = validateNamespace(namespace);
-    const raw = await this.run('read', `${ns}/${key}`, () => this.main.hget(this.keys.kv(ns), key));
+    const raw = await this.conn.run('read', `${ns}/${key}`, () => this.conn.main.hget(this.keys.kv(ns), key));
     return raw === null ? undefined : toStored(parseEntry(raw));
   }
 
@@ -295,7 +225,7 @@ export class RedisStore implements SharedStore {
 
   async readInbox(inbox: string): Promise<StoredValue | undefined> {
     validateKey(inbox);
-    const raw = await this.run('read', 'an inbox', () => this.main.hget(this.keys.kv(MESSAGES_NAMESPACE), inbox));
+    const raw = await this.conn.run('read', 'an inbox', () => this.conn.main.hget(this.keys.kv(MESSAGES_NAMESPACE), inbox));
     return raw === null ? undefined : toStored(parseEntry(raw));
   }
 
@@ -306,7 +236,7 @@ export class RedisStore implements SharedStore {
   private async updateIn(ns: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(key);
     for (let attempt = 0; ; attempt++) {
-      const raw = await this.run('read', `${ns}/${key}`, () => this.main.hget(this.keys.kv(ns), key));
+      const raw = await this.conn.run('read', `${ns}/${key}`, () => this.conn.main.hget(this.keys.kv(ns), key));
       const entry = raw === null ? undefined : parseEntry(raw);
       const next = fn(entry ? toStored(entry) : undefined);
       checkValue(next, key);
@@ -332,7 +262,7 @@ export class RedisStore implements SharedStore {
 
   async list(namespace: string, prefix = ''): Promise<Array<{ key: string } & StoredValue>> {
     const ns = validateNamespace(namespace);
-    const all = await this.run('read', `namespace ${ns}`, () => this.main.hgetall(this.keys.kv(ns)));
+    const all = await this.conn.run('read', `namespace ${ns}`, () => this.conn.main.hgetall(this.keys.kv(ns)));
     const out: Array<{ key: string } & StoredValue> = [];
     for (const [key, raw] of Object.entries(all)) {
       if (!key.startsWith(prefix)) continue;
@@ -343,7 +273,7 @@ export class RedisStore implements SharedStore {
   }
 
   async namespaces(): Promise<string[]> {
-    const names = await this.run('read', 'the namespaces', () => this.main.smembers(this.keys.namespaces));
+    const names = await this.conn.run('read', 'the namespaces', () => this.conn.main.smembers(this.keys.namespaces));
     return names.filter((n) => !n.startsWith('_')).sort();
   }
 
@@ -356,8 +286,8 @@ export class RedisStore implements SharedStore {
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
-    const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scAcquire(
+    const r = await this.conn.run('write', `the claim on ${resource}`, () =>
+      this.conn.main.scAcquire(
         this.keys.claims,
         this.keys.claimVersions,
         resource,
@@ -392,7 +322,7 @@ export class RedisStore implements SharedStore {
   }
 
   async listClaims(prefix = ''): Promise<Claim[]> {
-    const r = await this.run('read', 'the claims', () => this.main.scListClaims(this.keys.claims));
+    const r = await this.conn.run('read', 'the claims', () => this.conn.main.scListClaims(this.keys.claims));
     const now = Number(r[0]);
     const out: Claim[] = [];
     for (let i = 1; i + 1 < r.length; i += 2) {
@@ -405,8 +335,8 @@ export class RedisStore implements SharedStore {
   async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
     if ((to.checkout ?? '') !== (by.checkout ?? '')) throw otherWorktree(resource, to);
     const key = claimKey(by.checkout, resource);
-    const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scTransfer(
+    const r = await this.conn.run('write', `the claim on ${resource}`, () =>
+      this.conn.main.scTransfer(
         this.keys.claims,
         this.keys.claimVersions,
         key,
@@ -429,8 +359,8 @@ export class RedisStore implements SharedStore {
 
   async releaseClaimsOf(holder: HolderFilter): Promise<number> {
     if (holder.sessionId === undefined && holder.participantId === undefined && holder.agentKey === undefined) return 0;
-    const released = await this.run('write', 'the claims of a holder', () =>
-      this.main.scReleaseOf(
+    const released = await this.conn.run('write', 'the claims of a holder', () =>
+      this.conn.main.scReleaseOf(
         this.keys.claims,
         this.keys.claimVersions,
         holder.sessionId ?? '',
@@ -445,8 +375,8 @@ export class RedisStore implements SharedStore {
 
   async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
     const full: ControlRequest = { ...request, at: Date.now() };
-    await this.run('write', 'a control request', () =>
-      this.main.publish(this.keys.channel, encodeNotification({ kind: 'control', request: full })),
+    await this.conn.run('write', 'a control request', () =>
+      this.conn.main.publish(this.keys.channel, encodeNotification({ kind: 'control', request: full })),
     );
   }
 
@@ -464,14 +394,14 @@ export class RedisStore implements SharedStore {
   }
 
   describe(): Pick<StoreStatus, 'kind' | 'location' | 'degraded'> {
-    return { kind: 'redis', location: this.location, degraded: !this.connected };
+    return { kind: 'redis', location: this.location, degraded: !this.conn.connected };
   }
 
   async status(): Promise<StoreStatus> {
     const base = { kind: 'redis' as const, location: this.location };
-    if (this.connected) {
+    if (this.conn.connected) {
       try {
-        const [meta, names] = await Promise.all([this.main.hgetall(this.keys.meta), this.main.smembers(this.keys.namespaces)]);
+        const [meta, names] = await Promise.all([this.conn.main.hgetall(this.keys.meta), this.conn.main.smembers(this.keys.namespaces)]);
         const namespaces = names
           .filter((n) => !n.startsWith('_'))
           .sort()
@@ -480,39 +410,26 @@ export class RedisStore implements SharedStore {
         this.lastStatus = { namespaces, eventLogBytes };
         return { ...base, degraded: false, namespaces, eventLogBytes };
       } catch (e) {
-        this.lastError = errorMessage(e);
+        this.conn.noteError(e);
       }
     }
-    return { ...base, degraded: true, reason: this.unavailableReason(), ...this.lastStatus };
+    return { ...base, degraded: true, reason: this.conn.unavailableReason(), ...this.lastStatus };
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await this.background.dispose();
-    if (this.main.status === 'ready') {
-      // Leave at once rather than when the key expires; best effort, and never waits long.
-      const leave = this.main
+    // Leave at once rather than when the key expires; best effort, and never waits long. Calls from now on are refused.
+    const leaving = this.conn.close((main) =>
+      main
         .multi()
         .del(this.keys.presence(this.participantId))
         .hdel(this.keys.participants, this.participantId)
         .publish(this.keys.channel, PRESENCE_NOTE)
-        .exec();
-      await within(
-        leave.catch(() => undefined),
-        1000,
-        undefined,
-      );
-    }
-    for (const client of [this.sub, this.main]) {
-      if (client.status === 'ready')
-        await within(
-          client.quit().catch(() => undefined),
-          1000,
-          undefined,
-        );
-      client.disconnect();
-    }
+        .exec(),
+    );
+    await this.background.dispose();
+    await leaving;
     this.events.dispose();
   }
 
@@ -530,8 +447,8 @@ export class RedisStore implements SharedStore {
     by: Actor,
   ): Promise<[string, number?, number?, number?]> {
     const k = this.keys;
-    const r = await this.run('write', `${ns}/${key}`, () =>
-      this.main.scWrite(
+    const r = await this.conn.run('write', `${ns}/${key}`, () =>
+      this.conn.main.scWrite(
         k.kv(ns),
         k.log(ns),
         k.meta,
@@ -568,8 +485,8 @@ export class RedisStore implements SharedStore {
     action: 'renew' | 'release',
     ttlMs: number,
   ): Promise<string> {
-    const r = await this.run('write', `the claim on ${resource}`, () =>
-      this.main.scEndClaim(
+    const r = await this.conn.run('write', `the claim on ${resource}`, () =>
+      this.conn.main.scEndClaim(
         this.keys.claims,
         this.keys.claimVersions,
         resource,
@@ -606,118 +523,10 @@ export class RedisStore implements SharedStore {
 
   /** Records of one namespace with seq > afterSeq, oldest first. */
   private async readLog(ns: string, afterSeq: number, limit: number): Promise<ChangeEvent[]> {
-    const entries = await this.run('read', `the event log of ${ns}`, () =>
-      this.main.xrange(this.keys.log(ns), `${afterSeq + 1}-0`, '+', 'COUNT', limit),
+    const entries = await this.conn.run('read', `the event log of ${ns}`, () =>
+      this.conn.main.xrange(this.keys.log(ns), `${afterSeq + 1}-0`, '+', 'COUNT', limit),
     );
     return entries.map(([, fields]) => JSON.parse(fields[1]!) as ChangeEvent);
-  }
-
-  /**
-   * Runs one Redis exchange. Unreachable: fails at once, nothing sent.
-   * No answer (connection lost, timeout): fails saying the outcome is unknown.
-   */
-  private async run<T>(kind: 'read' | 'write', what: string, work: () => Promise<T>): Promise<T> {
-    if (this.disposed) throw new CoordinatorError('StoreUnavailable', 'The shared store is closed', {});
-    if (this.fatal) throw new CoordinatorError('StoreUnavailable', this.fatal, { location: this.location });
-    const refused = (reason: string): CoordinatorError => {
-      this.deps.metrics.counter('store.unavailable').inc();
-      return new CoordinatorError(
-        'StoreUnavailable',
-        `The shared store (Redis at ${this.target}) is unreachable: ${reason}. Nothing was ${kind === 'write' ? 'written' : 'read'}; it reconnects by itself, retry shortly`,
-        { location: this.location, kind, reason },
-      );
-    };
-    if (this.main.status !== 'ready') throw refused(this.lastError);
-    try {
-      return await work();
-    } catch (e) {
-      if (e instanceof CoordinatorError) throw e;
-      const message = errorMessage(e);
-      // The socket was closing: ioredis refused the command before sending it.
-      if (NOT_SENT.test(message)) throw refused(this.lastError);
-      this.deps.metrics.counter('store.unavailable').inc();
-      throw new CoordinatorError(
-        'StoreUnavailable',
-        kind === 'write'
-          ? `Redis at ${this.target} did not confirm the write of ${what} (${message}); it may or may not have been applied: read it back before retrying`
-          : `Redis at ${this.target} did not answer reading ${what} (${message}); retry shortly`,
-        { location: this.location, kind, reason: message },
-      );
-    }
-  }
-
-  private unavailableReason(): string {
-    if (this.fatal) return this.fatal;
-    const since = this.downSince ? ` since ${new Date(this.downSince).toISOString()}` : '';
-    if (this.main.status === 'ready')
-      return `change notifications from Redis at ${this.target} are interrupted${since} (${this.lastError}); reconnecting, missed changes are read back from the event log`;
-    return `Redis at ${this.target} is unreachable${since} (${this.lastError}); reconnecting with backoff, reads and writes are refused until it is back`;
-  }
-
-  private updateConnected(): void {
-    const now =
-      !this.disposed && this.main.status === 'ready' && this.sub.status === 'ready' && this.subscribed && this.initialized && !this.fatal;
-    if (now === this.connected) return;
-    this.connected = now;
-    if (now) {
-      if (this.downSince !== undefined && this.everConnected)
-        this.deps.logger.info(`Redis at ${this.target} is back after ${Date.now() - this.downSince} ms`);
-      this.downSince = undefined;
-      this.everConnected = true;
-    } else {
-      this.downSince = Date.now();
-      if (!this.disposed) {
-        this.deps.metrics.counter('store.redis.disconnects').inc();
-        this.deps.logger.warn(`Lost the connection to Redis at ${this.target} (${this.lastError}); reconnecting with backoff`);
-      }
-    }
-    // Not a presence change as such, but the panel and status re-read on it.
-    if (!this.disposed) this.emit({ kind: 'presence' });
-  }
-
-  /** After each (re)connect: subscribe, then read what pub/sub may have missed. */
-  private async resync(): Promise<void> {
-    if (this.resyncing) {
-      this.resyncAgain = true;
-      return this.resyncing;
-    }
-    this.resyncing = (async () => {
-      do {
-        this.resyncAgain = false;
-        if (this.disposed || this.main.status !== 'ready' || this.sub.status !== 'ready') break;
-        try {
-          if (!this.initialized) await this.checkServer();
-          await this.sub.subscribe(this.keys.channel);
-          this.subscribed = true;
-          if (!this.initialized) {
-            this.feed.begin(await this.main.hgetall(this.keys.meta));
-            this.initialized = true;
-            this.updateConnected();
-            this.firstSync();
-          } else {
-            this.updateConnected();
-            await this.feed.catchUp();
-            this.emit({ kind: 'claims' });
-            this.emit({ kind: 'presence' });
-          }
-        } catch (e) {
-          this.lastError = errorMessage(e);
-          if (this.fatal) this.firstSync();
-        }
-      } while (this.resyncAgain);
-    })().finally(() => (this.resyncing = undefined));
-    return this.resyncing;
-  }
-
-  private async checkServer(): Promise<void> {
-    const info = await this.main.info('server');
-    const version = /redis_version:(\d+)\.(\d+)/.exec(info);
-    if (!version) return;
-    const [major, minor] = [Number(version[1]), Number(version[2])];
-    if (major < MIN_REDIS_VERSION[0]! || (major === MIN_REDIS_VERSION[0] && minor < MIN_REDIS_VERSION[1]!)) {
-      this.fatal = `Redis at ${this.target} is version ${major}.${minor}; the shared store needs ${MIN_REDIS_VERSION.join('.')} or newer`;
-      throw new Error(this.fatal);
-    }
   }
 
   private emit(event: StoreEvent): void {
@@ -728,7 +537,7 @@ export class RedisStore implements SharedStore {
     this.background.add(
       every(ms, work, (e) => {
         // While Redis is away every beat fails: status() says so once, the log does not repeat it every second.
-        if (this.connected) this.deps.logger.warn(`Store background work failed: ${errorMessage(e)}`);
+        if (this.conn.connected) this.deps.logger.warn(`Store background work failed: ${errorMessage(e)}`);
         else this.deps.logger.debug(`Store background work failed: ${errorMessage(e)}`);
       }),
     );
