@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { StreamLogger, type LogLevel } from '../core/logging/logger.js';
 import { SERVER_VERSION } from '../core/mcp/mcpServerFactory.js';
-import { ACROSS_WORKTREES, type AcrossWorktrees } from '../core/store/sharedStore.js';
+import { ACROSS_WORKTREES, type AcrossWorktrees } from '../core/store/actors.js';
 import { selectStoreUrl, STORE_ENV } from '../core/store/storeEnv.js';
 import type { StoreQuotas } from '../core/store/rules/limits.js';
 import { config } from './commands/config.js';

@@ -1,7 +1,7 @@
 import type { PendingRequestLimits } from './requests/pendingRequests.js';
 import type { RootResolverOptions } from './roots/rootResolver.js';
 import type { SessionLimits } from './sessions/sessionRegistry.js';
-import type { AcrossWorktrees } from './store/sharedStore.js';
+import type { AcrossWorktrees } from './store/actors.js';
 
 export interface ClaimOptions {
   /** The same file claimed in another worktree of the repository: granted with a warning, refused, or ignored (issue 17). */

@@ -20,7 +20,8 @@ import { SessionRegistry, type SessionHooks } from './sessions/sessionRegistry.j
 import { isLive } from './sessions/sessionState.js';
 import { MemoryStore } from './store/memoryStore.js';
 import { worktreeOverlaps, type WorktreeOverlap } from './store/rules/claims.js';
-import type { Actor, Claim, ParticipantInfo, SharedStore, StoreEvent, StoreStatus } from './store/sharedStore.js';
+import type { Actor, Claim, ParticipantInfo } from './store/actors.js';
+import type { SharedStore, StoreEvent, StoreStatus } from './store/sharedStore.js';
 
 /** Opens the shared store of a project root; a throw puts the coordinator in local-only mode. */
 export type StoreOpener = (projectRoot: string, metrics: Metrics) => Promise<SharedStore>;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { busyPort, runCliWith, type CliResult } from '../support/cliProcesses.js';
+import { runCliWith, type CliResult } from '../support/cliProcesses.js';
+import { busyPort } from '../support/ports.js';
 import { cliEnv, REPO } from '../support/processes.js';
 import { tempDir } from '../support/workspace.js';
 

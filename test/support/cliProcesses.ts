@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
-import * as net from 'node:net';
 import { CLI, cliEnv } from './processes.js';
 
 /** cliEnv with no SESSION_COORDINATOR_TOKEN at all, so the install's token file is used. */
@@ -8,30 +7,6 @@ export function cliEnvWithoutToken(home: string, extra: NodeJS.ProcessEnv = {}):
   const env = cliEnv(home, extra);
   delete env.SESSION_COORDINATOR_TOKEN;
   return env;
-}
-
-/** A loopback port that was free a moment ago (listen on 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Holds a loopback port busy until release() is called. */
-export function busyPort(): Promise<{ port: number; release(): Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      resolve({ port, release: () => new Promise<void>((r) => server.close(() => r())) });
-    });
-  });
 }
 
 /** The pid of a process that has already exited. */

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
-import * as esbuild from 'esbuild';
-import { REPO } from './processes.js';
+import { bundledWorker, workerScript } from './bundle.js';
+import { onLines } from './processes.js';
 
 /** Which backend a worker process opens: the file store of a folder, or a Redis project (each worker its own folder). */
 export type BackendConfig = { kind: 'file'; root: string } | { kind: 'redis'; url: string; projectId: string };
@@ -16,21 +15,9 @@ export interface ContractWorkerConfig {
   resource: string;
 }
 
-export const CONTRACT_WORKER = path.join(REPO, '.cache', 'contractWorker.js');
-let built: Promise<unknown> | undefined;
-
-/** Bundles the worker once per test process: a plain node start is much faster than tsx. */
-export function buildContractWorker(): Promise<unknown> {
-  built ??= esbuild.build({
-    entryPoints: [path.join(REPO, 'test', 'support', 'contractWorker.ts')],
-    outfile: CONTRACT_WORKER,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    logLevel: 'error',
-  });
-  return built;
+/** Bundles the worker once per test process. */
+export function buildContractWorker(): Promise<string> {
+  return bundledWorker('contractWorker.ts');
 }
 
 export interface ContractWorker {
@@ -47,28 +34,21 @@ export function startContractWorker(
   onLine?: (line: string) => void,
 ): ContractWorker {
   const full: ContractWorkerConfig = { count: 0, namespace: 'ns', key: 'k', resource: 'task:race', ...config };
-  const child = spawn(process.execPath, [CONTRACT_WORKER, JSON.stringify(full)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let buffer = '';
+  const child = spawn(process.execPath, [workerScript('contractWorker.ts'), JSON.stringify(full)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   let final: { done: boolean; conflicts: number; ms: number } | undefined;
   const lines: string[] = [];
   const waiters: Array<(line: string) => void> = [];
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout!.on('data', (d: Buffer) => {
-    buffer += d.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (line.startsWith('{')) {
-        final = JSON.parse(line) as typeof final;
-        continue;
-      }
-      onLine?.(line);
-      const waiter = waiters.shift();
-      if (waiter) waiter(line);
-      else lines.push(line);
+  onLines(child.stdout!, (line) => {
+    if (line.startsWith('{')) {
+      final = JSON.parse(line) as typeof final;
+      return;
     }
+    onLine?.(line);
+    const waiter = waiters.shift();
+    if (waiter) waiter(line);
+    else lines.push(line);
   });
   const result = new Promise<typeof final>((resolve, reject) =>
     child.once('exit', (code, signal) => {

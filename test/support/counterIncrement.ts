@@ -1,4 +1,5 @@
-import type { Actor, SharedStore } from '../../src/core/store/sharedStore.js';
+import type { Actor } from '../../src/core/store/actors.js';
+import type { SharedStore } from '../../src/core/store/sharedStore.js';
 
 /**
  * One increment of a counter key, as the store tests and the store bench do

@@ -12,6 +12,20 @@ export interface ServeHandle {
   stop(): Promise<number | null>;
 }
 
+/** Calls `onLine` with each whole line a stream prints (a worker's protocol, one message a line). */
+export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buffer = '';
+  stream.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      onLine(line);
+    }
+  });
+}
+
 export function cliEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...process.env, SESSION_COORDINATOR_TOKEN: TOKEN, SESSION_COORDINATOR_HOME: home, ...extra };
 }

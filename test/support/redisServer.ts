@@ -1,26 +1,30 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as net from 'node:net';
 import { Redis } from 'ioredis';
+import { freePort } from './ports.js';
 import { tempDir } from './workspace.js';
 
-/**
- * A real `redis-server` (Debian's package) for the tests: 127.0.0.1, a free
- * port, its own temp folder, AOF with `appendfsync always` (an acknowledged
- * write survives a SIGKILL of the server), stopped by its pid.
- */
-export interface RedisServer {
+/** What every test Redis server offers. */
+export interface RedisProcess {
   readonly port: number;
   readonly url: string;
   readonly dir: string;
   readonly pid: number | undefined;
   /** SIGTERM, waits for the exit. */
   stop(): Promise<void>;
+  /** Stops it if running and removes its folder. */
+  remove(): Promise<void>;
+}
+
+/**
+ * A real `redis-server` (Debian's package) for the tests: 127.0.0.1, a free
+ * port, its own temp folder, AOF with `appendfsync always` (an acknowledged
+ * write survives a SIGKILL of the server), stopped by its pid.
+ */
+export interface RedisServer extends RedisProcess {
   /** SIGKILL: a crash, as far as Redis can tell. */
   kill(): Promise<void>;
   /** Starts again on the same port and folder (replays the AOF) and waits until it answers. */
   restart(): Promise<void>;
-  /** Stops it if running and removes its folder. */
-  remove(): Promise<void>;
 }
 
 export const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? 'redis-server';
@@ -35,19 +39,11 @@ export function assertRedisServerInstalled(): void {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Waits until the server answers PING with its data loaded (ioredis' ready check waits for LOADING to end). */
-async function waitForPing(port: number, timeoutMs: number, exited: () => string | undefined): Promise<void> {
+/**
+ * Waits until the server answers PING with its data loaded (ioredis' ready check waits for LOADING to end);
+ * with `ca`, over TLS verified against it.
+ */
+export async function waitForPing(port: number, timeoutMs: number, exited: () => string | undefined, ca?: Buffer): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -56,6 +52,7 @@ async function waitForPing(port: number, timeoutMs: number, exited: () => string
     const client = new Redis({
       host: '127.0.0.1',
       port,
+      ...(ca ? { tls: { ca } } : {}),
       lazyConnect: true,
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,
@@ -76,15 +73,24 @@ async function waitForPing(port: number, timeoutMs: number, exited: () => string
   throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms: ${last}`);
 }
 
+/** Runs redis-server with `args`, keeping its output for the message of a failed start. */
+export function spawnRedisServer(args: string[]): { child: ChildProcess; exited: () => string | undefined } {
+  const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  let exit: string | undefined;
+  child.once('exit', (code, signal) => (exit = `code ${code} signal ${signal}: ${output.slice(-2000)}`));
+  return { child, exited: () => exit };
+}
+
 export async function startRedisServer(): Promise<RedisServer> {
   assertRedisServerInstalled();
   const folder = tempDir('sc-redis-');
   const port = await freePort();
   let child: ChildProcess | undefined;
-  let output = '';
 
   const launch = async (): Promise<void> => {
-    output = '';
     const args = [
       '--port',
       String(port),
@@ -103,13 +109,9 @@ export async function startRedisServer(): Promise<RedisServer> {
       '--loglevel',
       'warning',
     ];
-    const c = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = c;
-    c.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    c.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    let exit: string | undefined;
-    c.once('exit', (code, signal) => (exit = `code ${code} signal ${signal}: ${output.slice(-2000)}`));
-    await waitForPing(port, 10_000, () => exit);
+    const launched = spawnRedisServer(args);
+    child = launched.child;
+    await waitForPing(port, 10_000, launched.exited);
   };
 
   const stopWith = async (signal: NodeJS.Signals): Promise<void> => {

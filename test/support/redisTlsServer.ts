@@ -1,9 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { Redis } from 'ioredis';
-import { assertRedisServerInstalled, REDIS_SERVER } from './redisServer.js';
+import { freePort } from './ports.js';
+import { assertRedisServerInstalled, spawnRedisServer, waitForPing, type RedisProcess } from './redisServer.js';
 import { tempDir } from './workspace.js';
 
 /**
@@ -13,20 +12,11 @@ import { tempDir } from './workspace.js';
  * it instead of the right one must be refused. It also listens on 127.0.0.2,
  * an address its certificate does not name (the hostname check).
  */
-export interface RedisTlsServer {
-  readonly port: number;
-  /** `rediss://127.0.0.1:<port>/0` */
-  readonly url: string;
+export interface RedisTlsServer extends RedisProcess {
   /** The CA that signed the server certificate (PEM file). */
   readonly caFile: string;
   /** A CA that signed nothing the server presents (PEM file). */
   readonly wrongCaFile: string;
-  readonly dir: string;
-  readonly pid: number | undefined;
-  /** SIGTERM, waits for the exit. */
-  stop(): Promise<void>;
-  /** Stops it if running and removes its folder (certificates and keys too). */
-  remove(): Promise<void>;
 }
 
 /** An address on the loopback that the server certificate does not name (Linux routes all of 127/8 to lo). */
@@ -109,48 +99,6 @@ export function makeTestCertificates(dir: string): { caFile: string; wrongCaFile
   return { caFile: ca.cert, wrongCaFile: wrong.cert, certFile, keyFile };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Waits until the server answers PING over TLS, verified against the test CA. */
-async function waitForTlsPing(port: number, ca: Buffer, timeoutMs: number, exited: () => string | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    const gone = exited();
-    if (gone) throw new Error(`redis-server (TLS) exited before answering: ${gone}`);
-    const client = new Redis({
-      host: '127.0.0.1',
-      port,
-      tls: { ca },
-      lazyConnect: true,
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      connectTimeout: 500,
-    });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      if ((await client.ping()) === 'PONG') return;
-    } catch (e) {
-      last = e instanceof Error ? e.message : String(e);
-    } finally {
-      client.disconnect();
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`redis-server (TLS) on port ${port} did not answer PING within ${timeoutMs} ms: ${last}`);
-}
-
 export async function startRedisTlsServer(): Promise<RedisTlsServer> {
   assertRedisServerInstalled();
   const folder = tempDir('sc-redis-tls-');
@@ -183,12 +131,7 @@ export async function startRedisTlsServer(): Promise<RedisTlsServer> {
     '--loglevel',
     'warning',
   ];
-  const child: ChildProcess = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  let exit: string | undefined;
-  child.once('exit', (code, signal) => (exit = `code ${code} signal ${signal}: ${output.slice(-2000)}`));
+  const { child, exited } = spawnRedisServer(args);
 
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -198,7 +141,7 @@ export async function startRedisTlsServer(): Promise<RedisTlsServer> {
     });
   };
   try {
-    await waitForTlsPing(port, readFileSync(certs.caFile), 10_000, () => exit);
+    await waitForPing(port, 10_000, exited, readFileSync(certs.caFile));
   } catch (e) {
     await stop();
     await folder.remove();

@@ -1,24 +1,11 @@
 import { spawn } from 'node:child_process';
-import * as path from 'node:path';
-import * as esbuild from 'esbuild';
-import { REPO } from './processes.js';
+import { bundledWorker, workerScript } from './bundle.js';
+import { onLines } from './processes.js';
 import type { TlsWorkerCommand, TlsWorkerConfig, TlsWorkerMessage, WorkerError } from './redisTlsWorker.js';
 
-export const TLS_WORKER = path.join(REPO, '.cache', 'redisTlsWorker.js');
-let built: Promise<unknown> | undefined;
-
-/** Bundles the worker once per test process: a plain node start is much faster than tsx. */
-export function buildTlsWorker(): Promise<unknown> {
-  built ??= esbuild.build({
-    entryPoints: [path.join(REPO, 'test', 'support', 'redisTlsWorker.ts')],
-    outfile: TLS_WORKER,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    logLevel: 'error',
-  });
-  return built;
+/** Bundles the worker once per test process. */
+export function buildTlsWorker(): Promise<string> {
+  return bundledWorker('redisTlsWorker.ts');
 }
 
 type Opened = Extract<TlsWorkerMessage, { type: 'opened' | 'openFailed' }>;
@@ -53,9 +40,11 @@ export async function startTlsStoreWorker(start: TlsWorkerStart): Promise<TlsSto
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
   if (extraCaCerts) env.NODE_EXTRA_CA_CERTS = extraCaCerts;
-  const child = spawn(process.execPath, [TLS_WORKER, JSON.stringify(config)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [workerScript('redisTlsWorker.ts'), JSON.stringify(config)], {
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
-  let buffer = '';
   let nextId = 1;
   const events: TlsStoreWorker['events'] = [];
   const logs: TlsStoreWorker['logs'] = [];
@@ -64,19 +53,13 @@ export async function startTlsStoreWorker(start: TlsWorkerStart): Promise<TlsSto
   let exited: string | undefined;
   const onExit: Array<() => void> = [];
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.on('data', (d: Buffer) => {
-    buffer += d.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (!line.startsWith('{')) continue;
-      const m = JSON.parse(line) as TlsWorkerMessage;
-      if (m.type === 'event') events.push(m);
-      else if (m.type === 'log') logs.push(m);
-      else if (m.type === 'reply') waiting.get(m.id)?.(m);
-      else onOpened?.(m);
-    }
+  onLines(child.stdout!, (line) => {
+    if (!line.startsWith('{')) return;
+    const m = JSON.parse(line) as TlsWorkerMessage;
+    if (m.type === 'event') events.push(m);
+    else if (m.type === 'log') logs.push(m);
+    else if (m.type === 'reply') waiting.get(m.id)?.(m);
+    else onOpened?.(m);
   });
   child.once('exit', (code, signal) => {
     exited = `worker exited (code ${code}, signal ${signal}): ${stderr.slice(-2000)}`;

@@ -1,23 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
-import * as esbuild from 'esbuild';
-import { REPO } from './processes.js';
+import { bundledWorker, workerScript } from './bundle.js';
+import { onLines } from './processes.js';
 
-export const WORKER = path.join(REPO, '.cache', 'storeWorker.js');
-let built: Promise<unknown> | undefined;
-
-/** Bundles the worker once per test process: a plain node start is much faster than tsx. */
-export function buildWorker(): Promise<unknown> {
-  built ??= esbuild.build({
-    entryPoints: [path.join(REPO, 'test', 'support', 'storeWorker.ts')],
-    outfile: WORKER,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    logLevel: 'error',
-  });
-  return built;
+/** Bundles the worker once per test process. */
+export function buildWorker(): Promise<string> {
+  return bundledWorker('storeWorker.ts');
 }
 
 export interface WorkerConfig {
@@ -48,22 +35,19 @@ export function startWorker(
   config: WorkerConfig,
   onLine?: (line: string) => void,
 ): { child: ChildProcess; result: Promise<WorkerResult | undefined> } {
-  const child = spawn(process.execPath, [WORKER, JSON.stringify({ key: 'k', staleMs: 2000, agents: 1, ...config })], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let buffer = '';
+  const child = spawn(
+    process.execPath,
+    [workerScript('storeWorker.ts'), JSON.stringify({ key: 'k', staleMs: 2000, agents: 1, ...config })],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let result: WorkerResult | undefined;
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout!.on('data', (d: Buffer) => {
-    buffer += d.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (line.startsWith('{')) result = JSON.parse(line) as WorkerResult;
-      else onLine?.(line);
-    }
+  onLines(child.stdout!, (line) => {
+    if (line.startsWith('{')) result = JSON.parse(line) as WorkerResult;
+    else onLine?.(line);
   });
   return {
     child,

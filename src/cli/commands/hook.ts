@@ -10,7 +10,7 @@ import { provePeer } from '../../core/install/peerProof.js';
 import { findGitLayout, type GitLayout } from '../../core/repository/gitLayout.js';
 import { MESSAGES_NAMESPACE } from '../../core/store/rules/decisions.js';
 import { namespaceFolder } from '../../core/store/file/storeLayout.js';
-import { ACROSS_WORKTREES } from '../../core/store/sharedStore.js';
+import { ACROSS_WORKTREES } from '../../core/store/actors.js';
 import { selectStoreUrl, STORE_ENV } from '../../core/store/storeEnv.js';
 
 /**

@@ -2,7 +2,7 @@ import { EditGuard, type GuardDecision, type GuardRequest } from '../../core/gua
 import { Mailbox } from '../../core/messages/mailbox.js';
 import { Metrics } from '../../core/metrics/metrics.js';
 import type { GitLayout } from '../../core/repository/gitLayout.js';
-import type { AcrossWorktrees } from '../../core/store/sharedStore.js';
+import type { AcrossWorktrees } from '../../core/store/actors.js';
 import { selectStoreUrl, STORE_ENV } from '../../core/store/storeEnv.js';
 import { openWorkspaceStore } from './workspaceStore.js';
 

@@ -6,7 +6,7 @@ import type { Logger } from '../../core/logging/logger.js';
 import { serveStdio } from '../../core/mcp/stdioEndpoint.js';
 import { Participant } from '../../core/participant.js';
 import { PROJECT_ID_ENV } from '../../core/store/storeEnv.js';
-import type { AcrossWorktrees } from '../../core/store/sharedStore.js';
+import type { AcrossWorktrees } from '../../core/store/actors.js';
 import type { StoreQuotas } from '../../core/store/rules/limits.js';
 import { EXIT } from '../usage.js';
 

@@ -87,82 +87,69 @@ function clineSettingsFile(home: string): string {
 export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
   const ws = (...parts: string[]): string => path.join(ctx.workspace, ...parts);
   const server = launch(ctx);
+  const plan = (edits: FileEdit[], notes: string[] = []): SetupPlan => ({ client, edits, notes });
   switch (client) {
     case 'claude-code': {
       const hook = guardHook(ctx, client, 10);
-      return {
-        client,
-        edits: [
-          jsonEdit(ws('.mcp.json'), (root, file) => setEntry(root, 'mcpServers', SERVER_NAME, { type: 'stdio', ...server }, file)),
-          // settings.local.json: Claude Code keeps it out of git, and our paths are this machine's.
-          jsonEdit(ws('.claude', 'settings.local.json'), (root, file) => [
-            // Every tool, not only edits: the hook also hands the agent its new messages (R-AGT-6).
-            ...mergeHook(root, 'PreToolUse', { matcher: '*', hooks: [hook] }, ours(client), file),
-            ...mergeHook(root, 'SessionEnd', { hooks: [hook] }, ours(client), file),
-            ...addToList(root, 'enabledMcpjsonServers', SERVER_NAME, file),
-          ]),
-        ],
-        notes: [],
-      };
+      return plan([
+        jsonEdit(ws('.mcp.json'), (root, file) => setEntry(root, 'mcpServers', SERVER_NAME, { type: 'stdio', ...server }, file)),
+        // settings.local.json: Claude Code keeps it out of git, and our paths are this machine's.
+        jsonEdit(ws('.claude', 'settings.local.json'), (root, file) => [
+          // Every tool, not only edits: the hook also hands the agent its new messages (R-AGT-6).
+          ...mergeHook(root, 'PreToolUse', { matcher: '*', hooks: [hook] }, ours(client), file),
+          ...mergeHook(root, 'SessionEnd', { hooks: [hook] }, ours(client), file),
+          ...addToList(root, 'enabledMcpjsonServers', SERVER_NAME, file),
+        ]),
+      ]);
     }
     case 'vscode': {
       const hook = guardHook(ctx, client, 10);
-      return {
-        client,
-        edits: [
+      return plan(
+        [
           jsonEdit(ws('.vscode', 'mcp.json'), (root, file) => setEntry(root, 'servers', SERVER_NAME, { type: 'stdio', ...server }, file)),
           jsonEdit(ws('.github', 'hooks', `${SERVER_NAME}.json`), (root, file) => [
             ...mergeHook(root, 'PreToolUse', hook, ours(client), file),
             ...mergeHook(root, 'SessionEnd', hook, ours(client), file),
           ]),
         ],
-        notes: [
+        [
           `.github/hooks/${SERVER_NAME}.json names this machine's node and CLI: keep it out of commits, or commit one that runs session-coordinator from PATH.`,
         ],
-      };
+      );
     }
     case 'cursor':
-      return {
-        client,
-        edits: [
-          jsonEdit(ws('.cursor', 'mcp.json'), (root, file) => setEntry(root, 'mcpServers', SERVER_NAME, server, file)),
-          jsonEdit(ws('.cursor', 'hooks.json'), (root, file) => {
-            const changed = mergeHook(
-              root,
-              'preToolUse',
-              { command: hookCommand(ctx, client), matcher: 'Write|StrReplace|Edit|Delete|MultiEdit' },
-              ours(client),
-              file,
-            );
-            if (root.version !== undefined) return changed;
-            root.version = 1;
-            return ['version', ...changed];
-          }),
-        ],
-        notes: [],
-      };
+      return plan([
+        jsonEdit(ws('.cursor', 'mcp.json'), (root, file) => setEntry(root, 'mcpServers', SERVER_NAME, server, file)),
+        jsonEdit(ws('.cursor', 'hooks.json'), (root, file) => {
+          const changed = mergeHook(
+            root,
+            'preToolUse',
+            { command: hookCommand(ctx, client), matcher: 'Write|StrReplace|Edit|Delete|MultiEdit' },
+            ours(client),
+            file,
+          );
+          if (root.version !== undefined) return changed;
+          root.version = 1;
+          return ['version', ...changed];
+        }),
+      ]);
     case 'gemini': {
       // Gemini CLI counts hook timeouts in milliseconds.
       const hook = guardHook(ctx, client, 10_000);
-      return {
-        client,
-        edits: [
-          jsonEdit(ws('.gemini', 'settings.json'), (root, file) => [
-            ...setEntry(root, 'mcpServers', SERVER_NAME, server, file),
-            ...mergeHook(root, 'BeforeTool', { matcher: 'write_file|replace', hooks: [hook] }, ours(client), file),
-            // After every tool: Gemini takes text for its model only there, so the agent's messages come this way (R-AGT-6).
-            ...mergeHook(root, 'AfterTool', { matcher: '*', hooks: [hook] }, ours(client), file),
-            ...mergeHook(root, 'SessionEnd', { hooks: [hook] }, ours(client), file),
-          ]),
-        ],
-        notes: [],
-      };
+      return plan([
+        jsonEdit(ws('.gemini', 'settings.json'), (root, file) => [
+          ...setEntry(root, 'mcpServers', SERVER_NAME, server, file),
+          ...mergeHook(root, 'BeforeTool', { matcher: 'write_file|replace', hooks: [hook] }, ours(client), file),
+          // After every tool: Gemini takes text for its model only there, so the agent's messages come this way (R-AGT-6).
+          ...mergeHook(root, 'AfterTool', { matcher: '*', hooks: [hook] }, ours(client), file),
+          ...mergeHook(root, 'SessionEnd', { hooks: [hook] }, ours(client), file),
+        ]),
+      ]);
     }
     case 'cline': {
       const file = clineSettingsFile(ctx.home);
-      return {
-        client,
-        edits: [
+      return plan(
+        [
           jsonEdit(file, (root, f) => setEntry(root, 'mcpServers', SERVER_NAME, { ...server, disabled: false }, f), true),
           {
             file: ws('.clinerules', 'hooks', 'PreToolUse'),
@@ -174,17 +161,14 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
             },
           },
         ],
-        notes: ctx.global
-          ? []
-          : [`Cline keeps its MCP servers outside the project, in ${file}: run setup cline --global to add ours there.`],
-      };
+        ctx.global ? [] : [`Cline keeps its MCP servers outside the project, in ${file}: run setup cline --global to add ours there.`],
+      );
     }
     case 'codex': {
       const file = path.join(ctx.home, '.codex', 'config.toml');
       const body = [`command = ${JSON.stringify(server.command)}`, `args = ${JSON.stringify(server.args)}`].join('\n');
-      return {
-        client,
-        edits: [
+      return plan(
+        [
           {
             file,
             global: true,
@@ -194,11 +178,11 @@ export function setupPlan(client: SetupClient, ctx: SetupContext): SetupPlan {
             },
           },
         ],
-        notes: [
+        [
           ...(ctx.global ? [] : [`Codex keeps its MCP servers in ${file}: run setup codex --global to add ours there.`]),
           'The edit guard is not installed for Codex: its hooks did not run under codex exec when we tried; its apply_patch edits are not guarded.',
         ],
-      };
+      );
     }
     default:
       return assertNever(client, 'client');

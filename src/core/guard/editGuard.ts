@@ -6,7 +6,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import { fileResourceOf } from '../store/claimPaths.js';
 import { alsoChangedElsewhere, covers, describeConflict, overlaps, pathResource, sameHolder } from '../store/rules/claims.js';
 import { describeWorktree, type GitLayout } from '../repository/gitLayout.js';
-import type { AcrossWorktrees, Actor, Claim, SharedStore } from '../store/sharedStore.js';
+import type { AcrossWorktrees, Actor, Claim } from '../store/actors.js';
+import type { SharedStore } from '../store/sharedStore.js';
 import { agentKey, checkAgentIdentity, describeAgent, type AgentIdentity } from '../agents/agentIdentity.js';
 
 /**

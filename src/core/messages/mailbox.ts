@@ -1,7 +1,8 @@
 import { CoordinatorError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { holderKey } from '../store/rules/claims.js';
-import type { Actor, SharedStore } from '../store/sharedStore.js';
+import type { Actor } from '../store/actors.js';
+import type { SharedStore } from '../store/sharedStore.js';
 import {
   acknowledge,
   ALL,

@@ -3,7 +3,7 @@ import { describeAgent } from '../agents/agentIdentity.js';
 import { CoordinatorError } from '../errors.js';
 import { label } from '../logging/printable.js';
 import { holderKey } from '../store/rules/claims.js';
-import type { Actor } from '../store/sharedStore.js';
+import type { Actor } from '../store/actors.js';
 
 /**
  * Messages between agents and people (R-AGT-6), as pure rules over one

@@ -3,48 +3,20 @@ import * as os from 'node:os';
 import { isHeldBy, participantEntry } from './participantEntry.js';
 import { Emitter } from '../lifecycle/emitter.js';
 import { historyPage, type HistoryOptions } from './rules/history.js';
-import type { Decision } from './file/shard.js';
 import { ShardState } from './file/shardState.js';
 import {
   CLAIMS_NAMESPACE,
   MESSAGES_NAMESPACE,
   checkValue,
-  decideAcquire,
-  decideDelete,
-  decideRelease,
-  decideRenew,
-  decideSet,
-  decideTransfer,
-  decideUpdate,
+  decide,
+  type WriteOp,
   liveClaims,
   toClaim,
   type ByteQuota,
 } from './rules/decisions.js';
-import {
-  DEFAULT_MAX_NAMESPACE_BYTES,
-  DEFAULT_MAX_NAMESPACES,
-  DEFAULT_MAX_STORE_BYTES,
-  tooManyNamespaces,
-  validateKey,
-  validateNamespace,
-} from './rules/limits.js';
-import type {
-  AcrossWorktrees,
-  Actor,
-  ChangeEvent,
-  Claim,
-  ControlRequest,
-  Grant,
-  HistoryPage,
-  HolderFilter,
-  ParticipantInfo,
-  ParticipantSession,
-  SetOptions,
-  SharedStore,
-  StoreEvent,
-  StoreStatus,
-  StoredValue,
-} from './sharedStore.js';
+import { DEFAULT_STORE_QUOTAS, tooManyNamespaces, validateKey, validateNamespace } from './rules/limits.js';
+import type { AcrossWorktrees, Actor, Claim, ControlRequest, Grant, HolderFilter, ParticipantInfo, ParticipantSession } from './actors.js';
+import type { ChangeEvent, HistoryPage, SetOptions, SharedStore, StoreEvent, StoreStatus, StoredValue } from './sharedStore.js';
 
 /**
  * The local-only store of degraded mode (R-CTX-8): same rules as the shared
@@ -74,19 +46,19 @@ export class MemoryStore implements SharedStore {
   async set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue> {
     validateKey(key);
     checkValue(value, key);
-    const change = this.write(validateNamespace(namespace), (s) => decideSet(s, key, value, options, this.quotaFor(s.namespace)), by)!;
+    const change = this.write(validateNamespace(namespace), { kind: 'set', key, value, options }, by)!;
     return { value, version: change.version, updatedAt: change.at, updatedBy: by };
   }
 
   async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(key);
-    const change = this.write(validateNamespace(namespace), (s) => decideUpdate(s, key, fn, this.quotaFor(s.namespace)), by)!;
+    const change = this.write(validateNamespace(namespace), { kind: 'update', key, fn }, by)!;
     return { value: change.value, version: change.version, updatedAt: change.at, updatedBy: by };
   }
 
   async delete(namespace: string, key: string, by: Actor, options?: SetOptions): Promise<{ deleted: boolean; version: number }> {
     validateKey(key);
-    const change = this.write(validateNamespace(namespace), (s) => decideDelete(s, key, options), by);
+    const change = this.write(validateNamespace(namespace), { kind: 'delete', key, options }, by);
     return { deleted: change !== undefined, version: change?.version ?? 0 };
   }
 
@@ -111,25 +83,22 @@ export class MemoryStore implements SharedStore {
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
     const elsewhere: Claim[] = [];
-    const change = this.write(
-      CLAIMS_NAMESPACE,
-      (s) => decideAcquire(s, resource, holder, ttlMs, Date.now(), options?.acrossWorktrees, elsewhere),
-      holder,
-    )!;
+    const op: WriteOp = { kind: 'acquire', resource, holder, ttlMs, across: options?.acrossWorktrees };
+    const change = this.write(CLAIMS_NAMESPACE, op, holder, elsewhere)!;
     return { ...toClaim(change.key, change.value), ...(elsewhere.length ? { elsewhere } : {}) };
   }
 
   async renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim> {
-    const change = this.write(CLAIMS_NAMESPACE, (s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now(), by), by)!;
+    const change = this.write(CLAIMS_NAMESPACE, { kind: 'renew', resource, fencingToken, ttlMs, by }, by)!;
     return toClaim(change.key, change.value);
   }
 
   async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
-    this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now(), by), by);
+    this.write(CLAIMS_NAMESPACE, { kind: 'release', resource, fencingToken, by }, by);
   }
 
   async revokeClaim(resource: string, fencingToken: number, by: Actor, checkout?: string): Promise<void> {
-    this.write(CLAIMS_NAMESPACE, (s) => decideRelease(s, resource, fencingToken, Date.now(), undefined, checkout), by);
+    this.write(CLAIMS_NAMESPACE, { kind: 'release', resource, fencingToken, checkout }, by);
   }
 
   async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
@@ -142,7 +111,7 @@ export class MemoryStore implements SharedStore {
   }
 
   async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
-    const change = this.write(CLAIMS_NAMESPACE, (s) => decideTransfer(s, resource, fencingToken, to, ttlMs, Date.now(), by), by)!;
+    const change = this.write(CLAIMS_NAMESPACE, { kind: 'transfer', resource, fencingToken, to, ttlMs, by }, by)!;
     return toClaim(change.key, change.value);
   }
 
@@ -153,7 +122,7 @@ export class MemoryStore implements SharedStore {
 
   async updateInbox(inbox: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(inbox);
-    const change = this.write(MESSAGES_NAMESPACE, (s) => decideUpdate(s, inbox, fn, this.quotaFor(s.namespace)), by)!;
+    const change = this.write(MESSAGES_NAMESPACE, { kind: 'update', key: inbox, fn }, by)!;
     return { value: change.value, version: change.version, updatedAt: change.at, updatedBy: by };
   }
 
@@ -189,8 +158,8 @@ export class MemoryStore implements SharedStore {
 
   private quotaFor(namespace: string): ByteQuota {
     return {
-      namespaceBytes: DEFAULT_MAX_NAMESPACE_BYTES,
-      storeBytes: DEFAULT_MAX_STORE_BYTES,
+      namespaceBytes: DEFAULT_STORE_QUOTAS.maxNamespaceBytes,
+      storeBytes: DEFAULT_STORE_QUOTAS.maxStoreBytes,
       elsewhere: () => [...this.shards].reduce((sum, [name, s]) => (name === namespace ? sum : sum + s.liveBytes), 0),
     };
   }
@@ -200,12 +169,14 @@ export class MemoryStore implements SharedStore {
     return this.shards.get(name) ?? new ShardState(name, 1, 0, 0);
   }
 
-  private write(namespace: string, decide: (s: ShardState) => Decision, by: Actor): ChangeEvent | undefined {
-    const decision = decide(this.shard(namespace));
+  private write(namespace: string, op: WriteOp, by: Actor, elsewhere?: Claim[]): ChangeEvent | undefined {
+    const state = this.shard(namespace);
+    const decision = decide(state, op, { now: Date.now(), quota: this.quotaFor(namespace), ...(elsewhere ? { elsewhere } : {}) });
     if ('skip' in decision) return undefined;
     if (!this.shards.has(namespace)) {
       const count = [...this.shards.keys()].filter((n) => !n.startsWith('_')).length;
-      if (!namespace.startsWith('_') && count >= DEFAULT_MAX_NAMESPACES) throw tooManyNamespaces(namespace, count, DEFAULT_MAX_NAMESPACES);
+      if (!namespace.startsWith('_') && count >= DEFAULT_STORE_QUOTAS.maxNamespaces)
+        throw tooManyNamespaces(namespace, count, DEFAULT_STORE_QUOTAS.maxNamespaces);
       this.shards.set(namespace, new ShardState(namespace, 1, 0, 0));
     }
     const change = this.shard(namespace).apply({ ...decision.record, n: String(this.nonce++), at: Date.now(), by })!;

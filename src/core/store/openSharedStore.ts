@@ -1,8 +1,6 @@
 import { CoordinatorError } from '../errors.js';
-import type { Logger } from '../logging/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
 import { FileStore, type FileStoreOptions } from './file/fileStore.js';
-import type { SharedStore } from './sharedStore.js';
+import type { SharedStore, StoreDeps } from './sharedStore.js';
 import { selectStoreUrl } from './storeEnv.js';
 import { projectIdFor, validateProjectId } from './redis/projectId.js';
 import { RedisStore, type RedisStoreOptions } from './redis/redisStore.js';
@@ -18,11 +16,8 @@ export interface StoreSelection {
   password?: string;
 }
 
-export interface OpenSharedStoreDeps {
+export interface OpenSharedStoreDeps extends StoreDeps {
   projectRoot: string;
-  participant: { kind: 'window' | 'headless'; label: string; url?: string };
-  metrics: Metrics;
-  logger: Logger;
   fileOptions?: Partial<FileStoreOptions>;
   redisOptions?: Partial<RedisStoreOptions>;
 }

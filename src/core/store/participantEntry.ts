@@ -1,12 +1,12 @@
 import * as os from 'node:os';
 import { agentKey, isAgentIdentity } from '../agents/agentIdentity.js';
 import { label } from '../logging/printable.js';
-import type { Claim, HolderFilter, ParticipantInfo, ParticipantSession } from './sharedStore.js';
+import type { Claim, HolderFilter, ParticipantDescription, ParticipantInfo, ParticipantSession } from './actors.js';
 
 /** What a participant says about itself in presence, the same for every backend. */
 export function participantEntry(
   participantId: string,
-  participant: { kind: 'window' | 'headless'; label: string; url?: string },
+  participant: ParticipantDescription,
   startedAt: number,
   sessions: readonly ParticipantSession[],
 ): ParticipantInfo {

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { OptionsOverride } from '../../core/config.js';
-import { ACROSS_WORKTREES, type AcrossWorktrees } from '../../core/store/sharedStore.js';
+import { ACROSS_WORKTREES, type AcrossWorktrees } from '../../core/store/actors.js';
 import {
   DEFAULT_MAX_NAMESPACE_BYTES,
   DEFAULT_MAX_NAMESPACES,

@@ -4,7 +4,7 @@ import type { CoordinatorSnapshot, ProjectClaim } from '../../core/coordinator.j
 import type { HistogramSummary } from '../../core/metrics/metrics.js';
 import { describeHolder } from '../../core/store/rules/claims.js';
 import { describeSender, PEOPLE, type Message } from '../../core/messages/messageRules.js';
-import type { Actor } from '../../core/store/sharedStore.js';
+import type { Actor } from '../../core/store/actors.js';
 import type { PanelMessage, PanelProblem, PanelSession, PanelState, PanelThread, SeriesPoint } from './healthProtocol.js';
 
 export interface PanelInputs {

@@ -12,7 +12,8 @@ import { selectStoreUrl } from '../../../src/core/store/storeEnv.js';
 import { normalizeOriginUrl, projectIdFor } from '../../../src/core/store/redis/projectId.js';
 import { RedisStore, type RedisStoreOptions } from '../../../src/core/store/redis/redisStore.js';
 import { connectionOptions, parseRedisUrl, redactRedisUrl } from '../../../src/core/store/redis/redisUrl.js';
-import type { Actor, ChangeEvent, SharedStore } from '../../../src/core/store/sharedStore.js';
+import type { Actor } from '../../../src/core/store/actors.js';
+import type { ChangeEvent, SharedStore } from '../../../src/core/store/sharedStore.js';
 import { startRedisServer, type RedisServer } from '../../support/redisServer.js';
 import { tempDir } from '../../support/workspace.js';
 

@@ -1,4 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { REPO } from '../processes.js';
+
+/** The binary scripts/agents/install.mjs installed for an agent (under .cache/agents/<folder>), or a message saying how to install it. */
+export function installedAgent(folder: string, name: string, version: string): string {
+  const marker = path.join(REPO, '.cache', 'agents', folder, `.installed-${version}`);
+  if (!existsSync(marker)) throw new Error(`${name} ${version} is not installed: run node scripts/agents/install.mjs (npm test does)`);
+  return readFileSync(marker, 'utf8').trim();
+}
 
 export interface AgentResult {
   code: number | null;

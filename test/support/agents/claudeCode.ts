@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CLI, REPO } from '../processes.js';
-import { agentRun, type AgentResult } from './agentProcess.js';
+import { CLI } from '../processes.js';
+import { agentRun, installedAgent, type AgentResult } from './agentProcess.js';
 
 /**
  * Runs the real Claude Code (pinned, installed by scripts/agents/install.mjs)
@@ -17,10 +17,7 @@ import { agentRun, type AgentResult } from './agentProcess.js';
 export const CLAUDE_VERSION = '2.1.328';
 
 export function claudeBinary(): string {
-  const marker = path.join(REPO, '.cache', 'agents', 'claude-code', `.installed-${CLAUDE_VERSION}`);
-  if (!existsSync(marker))
-    throw new Error(`Claude Code ${CLAUDE_VERSION} is not installed: run node scripts/agents/install.mjs (npm test does)`);
-  return readFileSync(marker, 'utf8').trim();
+  return installedAgent('claude-code', 'Claude Code', CLAUDE_VERSION);
 }
 
 export interface ClaudeRun {

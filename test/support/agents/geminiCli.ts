@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO } from '../processes.js';
-import { agentRun, type AgentResult } from './agentProcess.js';
+import { agentRun, installedAgent, type AgentResult } from './agentProcess.js';
 
 /**
  * Runs the real Gemini CLI (pinned, installed by scripts/agents/install.mjs)
@@ -17,10 +16,7 @@ import { agentRun, type AgentResult } from './agentProcess.js';
 export const GEMINI_VERSION = '0.61.0';
 
 export function geminiBinary(): string {
-  const marker = path.join(REPO, '.cache', 'agents', 'gemini', `.installed-${GEMINI_VERSION}`);
-  if (!existsSync(marker))
-    throw new Error(`Gemini CLI ${GEMINI_VERSION} is not installed: run node scripts/agents/install.mjs (npm test does)`);
-  return readFileSync(marker, 'utf8').trim();
+  return installedAgent('gemini', 'Gemini CLI', GEMINI_VERSION);
 }
 
 export type GeminiResult = AgentResult;

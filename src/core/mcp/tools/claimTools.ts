@@ -4,7 +4,8 @@ import { ALL, inboxOf, PEOPLE } from '../../messages/messageRules.js';
 import { claimTargetOf, inAgentsWords } from '../../store/claimPaths.js';
 import { alsoChangedElsewhere, describeHolder, sameHolder } from '../../store/rules/claims.js';
 import type { ProjectScope } from '../../projects/projectScopes.js';
-import type { Actor, Claim, SharedStore } from '../../store/sharedStore.js';
+import type { Actor, Claim } from '../../store/actors.js';
+import type { SharedStore } from '../../store/sharedStore.js';
 import { agent } from './sessionTools.js';
 import type { ToolContext } from './toolContext.js';
 import { tool, type ToolCall } from './toolTable.js';
@@ -101,8 +102,7 @@ export const claimTools = [
     title: 'Claim a file, folder or task',
     description:
       'Takes an advisory lease on a file, a folder (everything under it) or task:<name>, for every window and agent on the project. Refused, with the holder and expiry, when another session holds something overlapping. Keep the fencingToken: renew and release need it.',
-    input: schemas.acquire.input,
-    output: schemas.acquire.output,
+    ...schemas.acquire,
     run: async (args, call) => {
       const options = { acrossWorktrees: call.ctx.coordinator.options.claims.acrossWorktrees };
       const granted = await onTarget(call, args.resource, (r, store, actor) =>
@@ -119,8 +119,7 @@ export const claimTools = [
     name: 'claim_renew',
     title: 'Renew a claim',
     description: 'Extends a claim you hold; refused when the fencing token is not the current one.',
-    input: schemas.renew.input,
-    output: schemas.renew.output,
+    ...schemas.renew,
     run: async (args, call) =>
       view(
         await onTarget(call, args.resource, (r, store, actor) =>
@@ -132,8 +131,7 @@ export const claimTools = [
     name: 'claim_release',
     title: 'Release a claim',
     description: 'Releases a claim you hold; refused when the fencing token is not the current one.',
-    input: schemas.release.input,
-    output: schemas.release.output,
+    ...schemas.release,
     run: async (args, call) => {
       const released = await onTarget(call, args.resource, async (r, store, actor) => {
         await store.releaseClaim(r, args.fencingToken, actor);
@@ -147,8 +145,7 @@ export const claimTools = [
     title: 'Hand a claim to another agent',
     description:
       'Gives a claim you hold to another live agent or session at once, under a new, larger fencing token (your old token stops working), and tells the recipient by message. Use it when someone asks for what you hold.',
-    input: schemas.transfer.input,
-    output: schemas.transfer.output,
+    ...schemas.transfer,
     run: async (args, call) => {
       const { ctx } = call;
       const actor = ctx.actor();
@@ -183,8 +180,7 @@ export const claimTools = [
     name: 'claim_list',
     title: 'List claims',
     description: 'The live claims of the project (optionally those whose resource starts with a prefix), with holders and expiry.',
-    input: schemas.list.input,
-    output: schemas.list.output,
+    ...schemas.list,
     annotations: { readOnlyHint: true },
     run: async (args, call) => ({ claims: (await (await scopeOf(call)).store.listClaims(args.prefix)).map(view) }),
   }),

@@ -65,8 +65,7 @@ export const contextTools = [
     name: 'context_get',
     title: 'Read a shared value',
     description: 'Reads a key of the shared context. Returns its value and version; version 0 and no value when the key does not exist.',
-    input: schemas.get.input,
-    output: schemas.get.output,
+    ...schemas.get,
     annotations: { readOnlyHint: true },
     run: async (args, { ctx }) => {
       const found = await ctx.coordinator.store.get(args.namespace, args.key);
@@ -83,8 +82,7 @@ export const contextTools = [
     title: 'Write a shared value',
     description:
       'Writes a key of the shared context; every window and agent on the project sees it. Pass expectedVersion (from context_get) to write only if nobody changed it meanwhile: on a conflict nothing is written and the result says the current version.',
-    input: schemas.set.input,
-    output: schemas.set.output,
+    ...schemas.set,
     run: async (args, { ctx }) => {
       const written = await ctx.coordinator.store.set(
         args.namespace,
@@ -100,8 +98,7 @@ export const contextTools = [
     name: 'context_delete',
     title: 'Delete a shared value',
     description: 'Deletes a key of the shared context, optionally only at an expected version.',
-    input: schemas.delete.input,
-    output: schemas.delete.output,
+    ...schemas.delete,
     annotations: { destructiveHint: true },
     run: async (args, { ctx }) => {
       const result = await ctx.coordinator.store.delete(
@@ -117,8 +114,7 @@ export const contextTools = [
     name: 'context_list',
     title: 'List shared values',
     description: 'Lists the keys of a namespace (optionally those starting with a prefix), with values and versions.',
-    input: schemas.list.input,
-    output: schemas.list.output,
+    ...schemas.list,
     annotations: { readOnlyHint: true },
     run: async (args, { ctx }) => ({ namespace: args.namespace, entries: await ctx.coordinator.store.list(args.namespace, args.prefix) }),
   }),
@@ -127,8 +123,7 @@ export const contextTools = [
     title: 'Shared context history',
     description:
       'The event log of changes (who, what, when, previous value), oldest first. Pass nextCursor back to read on; omit namespace for all namespaces.',
-    input: schemas.history.input,
-    output: schemas.history.output,
+    ...schemas.history,
     annotations: { readOnlyHint: true },
     run: async (args, { ctx }) => {
       const page = await ctx.coordinator.store.history({

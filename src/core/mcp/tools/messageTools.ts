@@ -68,8 +68,7 @@ export const messageTools = [
     title: 'Send a message',
     description:
       'Sends a message to another agent or session on this project, to "people" or to "all". An agent with hooks installed sees it on its next tool call; others read message_inbox or subscribe to inbox://me. Use it to ask a claim holder for a file (it can claim_transfer it to you).',
-    input: schemas.send.input,
-    output: schemas.send.output,
+    ...schemas.send,
     run: async (args, { ctx }) => {
       const result = await ctx.coordinator.messages.send(ctx.actor(), args.to, {
         subject: args.subject ?? '',
@@ -84,8 +83,7 @@ export const messageTools = [
     title: 'Read your messages',
     description:
       'Your messages, oldest first, with who sent them and the thread; pass nextCursor back to read on. Reading does not mark them read: message_ack does.',
-    input: schemas.inbox.input,
-    output: schemas.inbox.output,
+    ...schemas.inbox,
     annotations: { readOnlyHint: true },
     run: async (args, { ctx }) => {
       const inbox = inboxOf(ctx.actor());
@@ -101,8 +99,7 @@ export const messageTools = [
     name: 'message_ack',
     title: 'Mark messages read',
     description: 'Marks messages of your inbox read; unknown or already read ids are ignored.',
-    input: schemas.ack.input,
-    output: schemas.ack.output,
+    ...schemas.ack,
     run: async (args, { ctx }) => {
       const actor = ctx.actor();
       return { acked: await ctx.coordinator.messages.ack(inboxOf(actor), args.ids, actor) };

@@ -79,8 +79,7 @@ export const sessionTools = [
     title: 'Who am I',
     description:
       'Returns this session: its id, resume handle, project root, client, transport, tags, and the other sessions (peers) known to this coordinator.',
-    input: schemas.whoami.input,
-    output: schemas.whoami.output,
+    ...schemas.whoami,
     annotations: { readOnlyHint: true },
     run: async (_args, { ctx, extra, roots }) => {
       await roots.ensure(extra);
@@ -150,8 +149,7 @@ export const sessionTools = [
     title: 'Resume a session',
     description:
       'After a reconnect, hand over the resumeHandle that whoami gave you to get your earlier session back (its id, root, claims and subscriptions). The session this connection opened is then closed.',
-    input: schemas.resume.input,
-    output: schemas.resume.output,
+    ...schemas.resume,
     run: async ({ resumeHandle }, { ctx, extra }) => {
       const target = ctx.coordinator.resume(resumeHandle);
       const previous = ctx.connection.session;
@@ -169,8 +167,7 @@ export const sessionTools = [
     title: 'Create a sub-agent session',
     description:
       "Creates a child session for a sub-agent: it inherits this session's root and tags and is closed when this session closes. Give the returned resumeHandle to the sub-agent; it calls session_resume with it after connecting.",
-    input: schemas.child.input,
-    output: schemas.child.output,
+    ...schemas.child,
     run: async ({ tags }, { ctx }) => {
       const parent = ctx.connection.session;
       if (!parent) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});

@@ -1,6 +1,6 @@
 import type { Coordinator } from '../../coordinator.js';
 import type { ProjectScope } from '../../projects/projectScopes.js';
-import type { Actor } from '../../store/sharedStore.js';
+import type { Actor } from '../../store/actors.js';
 import type { Connection } from '../connection.js';
 import type { ConnectionHub } from '../connectionHub.js';
 

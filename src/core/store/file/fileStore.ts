@@ -8,8 +8,6 @@ import { every } from '../../lifecycle/every.js';
 import { historyPage, type HistoryOptions } from '../rules/history.js';
 import { CoordinatorError, errorMessage, isCoordinatorError } from '../../errors.js';
 import { isAlive } from '../../install/installState.js';
-import type { Logger } from '../../logging/logger.js';
-import type { Metrics } from '../../metrics/metrics.js';
 import {
   CLAIMS_NAMESPACE,
   CONTROL_NAMESPACE,
@@ -17,45 +15,16 @@ import {
   checkValue,
   versionConflict,
   type ByteQuota,
-  decideAcquire,
-  decideDelete,
-  decideRelease,
-  decideRenew,
-  decideSet,
-  decideTransfer,
-  decideUpdate,
+  decide,
+  type WriteOp,
   liveClaims,
   toClaim,
 } from '../rules/decisions.js';
 import { STORE_FOLDER, storeLocation, type StoreLocation } from './storeLayout.js';
-import {
-  DEFAULT_MAX_NAMESPACE_BYTES,
-  DEFAULT_MAX_NAMESPACES,
-  DEFAULT_MAX_STORE_BYTES,
-  isNamespace,
-  tooManyNamespaces,
-  validateKey,
-  validateNamespace,
-  type StoreQuotas,
-} from '../rules/limits.js';
+import { DEFAULT_STORE_QUOTAS, isNamespace, tooManyNamespaces, validateKey, validateNamespace, type StoreQuotas } from '../rules/limits.js';
 import { isHeldBy, PARTICIPANT_ID, participantEntry, readParticipant } from '../participantEntry.js';
-import type {
-  AcrossWorktrees,
-  Actor,
-  ChangeEvent,
-  Claim,
-  ControlRequest,
-  Grant,
-  HistoryPage,
-  HolderFilter,
-  ParticipantInfo,
-  ParticipantSession,
-  SetOptions,
-  SharedStore,
-  StoreEvent,
-  StoreStatus,
-  StoredValue,
-} from '../sharedStore.js';
+import type { AcrossWorktrees, Actor, Claim, ControlRequest, Grant, HolderFilter, ParticipantInfo, ParticipantSession } from '../actors.js';
+import type { ChangeEvent, HistoryPage, SetOptions, SharedStore, StoreDeps, StoredValue, StoreEvent, StoreStatus } from '../sharedStore.js';
 import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
@@ -84,18 +53,13 @@ export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
   // Each file-system call costs an idle participant CPU (a thread-pool round trip): the net is slow while watches work.
   pollMs: 15_000,
   unwatchedPollMs: 2000,
-  maxNamespaces: DEFAULT_MAX_NAMESPACES,
-  maxNamespaceBytes: DEFAULT_MAX_NAMESPACE_BYTES,
-  maxStoreBytes: DEFAULT_MAX_STORE_BYTES,
+  ...DEFAULT_STORE_QUOTAS,
   maxOpenLogs: 32,
 };
 
-export interface FileStoreDeps {
+export interface FileStoreDeps extends StoreDeps {
   /** The project root (a workspace folder); the store lives where storeLayout.ts says (its git folder, else `.session-coordinator`). */
   projectRoot: string;
-  participant: { kind: 'window' | 'headless'; label: string; url?: string };
-  metrics: Metrics;
-  logger: Logger;
   options?: Partial<FileStoreOptions>;
 }
 
@@ -197,14 +161,14 @@ export class FileStore implements SharedStore {
   async set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue> {
     validateKey(key);
     checkValue(value, key);
-    const change = await (await this.shard(namespace)).write((s) => decideSet(s, key, value, options, this.quotaFor(s.namespace)), by);
+    const change = await this.apply(await this.shard(namespace), { kind: 'set', key, value, options }, by);
     this.deps.metrics.counter('store.contextWrites').inc();
     return { value, version: change!.version, updatedAt: change!.at, updatedBy: by };
   }
 
   async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(key);
-    const change = await (await this.shard(namespace)).write((s) => decideUpdate(s, key, fn, this.quotaFor(s.namespace)), by);
+    const change = await this.apply(await this.shard(namespace), { kind: 'update', key, fn }, by);
     this.deps.metrics.counter('store.contextWrites').inc();
     return { value: change!.value, version: change!.version, updatedAt: change!.at, updatedBy: by };
   }
@@ -218,7 +182,7 @@ export class FileStore implements SharedStore {
         throw versionConflict(namespace, key, options.expectedVersion, 0);
       return { deleted: false, version: 0 };
     }
-    const change = await shard.write((s) => decideDelete(s, key, options), by);
+    const change = await this.apply(shard, { kind: 'delete', key, options }, by);
     return { deleted: change !== undefined, version: change?.version ?? 0 };
   }
 
@@ -247,30 +211,29 @@ export class FileStore implements SharedStore {
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
-    let elsewhere: Claim[] = [];
-    const change = await (
-      await this.claims()
-    ).write((s) => decideAcquire(s, resource, holder, ttlMs, Date.now(), options?.acrossWorktrees, (elsewhere = [])), holder);
+    const elsewhere: Claim[] = [];
+    const op: WriteOp = { kind: 'acquire', resource, holder, ttlMs, across: options?.acrossWorktrees };
+    const change = await this.apply(await this.claims(), op, holder, elsewhere);
     this.deps.metrics.counter('claims.granted').inc();
     return { ...toClaim(change!.key, change!.value), ...(elsewhere.length ? { elsewhere } : {}) };
   }
 
   async renewClaim(resource: string, fencingToken: number, ttlMs: number, by: Actor): Promise<Claim> {
-    const change = await (await this.claims()).write((s) => decideRenew(s, resource, fencingToken, ttlMs, Date.now(), by), by);
+    const change = await this.apply(await this.claims(), { kind: 'renew', resource, fencingToken, ttlMs, by }, by);
     return toClaim(change!.key, change!.value);
   }
 
   async releaseClaim(resource: string, fencingToken: number, by: Actor): Promise<void> {
-    await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now(), by), by);
+    await this.apply(await this.claims(), { kind: 'release', resource, fencingToken, by }, by);
   }
 
   async revokeClaim(resource: string, fencingToken: number, by: Actor, checkout?: string): Promise<void> {
-    await (await this.claims()).write((s) => decideRelease(s, resource, fencingToken, Date.now(), undefined, checkout), by);
+    await this.apply(await this.claims(), { kind: 'release', resource, fencingToken, checkout }, by);
     this.deps.metrics.counter('claims.revoked').inc();
   }
 
   async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
-    const change = await (await this.claims()).write((s) => decideTransfer(s, resource, fencingToken, to, ttlMs, Date.now(), by), by);
+    const change = await this.apply(await this.claims(), { kind: 'transfer', resource, fencingToken, to, ttlMs, by }, by);
     this.deps.metrics.counter('claims.transferred').inc();
     return toClaim(change!.key, change!.value);
   }
@@ -282,17 +245,14 @@ export class FileStore implements SharedStore {
 
   async updateInbox(inbox: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(inbox);
-    const change = await (
-      await this.shardByName(MESSAGES_NAMESPACE)
-    ).write((s) => decideUpdate(s, inbox, fn, this.quotaFor(s.namespace)), by);
+    const change = await this.apply(await this.shardByName(MESSAGES_NAMESPACE), { kind: 'update', key: inbox, fn }, by);
     return { value: change!.value, version: change!.version, updatedAt: change!.at, updatedBy: by };
   }
 
   async sendControl(request: Omit<ControlRequest, 'at'>): Promise<void> {
     const actor = { sessionId: 'person', clientName: request.requestedBy, participantId: this.participantId };
-    await (
-      await this.shardByName(CONTROL_NAMESPACE)
-    ).write((s) => decideSet(s, `${request.action}:${request.sessionId}`, { ...request, at: Date.now() }), actor);
+    const op: WriteOp = { kind: 'set', key: `${request.action}:${request.sessionId}`, value: { ...request, at: Date.now() } };
+    await this.apply(await this.shardByName(CONTROL_NAMESPACE), op, actor);
   }
 
   async listClaims(prefix = ''): Promise<Claim[]> {
@@ -452,6 +412,14 @@ export class FileStore implements SharedStore {
   }
 
   /** The byte quotas for a write into `namespace`: the other namespaces count as of their last read. */
+  /** One write, decided under the shard's locks against its latest state. */
+  private apply(shard: Shard, op: WriteOp, by: Actor, elsewhere?: Claim[]): Promise<ChangeEvent | undefined> {
+    return shard.write(
+      (s) => decide(s, op, { now: Date.now(), quota: this.quotaFor(s.namespace), ...(elsewhere ? { elsewhere } : {}) }),
+      by,
+    );
+  }
+
   private quotaFor(namespace: string): ByteQuota {
     return {
       namespaceBytes: this.options.maxNamespaceBytes,

@@ -1,4 +1,5 @@
-import type { Actor, ChangeEvent, StoredValue } from '../sharedStore.js';
+import type { Actor } from '../actors.js';
+import type { ChangeEvent, StoredValue } from '../sharedStore.js';
 import { entryBytes } from '../rules/limits.js';
 
 export interface Entry extends StoredValue {

@@ -4,12 +4,12 @@ import { isAlive } from '../../install/installState.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { participantEntry, readParticipant } from '../participantEntry.js';
-import type { HolderFilter, ParticipantInfo, ParticipantSession } from '../sharedStore.js';
+import type { HolderFilter, ParticipantDescription, ParticipantInfo, ParticipantSession } from '../actors.js';
 import { PRESENCE_NOTE, type Keys } from './wireFormat.js';
 
 export interface RedisPresenceDeps {
   readonly participantId: string;
-  readonly participant: { kind: ParticipantInfo['kind']; label: string };
+  readonly participant: ParticipantDescription;
   /** A presence key lives this long without a beat. */
   readonly goneAfterMs: number;
   readonly main: Redis;

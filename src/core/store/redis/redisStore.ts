@@ -6,39 +6,20 @@ import { every } from '../../lifecycle/every.js';
 import { historyPage, type HistoryOptions } from '../rules/history.js';
 import { CoordinatorError, errorMessage } from '../../errors.js';
 import { claimConflict, claimKey, holderKey, notTheHolder } from '../rules/claims.js';
-import type { Logger } from '../../logging/logger.js';
-import type { Metrics } from '../../metrics/metrics.js';
 import { checkValue, MESSAGES_NAMESPACE, otherWorktree, toClaim, versionConflict } from '../rules/decisions.js';
 import {
-  DEFAULT_MAX_NAMESPACE_BYTES,
-  DEFAULT_MAX_NAMESPACES,
-  DEFAULT_MAX_STORE_BYTES,
+  DEFAULT_STORE_QUOTAS,
   tooManyBytes,
   tooManyNamespaces,
   validateKey,
   validateNamespace,
   type StoreQuotas,
 } from '../rules/limits.js';
-import type {
-  AcrossWorktrees,
-  Actor,
-  ChangeEvent,
-  Claim,
-  ControlRequest,
-  Grant,
-  HistoryPage,
-  HolderFilter,
-  ParticipantInfo,
-  ParticipantSession,
-  SetOptions,
-  SharedStore,
-  StoreEvent,
-  StoreStatus,
-  StoredValue,
-} from '../sharedStore.js';
+import type { AcrossWorktrees, Actor, Claim, ControlRequest, Grant, HolderFilter, ParticipantInfo, ParticipantSession } from '../actors.js';
+import type { ChangeEvent, HistoryPage, SetOptions, SharedStore, StoreDeps, StoredValue, StoreEvent, StoreStatus } from '../sharedStore.js';
 import { validateProjectId } from './projectId.js';
 import { describeTarget, parseRedisUrl } from './redisUrl.js';
-import { RedisConnection } from './redisConnection.js';
+import { RedisConnection, type ScriptClient } from './redisConnection.js';
 import { RedisPresence } from './redisPresence.js';
 import { RedisChangeFeed } from './redisChangeFeed.js';
 import { encodeNotification, Keys, parseEntry, PRESENCE_NOTE, toStored } from './wireFormat.js';
@@ -64,21 +45,16 @@ export const DEFAULT_REDIS_STORE_OPTIONS: RedisStoreOptions = {
   connectWaitMs: 5000,
   commandTimeoutMs: 5000,
   retryMaxDelayMs: 2000,
-  maxNamespaces: DEFAULT_MAX_NAMESPACES,
-  maxNamespaceBytes: DEFAULT_MAX_NAMESPACE_BYTES,
-  maxStoreBytes: DEFAULT_MAX_STORE_BYTES,
+  ...DEFAULT_STORE_QUOTAS,
 };
 
-export interface RedisStoreDeps {
+export interface RedisStoreDeps extends StoreDeps {
   /** `redis://[[user]:password@]host[:port][/db]` or `rediss://...` (TLS). */
   url: string;
   /** Namespaces every key: the same on every machine that works on the project. */
   projectId: string;
   /** Wins over the URL's password (a secret kept in SecretStorage). Never logged. */
   password?: string;
-  participant: { kind: 'window' | 'headless'; label: string; url?: string };
-  metrics: Metrics;
-  logger: Logger;
   options?: Partial<RedisStoreOptions>;
 }
 
@@ -286,10 +262,9 @@ export class RedisStore implements SharedStore {
   }
 
   async acquireClaim(resource: string, holder: Actor, ttlMs: number, options?: { acrossWorktrees?: AcrossWorktrees }): Promise<Grant> {
-    const r = await this.conn.run('write', `the claim on ${resource}`, () =>
-      this.conn.main.scAcquire(
-        this.keys.claims,
-        this.keys.claimVersions,
+    const r = await this.claimScript(`the claim on ${resource}`, (main, ...keys) =>
+      main.scAcquire(
+        ...keys,
         resource,
         JSON.stringify(holder),
         holderKey(holder),
@@ -335,18 +310,8 @@ export class RedisStore implements SharedStore {
   async transferClaim(resource: string, fencingToken: number, to: Actor, ttlMs: number, by: Actor): Promise<Claim> {
     if ((to.checkout ?? '') !== (by.checkout ?? '')) throw otherWorktree(resource, to);
     const key = claimKey(by.checkout, resource);
-    const r = await this.conn.run('write', `the claim on ${resource}`, () =>
-      this.conn.main.scTransfer(
-        this.keys.claims,
-        this.keys.claimVersions,
-        key,
-        fencingToken,
-        holderKey(by),
-        JSON.stringify(to),
-        holderKey(to),
-        this.ttl(ttlMs),
-        this.keys.channel,
-      ),
+    const r = await this.claimScript(`the claim on ${resource}`, (main, ...keys) =>
+      main.scTransfer(...keys, key, fencingToken, holderKey(by), JSON.stringify(to), holderKey(to), this.ttl(ttlMs), this.keys.channel),
     );
     if (r[0] === 'ok') {
       this.deps.metrics.counter('store.writes').inc();
@@ -359,15 +324,8 @@ export class RedisStore implements SharedStore {
 
   async releaseClaimsOf(holder: HolderFilter): Promise<number> {
     if (holder.sessionId === undefined && holder.participantId === undefined && holder.agentKey === undefined) return 0;
-    const released = await this.conn.run('write', 'the claims of a holder', () =>
-      this.conn.main.scReleaseOf(
-        this.keys.claims,
-        this.keys.claimVersions,
-        holder.sessionId ?? '',
-        holder.participantId ?? '',
-        this.keys.channel,
-        holder.agentKey ?? '',
-      ),
+    const released = await this.claimScript('the claims of a holder', (main, ...keys) =>
+      main.scReleaseOf(...keys, holder.sessionId ?? '', holder.participantId ?? '', this.keys.channel, holder.agentKey ?? ''),
     );
     if (released) this.deps.metrics.counter('claims.releasedOnEnd').inc(released);
     return released;
@@ -433,6 +391,11 @@ export class RedisStore implements SharedStore {
     this.events.dispose();
   }
 
+  /** Runs a claim script; each takes the claims hash and the claim versions hash as its two keys. */
+  private claimScript<T>(what: string, script: (main: ScriptClient, claims: string, versions: string) => Promise<T>): Promise<T> {
+    return this.conn.run('write', what, () => script(this.conn.main, this.keys.claims, this.keys.claimVersions));
+  }
+
   private ttl(ttlMs: number): number {
     return Math.max(1, Math.round(ttlMs));
   }
@@ -485,17 +448,8 @@ export class RedisStore implements SharedStore {
     action: 'renew' | 'release',
     ttlMs: number,
   ): Promise<string> {
-    const r = await this.conn.run('write', `the claim on ${resource}`, () =>
-      this.conn.main.scEndClaim(
-        this.keys.claims,
-        this.keys.claimVersions,
-        resource,
-        fencingToken,
-        by ? holderKey(by) : '',
-        action,
-        this.ttl(ttlMs),
-        this.keys.channel,
-      ),
+    const r = await this.claimScript(`the claim on ${resource}`, (main, ...keys) =>
+      main.scEndClaim(...keys, resource, fencingToken, by ? holderKey(by) : '', action, this.ttl(ttlMs), this.keys.channel),
     );
     if (r[0] === 'ok') {
       this.deps.metrics.counter('store.writes').inc();

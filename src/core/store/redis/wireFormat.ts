@@ -1,4 +1,5 @@
-import type { Actor, ChangeEvent, ControlRequest, StoredValue } from '../sharedStore.js';
+import type { Actor, ControlRequest } from '../actors.js';
+import type { ChangeEvent, StoredValue } from '../sharedStore.js';
 
 /**
  * What the Redis store keeps and sends, as bytes: its key names, the entry

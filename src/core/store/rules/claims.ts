@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { agentKey, describeAgent } from '../../agents/agentIdentity.js';
 import { CoordinatorError } from '../../errors.js';
-import type { Actor, Claim } from '../sharedStore.js';
+import type { Actor, Claim } from '../actors.js';
 
 /**
  * Claim resources: `task:<name>` for a named task, otherwise a path relative

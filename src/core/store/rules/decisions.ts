@@ -3,7 +3,8 @@ import type { Decision } from '../file/shard.js';
 import type { ShardState } from '../file/shardState.js';
 import { claimConflict, claimKey, notTheHolder, overlaps, sameHolder, splitClaimKey } from './claims.js';
 import { entryBytes, tooManyBytes } from './limits.js';
-import type { AcrossWorktrees, Actor, Claim, SetOptions, StoredValue } from '../sharedStore.js';
+import type { AcrossWorktrees, Actor, Claim } from '../actors.js';
+import type { SetOptions, StoredValue } from '../sharedStore.js';
 
 /**
  * What a write does given the latest state, shared by every backend that
@@ -63,25 +64,20 @@ function checkBytes(state: ShardState, key: string, value: unknown, quota: ByteQ
   if (storeHolds > quota.storeBytes) throw tooManyBytes('store', state.namespace, key, storeHolds, quota.storeBytes);
 }
 
-export function decideSet(state: ShardState, key: string, value: unknown, options?: SetOptions, quota?: ByteQuota): Decision {
+function decideSet(state: ShardState, key: string, value: unknown, options?: SetOptions, quota?: ByteQuota): Decision {
   const pv = checkExpected(state, key, options);
   checkBytes(state, key, value, quota);
   return { record: { op: 'set', k: key, v: value, pv } };
 }
 
-export function decideUpdate(
-  state: ShardState,
-  key: string,
-  fn: (current: StoredValue | undefined) => unknown,
-  quota?: ByteQuota,
-): Decision {
+function decideUpdate(state: ShardState, key: string, fn: (current: StoredValue | undefined) => unknown, quota?: ByteQuota): Decision {
   const next = fn(state.live(key));
   checkValue(next, key);
   checkBytes(state, key, next, quota);
   return { record: { op: 'set', k: key, v: next, pv: state.versionOf(key) } };
 }
 
-export function decideDelete(state: ShardState, key: string, options?: SetOptions): Decision {
+function decideDelete(state: ShardState, key: string, options?: SetOptions): Decision {
   const pv = checkExpected(state, key, options);
   return state.live(key) ? { record: { op: 'delete', k: key, pv } } : { skip: true };
 }
@@ -100,7 +96,7 @@ export function liveClaims(state: ShardState, now: number): Claim[] {
  * `elsewhere` collects, under `warn`, the overlapping claims of other
  * worktrees; under `refuse` they conflict like claims of the same checkout.
  */
-export function decideAcquire(
+function decideAcquire(
   state: ShardState,
   resource: string,
   holder: Actor,
@@ -143,7 +139,7 @@ function heldClaim(state: ShardState, key: string, fencingToken: number, now: nu
   return claim;
 }
 
-export function decideRenew(state: ShardState, resource: string, fencingToken: number, ttlMs: number, now: number, by: Actor): Decision {
+function decideRenew(state: ShardState, resource: string, fencingToken: number, ttlMs: number, now: number, by: Actor): Decision {
   const key = claimKey(by.checkout, resource);
   const claim = heldClaim(state, key, fencingToken, now, by);
   const { resource: _r, checkout: _c, ...value } = claim;
@@ -155,7 +151,7 @@ export function decideRenew(state: ShardState, resource: string, fencingToken: n
  * larger fencing token, so a write fenced by the old one is refused. Refused
  * when the recipient would overlap what a third holder has.
  */
-export function decideTransfer(
+function decideTransfer(
   state: ShardState,
   resource: string,
   fencingToken: number,
@@ -191,7 +187,7 @@ export function otherWorktree(resource: string, to: Actor): CoordinatorError {
 }
 
 /** `by` undefined: a revocation by a person, checked against the token only, in the checkout they saw. */
-export function decideRelease(
+function decideRelease(
   state: ShardState,
   resource: string,
   fencingToken: number,
@@ -202,6 +198,60 @@ export function decideRelease(
   const key = claimKey(by ? by.checkout : checkout, resource);
   heldClaim(state, key, fencingToken, now, by);
   return { record: { op: 'delete', k: key, pv: state.versionOf(key) } };
+}
+
+/** A write as data: what a backend asks of a namespace, decided against its latest state by decide(). */
+export type WriteOp =
+  | { readonly kind: 'set'; readonly key: string; readonly value: unknown; readonly options?: SetOptions }
+  /** The one kind that is not data: `fn` runs where the state is, so it is decided in the calling process. */
+  | { readonly kind: 'update'; readonly key: string; readonly fn: (current: StoredValue | undefined) => unknown }
+  | { readonly kind: 'delete'; readonly key: string; readonly options?: SetOptions }
+  | {
+      readonly kind: 'acquire';
+      readonly resource: string;
+      readonly holder: Actor;
+      readonly ttlMs: number;
+      readonly across?: AcrossWorktrees;
+    }
+  | { readonly kind: 'renew'; readonly resource: string; readonly fencingToken: number; readonly ttlMs: number; readonly by: Actor }
+  /** `by` absent: a revocation by a person, in the checkout they saw. */
+  | { readonly kind: 'release'; readonly resource: string; readonly fencingToken: number; readonly by?: Actor; readonly checkout?: string }
+  | {
+      readonly kind: 'transfer';
+      readonly resource: string;
+      readonly fencingToken: number;
+      readonly to: Actor;
+      readonly ttlMs: number;
+      readonly by: Actor;
+    };
+
+export interface DecideContext {
+  readonly now: number;
+  readonly quota?: ByteQuota;
+  /** Filled by an `acquire` under `warn`: the overlapping claims of other worktrees. */
+  readonly elsewhere?: Claim[];
+}
+
+/** What `op` writes given the latest state, or a CoordinatorError: the one entry point every backend that keeps a ShardState uses. */
+export function decide(state: ShardState, op: WriteOp, context: DecideContext): Decision {
+  const { now, quota } = context;
+  switch (op.kind) {
+    case 'set':
+      return decideSet(state, op.key, op.value, op.options, quota);
+    case 'update':
+      return decideUpdate(state, op.key, op.fn, quota);
+    case 'delete':
+      return decideDelete(state, op.key, op.options);
+    case 'acquire':
+      context.elsewhere?.splice(0);
+      return decideAcquire(state, op.resource, op.holder, op.ttlMs, now, op.across, context.elsewhere);
+    case 'renew':
+      return decideRenew(state, op.resource, op.fencingToken, op.ttlMs, now, op.by);
+    case 'release':
+      return decideRelease(state, op.resource, op.fencingToken, now, op.by, op.checkout);
+    case 'transfer':
+      return decideTransfer(state, op.resource, op.fencingToken, op.to, op.ttlMs, now, op.by);
+  }
 }
 
 /** A claim from its store key and value. */

@@ -46,6 +46,13 @@ export interface StoreQuotas {
 export const DEFAULT_MAX_NAMESPACE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_STORE_BYTES = 256 * 1024 * 1024;
 
+/** The quotas every backend starts from. */
+export const DEFAULT_STORE_QUOTAS: StoreQuotas = {
+  maxNamespaces: DEFAULT_MAX_NAMESPACES,
+  maxNamespaceBytes: DEFAULT_MAX_NAMESPACE_BYTES,
+  maxStoreBytes: DEFAULT_MAX_STORE_BYTES,
+};
+
 /** What one live entry counts against the byte quotas. */
 export function entryBytes(key: string, value: unknown): number {
   return Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value) ?? '');
