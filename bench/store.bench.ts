@@ -52,7 +52,7 @@ async function timed<T>(run: Run | 'redis', work: () => Promise<T>): Promise<T> 
   try {
     return await work();
   } finally {
-    if (run === 'redis' || run === 'redisCas') redisSeconds += (performance.now() - t) / 1000;
+    if (run === 'redis' || run === 'redisCas' || run === 'redisIncr') redisSeconds += (performance.now() - t) / 1000;
   }
 }
 
@@ -105,9 +105,9 @@ const PROCS = 4;
 const PER_PROC = 250;
 const KEY = 'counter';
 
-/** FileStore: update, cas, shards; RedisStore: redis (update()), redisCas (get + set with expectedVersion). */
+/** FileStore: update, cas, shards; RedisStore: redis (update()), redisCas (get + set with expectedVersion), redisIncr (increment()). */
 /** window, sqliteWindow: one process with WINDOW_AGENTS concurrent agents doing all PROCS x PER_PROC increments. */
-type Run = 'update' | 'cas' | 'sqlite' | 'shards' | 'redis' | 'redisCas' | 'window' | 'sqliteWindow';
+type Run = 'update' | 'cas' | 'sqlite' | 'shards' | 'redis' | 'redisCas' | 'redisIncr' | 'window' | 'sqliteWindow';
 const WINDOW_AGENTS = 8;
 type Done = Extract<WorkerMessage, { type: 'done' }>;
 
@@ -166,12 +166,12 @@ async function increments(run: Run): Promise<RunResult> {
     db.prepare('INSERT INTO kv (k, v) VALUES (?, 0)').run(KEY);
     db.close();
   }
-  const redis = run === 'redis' || run === 'redisCas' ? await redisTarget() : undefined;
+  const redis = run === 'redis' || run === 'redisCas' || run === 'redisIncr' ? await redisTarget() : undefined;
   const workers: StoreWorker[] = [];
   try {
     for (let w = 0; w < procs; w++) {
       const namespace = run === 'shards' ? `own${w}` : 'shared';
-      const mode = run === 'cas' || run === 'redisCas' ? 'cas' : 'update';
+      const mode = run === 'cas' || run === 'redisCas' ? 'cas' : run === 'redisIncr' ? 'incr' : 'update';
       workers.push(
         startStoreWorker(
           WORKER,
@@ -225,7 +225,7 @@ async function contention({ file, redis }: { file: boolean; redis: boolean }): P
   const ORDER: Run[] = [
     ...(file ? (['update'] as const) : []),
     'sqlite',
-    ...(redis ? (['redis'] as const) : []),
+    ...(redis ? (['redis', 'redisIncr'] as const) : []),
     ...(file ? (['shards', 'cas', 'window', 'sqliteWindow'] as const) : []),
     ...(redis ? (['redisCas'] as const) : []),
   ];
@@ -236,6 +236,7 @@ async function contention({ file, redis }: { file: boolean; redis: boolean }): P
     shards: [],
     redis: [],
     redisCas: [],
+    redisIncr: [],
     window: [],
     sqliteWindow: [],
   };
@@ -356,6 +357,18 @@ function reportRedisContention(v: ContentionView): void {
       `write retries per increment ${sig(v.metric('redis', 'store.writeRetries') / ops, 3)} (median round); latency ours ${latencies('redis')}, sqlite ${latencies('sqlite')}; ` +
       `${cpuText('redis')} (sqlite: workers ${v.cpu('sqlite')}, ceiling ${v.ceiling('sqlite')}); ${v.counted('redis')} (sqlite: ${v.counted('sqlite')})`,
     v.correct('redis') && v.correct('sqlite'),
+  );
+  report(
+    'redis-incr-4proc',
+    v.rate('redisIncr'),
+    v.rate('sqlite'),
+    'ops/s',
+    { op: '>=', limit: 1.5 },
+    `ours = RedisStore.increment() (one Lua script: the server adds to the counter it holds, appends the change record and publishes; no read, no retry) against ${server}, ` +
+      `vs ${sqliteRuns}: ${v.sqliteText}; ${v.shape}; per round ours ${v.perRound('redisIncr')} sqlite ${v.perRound('sqlite')}; ` +
+      `write retries per increment ${sig(v.metric('redisIncr', 'store.writeRetries') / ops, 3)} (median round); latency ours ${latencies('redisIncr')}, sqlite ${latencies('sqlite')}; ` +
+      `${cpuText('redisIncr')}; ${v.counted('redisIncr')} (sqlite: ${v.counted('sqlite')})`,
+    v.correct('redisIncr') && v.correct('sqlite'),
   );
   const conflictsPerOp = median(v.results.redisCas.map((x) => x.conflicts)) / ops;
   report(
@@ -623,7 +636,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   console.error(`bench (store): ${MACHINE}`);
   const file = want('store-cas-4proc', 'store-cas-4proc-retry', 'store-cas-p99', 'store-cas-4shards', 'store-cas-1window-8agents');
-  const redis = want('redis-cas-4proc', 'redis-cas-4proc-retry');
+  const redis = want('redis-cas-4proc', 'redis-incr-4proc', 'redis-cas-4proc-retry');
   if (file || redis) await contention({ file, redis });
   if (want('propagation-p99', 'propagation-p99-abs')) await propagation();
   if (want('redis-propagation-p99')) await timed('redis', redisPropagation);

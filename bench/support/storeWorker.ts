@@ -26,9 +26,9 @@ export interface RedisTarget {
 }
 
 export type StoreJob =
-  /** `count` increments of one key: `update` is store.update(); `cas` is get, then set with expectedVersion, retried on VersionConflict. */
+  /** `count` increments of one key: `update` is store.update(); `cas` is get, then set with expectedVersion, retried on VersionConflict; `incr` is store.increment(). */
   /** `agents` concurrent loops in this one process (a window with that many agents), `count` increments in all; 1 unless set. */
-  | { mode: 'update' | 'cas'; root: string; namespace: string; key: string; count: number; agents?: number; redis?: RedisTarget }
+  | { mode: 'update' | 'cas' | 'incr'; root: string; namespace: string; key: string; count: number; agents?: number; redis?: RedisTarget }
   /** The same increments in SQLite: WAL, synchronous=FULL, BEGIN IMMEDIATE; SELECT; UPDATE; COMMIT. */
   | { mode: 'sqlite'; file: string; key: string; count: number; agents?: number }
   /** Process A of the propagation figure: `count` sets of one key, `gapMs` apart, reporting when each was acknowledged. */
@@ -131,7 +131,7 @@ function openJobStore(
   });
 }
 
-async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' }>): Promise<void> {
+async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' | 'incr' }>): Promise<void> {
   const metrics = new Metrics();
   const store = await openJobStore(job, metrics);
   const by = { sessionId: `bench-${process.pid}`, clientName: 'store-bench', participantId: store.participantId };
@@ -294,6 +294,7 @@ async function main(): Promise<void> {
   switch (job.mode) {
     case 'update':
     case 'cas':
+    case 'incr':
       return increments(job);
     case 'sqlite':
       return sqlite(job);

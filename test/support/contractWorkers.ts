@@ -7,7 +7,7 @@ export type BackendConfig = { kind: 'file'; root: string } | { kind: 'redis'; ur
 
 export interface ContractWorkerConfig {
   backend: BackendConfig;
-  mode: 'cas' | 'update' | 'unique' | 'race' | 'hold';
+  mode: 'cas' | 'update' | 'incr' | 'unique' | 'race' | 'hold';
   prefix: string;
   count: number;
   namespace: string;

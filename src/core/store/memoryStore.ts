@@ -7,6 +7,7 @@ import { ShardState } from './file/shardState.js';
 import {
   CLAIMS_NAMESPACE,
   MESSAGES_NAMESPACE,
+  checkDelta,
   checkValue,
   decide,
   type WriteOp,
@@ -53,6 +54,13 @@ export class MemoryStore implements SharedStore {
   async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(key);
     const change = this.write(validateNamespace(namespace), { kind: 'update', key, fn }, by)!;
+    return { value: change.value, version: change.version, updatedAt: change.at, updatedBy: by };
+  }
+
+  async increment(namespace: string, key: string, delta: number, by: Actor): Promise<StoredValue> {
+    validateKey(key);
+    checkDelta(delta, key);
+    const change = this.write(validateNamespace(namespace), { kind: 'increment', key, delta }, by)!;
     return { value: change.value, version: change.version, updatedAt: change.at, updatedBy: by };
   }
 

@@ -82,6 +82,8 @@ export interface SharedStore extends Disposable {
   set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue>;
   /** Read-modify-write under the shard's lock: never conflicts, so no retry loop. */
   update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue>;
+  /** Adds `delta` (a whole number) to a counter, absent counting as 0, in one atomic step on every backend: no retry loop, no conflict. */
+  increment(namespace: string, key: string, delta: number, by: Actor): Promise<StoredValue>;
   delete(namespace: string, key: string, by: Actor, options?: SetOptions): Promise<{ deleted: boolean; version: number }>;
   list(namespace: string, prefix?: string): Promise<Array<{ key: string } & StoredValue>>;
   namespaces(): Promise<string[]>;

@@ -52,7 +52,7 @@ interface Change {
   by: { sessionId: string; clientName: string; participantId: string };
 }
 
-const CONTEXT_TOOLS = ['context_get', 'context_set', 'context_delete', 'context_list', 'context_history'];
+const CONTEXT_TOOLS = ['context_get', 'context_set', 'context_increment', 'context_delete', 'context_list', 'context_history'];
 const CLAIM_TOOLS = ['claim_acquire', 'claim_renew', 'claim_release', 'claim_list'];
 
 test('R-MCP-3: every tool in tools/list has an inputSchema and an outputSchema (object schemas)', async () => {
@@ -284,6 +284,37 @@ test('R-CTX-3: 2 serve processes x 2 SDK clients x 25 get->set(expectedVersion) 
   assert.equal(final.version, 100, 'exactly one version per successful increment');
   const fromOther = await callOk<Got>(agents[3]!.client, 'context_get', { namespace: ns, key: 'n' });
   assert.equal(fromOther.value, 100, 'the other process sees the same final value');
+});
+
+test('R-CTX-3 (issue 11): 2 serve processes x 2 SDK clients x 25 context_increment calls end at exactly 100 with no conflict; a value that is not a counter is refused and kept', async () => {
+  const agents = await Promise.all([w.connect(0, 'cnt-0a'), w.connect(0, 'cnt-0b'), w.connect(1, 'cnt-1a'), w.connect(1, 'cnt-1b')]);
+  const ns = 'counters';
+  const seen: number[] = [];
+  await Promise.all(
+    agents.map(async ({ client }) => {
+      for (let i = 0; i < 25; i++) {
+        const r = await callOk<{ value: number; version: number }>(client, 'context_increment', { namespace: ns, key: 'n' });
+        seen.push(r.value);
+      }
+    }),
+  );
+  assert.deepEqual(
+    seen.sort((a, b) => a - b),
+    Array.from({ length: 100 }, (_, i) => i + 1),
+    'each call saw its own new value: no increment lost or applied twice',
+  );
+  const final = await callOk<Got>(agents[3]!.client, 'context_get', { namespace: ns, key: 'n' });
+  assert.equal(final.value, 100);
+  assert.equal(final.version, 100, 'one version per increment');
+  const down = await callOk<{ value: number }>(agents[0]!.client, 'context_increment', { namespace: ns, key: 'n', by: -40 });
+  assert.equal(down.value, 60, 'a negative step subtracts');
+  await callOk(agents[0]!.client, 'context_set', { namespace: ns, key: 'name', value: 'plan' });
+  const refused = await call(agents[1]!.client, 'context_increment', { namespace: ns, key: 'name' });
+  assert.equal(refused.isError, true);
+  assert.match(textOf(refused), /not a whole number.*set it instead/, textOf(refused));
+  assert.equal((await callOk<Got>(agents[1]!.client, 'context_get', { namespace: ns, key: 'name' })).value, 'plan', 'nothing was written');
+  const fractional = await call(agents[1]!.client, 'context_increment', { namespace: ns, key: 'n', by: 0.5 });
+  assert.equal(fractional.isError, true, 'a fractional step is refused by the schema');
 });
 
 test('R-CLM-1: overlapping claims are refused with the holder session, client name and expiry; disjoint ones are granted', async () => {

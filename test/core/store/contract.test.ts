@@ -877,6 +877,52 @@ for (const backend of backends) {
       );
     });
 
+    test(
+      name(
+        'R-CTX-3 (issue 11)',
+        '4 processes x 50 increment() calls on one counter end at exactly 200 with no retry; a value that is not a whole number is refused and kept',
+      ),
+      async () => {
+        const project = newProject();
+        const results = await Promise.all(
+          Array.from(
+            { length: 4 },
+            (_, i) =>
+              startContractWorker({
+                backend: backend.worker(project),
+                mode: 'incr',
+                prefix: `inc${i}`,
+                count: 50,
+                namespace: 'counters',
+                key: 'n',
+              }).result,
+          ),
+        );
+        assert.ok(results.every((r) => r?.done));
+        const { store } = await backend.open(project);
+        const n = await store.get('counters', 'n');
+        assert.deepEqual([n?.value, n?.version], [200, 200], 'every increment applied exactly once, one version each');
+        const down = await store.increment('counters', 'n', -250, alice);
+        assert.deepEqual([down.value, down.version], [-50, 201], 'a negative step subtracts, below zero too');
+        await store.set('counters', 'text', 'seven', alice);
+        for (const bad of [
+          { key: 'text', delta: 1 },
+          { key: 'n', delta: 0.5 },
+          { key: 'n', delta: 2 ** 53 },
+        ]) {
+          await assert.rejects(store.increment('counters', bad.key, bad.delta, alice), refusedWith('InvalidArgument'));
+        }
+        await store.set('counters', 'big', Number.MAX_SAFE_INTEGER, alice);
+        await assert.rejects(store.increment('counters', 'big', 1, alice), refusedWith('InvalidArgument', /range of exact whole numbers/));
+        assert.equal((await store.get('counters', 'text'))?.value, 'seven', 'a refused increment writes nothing');
+        assert.equal((await store.get('counters', 'n'))?.version, 201);
+        await assert.rejects(
+          store.increment('counters', 'text', 1, alice),
+          refusedWith('InvalidArgument', /holds "seven", not a whole number/),
+        );
+      },
+    );
+
     const ROUNDS = 250;
     test(
       name(

@@ -41,6 +41,14 @@ const schemas = {
     input: z.object({ namespace, key, value: z.unknown().describe('Any JSON value'), expectedVersion }),
     output: z.object({ namespace: z.string(), key: z.string(), version: z.number() }),
   },
+  increment: {
+    input: z.object({
+      namespace,
+      key,
+      by: z.number().int().min(-1e15).max(1e15).optional().describe('How much to add (negative to subtract); 1 when omitted'),
+    }),
+    output: z.object({ namespace: z.string(), key: z.string(), value: z.number(), version: z.number() }),
+  },
   delete: {
     input: z.object({ namespace, key, expectedVersion }),
     output: z.object({ namespace: z.string(), key: z.string(), deleted: z.boolean(), version: z.number() }),
@@ -59,7 +67,7 @@ const schemas = {
   },
 };
 
-/** context_get/set/delete/list/history: the versioned key/value store shared by every window and agent (R-MCP-3). */
+/** context_get/set/increment/delete/list/history: the versioned key/value store shared by every window and agent (R-MCP-3). */
 export const contextTools = [
   tool({
     name: 'context_get',
@@ -92,6 +100,17 @@ export const contextTools = [
         args.expectedVersion === undefined ? {} : { expectedVersion: args.expectedVersion },
       );
       return { namespace: args.namespace, key: args.key, version: written.version };
+    },
+  }),
+  tool({
+    name: 'context_increment',
+    title: 'Add to a shared counter',
+    description:
+      'Adds to a whole-number value of the shared context in one atomic step (an absent key counts as 0): agents counting together never conflict, so no read and retry. Refused, with nothing written, when the key holds anything but a whole number.',
+    ...schemas.increment,
+    run: async (args, { ctx }) => {
+      const written = await ctx.coordinator.store.increment(args.namespace, args.key, args.by ?? 1, ctx.actor());
+      return { namespace: args.namespace, key: args.key, value: written.value as number, version: written.version };
     },
   }),
   tool({

@@ -12,6 +12,7 @@ import {
   CLAIMS_NAMESPACE,
   CONTROL_NAMESPACE,
   MESSAGES_NAMESPACE,
+  checkDelta,
   checkValue,
   versionConflict,
   type ByteQuota,
@@ -169,6 +170,14 @@ export class FileStore implements SharedStore {
   async update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(key);
     const change = await this.apply(await this.shard(namespace), { kind: 'update', key, fn }, by);
+    this.deps.metrics.counter('store.contextWrites').inc();
+    return { value: change!.value, version: change!.version, updatedAt: change!.at, updatedBy: by };
+  }
+
+  async increment(namespace: string, key: string, delta: number, by: Actor): Promise<StoredValue> {
+    validateKey(key);
+    checkDelta(delta, key);
+    const change = await this.apply(await this.shard(namespace), { kind: 'increment', key, delta }, by);
     this.deps.metrics.counter('store.contextWrites').inc();
     return { value: change!.value, version: change!.version, updatedAt: change!.at, updatedBy: by };
   }

@@ -12,7 +12,7 @@ const MIN_REDIS_VERSION = [6, 2];
 const NOT_SENT = /Stream isn't writeable|enableOfflineQueue/;
 
 interface ScriptCommands {
-  scWrite(...args: Array<string | number>): Promise<[string, number?, number?, number?]>;
+  scWrite(...args: Array<string | number>): Promise<[string, number?, number?, number?, string?]>;
   scAcquire(...args: Array<string | number>): Promise<string[]>;
   scEndClaim(...args: Array<string | number>): Promise<[string, (string | number)?]>;
   scTransfer(...args: Array<string | number>): Promise<[string, (string | number)?, string?]>;

@@ -6,7 +6,7 @@ import { every } from '../../lifecycle/every.js';
 import { historyPage, type HistoryOptions } from '../rules/history.js';
 import { CoordinatorError, errorMessage } from '../../errors.js';
 import { claimConflict, claimKey, holderKey, notTheHolder } from '../rules/claims.js';
-import { checkValue, MESSAGES_NAMESPACE, otherWorktree, toClaim, versionConflict } from '../rules/decisions.js';
+import { checkDelta, checkValue, incremented, MESSAGES_NAMESPACE, otherWorktree, toClaim, versionConflict } from '../rules/decisions.js';
 import {
   DEFAULT_STORE_QUOTAS,
   tooManyBytes,
@@ -227,6 +227,20 @@ export class RedisStore implements SharedStore {
     }
   }
 
+  /** One script: the server adds to the counter it holds, so concurrent increments never conflict or retry. */
+  async increment(namespace: string, key: string, delta: number, by: Actor): Promise<StoredValue> {
+    validateKey(key);
+    checkDelta(delta, key);
+    const ns = validateNamespace(namespace);
+    const r = await this.write(ns, key, 'incr', 'none', 0, String(delta), by);
+    // Refused by the script: the same error the other backends give, from the value it found.
+    if (r[0] === 'notcounter') incremented(ns, key, JSON.parse(String(r[1])), delta);
+    if (r[0] !== 'ok')
+      throw new CoordinatorError('StoreUnavailable', `Redis refused the increment of ${ns}/${key} (${r[0]})`, { namespace: ns });
+    this.deps.metrics.counter('store.contextWrites').inc();
+    return { value: Number(r[4]), version: Number(r[1]), updatedAt: Number(r[2]), updatedBy: by };
+  }
+
   async delete(namespace: string, key: string, by: Actor, options?: SetOptions): Promise<{ deleted: boolean; version: number }> {
     validateKey(key);
     const ns = validateNamespace(namespace);
@@ -403,12 +417,12 @@ export class RedisStore implements SharedStore {
   private async write(
     ns: string,
     key: string,
-    op: 'set' | 'delete',
+    op: 'set' | 'delete' | 'incr',
     mode: 'none' | 'visible' | 'raw',
     expected: number,
     valueJson: string,
     by: Actor,
-  ): Promise<[string, number?, number?, number?]> {
+  ): Promise<[string, number?, number?, number?, string?]> {
     const k = this.keys;
     const r = await this.conn.run('write', `${ns}/${key}`, () =>
       this.conn.main.scWrite(

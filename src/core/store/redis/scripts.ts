@@ -6,7 +6,8 @@
  *
  * Values are never decoded in Lua: the client passes JSON text and the
  * scripts only concatenate it (cjson would round numbers to 14 digits and
- * turn [] into {}). Times come from the server's clock (TIME), one clock for
+ * turn [] into {}). The one exception, an increment, reads a value only
+ * when its text is an integer's digits. Times come from the server's clock (TIME), one clock for
  * every machine.
  *
  * Entry format in the `kv:<ns>` hash (one field per key, tombstones kept so
@@ -24,8 +25,9 @@ end
 /**
  * Compare-and-set write, change record and notification in one step.
  * KEYS: kv:<ns>, log:<ns>, meta, namespaces
- * ARGV: ns, key, op (set|delete), mode (none|visible|raw), expected, keyJson, valueJson, byJson, nsJson, maxLogBytes, channel, maxNamespaces, maxNamespaceBytes, maxStoreBytes
- * Returns {'ok', version, at, seq} | {'conflict', currentVersion} | {'skip', 0} | {'quota', namespaces} | {'bytes', 'namespace'|'store', wouldHold}
+ * ARGV: ns, key, op (set|delete|incr), mode (none|visible|raw), expected, keyJson, valueJson (incr: the delta), byJson, nsJson, maxLogBytes, channel, maxNamespaces, maxNamespaceBytes, maxStoreBytes
+ * Returns {'ok', version, at, seq, valueJson} | {'conflict', currentVersion} | {'skip', 0} | {'quota', namespaces} | {'bytes', 'namespace'|'store', wouldHold}
+ *   | {'notcounter', currentJson}: an increment of a value that is not a whole number, or past the exact range
  */
 export const WRITE_LUA = `${NOW}
 local ns, key, op, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -46,6 +48,20 @@ if deleted then visible = 0 end
 if mode == 'visible' and tonumber(ARGV[5]) ~= visible then return {'conflict', visible} end
 if mode == 'raw' and tonumber(ARGV[5]) ~= pv then return {'conflict', pv} end
 if op == 'delete' and deleted then return {'skip', 0} end
+local value = ARGV[7]
+-- decisions.ts incremented(): whole numbers only, absent counts as 0. The one place a value is read
+-- here: a JSON integer's text, which is only digits, so nothing is rounded or re-encoded.
+if op == 'incr' then
+  local base = 0
+  if prev then
+    if not string.match(prev, '^%-?%d+$') then return {'notcounter', prev} end
+    base = tonumber(prev)
+  end
+  local n = base + tonumber(ARGV[7])
+  if n > 9007199254740991 or n < -9007199254740991 then return {'notcounter', prev or '0'} end
+  value = string.format('%d', n)
+  op = 'set'
+end
 -- rules/limits.ts tooManyNamespaces(): a write never creates one namespace past the quota.
 -- Internal namespaces ('_' first: the inboxes) are not agents' and do not count.
 if string.sub(ns, 1, 1) ~= '_' and redis.call('SISMEMBER', KEYS[4], ns) == 0 then
@@ -55,7 +71,7 @@ end
 -- decisions.ts checkBytes(): key + value JSON bytes per namespace and per project; only growth is refused.
 local before, after = 0, 0
 if prev then before = #key + #prev end
-if op == 'set' then after = #key + #ARGV[7] end
+if op == 'set' then after = #key + #value end
 if after > before then
   local nsBytes = tonumber(redis.call('HGET', KEYS[3], 'vbytes:' .. ns) or '0') - before + after
   if nsBytes > tonumber(ARGV[13]) then return {'bytes', 'namespace', nsBytes} end
@@ -67,7 +83,7 @@ local at = nowMs()
 local version = pv + 1
 local by = ARGV[8]
 if op == 'set' then
-  redis.call('HSET', KEYS[1], key, version .. '\\ns\\n' .. at .. '\\n' .. by .. '\\n' .. ARGV[7])
+  redis.call('HSET', KEYS[1], key, version .. '\\ns\\n' .. at .. '\\n' .. by .. '\\n' .. value)
   if deleted then redis.call('HINCRBY', KEYS[3], 'live:' .. ns, 1) end
 else
   redis.call('HSET', KEYS[1], key, version .. '\\nd\\n' .. at .. '\\n' .. by .. '\\n')
@@ -81,7 +97,7 @@ end
 
 local seq = redis.call('HINCRBY', KEYS[3], 'seq:' .. ns, 1)
 local rec = '{"namespace":' .. ARGV[9] .. ',"seq":' .. seq .. ',"key":' .. ARGV[6] .. ',"op":"' .. op .. '"'
-if op == 'set' then rec = rec .. ',"value":' .. ARGV[7] end
+if op == 'set' then rec = rec .. ',"value":' .. value end
 rec = rec .. ',"version":' .. version .. ',"previousVersion":' .. pv
 if prev then rec = rec .. ',"previousValue":' .. prev end
 rec = rec .. ',"at":' .. at .. ',"by":' .. by .. '}'
@@ -110,7 +126,7 @@ if bytes > max then
 end
 
 redis.call('PUBLISH', ARGV[11], 'c' .. rec)
-return {'ok', version, at, seq}
+return {'ok', version, at, seq, value}
 `;
 
 const CLAIM_RULES = `

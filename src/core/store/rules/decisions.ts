@@ -82,6 +82,35 @@ function decideDelete(state: ShardState, key: string, options?: SetOptions): Dec
   return state.live(key) ? { record: { op: 'delete', k: key, pv } } : { skip: true };
 }
 
+/** An increment's delta: a whole number within what every backend (and JSON) counts exactly. */
+export function checkDelta(delta: number, key: string): void {
+  if (!Number.isSafeInteger(delta))
+    throw new CoordinatorError('InvalidArgument', `An increment of ${key} must be a whole number (got ${delta})`, { key, delta });
+}
+
+/** What an increment makes of a value: absent counts as 0; anything but a whole number is refused, and nothing is written. */
+export function incremented(namespace: string, key: string, current: unknown, delta: number): number {
+  checkDelta(delta, key);
+  const base = current ?? 0;
+  if (typeof base !== 'number' || !Number.isSafeInteger(base))
+    throw new CoordinatorError(
+      'InvalidArgument',
+      `${namespace}/${key} holds ${JSON.stringify(base).slice(0, 80)}, not a whole number: only a counter can be incremented; set it instead`,
+      { namespace, key },
+    );
+  const next = base + delta;
+  if (!Number.isSafeInteger(next))
+    throw new CoordinatorError(
+      'InvalidArgument',
+      `Incrementing ${namespace}/${key} by ${delta} would leave the range of exact whole numbers`,
+      {
+        namespace,
+        key,
+      },
+    );
+  return next;
+}
+
 export function liveClaims(state: ShardState, now: number): Claim[] {
   const out: Claim[] = [];
   for (const [key, e] of state.entries) {
@@ -206,6 +235,7 @@ export type WriteOp =
   /** The one kind that is not data: `fn` runs where the state is, so it is decided in the calling process. */
   | { readonly kind: 'update'; readonly key: string; readonly fn: (current: StoredValue | undefined) => unknown }
   | { readonly kind: 'delete'; readonly key: string; readonly options?: SetOptions }
+  | { readonly kind: 'increment'; readonly key: string; readonly delta: number }
   | {
       readonly kind: 'acquire';
       readonly resource: string;
@@ -242,6 +272,11 @@ export function decide(state: ShardState, op: WriteOp, context: DecideContext): 
       return decideUpdate(state, op.key, op.fn, quota);
     case 'delete':
       return decideDelete(state, op.key, op.options);
+    case 'increment': {
+      const value = incremented(state.namespace, op.key, state.live(op.key)?.value, op.delta);
+      checkBytes(state, op.key, value, quota);
+      return { record: { op: 'set', k: op.key, v: value, pv: state.versionOf(op.key) } };
+    }
     case 'acquire':
       context.elsewhere?.splice(0);
       return decideAcquire(state, op.resource, op.holder, op.ttlMs, now, op.across, context.elsewhere);
