@@ -213,6 +213,8 @@ async function propRead(job: Extract<StoreJob, { mode: 'propRead' }>): Promise<v
   // (RedisStore: through its pub/sub subscription, which open() has made before it returns.)
   const store = await openJobStore(job, new Metrics(), { pollMs: 2 ** 31 - 1 });
   const seen: Array<[number, number]> = [];
+  // Like an agent subscribed to context://<namespace>: its changes are read as they land.
+  store.watchChanges(job.namespace);
   store.onEvent((e) => {
     if (e.kind === 'change' && e.change.key === job.key) seen.push([(e.change.value as { i: number }).i, now()]);
   });

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { DisposableStore, toDisposable } from '../core/lifecycle/disposable.js';
+import { DisposableStore, toDisposable, type Disposable } from '../core/lifecycle/disposable.js';
 import { errorMessage } from '../core/errors.js';
 import { registerCommands } from './commands/commands.js';
 import { Settings } from './config/settings.js';
@@ -38,6 +38,8 @@ export class Container implements vscode.Disposable {
   private run: CoordinatorRun | undefined;
   /** Everything that lives as long as the current run (rust-analyzer's client cleanup list): stopping is one dispose. */
   private runScope: DisposableStore | undefined;
+  /** Held while the panel shows: other windows' context writes are then read as they land, so its namespaces stay live. */
+  private panelWatch: Disposable | undefined;
   private starting: Promise<void> | undefined;
   private readonly settings = new Settings();
   private readonly log: vscode.LogOutputChannel;
@@ -146,6 +148,7 @@ export class Container implements vscode.Disposable {
       scope.add(
         run.onDidAddPoint((point) => {
           // Once a second: a visible panel gets the trend point, and a full state only if requests were served meanwhile.
+          this.watchWhileShown(run);
           if (!this.view.isVisible) return;
           this.view.addPoint(point, run.seriesLength);
           if (run.activityChanged) void this.refresh();
@@ -177,7 +180,18 @@ export class Container implements vscode.Disposable {
     const scope = this.runScope;
     this.run = undefined;
     this.runScope = undefined;
+    void this.panelWatch?.dispose();
+    this.panelWatch = undefined;
     await scope?.dispose();
+  }
+
+  private watchWhileShown(run: CoordinatorRun): void {
+    const shown = this.view.isVisible;
+    if (shown && !this.panelWatch) this.panelWatch = run.coordinator.store.watchChanges();
+    else if (!shown && this.panelWatch) {
+      void this.panelWatch.dispose();
+      this.panelWatch = undefined;
+    }
   }
 
   /** On a change: the status bar and the badges always; the panel's full state only while it is visible. */
@@ -185,6 +199,7 @@ export class Container implements vscode.Disposable {
     const run = this.run;
     if (!run) return;
     try {
+      this.watchWhileShown(run);
       const state = await run.panelState(this.view.isVisible);
       this.lastState = state;
       this.statusBar.update(state);

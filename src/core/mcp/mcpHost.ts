@@ -9,6 +9,7 @@ import type { StoreEvent } from '../store/sharedStore.js';
 import { Connection } from './connection.js';
 import { ConnectionHub } from './connectionHub.js';
 import { CLAIMS_URI, contextUri, createMcpServer } from './mcpServerFactory.js';
+import { ResourceSubscriptions } from './resourceSubscriptions.js';
 import { INBOX_URI } from './tools/messageTools.js';
 import { inboxOf } from '../messages/messageRules.js';
 
@@ -18,6 +19,7 @@ import { inboxOf } from '../messages/messageRules.js';
  */
 export class McpHost {
   readonly hub = new ConnectionHub();
+  private readonly subscriptions = new ResourceSubscriptions(() => this.coordinator.store);
   private readonly servers = new Map<Connection, McpServer>();
   private storeSubscription: Disposable | undefined;
 
@@ -40,6 +42,7 @@ export class McpHost {
       coordinator,
       connection,
       hub: this.hub,
+      subscriptions: this.subscriptions,
       actor: (scope) => {
         const session = connection.session;
         if (!session) throw new CoordinatorError('SessionNotFound', 'This connection has no session yet: initialize first', {});
@@ -60,6 +63,7 @@ export class McpHost {
 
   async dispose(): Promise<void> {
     await this.storeSubscription?.dispose();
+    this.subscriptions.dispose();
     await this.hub.closeAll();
   }
 

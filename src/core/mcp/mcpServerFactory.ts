@@ -78,11 +78,13 @@ function registerResources(server: McpServer, ctx: ToolContext): void {
     async (uri, { namespace }) => json(uri, await ctx.coordinator.store.list(String(namespace))),
   );
   server.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
-    ctx.connection.session?.subscriptions.add(request.params.uri);
+    const session = ctx.connection.session;
+    if (session) ctx.subscriptions.subscribe(session, request.params.uri);
     return {};
   });
   server.server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
-    ctx.connection.session?.subscriptions.delete(request.params.uri);
+    const session = ctx.connection.session;
+    if (session) ctx.subscriptions.unsubscribe(session, request.params.uri);
     return {};
   });
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { isHeldBy, participantEntry } from './participantEntry.js';
 import { Emitter } from '../lifecycle/emitter.js';
+import { toDisposable, type Disposable } from '../lifecycle/disposable.js';
 import { historyPage, type HistoryOptions } from './rules/history.js';
 import { ShardState } from './file/shardState.js';
 import {
@@ -29,6 +30,11 @@ export class MemoryStore implements SharedStore {
   private readonly log = new Map<string, ChangeEvent[]>();
   private readonly events = new Emitter<StoreEvent>();
   readonly onEvent = this.events.event;
+
+  /** Every change is delivered here anyway. */
+  watchChanges(): Disposable {
+    return toDisposable(() => undefined);
+  }
   private sessions: readonly ParticipantSession[] = [];
   private readonly startedAt = Date.now();
   private nonce = 0;

@@ -122,5 +122,14 @@ export interface SharedStore extends Disposable {
   status(): Promise<StoreStatus>;
   /** What status() says first, without touching disk or network: cheap enough for every whoami. */
   describe(): Pick<StoreStatus, 'kind' | 'location' | 'degraded'>;
+  /**
+   * Claims, inbox, control and presence events always arrive. A `change` of a
+   * context namespace is promised only while this process watches it
+   * (watchChanges): the file store does not read others' writes to a
+   * namespace nobody here watches until it is read, since each write read
+   * costs every process CPU (issue 11). Others may deliver every change.
+   */
   onEvent(listener: (event: StoreEvent) => void): Disposable;
+  /** Change events of `namespace` (of all, when omitted) wanted here, promptly, until disposed. */
+  watchChanges(namespace?: string): Disposable;
 }

@@ -640,6 +640,7 @@ for (const backend of backends) {
         const { store: a, metrics } = await backend.open(project);
         const b = (await backend.open(project)).store;
         const events: Array<{ at: number; event: StoreEvent }> = [];
+        a.watchChanges('notes');
         a.onEvent((event) => events.push({ at: Date.now(), event }));
         const ownEvents: StoreEvent[] = [];
         b.onEvent((event) => ownEvents.push(event));

@@ -256,6 +256,7 @@ test('R-CTX-6: another process learns of a change by file-system notification, n
   const root = workspace();
   const { store: reader } = await open(root, 60_000);
   const seen = new Map<string, number>();
+  reader.watchChanges('prop');
   reader.onEvent((e) => {
     if (e.kind === 'change') seen.set(e.change.key, Date.now());
   });
@@ -265,6 +266,41 @@ test('R-CTX-6: another process learns of a change by file-system notification, n
   const deadline = Date.now() + 2000;
   while (seen.size < 21 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   assert.equal(seen.size, 21, 'all 20 writes of the other process arrived, with the poll 60 s away');
+});
+
+test("R-CTX-6 (issue 11): others' writes to a namespace nobody here watches are not read as they land, only at the next read; watched ones arrive at once; claims always do", async () => {
+  const root = workspace();
+  const { store: reader } = await open(root, 60_000);
+  const by = { sessionId: 't', clientName: 't', participantId: 't' };
+  await reader.set('quiet', 'mine', 0, by);
+  await reader.set('loud', 'mine', 0, by);
+  const changes: string[] = [];
+  let claimEvents = 0;
+  reader.onEvent((e) => {
+    if (e.kind === 'change') changes.push(`${e.change.namespace}/${e.change.key}`);
+    if (e.kind === 'claims') claimEvents++;
+  });
+  const watch = reader.watchChanges('loud');
+  await Promise.all([
+    startWorker({ mode: 'unique', root, count: 10, prefix: 'q', namespace: 'quiet' }).result,
+    startWorker({ mode: 'unique', root, count: 10, prefix: 'l', namespace: 'loud' }).result,
+  ]);
+  const { store: other } = await open(root, 60_000);
+  await other.acquireClaim('src/a.ts', { ...by, sessionId: 'other' }, 60_000);
+  const deadline = Date.now() + 3000;
+  while ((changes.filter((c) => c.startsWith('loud/')).length < 10 || claimEvents === 0) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.equal(changes.filter((c) => c.startsWith('loud/')).length, 10, "the watched namespace's 10 writes arrived as they landed");
+  assert.ok(claimEvents > 0, 'a claim in another process is heard without watching anything');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(
+    changes.filter((c) => c.startsWith('quiet/')),
+    [],
+    'nothing read of the namespace nobody watches (the poll is 60 s away)',
+  );
+  assert.equal((await reader.get('quiet', 'q-9'))?.value !== undefined, true, 'a read sees every write at once all the same');
+  assert.equal((await reader.list('quiet')).length, 11);
+  await watch.dispose();
 });
 
 test('R-CTX-7: a participant killed with SIGKILL is marked gone within the presence bound', async () => {

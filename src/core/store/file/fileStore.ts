@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { watch, promises as fs, type FSWatcher } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DisposableStore } from '../../lifecycle/disposable.js';
+import { DisposableStore, toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import { Emitter } from '../../lifecycle/emitter.js';
 import { every } from '../../lifecycle/every.js';
 import { historyPage, type HistoryOptions } from '../rules/history.js';
@@ -31,6 +31,8 @@ import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
 
 const MAX_PRESENCE_BYTES = 1024 * 1024;
+/** watchChanges() with no namespace: a name no namespace can have. */
+const ALL_NAMESPACES = '*';
 
 export interface FileStoreOptions extends ShardOptions, StoreQuotas {
   heartbeatMs: number;
@@ -77,6 +79,8 @@ export class FileStore implements SharedStore {
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly events = new Emitter<StoreEvent>((e) => this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`));
   readonly onEvent = this.events.event;
+  /** How many watchers want prompt change events of each context namespace (ALL_NAMESPACES: of every one). */
+  private readonly interest = new Map<string, number>();
   /** Heartbeat, sweep and poll: stopped together. */
   private readonly background = new DisposableStore();
   private readonly nonce: () => string;
@@ -152,6 +156,31 @@ export class FileStore implements SharedStore {
     });
     this.deps.metrics.gauge('store.shards', () => this.shards.size);
     this.deps.metrics.gauge('store.openLogs', () => [...this.shards.values()].filter((s) => s.hasOpenLog).length);
+  }
+
+  watchChanges(namespace?: string): Disposable {
+    const name = namespace === undefined ? ALL_NAMESPACES : validateNamespace(namespace);
+    this.interest.set(name, (this.interest.get(name) ?? 0) + 1);
+    // What others wrote while nobody here watched is news from now on: read it at once.
+    const catchUp = name === ALL_NAMESPACES ? this.refreshAll() : this.shards.get(name)?.refresh();
+    void catchUp?.catch((e) => this.deps.logger.warn(`Reading ${name}: ${errorMessage(e)}`));
+    let disposed = false;
+    return toDisposable(() => {
+      if (disposed) return;
+      disposed = true;
+      const left = (this.interest.get(name) ?? 1) - 1;
+      if (left > 0) this.interest.set(name, left);
+      else this.interest.delete(name);
+    });
+  }
+
+  /**
+   * Whether others' writes to a namespace are read as soon as they land: the
+   * claims, inboxes and control requests always; a context namespace only
+   * while watched. Reads and writes read everything new first either way.
+   */
+  private wantsChanges(name: string): boolean {
+    return name.startsWith('_') || this.interest.has(ALL_NAMESPACES) || this.interest.has(name);
   }
 
   async get(namespace: string, key: string): Promise<StoredValue | undefined> {
@@ -489,10 +518,10 @@ export class FileStore implements SharedStore {
     this.shards.set(name, shard);
     const refresh = (): void => void shard!.refresh().catch((e) => this.deps.logger.warn(`Refreshing ${name}: ${errorMessage(e)}`));
     this.watchFolder(dir, (file) => {
-      if (file === null || file.startsWith('wal.') || file === 'CURRENT') refresh();
+      if (this.wantsChanges(name) && (file === null || file.startsWith('wal.') || file === 'CURRENT')) refresh();
     });
     // Writes that landed before the watch began would otherwise wait for the poll.
-    refresh();
+    if (this.wantsChanges(name)) refresh();
     return shard;
   }
 
@@ -542,7 +571,7 @@ export class FileStore implements SharedStore {
 
   private async refreshAll(): Promise<void> {
     await this.discoverNamespaces();
-    await Promise.all([...this.shards.values()].map((s) => s.refresh()));
+    await Promise.all([...this.shards].filter(([name]) => this.wantsChanges(name)).map(([, s]) => s.refresh()));
     await this.closeIdleLogs();
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
-import { DisposableStore } from '../../lifecycle/disposable.js';
+import { DisposableStore, toDisposable, type Disposable } from '../../lifecycle/disposable.js';
 import { Emitter } from '../../lifecycle/emitter.js';
 import { every } from '../../lifecycle/every.js';
 import { historyPage, type HistoryOptions } from '../rules/history.js';
@@ -82,6 +82,11 @@ export class RedisStore implements SharedStore {
   private readonly conn: RedisConnection;
   private readonly events = new Emitter<StoreEvent>((e) => this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`));
   readonly onEvent = this.events.event;
+
+  /** Every change is delivered here anyway. */
+  watchChanges(): Disposable {
+    return toDisposable(() => undefined);
+  }
   /** Heartbeat and sweep: stopped together. */
   private readonly background = new DisposableStore();
   private readonly presence: RedisPresence;
