@@ -585,6 +585,49 @@ async function lockReclaim(): Promise<void> {
   );
 }
 
+// ---------------------------------------------------------------- listeners
+
+/**
+ * What one process's writes cost another process that has the namespace open
+ * (R-CTX-6, issue 11): a listener that does not watch it against one that does.
+ */
+async function listenerCost(): Promise<void> {
+  const ROUNDS = 3;
+  const WRITES = 500;
+  const per: { watching: number[]; quiet: number[]; changes: number[] } = { watching: [], quiet: [], changes: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const root = tempDir('sc-bench-listen-');
+    const namespace = 'shared';
+    const watching = startStoreWorker(WORKER, { mode: 'listen', root, namespace, watch: true });
+    const quiet = startStoreWorker(WORKER, { mode: 'listen', root, namespace, watch: false });
+    const writer = startStoreWorker(WORKER, { mode: 'update', root, namespace, key: KEY, count: WRITES });
+    try {
+      for (const w of [watching, quiet, writer]) await w.next('ready', 30_000);
+      for (const w of [watching, quiet, writer]) w.send({ type: 'go' });
+      await writer.next('done');
+      // Long enough for the watching one to read the last writes.
+      await sleep(300);
+      for (const w of [watching, quiet]) w.send({ type: 'stop' });
+      const [a, b] = await Promise.all([watching.next('listened'), quiet.next('listened')]);
+      per.watching.push(a.cpuMs / WRITES);
+      per.quiet.push(b.cpuMs / WRITES);
+      per.changes.push(a.changes);
+    } finally {
+      await Promise.all([watching, quiet, writer].map((w) => w.kill()));
+    }
+  }
+  report(
+    'store-listener-cpu',
+    median(per.quiet),
+    median(per.watching),
+    'ms',
+    { op: '<=', limit: 0.25 },
+    `CPU per write of another process (one writer, ${WRITES} FileStore.update() calls, ${ROUNDS} rounds), in a process that has the namespace open but does not watch it, ` +
+      `vs one that watches it (SharedStore.watchChanges: reads each write as it lands, ${median(per.changes)} change events of ${WRITES}); ` +
+      `per round quiet ${per.quiet.map((x) => ms(x)).join(' / ')}, watching ${per.watching.map((x) => ms(x)).join(' / ')}`,
+  );
+}
+
 // ---------------------------------------------------------------- claim paths
 
 /** What naming a file by its real path costs a claim (R-CLM-1): claimTargetOf against a bare fs.realpath of the same path. */
@@ -641,6 +684,7 @@ async function main(): Promise<void> {
   if (want('propagation-p99', 'propagation-p99-abs')) await propagation();
   if (want('redis-propagation-p99')) await timed('redis', redisPropagation);
   if (want('lock-reclaim-after-kill')) await lockReclaim();
+  if (want('store-listener-cpu')) await listenerCost();
   if (want('claim-path')) await claimPathCost();
   const written = writeFigures(REPO);
   const redisPart = redisSeconds > 0 ? ` (Redis runs ${sig(redisSeconds, 3)} s of it)` : '';

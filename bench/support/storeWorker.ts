@@ -41,6 +41,8 @@ export type StoreJob =
   | { mode: 'rawRead'; dir: string }
   /** Takes the shard's lock through ShardLock with the store's options and sleeps holding it. */
   | { mode: 'hold'; root: string; namespace: string }
+  /** Keeps the store open, watching `namespace` or not, and reports its CPU between 'go' and 'stop': what others' writes cost it. */
+  | { mode: 'listen'; root: string; namespace: string; watch: boolean }
   /** Writes one key on each {type:'write'} message and reports when the write was acknowledged. */
   | { mode: 'waiter'; root: string; namespace: string; key: string };
 
@@ -58,7 +60,8 @@ export type WorkerMessage =
     }
   | { type: 'acks'; starts: number[]; acks: number[] }
   | { type: 'seen'; seen: Array<[number, number]> }
-  | { type: 'acked'; at: number; latency: number };
+  | { type: 'acked'; at: number; latency: number }
+  | { type: 'listened'; cpuMs: number; changes: number };
 
 export type ParentMessage = { type: 'go' } | { type: 'stop' } | { type: 'write'; i: number };
 
@@ -226,6 +229,24 @@ async function propRead(job: Extract<StoreJob, { mode: 'propRead' }>): Promise<v
   await send({ type: 'seen', seen });
 }
 
+async function listen(job: Extract<StoreJob, { mode: 'listen' }>): Promise<void> {
+  const store = await openStore(job.root, new Metrics());
+  if (job.watch) store.watchChanges(job.namespace);
+  let changes = 0;
+  store.onEvent((e) => {
+    if (e.kind === 'change') changes++;
+  });
+  // Opens the shard, and with it the watch on its folder, as a participant that has read it once.
+  await store.get(job.namespace, 'k');
+  await send({ type: 'ready' });
+  await next('go');
+  const cpu0 = cpuMs();
+  await next('stop');
+  const cpu = cpuMs() - cpu0;
+  await store.dispose();
+  await send({ type: 'listened', cpuMs: cpu, changes });
+}
+
 async function rawWrite(job: Extract<StoreJob, { mode: 'rawWrite' }>): Promise<void> {
   for (let i = 0; i < 20; i++) await fs.writeFile(path.join(job.staging, `warmup-${i}`), '{}');
   await send({ type: 'ready' });
@@ -304,6 +325,8 @@ async function main(): Promise<void> {
       return propWrite(job);
     case 'propRead':
       return propRead(job);
+    case 'listen':
+      return listen(job);
     case 'rawWrite':
       return rawWrite(job);
     case 'rawRead':
