@@ -107,7 +107,7 @@ const KEY = 'counter';
 
 /** FileStore: update, cas, shards; RedisStore: redis (update()), redisCas (get + set with expectedVersion), redisIncr (increment()). */
 /** window, sqliteWindow: one process with WINDOW_AGENTS concurrent agents doing all PROCS x PER_PROC increments. */
-type Run = 'update' | 'cas' | 'sqlite' | 'shards' | 'redis' | 'redisCas' | 'redisIncr' | 'window' | 'sqliteWindow';
+type Run = 'update' | 'hosts' | 'cas' | 'sqlite' | 'shards' | 'redis' | 'redisCas' | 'redisIncr' | 'window' | 'sqliteWindow';
 const WINDOW_AGENTS = 8;
 type Done = Extract<WorkerMessage, { type: 'done' }>;
 
@@ -177,7 +177,16 @@ async function increments(run: Run): Promise<RunResult> {
           WORKER,
           sqlite
             ? { mode: 'sqlite', file: dbFile, key: KEY, count, ...agents }
-            : { mode, root, namespace, key: KEY, count, ...agents, ...(redis ? { redis } : {}) },
+            : {
+                mode,
+                root,
+                namespace,
+                key: KEY,
+                count,
+                ...agents,
+                ...(redis ? { redis } : {}),
+                ...(run === 'hosts' || window ? { io: 'async' as const } : {}),
+              },
         ),
       );
     }
@@ -223,7 +232,7 @@ async function increments(run: Run): Promise<RunResult> {
 async function contention({ file, redis }: { file: boolean; redis: boolean }): Promise<void> {
   const ROUNDS = Math.max(1, Number(process.env.BENCH_STORE_ROUNDS) || 5);
   const ORDER: Run[] = [
-    ...(file ? (['update'] as const) : []),
+    ...(file ? (['update', 'hosts'] as const) : []),
     'sqlite',
     ...(redis ? (['redis', 'redisIncr'] as const) : []),
     ...(file ? (['shards', 'cas', 'window', 'sqliteWindow'] as const) : []),
@@ -231,6 +240,7 @@ async function contention({ file, redis }: { file: boolean; redis: boolean }): P
   ];
   const results: Record<Run, RunResult[]> = {
     update: [],
+    hosts: [],
     cas: [],
     sqlite: [],
     shards: [],
@@ -273,9 +283,19 @@ async function contention({ file, redis }: { file: boolean; redis: boolean }): P
     rate('sqlite'),
     'ops/s',
     { op: '>=', limit: 1 },
-    `ours = FileStore.update() (read-modify-write under the shard lock) vs ${sqliteText}; ${shape}; per round ours ${perRound('update')} sqlite ${perRound('sqlite')}; ` +
+    `ours = FileStore.update() (read-modify-write under the shard lock) in headless processes (serve, the CLI: blocking file calls) vs ${sqliteText}; ${shape}; per round ours ${perRound('update')} sqlite ${perRound('sqlite')}; ` +
       `worker CPU per increment ours ${cpu('update')} sqlite ${cpu('sqlite')} (CPU-bound ceiling on ${cores} CPUs: ours ${ceiling('update')}, sqlite ${ceiling('sqlite')}); ${lockNotes('update')}; ${counted('update')} (sqlite: ${counted('sqlite')})`,
     correct('update') && correct('sqlite'),
+  );
+  report(
+    'store-cas-4proc-hosts',
+    rate('hosts'),
+    rate('sqlite'),
+    'ops/s',
+    undefined,
+    `the same increments in 4 processes that are extension hosts (async file calls: the loop every extension shares never waits on the disk) vs the same SQLite runs; per round ${perRound('hosts')}; ` +
+      `p50 ${ms(median(lat('hosts')))} p99 ${ms(quantile(lat('hosts'), 0.99))}; worker CPU per increment ${cpu('hosts')} (headless: ${cpu('update')}); ${lockNotes('hosts')}; ${counted('hosts')}`,
+    correct('hosts'),
   );
   const conflictsPerOp = median(results.cas.map((x) => x.conflicts)) / (PROCS * PER_PROC);
   report(
@@ -547,7 +567,7 @@ async function reclaimLane(lane: number, kills: number, staleMs: number): Promis
       const holder = startStoreWorker(WORKER, { mode: 'hold', root, namespace });
       try {
         await holder.next('locked', 30_000);
-        // Killed at a random point of proper-lockfile's mtime refresh cycle (every staleMs / 2).
+        // Killed at a random point of the lock's mtime refresh cycle (every staleMs / 2).
         await sleep(Math.random() * (staleMs / 2));
         waiter.send({ type: 'write', i: k });
         // The waiter is in its retry loop by now.
@@ -579,7 +599,7 @@ async function lockReclaim(): Promise<void> {
     staleMs,
     'ms',
     { op: '<=', limit: 1.5 },
-    `SIGKILL of a process holding a shard lock (ShardLock, the store's options: staleMs ${staleMs}, refreshed every ${staleMs / 2} ms by proper-lockfile; killed 0-${staleMs / 2} ms after taking it) ` +
+    `SIGKILL of a process holding a shard lock (ShardLock, the store's options: staleMs ${staleMs}, refreshed every ${staleMs / 2} ms by its holder; killed 0-${staleMs / 2} ms after taking it) ` +
       `to the acknowledgement of a FileStore.set() that was waiting for that lock in another process; ${KILLS} kills in ${LANES} parallel lanes; ` +
       `min ${ms(Math.min(...times))} p50 ${ms(median(times))} max ${ms(Math.max(...times))}; expected between staleMs/2 and staleMs (the lock's mtime is at most staleMs/2 old at the kill); target: p99 <= 1.5 x staleMs`,
   );
@@ -678,7 +698,14 @@ async function main(): Promise<void> {
   const want = (...names: string[]): boolean => only.size === 0 || names.some((n) => only.has(n));
   const started = performance.now();
   console.error(`bench (store): ${MACHINE}`);
-  const file = want('store-cas-4proc', 'store-cas-4proc-retry', 'store-cas-p99', 'store-cas-4shards', 'store-cas-1window-8agents');
+  const file = want(
+    'store-cas-4proc',
+    'store-cas-4proc-hosts',
+    'store-cas-4proc-retry',
+    'store-cas-p99',
+    'store-cas-4shards',
+    'store-cas-1window-8agents',
+  );
   const redis = want('redis-cas-4proc', 'redis-incr-4proc', 'redis-cas-4proc-retry');
   if (file || redis) await contention({ file, redis });
   if (want('propagation-p99', 'propagation-p99-abs')) await propagation();

@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/core/logging/logger.js';
 import { Metrics } from '../../src/core/metrics/metrics.js';
 import { DEFAULT_FILE_STORE_OPTIONS, FileStore, type FileStoreOptions } from '../../src/core/store/file/fileStore.js';
 import { STORE_FOLDER } from '../../src/core/store/file/storeLayout.js';
+import { shardIo, type ShardIoMode } from '../../src/core/store/file/shardIo.js';
 import { ShardLock } from '../../src/core/store/file/shardLock.js';
 import { RedisStore } from '../../src/core/store/redis/redisStore.js';
 import type { SharedStore } from '../../src/core/store/sharedStore.js';
@@ -28,7 +29,17 @@ export interface RedisTarget {
 export type StoreJob =
   /** `count` increments of one key: `update` is store.update(); `cas` is get, then set with expectedVersion, retried on VersionConflict; `incr` is store.increment(). */
   /** `agents` concurrent loops in this one process (a window with that many agents), `count` increments in all; 1 unless set. */
-  | { mode: 'update' | 'cas' | 'incr'; root: string; namespace: string; key: string; count: number; agents?: number; redis?: RedisTarget }
+  /** `io`: how the FileStore's calls run (a headless participant's `blocking`, unless told; a window's `async`). */
+  | {
+      mode: 'update' | 'cas' | 'incr';
+      root: string;
+      namespace: string;
+      key: string;
+      count: number;
+      agents?: number;
+      redis?: RedisTarget;
+      io?: ShardIoMode;
+    }
   /** The same increments in SQLite: WAL, synchronous=FULL, BEGIN IMMEDIATE; SELECT; UPDATE; COMMIT. */
   | { mode: 'sqlite'; file: string; key: string; count: number; agents?: number }
   /** Process A of the propagation figure: `count` sets of one key, `gapMs` apart, reporting when each was acknowledged. */
@@ -136,7 +147,7 @@ function openJobStore(
 
 async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' | 'incr' }>): Promise<void> {
   const metrics = new Metrics();
-  const store = await openJobStore(job, metrics);
+  const store = await openJobStore(job, metrics, { io: job.io ?? 'blocking' });
   const by = { sessionId: `bench-${process.pid}`, clientName: 'store-bench', participantId: store.participantId };
   // Opens the shard (its folder watch, its log) outside the timing, as a long-running participant has.
   await store.get(job.namespace, job.key);
@@ -283,15 +294,11 @@ async function hold(job: Extract<StoreJob, { mode: 'hold' }>): Promise<void> {
     DEFAULT_FILE_STORE_OPTIONS.lock,
     new Metrics(),
     silentLogger,
+    shardIo('async'),
   );
-  // proper-lockfile probes mtime precision on a process's first lock and dates that lock up to 1 s
-  // into the future; a long-running participant did that long ago, so take it once and let it go.
-  await (
-    await lock.acquire()
-  )();
   await lock.acquire();
   await send({ type: 'locked' });
-  // Holds it (proper-lockfile refreshes its mtime every staleMs / 2) until SIGKILL.
+  // Holds it (its mtime refreshed every staleMs / 2) until SIGKILL.
   setInterval(() => undefined, 60_000);
 }
 

@@ -55,7 +55,8 @@ export class Participant {
         participant: { kind: options.kind, label: options.label },
         metrics,
         logger: options.logger,
-        fileOptions: { ...options.store, ...options.quotas },
+        // A window's loop is the extension host's, shared by every extension: its store never blocks it.
+        fileOptions: { ...options.store, ...options.quotas, io: options.kind === 'window' ? 'async' : 'blocking' },
         ...(options.quotas ? { redisOptions: options.quotas } : {}),
       });
     const coordinator = new Coordinator({

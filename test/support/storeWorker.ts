@@ -3,6 +3,7 @@
 import { silentLogger } from '../../src/core/logging/logger.js';
 import { Metrics } from '../../src/core/metrics/metrics.js';
 import { FileStore } from '../../src/core/store/file/fileStore.js';
+import type { ShardIoMode } from '../../src/core/store/file/shardIo.js';
 import { incrementCounter } from './counterIncrement.js';
 
 interface Config {
@@ -15,6 +16,7 @@ interface Config {
   staleMs: number;
   /** Concurrent loops in this process (agents of one window), each doing `count` operations. */
   agents: number;
+  io: ShardIoMode;
 }
 
 async function main(): Promise<void> {
@@ -25,7 +27,7 @@ async function main(): Promise<void> {
     participant: { kind: 'headless', label: `worker ${config.prefix}` },
     metrics,
     logger: silentLogger,
-    options: { lock: { staleMs: config.staleMs, timeoutMs: 60_000 }, pollMs: 60_000 },
+    options: { lock: { staleMs: config.staleMs, timeoutMs: 60_000 }, pollMs: 60_000, io: config.io },
   });
   const by = { sessionId: config.prefix, clientName: 'store-worker', participantId: store.participantId };
   let conflicts = 0;

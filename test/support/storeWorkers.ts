@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { ShardIoMode } from '../../src/core/store/file/shardIo.js';
 import { bundledWorker, workerScript } from './bundle.js';
 import { onLines } from './processes.js';
 
@@ -17,7 +18,11 @@ export interface WorkerConfig {
   staleMs?: number;
   /** Concurrent loops in the worker process (agents of one window); 1 unless set. */
   agents?: number;
+  /** How its store's file calls run; unless set, workers alternate (a window's async, a headless process's blocking), so every cross-process test has both drivers contend. */
+  io?: ShardIoMode;
 }
+
+let started = 0;
 
 export interface WorkerResult {
   done: boolean;
@@ -37,7 +42,10 @@ export function startWorker(
 ): { child: ChildProcess; result: Promise<WorkerResult | undefined> } {
   const child = spawn(
     process.execPath,
-    [workerScript('storeWorker.ts'), JSON.stringify({ key: 'k', staleMs: 2000, agents: 1, ...config })],
+    [
+      workerScript('storeWorker.ts'),
+      JSON.stringify({ key: 'k', staleMs: 2000, agents: 1, io: started++ % 2 ? 'async' : 'blocking', ...config }),
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },

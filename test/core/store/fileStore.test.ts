@@ -1,5 +1,17 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import * as lockfile from 'proper-lockfile';
@@ -8,6 +20,8 @@ import { isCoordinatorError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logging/logger.js';
 import { Metrics } from '../../../src/core/metrics/metrics.js';
 import { FileStore, type FileStoreOptions } from '../../../src/core/store/file/fileStore.js';
+import { shardIo } from '../../../src/core/store/file/shardIo.js';
+import { ShardLock } from '../../../src/core/store/file/shardLock.js';
 import { STORE_FOLDER } from '../../../src/core/store/file/storeLayout.js';
 import { encodeLine } from '../../../src/core/store/file/walFormat.js';
 import { tempDir } from '../../support/workspace.js';
@@ -72,6 +86,73 @@ test('R-CTX-2: a write locks only its own shard', async () => {
   await assert.rejects(store.set('busy', 'k', 2, by), (e) => isCoordinatorError(e, 'LockTimeout') && e.message.includes('busy'));
   await release();
   assert.equal((await store.set('busy', 'k', 3, by)).version, 2);
+});
+
+for (const io of ['async', 'blocking'] as const) {
+  test(`R-CTX-1, R-CTX-4 (issue 11, ${io} file calls): the shard lock is proper-lockfile's protocol: it excludes proper-lockfile, a stale one is taken over, a .lock that is not a folder is refused`, async () => {
+    const staleMs = 2000;
+    const { store, metrics, root } = await openStore(undefined, { io, lock: { staleMs, timeoutMs: 300 } });
+    const shard = path.join(root, STORE_FOLDER, 'ns', 'ns');
+    const lockDir = path.join(shard, '.lock');
+    await store.set('ns', 'k', 1, by);
+    assert.ok(!existsSync(lockDir), 'released after the write');
+    // proper-lockfile (an older version's process) cannot take it while we hold it: our lock is its folder.
+    const ours = await new ShardLock(shard, { staleMs, timeoutMs: 300 }, new Metrics(), silentLogger, shardIo(io)).acquire();
+    await assert.rejects(lockfile.lock(shard, { lockfilePath: lockDir, realpath: false, stale: staleMs, retries: 0 }), { code: 'ELOCKED' });
+    await ours.release();
+    await (
+      await lockfile.lock(shard, { lockfilePath: lockDir, realpath: false, stale: staleMs, retries: 0 })
+    )();
+    assert.equal((await store.set('ns', 'k', 2, by)).version, 2);
+    // A holder killed long ago: its folder's mtime is older than staleMs, so the next write takes it over at once.
+    mkdirSync(lockDir);
+    const old = new Date(Date.now() - 3 * staleMs);
+    utimesSync(lockDir, old, old);
+    const started = performance.now();
+    assert.equal((await store.set('ns', 'k', 3, by)).version, 3);
+    assert.ok(performance.now() - started < 250, 'a stale lock is not waited for');
+    assert.equal(metrics.snapshot()['store.lock.takeovers'], 1);
+    // A fresh one is waited for, then refused with the shard named.
+    mkdirSync(lockDir);
+    await assert.rejects(store.set('ns', 'k', 4, by), (e) => isCoordinatorError(e, 'LockTimeout') && e.message.includes(shard));
+    rmdirSync(lockDir);
+    // A file (or a link) planted where the lock folder goes is refused by name, never followed or removed.
+    writeFileSync(lockDir, 'planted');
+    await assert.rejects(store.set('ns', 'k', 4, by), (e) => isCoordinatorError(e, 'UnsafeStorePath') && e.message.includes(lockDir));
+    assert.equal(readFileSync(lockDir, 'utf8'), 'planted');
+    rmSync(lockDir);
+    assert.equal((await store.set('ns', 'k', 4, by)).version, 4);
+  });
+}
+
+test('issue 11: a window (async file calls) keeps its event loop free while a write waits for a lock held elsewhere; a headless process (blocking calls) gives it a turn every few milliseconds', async () => {
+  for (const io of ['async', 'blocking'] as const) {
+    const { store, root } = await openStore(undefined, { io, lock: { staleMs: 5000, timeoutMs: 5000 } });
+    await store.set('ns', 'k', 1, by);
+    const lockDir = path.join(root, STORE_FOLDER, 'ns', 'ns', '.lock');
+    mkdirSync(lockDir);
+    let last = performance.now();
+    let worst = 0;
+    let stalled = 0;
+    const tick = setInterval(() => {
+      const now = performance.now();
+      worst = Math.max(worst, now - last);
+      stalled += Math.max(0, now - last - 2);
+      last = now;
+    }, 1);
+    // The other process lets go after 400 ms; meanwhile the write waits and the loop should keep ticking.
+    const letGo = setTimeout(() => rmdirSync(lockDir), 400);
+    const started = performance.now();
+    await store.set('ns', 'k', 2, by);
+    const waited = performance.now() - started;
+    clearInterval(tick);
+    clearTimeout(letGo);
+    assert.ok(waited >= 350, `${io}: the write waited for the lock (${waited.toFixed(0)} ms)`);
+    const share = stalled / waited;
+    if (io === 'async') assert.ok(share < 0.25, `async: the loop was stalled ${(share * 100).toFixed(0)}% of the wait`);
+    else
+      assert.ok(share > 0.25 && worst < 60, `blocking: stalled ${(share * 100).toFixed(0)}% of the wait, ${worst.toFixed(1)} ms at most`);
+  }
 });
 
 test('R-CTX-3: versions and compare-and-set; a conflict names the key, the expected and the current version', async () => {

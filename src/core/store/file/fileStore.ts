@@ -29,6 +29,7 @@ import type { ChangeEvent, HistoryPage, SetOptions, SharedStore, StoreDeps, Stor
 import { fsyncDir } from './durableFiles.js';
 import { assertRealPath } from './safePaths.js';
 import { newNonce, Shard, type ShardOptions } from './shard.js';
+import { shardIo, type ShardIo, type ShardIoMode } from './shardIo.js';
 
 const MAX_PRESENCE_BYTES = 1024 * 1024;
 /** watchChanges() with no namespace: a name no namespace can have. */
@@ -44,6 +45,11 @@ export interface FileStoreOptions extends ShardOptions, StoreQuotas {
   unwatchedPollMs: number;
   /** Namespace logs kept open; the least recently used beyond this are closed, and reopened on use (R-SEC-1). */
   maxOpenLogs: number;
+  /**
+   * How a write's and a read's file-system calls run (shardIo.ts): `async` in the extension host, whose event loop
+   * every extension shares; `blocking` (half the CPU, twice the writes across processes) where the loop is ours alone.
+   */
+  io: ShardIoMode;
 }
 
 export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
@@ -58,6 +64,7 @@ export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
   unwatchedPollMs: 2000,
   ...DEFAULT_STORE_QUOTAS,
   maxOpenLogs: 32,
+  io: 'async',
 };
 
 export interface FileStoreDeps extends StoreDeps {
@@ -84,6 +91,7 @@ export class FileStore implements SharedStore {
   /** Heartbeat, sweep and poll: stopped together. */
   private readonly background = new DisposableStore();
   private readonly nonce: () => string;
+  private readonly io: ShardIo;
   private readonly startedAt = Date.now();
   private lastSessions: readonly ParticipantSession[] = [];
   /** A folder could not be watched (or its watch failed): the poll is how its changes arrive. */
@@ -111,6 +119,7 @@ export class FileStore implements SharedStore {
     this.anchor = location.anchor;
     this.participantId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.nonce = newNonce(String(process.pid));
+    this.io = shardIo(this.options.io);
   }
 
   /** Opens (creating if needed) the store of a project; throws when the folder cannot be used. */
@@ -511,6 +520,7 @@ export class FileStore implements SharedStore {
         logger: this.deps.logger,
         options: this.options,
         nonce: this.nonce,
+        io: this.io,
         onChanges: (changes) => this.changed(name, changes),
       },
       this.opened,

@@ -9,7 +9,8 @@ import type { Metrics } from '../../metrics/metrics.js';
 import type { ChangeEvent } from '../sharedStore.js';
 import { fsyncDir, removeTempFiles, writeFileDurable } from './durableFiles.js';
 import { assertRealDirectory, assertRegularFileOrMissing, NOFOLLOW, unsafeOnLoop } from './safePaths.js';
-import { ShardLock, type LockOptions } from './shardLock.js';
+import type { Look, LookRequest, ShardIo } from './shardIo.js';
+import { ShardLock, type HeldLock, type LockOptions } from './shardLock.js';
 import { isSnapshotBody, ShardState, type SnapshotBody, type Undo, type WalRecord } from './shardState.js';
 import { decodeLine, encodeLine, isHeader, isRecord, splitLines, type WalHeader } from './walFormat.js';
 
@@ -30,6 +31,8 @@ export interface ShardDeps {
   /** Changes this process learns of, its own and other processes', in log order. */
   onChanges: (events: ChangeEvent[]) => void;
   nonce: () => string;
+  /** How the hot path's file-system calls run (blocking, or async in the extension host). */
+  io: ShardIo;
 }
 
 /** What a write decides once it holds the lock and sees the latest state. */
@@ -38,7 +41,7 @@ export type Decision = { record: Omit<WalRecord, 'n' | 'at' | 'by'> } | { skip: 
 /** One attempt's outcome: each write is told once the lock is released and its lines are durable (or failed to be). */
 interface Commit {
   settled: Array<(syncError?: unknown) => void>;
-  durable?: Promise<void>;
+  syncError?: Error;
 }
 
 interface PendingWrite {
@@ -93,7 +96,7 @@ export class Shard {
     reportExisting = false,
   ) {
     this.loaded = reportExisting;
-    this.lock = new ShardLock(dir, deps.options.lock, deps.metrics, deps.logger);
+    this.lock = new ShardLock(dir, deps.options.lock, deps.metrics, deps.logger, deps.io);
   }
 
   get lastSeq(): number {
@@ -150,25 +153,19 @@ export class Shard {
     let batch = this.pending.splice(0);
     for (let attempt = 0; batch.length > 0; attempt++) {
       const commit: Commit = { settled: [] };
-      let release: (() => Promise<void>) | undefined;
+      let held: HeldLock | undefined;
       try {
-        release = await this.lock.acquire();
-        batch = await this.commitUnderLock(batch, commit);
+        held = await this.lock.acquire(this.lookRequest());
+        batch = await this.commitUnderLock(batch, commit, held);
       } catch (e) {
         commit.settled.push(...batch.map((w) => () => w.reject(e)));
         batch = [];
       } finally {
-        // The lock goes while our lines reach the disk: the next holder's append overlaps our fdatasync
-        // (and its own fdatasync covers our lines too). Nobody is told of an outcome before both are done,
-        // so a caller that goes on never finds the lock still held by its own write.
-        const [, syncError] = await Promise.all([
-          release?.(),
-          commit.durable?.then(
-            () => undefined,
-            (e: unknown) => e ?? new Error('fdatasync failed'),
-          ),
-        ]);
-        for (const settle of commit.settled) settle(syncError);
+        // Usually released by the commit already (before its fdatasync: the next holder's append overlaps it).
+        // Nobody is told of an outcome before both are done, so a caller that goes on never finds the lock
+        // still held by its own write.
+        await held?.release();
+        for (const settle of commit.settled) settle(commit.syncError);
       }
       if (batch.length === 0) return;
       this.deps.metrics.counter('store.writeRetries').inc(batch.length);
@@ -185,14 +182,15 @@ export class Shard {
   }
 
   /** One attempt under the shard's lock; returns the writes to retry (another holder got in first). */
-  private async commitUnderLock(batch: PendingWrite[], commit: Commit): Promise<PendingWrite[]> {
+  private async commitUnderLock(batch: PendingWrite[], commit: Commit, held: HeldLock): Promise<PendingWrite[]> {
     const settled = commit.settled;
     if (!this.initialized) {
       await this.ensureInitialized();
       this.initialized = true;
     }
     this.lastUsedAt = Date.now();
-    await this.refreshUnlocked();
+    // The usual case: what the lock's taker read of the log is all there is to read.
+    if (!this.applyLook(held.look)) await this.refreshUnlocked();
     await this.openLog();
     const state = this.state!;
     const decided: Array<{ write: PendingWrite; record: WalRecord; change: ChangeEvent; undo: Undo }> = [];
@@ -219,29 +217,38 @@ export class Shard {
       for (let i = decided.length - 1; i >= 0; i--) state.undo(decided[i]!.undo);
     };
     const stamp = this.currentStamp;
-    let expectedSize: number;
-    try {
-      expectedSize = await this.append(decided.map((d) => encodeLine(d.record)).join(''));
-    } catch (e) {
+    // A fragment with no newline at the end is a writer killed mid-line: start ours on a fresh line.
+    const lines = decided.map((d) => encodeLine(d.record)).join('');
+    const text = this.walSize > this.walOffset ? '\n' + lines : lines;
+    const expectedSize = this.walSize + Buffer.byteLength(text);
+    // A rotation due after this append needs the lock a while longer; otherwise the thread releases it before fdatasync.
+    const keepLock = this.rotationDue(expectedSize);
+    const result = await this.deps.io.commit({
+      fd: this.wal!.fd,
+      text,
+      current: path.join(this.dir, CURRENT),
+      lockDir: this.lock.lockDir,
+      release: !keepLock,
+    });
+    held.releasedBy(result.released);
+    if (result.writeError) {
       undoAll();
-      settled.push(...decided.map((d) => () => d.write.reject(e)));
+      const error = result.writeError;
+      settled.push(...decided.map((d) => () => d.write.reject(error)));
       return [];
     }
-    // Our lines are in the file: its fdatasync runs while we check that nobody else appended or rotated meanwhile.
-    const wal = this.wal!;
-    commit.durable = wal.datasync().then(() => {
+    if (result.syncError) commit.syncError = result.syncError;
+    else {
       this.deps.metrics.counter('store.writes').inc(decided.length);
       this.deps.metrics.counter('store.commits').inc();
-    });
-    commit.durable.catch(() => undefined);
-    const [{ size }, stampNow] = await Promise.all([wal.stat(), this.stampOfCurrent()]);
+    }
     // Nobody else wrote since our tail (the usual case): our lines directly follow, so they apply as decided.
-    if (size === expectedSize && stampNow === stamp) {
+    if (result.size === expectedSize && result.stamp === stamp) {
       this.walOffset = this.walSize = expectedSize;
       if (this.loaded) this.deps.onChanges(decided.map((d) => d.change));
       settled.push(...decided.map((d) => (syncError?: unknown) => (syncError ? d.write.reject(syncError) : d.write.resolve(d.change))));
       // Acknowledged once durable even if folding the log into a snapshot fails here.
-      await this.rotateIfDue();
+      if (keepLock) await this.rotateIfDue();
       return [];
     }
     // Someone else appended too (a lock taken over): forget what we assumed, read back, and see which of ours applied.
@@ -398,15 +405,26 @@ export class Shard {
     return stat ? `${stat.ino}:${stat.mtimeMs}:${stat.size}` : '';
   }
 
+  /** What a look reads: CURRENT, and the open log from where we read up to. */
+  private lookRequest(): LookRequest {
+    return { current: path.join(this.dir, CURRENT), fd: (this.state && this.wal?.fd) ?? -1, offset: this.walOffset };
+  }
+
+  /** Takes in what a look read, if nothing rotated since the last look; false: the slow path must read. */
+  private applyLook(look: Look): boolean {
+    if (!this.state || !this.wal || look.size < 0 || look.stamp !== this.currentStamp) return false;
+    this.walSize = look.size;
+    this.applyLines(look.text);
+    this.loaded = true;
+    return true;
+  }
+
   private async refreshUnlocked(): Promise<void> {
-    // The usual case, no rotation since the last look: CURRENT and the open log are stat-ed at once.
-    const wal = this.state && this.wal;
-    const [stamp, walStat] = await Promise.all([this.stampOfCurrent(), wal ? wal.stat().catch(() => undefined) : undefined]);
-    if (stamp === this.currentStamp && walStat && wal === this.wal) {
-      await this.tail(walStat.size);
-      this.loaded = true;
-      return;
-    }
+    // The usual case, no rotation since the last look: CURRENT and the open log in one look.
+    const request = this.lookRequest();
+    const look = request.fd >= 0 ? await this.deps.io.look(request).catch(() => undefined) : undefined;
+    if (look && this.applyLook(look)) return;
+    const stamp = await this.stampOfCurrent();
     if (stamp !== this.currentStamp || !this.state) {
       const generation = stamp ? await this.readCurrent() : undefined;
       if (generation === undefined) {
@@ -463,7 +481,7 @@ export class Shard {
   }
 
   /** Reads complete new lines of the current log and applies them. */
-  private async tail(knownSize?: number): Promise<void> {
+  private async tail(): Promise<void> {
     if (!this.state || this.state.generation === 0) return;
     if (!this.wal) {
       // A closed log is reopened only when another process wrote to it.
@@ -474,12 +492,18 @@ export class Shard {
       }
       await this.openLog();
     }
-    const size = knownSize ?? (await this.wal!.stat()).size;
+    const size = (await this.wal!.stat()).size;
     this.walSize = size;
     if (size <= this.walOffset) return;
     const buffer = Buffer.alloc(size - this.walOffset);
     const { bytesRead } = await this.wal!.read(buffer, 0, buffer.length, this.walOffset);
-    const { lines, consumed } = splitLines(buffer.subarray(0, bytesRead).toString('utf8'));
+    this.applyLines(buffer.subarray(0, bytesRead).toString('utf8'));
+  }
+
+  /** Applies the complete lines of what was read past walOffset; a fragment is left for the next read. */
+  private applyLines(text: string): void {
+    if (!this.state || text === '') return;
+    const { lines, consumed } = splitLines(text);
     this.walOffset += consumed;
     const changes: ChangeEvent[] = [];
     for (const line of lines) {
@@ -498,14 +522,6 @@ export class Shard {
     if (changes.length && this.loaded) this.deps.onChanges(changes);
   }
 
-  /** Appends lines (not yet durable); returns the log's size if nobody else appended meanwhile. */
-  private async append(lines: string): Promise<number> {
-    // A fragment with no newline at the end is a writer killed mid-line: start ours on a fresh line.
-    const text = this.walSize > this.walOffset ? '\n' + lines : lines;
-    await this.wal!.write(text);
-    return this.walSize + Buffer.byteLength(text);
-  }
-
   private async rotateIfDue(): Promise<void> {
     try {
       await this.maybeRotate();
@@ -520,15 +536,15 @@ export class Shard {
     return Math.max(this.deps.options.rotateBytes, this.snapshotBytes * LOG_SHARE_OF_SNAPSHOT);
   }
 
-  private get rotationDue(): boolean {
-    if (this.walSize >= this.rotateAt) return true;
+  private rotationDue(walSize = this.walSize): boolean {
+    if (walSize >= this.rotateAt) return true;
     // Deletes halved what a large snapshot holds: fold it, so the disk shrinks with what is held.
     return this.snapshotBytes > this.deps.options.rotateBytes && this.state!.liveBytes < this.snapshotLive / 2;
   }
 
   private async maybeRotate(): Promise<void> {
     const state = this.state!;
-    if (!this.rotationDue) return;
+    if (!this.rotationDue()) return;
     await assertRealDirectory(this.dir);
     const next = state.generation + 1;
     await writeFileDurable(path.join(this.dir, snapshotName(next)), JSON.stringify(state.toSnapshot(next)));

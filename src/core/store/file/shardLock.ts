@@ -1,87 +1,142 @@
 import { promises as fs } from 'node:fs';
-import * as lockfile from 'proper-lockfile';
+import * as path from 'node:path';
 import { CoordinatorError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import type { Look, LookRequest, ShardIo } from './shardIo.js';
 
 export interface LockOptions {
-  /** A lock not refreshed for this long is taken over (proper-lockfile's minimum is 2 s). */
+  /** A lock whose folder's mtime is older than this is taken over (its holder was killed or stopped). */
   staleMs: number;
   /** Give up waiting after this long. */
   timeoutMs: number;
 }
 
+/** How long one call may wait for the lock before the event loop gets a turn (blocking: the whole process waits). */
+const WAIT_SLICE_MS = { blocking: 5, async: 25 } as const;
+
 /**
- * The cross-process lock of one shard: proper-lockfile on an absolute path
- * with realpath off (its realpath fails on files that do not exist yet),
- * randomised 2-10 ms retries of our own (its defaults throw ELOCKED under
- * contention), and onCompromised that reports instead of throwing into the host. A
- * compromised lock is expected now and then; the shard's own checks keep
- * writes correct when it happens.
+ * The cross-process lock of one shard: the folder `<shard>/.lock`, made with
+ * mkdir (atomic on every local file system), its mtime refreshed every
+ * staleMs / 2 while held, taken over once older than staleMs. That is
+ * proper-lockfile's protocol, same folder and same rules, so processes of
+ * an older version still exclude each other with this one. Its steps are
+ * shardIo.ts's: a try and a release cost a mkdir and an rmdir (proper-lockfile
+ * took 180 µs of CPU to lock and release, with its graceful-fs wrappers and
+ * mtime probe), and a blocking waiter retries within a millisecond of a
+ * release instead of 2-10 ms later. A lock taken over (a holder stopped past staleMs) is expected now
+ * and then; the shard's own checks keep writes correct when it happens.
  */
 export class ShardLock {
+  readonly lockDir: string;
+
   constructor(
     private readonly dir: string,
     private readonly options: LockOptions,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-  ) {}
+    private readonly io: ShardIo,
+  ) {
+    this.lockDir = path.join(dir, '.lock');
+  }
 
-  async acquire(): Promise<() => Promise<void>> {
+  /** Takes the lock and, in the same step, looks at the log (`look`: what to look at). */
+  async acquire(look: LookRequest = { current: path.join(this.dir, 'CURRENT'), fd: -1, offset: 0 }): Promise<HeldLock> {
     const started = performance.now();
     const deadline = Date.now() + this.options.timeoutMs;
-    let attempts = 0;
+    let busy = 0;
     for (;;) {
+      const remaining = deadline - Date.now();
+      let got;
       try {
-        const release = await lockfile.lock(this.dir, {
-          lockfilePath: `${this.dir}/.lock`,
-          realpath: false,
-          stale: this.options.staleMs,
-          retries: 0,
-          onCompromised: (e) => {
-            this.metrics.counter('store.lock.compromised').inc();
-            this.logger.warn(`Lock on ${this.dir} was compromised: ${errorMessage(e)}`);
-          },
+        got = await this.io.lock({
+          ...look,
+          lockDir: this.lockDir,
+          staleMs: this.options.staleMs,
+          waitMs: Math.max(0, Math.min(WAIT_SLICE_MS[this.io.mode], remaining)),
         });
-        const waited = performance.now() - started;
-        this.metrics.histogram('store.lock.waitMs').record(waited);
-        this.metrics.counter('store.lock.acquisitions').inc();
-        if (attempts > 0) this.metrics.counter('store.lock.contended').inc();
-        return async () => {
-          try {
-            await release();
-          } catch (e) {
-            // Released already because it was compromised: the next holder owns it now.
-            this.logger.debug(`Releasing ${this.dir}: ${errorMessage(e)}`);
-          }
-        };
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        // ENOENT with the shard's folder still there: another process judged the lock stale from an older stat and
-        // removed it just after we made it (proper-lockfile's takeover race; we then fail its mtime probe). Try again.
-        if (code === 'ENOENT' && (await folderExists(this.dir))) this.metrics.counter('store.lock.lostTakeoverRace').inc();
-        else if (code !== 'ELOCKED') throw e;
-        attempts++;
-        this.metrics.counter('store.lock.busy').inc();
-        if (Date.now() > deadline) {
-          this.metrics.counter('store.lock.timeouts').inc();
-          throw new CoordinatorError(
-            'LockTimeout',
-            `Waited ${this.options.timeoutMs} ms for the lock on ${this.dir}; another process holds it`,
-            { path: this.dir },
-          );
-        }
-        // 2-10 ms: shorter tries cost every waiting process a mkdir and a stat each time, for nothing (measured in the
-        // store bench: waking waiters on the lock folder's watch events tripled those tries and cost more than it saved).
-        await new Promise((r) => setTimeout(r, 2 + Math.random() * 8));
+        if ((e as NodeJS.ErrnoException).code === 'UNSAFE_LOCK')
+          throw new CoordinatorError('UnsafeStorePath', `Refusing to use ${this.lockDir}: it is not a plain folder; remove it`, {
+            path: this.lockDir,
+          });
+        throw e;
       }
+      busy += got.locked ? got.tries - 1 : got.tries;
+      if (got.locked) {
+        this.metrics.histogram('store.lock.waitMs').record(performance.now() - started);
+        this.metrics.counter('store.lock.acquisitions').inc();
+        if (busy > 0) {
+          this.metrics.counter('store.lock.contended').inc();
+          this.metrics.counter('store.lock.busy').inc(busy);
+        }
+        if (got.tookOver) {
+          this.metrics.counter('store.lock.takeovers').inc();
+          this.logger.warn(`Took over the lock on ${this.dir}: its holder stopped refreshing it for ${this.options.staleMs} ms`);
+        }
+        return new HeldLock(this.lockDir, got.look, this.options.staleMs, this.io, this.metrics, this.logger);
+      }
+      if (Date.now() >= deadline) {
+        this.metrics.counter('store.lock.busy').inc(busy);
+        this.metrics.counter('store.lock.timeouts').inc();
+        throw new CoordinatorError(
+          'LockTimeout',
+          `Waited ${this.options.timeoutMs} ms for the lock on ${this.dir}; another process holds it`,
+          {
+            path: this.dir,
+          },
+        );
+      }
+      // A blocking wait gave nobody else a turn: let the event loop run before the next slice.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 }
 
-function folderExists(dir: string): Promise<boolean> {
-  return fs.stat(dir).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
+/** A lock this process holds: refreshed while held, released once. */
+export class HeldLock {
+  private released = false;
+  private readonly refresh: NodeJS.Timeout;
+
+  constructor(
+    readonly lockDir: string,
+    /** What the log looked like the moment the lock was taken. */
+    readonly look: Look,
+    staleMs: number,
+    private readonly io: ShardIo,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {
+    // Most holds last a millisecond and never see this fire; a long one (a rotation, a slow disk) keeps the lock fresh.
+    this.refresh = setInterval(() => {
+      const now = new Date();
+      fs.utimes(lockDir, now, now).catch((e: unknown) => this.logger.debug(`Refreshing ${lockDir}: ${errorMessage(e)}`));
+    }, staleMs / 2);
+    this.refresh.unref();
+  }
+
+  /** The I/O thread released it as part of a commit; `ours` is what it found. */
+  releasedBy(ours: boolean | undefined): void {
+    if (ours === undefined) return;
+    this.settle(ours);
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    let ours = false;
+    try {
+      ours = await this.io.unlock(this.lockDir);
+    } catch (e) {
+      this.logger.debug(`Releasing ${this.lockDir}: ${errorMessage(e)}`);
+    }
+    this.settle(ours);
+  }
+
+  private settle(ours: boolean): void {
+    if (this.released) return;
+    this.released = true;
+    clearInterval(this.refresh);
+    // Gone already: another process judged it stale and took it over while we held it.
+    if (!ours) this.metrics.counter('store.lock.compromised').inc();
+  }
 }
