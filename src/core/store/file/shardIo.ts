@@ -309,7 +309,7 @@ export function shardIo(mode: ShardIoMode): ShardIo {
     return {
       mode,
       look: async (r) => runBlocking(lookSteps(r)),
-      lock: async (r) => runBlocking(lockSteps(r, 0.05, 1)),
+      lock: async (r) => runBlocking(lockSteps(r, 0.05, 0.25)),
       commit: async (r) => runBlocking(commitSteps(r)),
       unlock: async (dir) => runBlocking(unlockSteps(dir)),
     };
