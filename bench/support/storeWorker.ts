@@ -146,7 +146,7 @@ function openJobStore(
 }
 
 /** Increments done before the timing, by a store of their own: the JIT of a long-running participant is warm. */
-const WARMUP = 300;
+const WARMUP = 1000;
 
 async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' | 'incr' }>): Promise<void> {
   const options = { io: job.io ?? 'blocking' } as const;

@@ -155,6 +155,37 @@ test('issue 11: a window (async file calls) keeps its event loop free while a wr
   }
 });
 
+/** Folders this process watches: inotify's watch descriptors, from /proc (each fs.watch of a folder is one). */
+function inotifyWatches(): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      n += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('inotify wd:')).length;
+    } catch {
+      // Closed between the listing and the read.
+    }
+  }
+  return n;
+}
+
+test('R-CTX-6 (issue 11): a namespace folder is watched only while its changes are wanted: the claims always, a context namespace while watchChanges() holds it', async () => {
+  const { store } = await openStore();
+  const base = inotifyWatches();
+  await store.set('notes', 'k', 1, by);
+  assert.equal(inotifyWatches(), base, "a namespace nobody watches: no watch, so others' writes to it cost nothing here");
+  await store.acquireClaim('src/a.ts', by, 60_000);
+  assert.equal(inotifyWatches(), base + 1, 'the claims are always watched');
+  const watching = store.watchChanges('notes');
+  const all = store.watchChanges();
+  assert.equal(inotifyWatches(), base + 2, 'watched while someone listens');
+  watching.dispose();
+  assert.equal(inotifyWatches(), base + 2, 'still wanted: watchChanges() of every namespace');
+  all.dispose();
+  assert.equal(inotifyWatches(), base + 1, 'and let go when nobody does');
+});
+
 test('R-CTX-3: versions and compare-and-set; a conflict names the key, the expected and the current version', async () => {
   const { store } = await openStore();
   assert.equal(await store.get('ns', 'k'), undefined);

@@ -170,6 +170,7 @@ export class FileStore implements SharedStore {
   watchChanges(namespace?: string): Disposable {
     const name = namespace === undefined ? ALL_NAMESPACES : validateNamespace(namespace);
     this.interest.set(name, (this.interest.get(name) ?? 0) + 1);
+    this.watchWanted();
     // What others wrote while nobody here watched is news from now on: read it at once.
     const catchUp = name === ALL_NAMESPACES ? this.refreshAll() : this.shards.get(name)?.refresh();
     void catchUp?.catch((e) => this.deps.logger.warn(`Reading ${name}: ${errorMessage(e)}`));
@@ -180,6 +181,7 @@ export class FileStore implements SharedStore {
       const left = (this.interest.get(name) ?? 1) - 1;
       if (left > 0) this.interest.set(name, left);
       else this.interest.delete(name);
+      this.watchWanted();
     });
   }
 
@@ -526,13 +528,32 @@ export class FileStore implements SharedStore {
       this.opened,
     );
     this.shards.set(name, shard);
-    const refresh = (): void => void shard!.refresh().catch((e) => this.deps.logger.warn(`Refreshing ${name}: ${errorMessage(e)}`));
-    this.watchFolder(dir, (file) => {
-      if (this.wantsChanges(name) && (file === null || file.startsWith('wal.') || file === 'CURRENT')) refresh();
-    });
-    // Writes that landed before the watch began would otherwise wait for the poll.
-    if (this.wantsChanges(name)) refresh();
+    this.watchWanted();
     return shard;
+  }
+
+  /**
+   * Watches the folders of the shards whose changes are wanted, and only those:
+   * every write to a watched folder (its log, its lock made and removed) costs
+   * each watching process three events to handle, wanted or not.
+   */
+  private watchWanted(): void {
+    if (this.disposed) return;
+    for (const [name, shard] of this.shards) {
+      const watched = this.watchers.get(shard.dir);
+      if (!this.wantsChanges(name)) {
+        watched?.close();
+        this.watchers.delete(shard.dir);
+        continue;
+      }
+      if (watched) continue;
+      const refresh = (): void => void shard.refresh().catch((e) => this.deps.logger.warn(`Refreshing ${name}: ${errorMessage(e)}`));
+      this.watchFolder(shard.dir, (file) => {
+        if (file === null || file.startsWith('wal.') || file === 'CURRENT') refresh();
+      });
+      // Writes that landed before the watch began would otherwise wait for the poll.
+      refresh();
+    }
   }
 
   private changed(namespace: string, changes: ChangeEvent[]): void {
