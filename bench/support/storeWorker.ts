@@ -145,7 +145,10 @@ function openJobStore(
   });
 }
 
-/** Increments done before the timing, by a store of their own: the JIT of a long-running participant is warm. */
+/**
+ * Increments done before the timing, by a store of their own, of another key in the same namespace (SQLite: another
+ * row of the same database): the JIT of a long-running participant is warm, and its namespace has a history.
+ */
 const WARMUP = 1000;
 
 async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' | 'incr' }>): Promise<void> {
@@ -155,7 +158,7 @@ async function increments(job: Extract<StoreJob, { mode: 'update' | 'cas' | 'inc
   await agents(
     job.agents ?? 1,
     WARMUP,
-    async () => void (await incrementCounter(warm, job.mode, `${job.namespace}-warmup`, job.key, warmBy)),
+    async () => void (await incrementCounter(warm, job.mode, job.namespace, `${job.key}-warmup`, warmBy)),
   );
   await warm.dispose();
   const metrics = new Metrics();
