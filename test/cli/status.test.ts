@@ -120,6 +120,24 @@ test('R-CLI-3: with no live participant, status prints a hint to start one and e
   assert.equal(existsSync(path.join(empty.path, 'token')), false, 'status with nothing to ask creates no token');
 });
 
+test('R-CLI-3: status for a folder that does not exist (or a file) says so and exits 2, with no hint to serve it', async () => {
+  const missing = path.join(ws.path, 'no-such-folder');
+  const file = path.join(ws.path, 'a-file.txt');
+  writeFileSync(file, 'x');
+  for (const [target, why] of [
+    [missing, /is not a folder \(it does not exist\)/],
+    [file, /is not a folder: status needs/],
+  ] as const) {
+    for (const json of [[], ['--json']]) {
+      const res = await runCliWith(['status', ...json, '--workspace', target], cliEnv(home.path));
+      assert.equal(res.code, 2, res.stderr);
+      assert.match(res.stderr, why);
+      assert.ok(res.stderr.includes(target), res.stderr);
+      assert.doesNotMatch(res.stdout + res.stderr, /serve --workspace/);
+    }
+  }
+});
+
 test('R-CLI-3: a stale discovery file (dead pid) and a corrupt one are swept by status, and the live participant is still listed', async () => {
   const dir = path.join(home.path, 'participants');
   const pid = await deadPid();

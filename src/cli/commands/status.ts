@@ -1,4 +1,5 @@
 import { describeAgent } from '../../core/agents/agentIdentity.js';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { CoordinatorSnapshot } from '../../core/coordinator.js';
 import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
@@ -52,6 +53,14 @@ function render(statuses: ParticipantStatus[], workspace: string): string {
 
 export async function status(options: { workspace: string; json: boolean }): Promise<number> {
   const workspace = path.resolve(options.workspace);
+  // A mistyped path is not "nobody serves it": say so, and suggest nothing that would fail next.
+  const folder = await fs.stat(workspace).catch(() => undefined);
+  if (!folder?.isDirectory()) {
+    process.stderr.write(
+      `${workspace} is not a folder${folder ? '' : ' (it does not exist)'}: status needs the workspace folder a participant serves\n`,
+    );
+    return EXIT.usage;
+  }
   const dir = installDir();
   const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
   const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
