@@ -84,6 +84,8 @@ export interface CoordinatorSnapshot {
   blockedEdits: readonly BlockedEdit[];
   /** Files agents in more than one worktree of the repository are changing (claims.acrossWorktrees "warn"). */
   acrossWorktrees: readonly WorktreeOverlap[];
+  /** The live claims of this participant's project (R-CLM), whoever holds them. */
+  claims: readonly Claim[];
   metrics: Record<string, MetricValue>;
 }
 
@@ -512,6 +514,7 @@ export class Coordinator {
    */
   async snapshot(claims?: readonly Claim[], storeStatus?: StoreStatus): Promise<CoordinatorSnapshot> {
     const store = this.storeValue;
+    const live = claims ?? (store ? await store.listClaims().catch(() => []) : []);
     return {
       takenAt: new Date().toISOString(),
       pid: process.pid,
@@ -523,7 +526,8 @@ export class Coordinator {
         : { kind: 'memory', location: 'not started', degraded: true, namespaces: [], eventLogBytes: 0 },
       participants: store ? await store.participants() : [],
       blockedEdits: [...(this.guardValue?.recentBlocked ?? [])],
-      acrossWorktrees: store ? worktreeOverlaps(claims ?? (await store.listClaims().catch(() => []))) : [],
+      acrossWorktrees: worktreeOverlaps(live),
+      claims: live,
       metrics: this.metrics.snapshot(),
     };
   }

@@ -13,12 +13,17 @@ const home = tempDir();
 const CLIENT_NAME = `status-probe-${process.pid}`;
 let server: ServeHandle;
 let closeClient: (() => Promise<void>) | undefined;
+let claimFile: ((resource: string) => Promise<void>) | undefined;
 const cleanups: Array<() => Promise<unknown>> = [];
 
 before(async () => {
   server = await startServe(ws.path, home.path);
   const { client } = await httpClient(server.url, CLIENT_NAME);
   closeClient = () => client.close();
+  claimFile = async (resource) => {
+    const r = await client.callTool({ name: 'claim_acquire', arguments: { resource } });
+    assert.ok(!r.isError, JSON.stringify(r.content));
+  };
 });
 after(async () => {
   await closeClient?.();
@@ -38,6 +43,7 @@ interface StatusJson {
       health: { status: string };
       sessions: Array<{ id: string; client: { name: string; version: string }; transport: string; root: string; state: { kind: string } }>;
       metrics: Record<string, unknown>;
+      claims: Array<{ resource: string; fencingToken: number; holder: { clientName: string; sessionId: string } }>;
     };
     error?: string;
   }>;
@@ -86,6 +92,21 @@ test('R-CLI-3: status (text) is readable: workspace, participant, health, and th
   assert.match(line, /requests=\d+ pending=\d+/, 'with its request counts');
   assert.match(res.stdout, /sessions\.total=\d+/);
   assert.doesNotMatch(res.stdout, /undefined|\[object Object\]|NaN/, 'no leaked placeholders');
+});
+
+test("R-CLI-3, R-CLM-1: status lists the project's claims: the file, who holds it (client and session), until when, its fencing token (text and --json)", async () => {
+  await claimFile!('src/status-claimed.ts');
+  const text = await runCliWith(['status', '--workspace', ws.path], cliEnv(home.path));
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^ {2}claims: [1-9]\d*$/m);
+  const line = text.stdout.split('\n').find((l) => l.includes('src/status-claimed.ts'));
+  assert.ok(line, `a line names the claimed file:\n${text.stdout}`);
+  assert.match(line, new RegExp(`held by ${escape(CLIENT_NAME)}, session [0-9a-f-]{36}`));
+  assert.match(line, /until \d{4}-\d\d-\d\dT[\d:.]+Z {2}fencing token \d+$/);
+  const json = JSON.parse((await runCliWith(['status', '--json', '--workspace', ws.path], cliEnv(home.path))).stdout) as StatusJson;
+  const claim = json.participants[0]?.snapshot?.claims.find((c) => c.resource === 'src/status-claimed.ts');
+  assert.equal(claim?.holder.clientName, CLIENT_NAME);
+  assert.ok(Number.isInteger(claim?.fencingToken));
 });
 
 test('R-CLI-3: status for a folder inside the served workspace finds the participant; an unrelated folder does not', async () => {

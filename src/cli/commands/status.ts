@@ -39,6 +39,17 @@ function render(statuses: ParticipantStatus[], workspace: string): string {
         `    ${s.id}  ${s.client.name} ${s.client.version}${agent}  ${s.transport}  ${s.state.kind}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`,
       );
     }
+    // The project's claims, whoever holds them: the same list every participant of the project shows.
+    const claims = snapshot.claims ?? [];
+    lines.push(`  claims: ${claims.length}`);
+    for (const c of claims) {
+      const holder = c.holder.agent ? describeAgent(c.holder.agent) : c.holder.clientName;
+      const where = c.holder.worktree ? `  worktree: ${c.holder.worktree}` : '';
+      const via = c.holder.via === 'edit-guard' ? ' (edit guard)' : '';
+      lines.push(
+        `    ${c.resource}  held by ${holder}${via}, session ${c.holder.sessionId}${where}  until ${new Date(c.expiresAt).toISOString()}  fencing token ${c.fencingToken}`,
+      );
+    }
     for (const o of snapshot.acrossWorktrees ?? [])
       lines.push(
         `  across worktrees: ${o.resource} is changed in ${o.worktrees.map((w) => `${w.worktree ?? w.checkout} (${w.holder})`).join(' and ')}`,
