@@ -458,6 +458,43 @@ test('R-CTX-8: when the store cannot work the coordinator is local-only, says so
   assert.equal((await untrusted.snapshot()).store.reason, 'the workspace is not trusted');
 });
 
+test("R-CTX-4, R-CTX-5: a rotation made due by another holder's lines is left to the next write when our commit already released the lock: a log is never folded without it", async () => {
+  const { store, metrics, root } = await openStore(undefined, { rotateBytes: 4096 });
+  await store.set('grown', 'n', 0, by);
+  const wal = path.join(root, STORE_FOLDER, 'ns', 'grown', 'wal.1.log');
+  let intruded = false;
+  await store.update(
+    'grown',
+    'n',
+    (c) => {
+      if (!intruded) {
+        intruded = true;
+        // Under our lock, after our read: a holder whose lock was taken over appends a large line of another key.
+        appendFileSync(
+          wal,
+          encodeLine({
+            n: 'intruder-big',
+            op: 'set',
+            k: 'other',
+            v: 'x'.repeat(5000),
+            pv: 0,
+            at: Date.now(),
+            by: { sessionId: 'intruder', clientName: 'intruder', participantId: 'p2' },
+          }),
+        );
+      }
+      return (c!.value as number) + 1;
+    },
+    by,
+  );
+  // Our line applied after the intruder's; the log is now past rotateBytes, but our commit had let the lock go.
+  assert.equal((await store.get('grown', 'other'))?.value, 'x'.repeat(5000));
+  assert.equal(metrics.snapshot()['store.rotations'] ?? 0, 0, 'no rotation without the lock');
+  await store.set('grown', 'n', 2, by);
+  assert.equal(metrics.snapshot()['store.rotations'], 1, 'the next write, holding the lock, rotates');
+  assert.equal((await store.get('grown', 'n'))?.version, 3);
+});
+
 test("R-CTX-3, R-CTX-4: a line another holder appends between a group commit's read and its append (a lock taken over) wins; the batch takes back what it assumed, reads back and retries", async () => {
   const { store, metrics, root } = await openStore();
   await store.set('taken', 'n', 0, by);

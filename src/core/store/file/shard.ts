@@ -221,7 +221,7 @@ export class Shard {
     const lines = decided.map((d) => encodeLine(d.record)).join('');
     const text = this.walSize > this.walOffset ? '\n' + lines : lines;
     const expectedSize = this.walSize + Buffer.byteLength(text);
-    // A rotation due after this append needs the lock a while longer; otherwise the thread releases it before fdatasync.
+    // A rotation due after this append needs the lock a while longer; otherwise the commit releases it before its fdatasync.
     const keepLock = this.rotationDue(expectedSize);
     const result = await this.deps.io.commit({
       fd: this.wal!.fd,
@@ -284,7 +284,8 @@ export class Shard {
         settled.push((syncError?: unknown) => (syncError ? write.reject(syncError) : write.resolve(applied)));
       } else retry.push(write);
     }
-    if (retry.length < decided.length) await this.rotateIfDue();
+    // Only under the lock: one released already leaves the rotation to the next write (it sees the log's size first).
+    if (keepLock && retry.length < decided.length) await this.rotateIfDue();
     return retry;
   }
 
