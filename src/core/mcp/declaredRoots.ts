@@ -66,6 +66,10 @@ export class DeclaredRoots {
     }
     for (const r of refused) this.coordinator.logger.warn(`Session ${session.id}: refused declared root ${r.uri}: ${r.reason}`);
     this.coordinator.metrics.counter('roots.declaredRefused').inc(refused.length);
+    const before = session.root;
     session.bindDeclaredRoots(accepted, refused);
+    // The session-opened line named the root it started at; a person reading the log must see where it works now.
+    if (session.root !== before)
+      this.coordinator.logger.info(`Session ${session.id} works at ${session.root} (the roots its agent declared)`);
   }
 }

@@ -210,6 +210,10 @@ test('R-ROOT-4: an agent that declares MCP roots is bound to them; a declared ro
     refusedRoots: Array<{ uri: string; reason: string }>;
   };
   assert.equal(me.root, pkg, 'bound to the declared root inside the workspace');
+  // The log line is written before the answer, but on another pipe: give it a moment to arrive.
+  const logged = `Session ${me.sessionId} works at ${pkg} (the roots its agent declared)`;
+  for (let i = 0; i < 100 && !server.stderr().includes(logged); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(server.stderr().includes(logged), 'the log says where it works now');
   assert.equal(me.refusedRoots.length, 1);
   assert.equal(me.refusedRoots[0]!.uri, pathToFileURL(outside.path).href);
   assert.match(me.refusedRoots[0]!.reason, /outside the workspace/);
