@@ -458,6 +458,14 @@ test('R-CTX-8: when the store cannot work the coordinator is local-only, says so
   assert.equal((await untrusted.snapshot()).store.reason, 'the workspace is not trusted');
 });
 
+/** A set another process appends to a log directly, as a holder whose lock was taken over would. */
+function intrude(wal: string, record: { n: string; k: string; v: unknown; pv: number }): void {
+  appendFileSync(
+    wal,
+    encodeLine({ ...record, op: 'set', at: Date.now(), by: { sessionId: 'intruder', clientName: 'intruder', participantId: 'p2' } }),
+  );
+}
+
 test("R-CTX-4, R-CTX-5: a rotation made due by another holder's lines is left to the next write when our commit already released the lock: a log is never folded without it", async () => {
   const { store, metrics, root } = await openStore(undefined, { rotateBytes: 4096 });
   await store.set('grown', 'n', 0, by);
@@ -470,18 +478,7 @@ test("R-CTX-4, R-CTX-5: a rotation made due by another holder's lines is left to
       if (!intruded) {
         intruded = true;
         // Under our lock, after our read: a holder whose lock was taken over appends a large line of another key.
-        appendFileSync(
-          wal,
-          encodeLine({
-            n: 'intruder-big',
-            op: 'set',
-            k: 'other',
-            v: 'x'.repeat(5000),
-            pv: 0,
-            at: Date.now(),
-            by: { sessionId: 'intruder', clientName: 'intruder', participantId: 'p2' },
-          }),
-        );
+        intrude(wal, { n: 'intruder-big', k: 'other', v: 'x'.repeat(5000), pv: 0 });
       }
       return (c!.value as number) + 1;
     },
@@ -509,18 +506,7 @@ test("R-CTX-3, R-CTX-4: a line another holder appends between a group commit's r
           if (!intruded) {
             intruded = true;
             // Runs under our lock, after our read: exactly where a holder whose lock was taken over would write.
-            appendFileSync(
-              wal,
-              encodeLine({
-                n: 'intruder-1',
-                op: 'set',
-                k: 'n',
-                v: 100,
-                pv: c!.version,
-                at: Date.now(),
-                by: { sessionId: 'intruder', clientName: 'intruder', participantId: 'p2' },
-              }),
-            );
+            intrude(wal, { n: 'intruder-1', k: 'n', v: 100, pv: c!.version });
           }
           return (c!.value as number) + 1;
         },

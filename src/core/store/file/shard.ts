@@ -402,8 +402,9 @@ export class Shard {
 
   /** Follows CURRENT (a rotation elsewhere) and reads the log to its end. Caller holds the mutex. */
   private async stampOfCurrent(): Promise<string> {
-    const stat = await fs.stat(path.join(this.dir, CURRENT)).catch(() => undefined);
-    return stat ? `${stat.ino}:${stat.mtimeMs}:${stat.size}` : '';
+    // The io's look is the one place a stamp is made: the commit's check compares stamps from both.
+    const look = await this.deps.io.look({ current: path.join(this.dir, CURRENT), fd: -1, offset: 0 }).catch(() => undefined);
+    return look?.stamp ?? '';
   }
 
   /** What a look reads: CURRENT, and the open log from where we read up to. */
