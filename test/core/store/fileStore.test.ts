@@ -572,3 +572,42 @@ test('R-CTX-7: a beat with nothing new only touches the presence file: the other
     ['s-new'],
   );
 });
+
+test('R-CTX-7: a presence read that began before another participant said something new does not answer with the old after the change arrived (a stale read never refills the cache)', async () => {
+  // Beats far apart: only the sweeps and beats the test makes run, and the cache stays fresh for the whole loop.
+  const options = { heartbeatMs: 60_000, goneAfterMs: 600_000 };
+  const { store: a, root } = await openStore(undefined, options);
+  const { store: b } = await openStore(root, options);
+  let events = 0;
+  a.onEvent((e) => {
+    if (e.kind === 'presence') events++;
+  });
+  const stale: string[] = [];
+  const rounds = 200;
+  for (let i = 0; i < rounds; i++) {
+    const before = events;
+    // a's own sweep reads b's file while b says something new: the read may end after the change's event.
+    const sweep = a.sweepParticipants();
+    await b.heartbeat([
+      {
+        id: `s${i}`,
+        clientName: 'claude-code',
+        transport: 'http',
+        state: 'active',
+        root,
+        tags: [],
+        requestCount: 1,
+        lastActivityAt: Date.now(),
+      },
+    ]);
+    await sweep;
+    for (const deadline = Date.now() + 2000; events === before;) {
+      assert.ok(Date.now() < deadline, `round ${i}: b's new presence file is news to a within 2 s`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const seen = (await a.participants()).find((p) => p.participantId === b.participantId)?.sessions.map((x) => x.id);
+    if (seen?.[0] !== `s${i}`) stale.push(`round ${i}: ${JSON.stringify(seen)}`);
+  }
+  // Before the fix about one round in ten answered with the sessions b had before (31 of 300 measured).
+  assert.deepEqual(stale, [], `after the presence event, a answered with what b said before`);
+});

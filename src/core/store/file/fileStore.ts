@@ -107,6 +107,11 @@ export class FileStore implements SharedStore {
   private opened = false;
   /** Presence as last read: whoami asks on every call, the folder changes about once a second. */
   private presenceCache: { at: number; participants: ParticipantInfo[] } | undefined;
+  /**
+   * Counts what made the presence caches stale. A read that began before the
+   * latest change must not fill them when it ends: its answer predates that change.
+   */
+  private presenceEpoch = 0;
 
   private readonly anchor: string;
 
@@ -149,8 +154,7 @@ export class FileStore implements SharedStore {
     this.watchFolder(path.join(this.dir, 'presence'), (file, event) => {
       // A participant that comes, goes or says something new replaces its file (a rename); a beat only touches it.
       if (event !== 'rename' || file?.endsWith('.tmp')) return;
-      this.presenceNames = undefined;
-      this.presenceCache = undefined;
+      this.presenceChanged(true);
       this.emit({ kind: 'presence' });
     });
     await this.discoverNamespaces();
@@ -344,14 +348,19 @@ export class FileStore implements SharedStore {
     await fs.writeFile(temp, JSON.stringify(entry), { mode: 0o600 });
     await fs.rename(temp, file);
     this.lastSaid = said;
-    this.presenceCache = undefined;
+    this.presenceChanged(false);
   }
 
   async participants(): Promise<ParticipantInfo[]> {
     const now = Date.now();
-    if (!this.presenceCache || now - this.presenceCache.at > this.options.heartbeatMs)
-      this.presenceCache = { at: now, participants: await this.readParticipants() };
-    return this.presenceCache.participants.filter((p) => !this.isGone(p, now));
+    let participants =
+      this.presenceCache && now - this.presenceCache.at <= this.options.heartbeatMs ? this.presenceCache.participants : undefined;
+    if (!participants) {
+      const epoch = this.presenceEpoch;
+      participants = await this.readParticipants();
+      if (epoch === this.presenceEpoch) this.presenceCache = { at: now, participants };
+    }
+    return participants.filter((p) => !this.isGone(p, now));
   }
 
   describe(): Pick<StoreStatus, 'kind' | 'location' | 'degraded'> {
@@ -395,23 +404,32 @@ export class FileStore implements SharedStore {
   /** Gone participants: removed, and their claims released, by whoever notices first. */
   async sweepParticipants(): Promise<void> {
     const now = Date.now();
+    const epoch = this.presenceEpoch;
     // Our own file is never swept, so it is not read (a read, a parse and a check every second).
     const others = await this.readParticipants(this.participantId);
     // What was just read is what participants() answers until the next beat: one listing a beat, not two.
-    this.presenceCache = {
-      at: now,
-      participants: [participantEntry(this.participantId, this.deps.participant, this.startedAt, this.lastSessions), ...others],
-    };
+    if (epoch === this.presenceEpoch)
+      this.presenceCache = {
+        at: now,
+        participants: [participantEntry(this.participantId, this.deps.participant, this.startedAt, this.lastSessions), ...others],
+      };
     for (const p of others) {
       if (!this.isGone(p, now)) continue;
       // The id was checked against the file's own name and a strict alphabet: this names that file and no other.
       await fs.rm(path.join(this.dir, 'presence', `${p.participantId}.json`), { force: true });
-      this.presenceCache = undefined;
+      this.presenceChanged(true);
       const released = await this.releaseClaimsOf({ participantId: p.participantId });
       this.deps.metrics.counter('presence.gone').inc();
       this.deps.logger.info(`Participant ${p.label} (pid ${p.pid}) is gone; released ${released} claim(s)`);
       this.emit({ kind: 'presence' });
     }
+  }
+
+  /** A presence file came, went or changed (`listing`: its name too, so the folder must be listed again). */
+  private presenceChanged(listing: boolean): void {
+    this.presenceEpoch++;
+    this.presenceCache = undefined;
+    if (listing) this.presenceNames = undefined;
   }
 
   private isGone(p: ParticipantInfo, now: number): boolean {
@@ -424,11 +442,15 @@ export class FileStore implements SharedStore {
     const dir = path.join(this.dir, 'presence');
     const now = Date.now();
     // The folder is listed again only when its watch saw a file come or go (or at the safety poll's pace).
-    if (!this.presenceNames || this.unwatched || now - this.presenceListedAt >= this.options.pollMs) {
-      this.presenceNames = await fs.readdir(dir).catch(() => [] as string[]);
-      this.presenceListedAt = now;
+    let names = this.presenceNames;
+    if (!names || this.unwatched || now - this.presenceListedAt >= this.options.pollMs) {
+      const epoch = this.presenceEpoch;
+      names = await fs.readdir(dir).catch(() => [] as string[]);
+      if (epoch === this.presenceEpoch) {
+        this.presenceNames = names;
+        this.presenceListedAt = now;
+      }
     }
-    const names = this.presenceNames;
     const out: ParticipantInfo[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       const id = name.slice(0, -'.json'.length);
