@@ -65,12 +65,18 @@ test('R-SEC-1: thousands of initializes the SDK refuses (406, 415, a batch) leav
   await flood(1500);
   const rssBefore = rssMb(pid);
   const ROUNDS = 3000;
-  await flood(ROUNDS);
+  const samples: number[] = [];
+  for (let chunk = 0; chunk < 3; chunk++) {
+    await flood(ROUNDS / 3);
+    samples.push(rssMb(pid) - rssBefore);
+  }
   assert.equal(await metric('mcp.connections'), connectionsBefore, 'every refused initialize closed its connection');
   assert.equal(await metric('http.sessions'), sessionsBefore);
-  const grown = rssMb(pid) - rssBefore;
-  // Before the fix each refusal kept its McpServer: 3,000 of them grew the process by ~150 MB.
-  assert.ok(grown < 25, `serve grew by ${grown.toFixed(1)} MB over ${ROUNDS} refused initializes`);
+  // Before the fix each refusal kept its McpServer: 3,000 of them grew the process by ~150 MB, a third of it per chunk.
+  // A leak grows every sample; a garbage collection that comes late lifts one: the lower of the last two is the growth.
+  const grown = Math.min(samples[1]!, samples[2]!);
+  console.log(`serve's RSS after 1,000, 2,000 and 3,000 refused initializes: +${samples.map((g) => g.toFixed(1)).join(', +')} MB`);
+  assert.ok(grown < 40, `serve grew by ${samples.map((g) => g.toFixed(1)).join(', ')} MB over ${ROUNDS} refused initializes`);
   // And a well-behaved agent still gets in.
   const ok = await post(server.url, initializeBody(1, 'after-the-flood'));
   assert.equal(ok.status, 200, ok.text);
