@@ -215,10 +215,17 @@ test('R-CTX-3, R-CTX-4: agents of one window writing at once share one commit (g
     ),
   );
   const final = await store.get('group', 'n');
-  assert.equal(final?.value, 400, 'every increment applied exactly once');
-  const versions = (await store.history({ namespace: 'group', limit: 1000 })).records.map((r) => r.version);
+  const history = (await store.history({ namespace: 'group', limit: 1000 })).records;
+  // Which writer's increments applied how often: a write applied twice names its process.
+  const byWriter: Record<string, number> = {};
+  for (const r of history) byWriter[r.by.sessionId] = (byWriter[r.by.sessionId] ?? 0) + 1;
   assert.deepEqual(
-    versions,
+    { value: final?.value, version: final?.version, byWriter },
+    { value: 400, version: 401, byWriter: { t: 1, g0: 100, g1: 100, g2: 100, g3: 100 } },
+    `every increment applied exactly once (workers: ${JSON.stringify(results.map((r) => r && { ...r, latencies: undefined }))})`,
+  );
+  assert.deepEqual(
+    history.map((r) => r.version),
     Array.from({ length: 401 }, (_, i) => i + 1),
     'each version written by exactly one writer',
   );
