@@ -28,6 +28,7 @@ import {
   revealInExplorer,
   rowAppearanceMs,
   sessionRow,
+  SHOTS,
   setColorTheme,
   showActivityBarItem,
   waitForWindowEndpoint,
@@ -35,7 +36,6 @@ import {
   type CoordinatorEndpoint,
 } from './harness/sessionPanel.js';
 
-const SHOTS = path.join(REPO, '.cache', 'shots');
 /** R-EXT-1: a session shows up in the panel within this long of its client connecting. */
 const ROW_WITHIN_MS = 1000;
 

@@ -24,6 +24,9 @@ import type { Frame, Locator, Page } from 'playwright-core';
 import { REPO } from '../../../scripts/vscode/builds.mjs';
 import { clickActivityBarItem, findInWebviews } from './browser';
 
+/** Where the browser tests leave their screenshots. */
+export const SHOTS = path.join(REPO, '.cache', 'shots');
+
 export const CLI = path.join(REPO, 'dist', 'cli.js');
 export const VSIX = path.join(REPO, 'dist', 'session-coordinator.vsix');
 /** The title of our activity-bar container (package.json contributes.viewsContainers). */
@@ -309,15 +312,29 @@ export async function revealInExplorer(page: Page, relativeDir: string): Promise
   for (const part of relativeDir.split('/').filter(Boolean)) {
     const row = explorerRow(page, part);
     await row.waitFor({ state: 'visible', timeout: 20_000 });
-    if ((await row.getAttribute('aria-expanded')) !== 'true') {
+    const expanded = async (timeout: number): Promise<boolean> =>
+      page
+        .waitForFunction((r) => r?.getAttribute('aria-expanded') === 'true', await row.elementHandle(), { timeout })
+        .then(() => true)
+        .catch(() => false);
+    // A click can be lost to a hover or to a tree still settling (seen in CI, 1.103): try again, then by keyboard.
+    for (let attempt = 0; !(await expanded(attempt === 0 ? 100 : 3_000)); attempt++) {
+      if (attempt === 4) {
+        mkdirSync(SHOTS, { recursive: true });
+        await page.screenshot({ path: path.join(SHOTS, `explorer-reveal-failed-${Date.now()}.png`) }).catch(() => undefined);
+        throw new Error(`The Explorer's "${part}" folder did not expand after ${attempt} tries (a screenshot is in ${SHOTS})`);
+      }
       // The pointer left on the activity bar shows its "Explorer (Ctrl+Shift+E)" hover over the tree's first rows, and that
-      // hover takes the click (seen in CI, 1.103): move the pointer to the editor area, and close any hover with Escape.
+      // hover takes the click: move the pointer to the editor area, and close any hover with Escape.
       const size = page.viewportSize();
       if (size) await page.mouse.move(size.width * 0.7, size.height * 0.6);
       await page.keyboard.press('Escape');
-      await row.click();
+      if (attempt < 2) await row.click();
+      else {
+        await row.focus();
+        await page.keyboard.press('ArrowRight');
+      }
     }
-    await page.waitForFunction((r) => r?.getAttribute('aria-expanded') === 'true', await row.elementHandle(), { timeout: 10_000 });
   }
 }
 
