@@ -1,6 +1,6 @@
 // Installs what the project needs from its own lock files, so that a fresh
 // clone needs nothing but Node and npm. Idempotent: a second run is instant.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,18 @@ export function run(command, args, options = {}) {
     console.error(`\n${command} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
     process.exit(r.status || 1);
   }
+}
+
+/** `run`, without waiting: resolves once the command succeeded; exits like `run` when it failed. */
+export function runInBackground(command, args, options = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: REPO, ...options });
+    child.on('exit', (code, signal) => {
+      if (code === 0) return resolve();
+      console.error(`\n${command} ${args.join(' ')} failed (exit ${code ?? signal})`);
+      process.exit(code || 1);
+    });
+  });
 }
 
 /** `npm ci` in a folder whose installed tree is missing or older than its lock file. */

@@ -4,10 +4,13 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { build, ensureDebianPackages, ensureNpmDeps, REPO, run } from './setup.mjs';
+import { build, ensureDebianPackages, ensureNpmDeps, REPO, run, runInBackground } from './setup.mjs';
 
 // redis-server: the Redis store; dosfstools + fusefat: a case-insensitive disk for the claim-path tests.
 ensureDebianPackages(['redis-server', 'dosfstools', 'fusefat']);
+// The real VS Code builds the extension is tested on (idempotent; minutes on a new machine, instant after). Neither
+// needs the other, so they install while this project's npm packages do: a new machine's set-up is 2 minutes shorter.
+const vscodeInstalled = runInBackground(process.execPath, [path.join(REPO, 'scripts', 'vscode', 'install.mjs')]);
 ensureNpmDeps(REPO);
 // The conformance suite installs outside the tree (its node_modules holds other projects' tests).
 const conformance = path.join(REPO, '.cache', 'conformance');
@@ -19,8 +22,7 @@ for (const f of ['package.json', 'package-lock.json', 'authorizeRequests.mjs']) 
   if (!existsSync(to) || !readFileSync(from).equals(readFileSync(to))) copyFileSync(from, to);
 }
 ensureNpmDeps(conformance);
-// The real VS Code builds the extension is tested on (idempotent; minutes on a new machine, instant after).
-run(process.execPath, [path.join(REPO, 'scripts', 'vscode', 'install.mjs')]);
+await vscodeInstalled;
 // The real agents the tests drive (R-AGT-5): pinned, from the npm registry; instant once installed.
 run(process.execPath, [path.join(REPO, 'scripts', 'agents', 'install.mjs')]);
 build();
