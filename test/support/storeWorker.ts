@@ -14,6 +14,8 @@ interface Config {
   namespace: string;
   key: string;
   staleMs: number;
+  /** The store's rotateBytes, when a test wants this worker's write to fold the log. */
+  rotateBytes?: number;
   /** Concurrent loops in this process (agents of one window), each doing `count` operations. */
   agents: number;
   io: ShardIoMode;
@@ -27,7 +29,12 @@ async function main(): Promise<void> {
     participant: { kind: 'headless', label: `worker ${config.prefix}` },
     metrics,
     logger: silentLogger,
-    options: { lock: { staleMs: config.staleMs, timeoutMs: 60_000 }, pollMs: 60_000, io: config.io },
+    options: {
+      lock: { staleMs: config.staleMs, timeoutMs: 60_000 },
+      pollMs: 60_000,
+      io: config.io,
+      ...(config.rotateBytes ? { rotateBytes: config.rotateBytes } : {}),
+    },
   });
   const by = { sessionId: config.prefix, clientName: 'store-worker', participantId: store.participantId };
   let conflicts = 0;

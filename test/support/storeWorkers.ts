@@ -16,6 +16,7 @@ export interface WorkerConfig {
   namespace: string;
   key?: string;
   staleMs?: number;
+  rotateBytes?: number;
   /** Concurrent loops in the worker process (agents of one window); 1 unless set. */
   agents?: number;
   /** How its store's file calls run; unless set, workers alternate (a window's async, a headless process's blocking), so every cross-process test has both drivers contend. */

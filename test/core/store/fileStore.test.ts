@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
   appendFileSync,
   existsSync,
@@ -24,6 +25,8 @@ import { shardIo } from '../../../src/core/store/file/shardIo.js';
 import { ShardLock } from '../../../src/core/store/file/shardLock.js';
 import { STORE_FOLDER } from '../../../src/core/store/file/storeLayout.js';
 import { encodeLine } from '../../../src/core/store/file/walFormat.js';
+import { workerScript } from '../../support/bundle.js';
+import { buildWorker } from '../../support/storeWorkers.js';
 import { tempDir } from '../../support/workspace.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -532,6 +535,38 @@ test("R-CTX-3, R-CTX-4: a line another holder appends between a group commit's r
   );
   assert.equal(metrics.snapshot()['store.writeRetries'], 3, 'the whole batch was retried once');
   assert.equal((await store.get('taken', 'n'))?.version, 5);
+});
+
+test('R-CTX-4: a holder whose lock was taken over, and whose log another holder folded meanwhile, retries its write in the new log: it is never acknowledged from the old one', async () => {
+  await buildWorker();
+  const { store, metrics, root } = await openStore();
+  await store.set('folded', 'n', 0, by);
+  const shard = path.join(root, STORE_FOLDER, 'ns', 'folded');
+  let tookOver = false;
+  const written = await store.update(
+    'folded',
+    'n',
+    (c) => {
+      if (!tookOver) {
+        tookOver = true;
+        // Under our lock, after our read: another process judges it stale and takes it, writes, and folds the log
+        // (rotateBytes 1: its write makes a rotation due) into a snapshot that cannot hold our line, not yet written.
+        rmdirSync(path.join(shard, '.lock'));
+        const worker = { mode: 'unique', root, count: 1, prefix: 'other', namespace: 'folded', key: 'k', staleMs: 2000, agents: 1 };
+        execFileSync(process.execPath, [workerScript('storeWorker.ts'), JSON.stringify({ ...worker, io: 'blocking', rotateBytes: 1 })]);
+      }
+      return (c!.value as number) + 1;
+    },
+    by,
+  );
+  assert.equal(readFileSync(path.join(shard, 'CURRENT'), 'utf8').trim(), '2', 'the other process folded the log');
+  assert.equal(written.value, 1);
+  assert.equal(metrics.snapshot()['store.writeRetries'], 1, 'our line in the old log did not count: the write was decided again');
+  // What we acknowledged is what every reader sees, this one and a new one.
+  assert.deepEqual(await store.get('folded', 'n').then((v) => [v?.value, v?.version]), [1, 2]);
+  const { store: fresh } = await openStore(root);
+  assert.deepEqual(await fresh.get('folded', 'n').then((v) => [v?.value, v?.version]), [1, 2]);
+  assert.ok(await fresh.get('folded', 'other-0'), "the other process's write is there too");
 });
 
 test('R-CTX-7: a beat with nothing new only touches the presence file: the other participant stays present past goneAfterMs, no presence event fires, and what is new is still written and seen', async () => {

@@ -262,10 +262,11 @@ export class Shard {
     }
     const retry: PendingWrite[] = [];
     for (const { write, record } of decided) {
-      const outcome = outcomes.get(record.n);
-      let change: ChangeEvent | undefined;
-      if (outcome) change = outcome;
-      else if (outcome === undefined && this.state!.hasNonce(record.n)) {
+      // Applied is what the state we now hold says: a line read back from a log another holder has folded meanwhile
+      // applied to the old state only, never to the snapshot that replaced it, and is retried.
+      const applied = this.state!.hasNonce(record.n);
+      let change = applied ? outcomes.get(record.n) : undefined;
+      if (applied && !change) {
         // Applied, but folded into a snapshot by a rotation we did not see happen.
         const entry = this.state!.entries.get(record.k)!;
         change = {
@@ -280,8 +281,8 @@ export class Shard {
         };
       }
       if (change) {
-        const applied = change;
-        settled.push((syncError?: unknown) => (syncError ? write.reject(syncError) : write.resolve(applied)));
+        const done = change;
+        settled.push((syncError?: unknown) => (syncError ? write.reject(syncError) : write.resolve(done)));
       } else retry.push(write);
     }
     // Only under the lock: one released already leaves the rotation to the next write (it sees the log's size first).
