@@ -267,16 +267,17 @@ export class Shard {
       const applied = this.state!.hasNonce(record.n);
       let change = applied ? outcomes.get(record.n) : undefined;
       if (applied && !change) {
-        // Applied, but folded into a snapshot by a rotation we did not see happen.
-        const entry = this.state!.entries.get(record.k)!;
+        // Applied, but folded into a snapshot by a rotation we did not see happen. A line applies only at its key's
+        // version pv, so it made version pv + 1, whatever was written after it.
         change = {
           namespace: this.namespace,
           seq: this.state!.seq,
           key: record.k,
           op: record.op,
-          version: entry.version,
+          ...(record.op === 'set' ? { value: record.v } : {}),
+          version: record.pv + 1,
           previousVersion: record.pv,
-          at: entry.updatedAt,
+          at: record.at,
           by: record.by,
         };
       }
