@@ -112,7 +112,13 @@ export class ShardState {
     if (u.entry) this.entries.set(u.key, u.entry);
     else this.entries.delete(u.key);
     this.nonces.delete(u.nonce);
-    if (u.oldestNonce !== undefined) this.nonces.add(u.oldestNonce);
+    if (u.oldestNonce !== undefined) {
+      // Back in front, where apply() took it from: every process evicts the same nonces in the same order.
+      const rest = [...this.nonces];
+      this.nonces.clear();
+      this.nonces.add(u.oldestNonce);
+      for (const n of rest) this.nonces.add(n);
+    }
     this.liveBytes = u.liveBytes;
     this.seq = u.seq;
   }
