@@ -20,6 +20,7 @@ import { Coordinator } from '../../../src/core/coordinator.js';
 import { isCoordinatorError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logging/logger.js';
 import { Metrics } from '../../../src/core/metrics/metrics.js';
+import type { ParticipantSession } from '../../../src/core/store/actors.js';
 import { FileStore, type FileStoreOptions } from '../../../src/core/store/file/fileStore.js';
 import { shardIo } from '../../../src/core/store/file/shardIo.js';
 import { ShardLock } from '../../../src/core/store/file/shardLock.js';
@@ -462,6 +463,11 @@ test('R-CTX-8: when the store cannot work the coordinator is local-only, says so
 });
 
 /** A set another process appends to a log directly, as a holder whose lock was taken over would. */
+/** A session as a participant's beat reports it: one active HTTP agent in `root`. */
+function activeSession(id: string, root: string): ParticipantSession {
+  return { id, clientName: 'claude-code', transport: 'http', state: 'active', root, tags: [], requestCount: 1, lastActivityAt: Date.now() };
+}
+
 function intrude(wal: string, record: { n: string; k: string; v: unknown; pv: number }): void {
   appendFileSync(
     wal,
@@ -586,18 +592,7 @@ test('R-CTX-7: a beat with nothing new only touches the presence file: the other
     'present: its beats count though its content says it beat a second ago',
   );
   assert.deepEqual(events, [], 'a beat is not news');
-  await b.heartbeat([
-    {
-      id: 's-new',
-      clientName: 'claude-code',
-      transport: 'http',
-      state: 'active',
-      root,
-      tags: [],
-      requestCount: 1,
-      lastActivityAt: Date.now(),
-    },
-  ]);
+  await b.heartbeat([activeSession('s-new', root)]);
   for (const deadline = Date.now() + 2000; events.length === 0;) {
     assert.ok(Date.now() < deadline, 'a new session is news: a presence event within 2 s');
     await new Promise((r) => setTimeout(r, 20));
@@ -623,18 +618,7 @@ test('R-CTX-7: a presence read that began before another participant said someth
     const before = events;
     // a's own sweep reads b's file while b says something new: the read may end after the change's event.
     const sweep = a.sweepParticipants();
-    await b.heartbeat([
-      {
-        id: `s${i}`,
-        clientName: 'claude-code',
-        transport: 'http',
-        state: 'active',
-        root,
-        tags: [],
-        requestCount: 1,
-        lastActivityAt: Date.now(),
-      },
-    ]);
+    await b.heartbeat([activeSession(`s${i}`, root)]);
     await sweep;
     for (const deadline = Date.now() + 2000; events === before;) {
       assert.ok(Date.now() < deadline, `round ${i}: b's new presence file is news to a within 2 s`);
