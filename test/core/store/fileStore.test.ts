@@ -540,6 +540,7 @@ test("R-CTX-3, R-CTX-4: a line another holder appends between a group commit's r
     ],
   );
   assert.equal(metrics.snapshot()['store.writeRetries'], 3, 'the whole batch was retried once');
+  assert.equal(metrics.snapshot()['store.writes'], 4, 'writes applied: the first set and the three increments, each once');
   assert.equal((await store.get('taken', 'n'))?.version, 5);
 });
 

@@ -238,12 +238,14 @@ export class Shard {
       return [];
     }
     if (result.syncError) commit.syncError = result.syncError;
-    else {
-      this.deps.metrics.counter('store.writes').inc(decided.length);
-      this.deps.metrics.counter('store.commits').inc();
-    }
+    else this.deps.metrics.counter('store.commits').inc();
+    // Counts the writes this commit applied: a line that lost to another holder's is counted once, when it applies.
+    const countApplied = (count: number): void => {
+      if (!result.syncError) this.deps.metrics.counter('store.writes').inc(count);
+    };
     // Nobody else wrote since our tail (the usual case): our lines directly follow, so they apply as decided.
     if (result.size === expectedSize && result.stamp === stamp) {
+      countApplied(decided.length);
       this.walOffset = this.walSize = expectedSize;
       if (this.loaded) this.deps.onChanges(decided.map((d) => d.change));
       settled.push(...decided.map((d) => (syncError?: unknown) => (syncError ? d.write.reject(syncError) : d.write.resolve(d.change))));
@@ -286,6 +288,7 @@ export class Shard {
         settled.push((syncError?: unknown) => (syncError ? write.reject(syncError) : write.resolve(done)));
       } else retry.push(write);
     }
+    countApplied(decided.length - retry.length);
     // Only under the lock: one released already leaves the rotation to the next write (it sees the log's size first).
     if (keepLock && retry.length < decided.length) await this.rotateIfDue();
     return retry;
