@@ -9,7 +9,7 @@ import { build, ensureDebianPackages, ensureNpmDeps, REPO, run, runInBackground 
 // redis-server: the Redis store; dosfstools + fusefat: a case-insensitive disk for the claim-path tests.
 ensureDebianPackages(['redis-server', 'dosfstools', 'fusefat']);
 // The real VS Code builds the extension is tested on (idempotent; minutes on a new machine, instant after). Neither
-// needs the other, so they install while this project's npm packages do: a new machine's set-up is 2 minutes shorter.
+// needs the other, so they install while this project's npm packages do.
 const vscodeInstalled = runInBackground(process.execPath, [path.join(REPO, 'scripts', 'vscode', 'install.mjs')]);
 ensureNpmDeps(REPO);
 // The conformance suite installs outside the tree (its node_modules holds other projects' tests).
