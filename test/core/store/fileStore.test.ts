@@ -462,12 +462,12 @@ test('R-CTX-8: when the store cannot work the coordinator is local-only, says so
   assert.equal((await untrusted.snapshot()).store.reason, 'the workspace is not trusted');
 });
 
-/** A set another process appends to a log directly, as a holder whose lock was taken over would. */
 /** A session as a participant's beat reports it: one active HTTP agent in `root`. */
 function activeSession(id: string, root: string): ParticipantSession {
   return { id, clientName: 'claude-code', transport: 'http', state: 'active', root, tags: [], requestCount: 1, lastActivityAt: Date.now() };
 }
 
+/** A set another process appends to a log directly, as a holder whose lock was taken over would. */
 function intrude(wal: string, record: { n: string; k: string; v: unknown; pv: number }): void {
   appendFileSync(
     wal,
@@ -574,6 +574,72 @@ test('R-CTX-4: a holder whose lock was taken over, and whose log another holder 
   const { store: fresh } = await openStore(root);
   assert.deepEqual(await fresh.get('folded', 'n').then((v) => [v?.value, v?.version]), [1, 2]);
   assert.ok(await fresh.get('folded', 'other-0'), "the other process's write is there too");
+});
+
+test('R-CTX-4: a read-back that cannot read the log (CURRENT gone under the lock) fails the write once, saying so: it never retries lines it did not read, which would apply twice', async () => {
+  const { store, metrics, root } = await openStore();
+  await store.set('lost', 'n', 0, by);
+  const shard = path.join(root, STORE_FOLDER, 'ns', 'lost');
+  const wal = path.join(shard, 'wal.1.log');
+  let intruded = false;
+  const failed = await store
+    .update(
+      'lost',
+      'n',
+      (c) => {
+        if (!intruded) {
+          intruded = true;
+          // Under our lock, after our read: another holder appends (our commit must read back), and CURRENT goes.
+          intrude(wal, { n: 'intruder-other', k: 'other', v: 1, pv: 0 });
+          rmSync(path.join(shard, 'CURRENT'));
+        }
+        return (c!.value as number) + 1;
+      },
+      by,
+    )
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  assert.ok(isCoordinatorError(failed) && failed.code === 'StoreUnavailable', `a clear error, not an acknowledgement: ${String(failed)}`);
+  assert.match(failed.message, /lost: its CURRENT file is gone or unreadable/);
+  const ours = readFileSync(wal, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('"k":"n"'));
+  assert.equal(ours.length, 2, 'the first set and one line of the update: nothing retried blind (21 lines before the fix)');
+  assert.equal(metrics.snapshot()['store.writeRetries'] ?? 0, 0);
+  // Once CURRENT is back, every reader agrees: the one line applied once.
+  writeFileSync(path.join(shard, 'CURRENT'), '1\n');
+  const { store: fresh } = await openStore(root);
+  assert.deepEqual(await fresh.get('lost', 'n').then((v) => [v?.value, v?.version]), [1, 2]);
+  assert.deepEqual(await store.get('lost', 'n').then((v) => [v?.value, v?.version]), [1, 2]);
+});
+
+test("R-CTX-4: a write after a killed writer's last line, whole but for its newline, is read back, not acknowledged blind: every reader applies that line first, so the write is decided again after it", async () => {
+  const { store, metrics, root } = await openStore();
+  await store.set('torn', 'n', 0, by);
+  const wal = path.join(root, STORE_FOLDER, 'ns', 'torn', 'wal.1.log');
+  await store.get('torn', 'n');
+  // The killed writer's line: complete JSON, no newline. Our append starts a new line, which makes it whole for readers.
+  const line = encodeLine({
+    n: 'killed-1',
+    k: 'n',
+    op: 'set',
+    v: 100,
+    pv: 1,
+    at: Date.now(),
+    by: { sessionId: 'k', clientName: 'k', participantId: 'p2' },
+  });
+  appendFileSync(wal, line.trimEnd());
+  const written = await store.update('torn', 'n', (c) => (c!.value as number) + 1, by);
+  assert.deepEqual(
+    [written.value, written.version],
+    [101, 3],
+    'decided again after the line every reader applies (before the fix: 1, acknowledged)',
+  );
+  assert.equal(metrics.snapshot()['store.writeRetries'], 1);
+  const { store: fresh } = await openStore(root);
+  assert.deepEqual(await fresh.get('torn', 'n').then((v) => [v?.value, v?.version]), [101, 3], 'a new reader sees what was acknowledged');
 });
 
 test('R-CTX-7: a beat with nothing new only touches the presence file: the other participant stays present past goneAfterMs, no presence event fires, and what is new is still written and seen', async () => {

@@ -244,7 +244,8 @@ export class Shard {
       if (!result.syncError) this.deps.metrics.counter('store.writes').inc(count);
     };
     // Nobody else wrote since our tail (the usual case): our lines directly follow, so they apply as decided.
-    if (result.size === expectedSize && result.stamp === stamp) {
+    // Not past a fragment: a killed writer's last line may be whole but for its newline, and other readers apply it.
+    if (result.size === expectedSize && result.stamp === stamp && this.walSize === this.walOffset) {
       countApplied(decided.length);
       this.walOffset = this.walSize = expectedSize;
       if (this.loaded) this.deps.onChanges(decided.map((d) => d.change));
@@ -261,6 +262,13 @@ export class Shard {
       await this.refreshUnlocked();
     } finally {
       this.readBack = undefined;
+    }
+    // Still this log: all our lines are in it, so the read-back read each. One it missed would be retried and apply
+    // twice (the first on the next read): fail, saying so, rather than guess.
+    if (this.state === state && decided.some((d) => !outcomes.has(d.record.n))) {
+      const error = this.damaged('a write read back from its log was not found there; it may have applied');
+      settled.push(...decided.map((d) => () => d.write.reject(error)));
+      return [];
     }
     const retry: PendingWrite[] = [];
     for (const { write, record } of decided) {
@@ -408,8 +416,13 @@ export class Shard {
   /** Follows CURRENT (a rotation elsewhere) and reads the log to its end. Caller holds the mutex. */
   private async stampOfCurrent(): Promise<string> {
     // The io's look is the one place a stamp is made: the commit's check compares stamps from both.
-    const look = await this.deps.io.look({ current: path.join(this.dir, CURRENT), fd: -1, offset: 0 }).catch(() => undefined);
-    return look?.stamp ?? '';
+    // '' only when CURRENT is missing: any other error is thrown, never taken for "nothing written yet".
+    return (await this.deps.io.look({ current: path.join(this.dir, CURRENT), fd: -1, offset: 0 })).stamp;
+  }
+
+  private damaged(what: string): CoordinatorError {
+    this.deps.metrics.counter('store.damaged').inc();
+    return new CoordinatorError('StoreUnavailable', `Namespace ${this.namespace}: ${what}`, { namespace: this.namespace });
   }
 
   /** What a look reads: CURRENT, and the open log from where we read up to. */
@@ -435,6 +448,8 @@ export class Shard {
     if (stamp !== this.currentStamp || !this.state) {
       const generation = stamp ? await this.readCurrent() : undefined;
       if (generation === undefined) {
+        // A namespace that had a log lost its commit point: reading on would answer from what we last read.
+        if (this.state && this.state.generation > 0) throw this.damaged('its CURRENT file is gone or unreadable');
         this.state ??= new ShardState(this.namespace, 0, 0, 0);
         return;
       }
