@@ -185,7 +185,7 @@ async function increments(run: Run): Promise<RunResult> {
                 count,
                 ...agents,
                 ...(redis ? { redis } : {}),
-                ...(run === 'hosts' || window ? { io: 'async' as const } : {}),
+                ...(run === 'hosts' || window ? { io: 'worker' as const } : {}),
               },
         ),
       );
@@ -293,7 +293,7 @@ async function contention({ file, redis }: { file: boolean; redis: boolean }): P
     rate('sqlite'),
     'ops/s',
     undefined,
-    `the same increments in 4 processes that are extension hosts (async file calls: the loop every extension shares never waits on the disk) vs the same SQLite runs; per round ${perRound('hosts')}; ` +
+    `the same increments in 4 processes that are extension hosts (file calls on a worker thread: the loop every extension shares never waits on the disk) vs the same SQLite runs; per round ${perRound('hosts')}; ` +
       `p50 ${ms(median(lat('hosts')))} p99 ${ms(quantile(lat('hosts'), 0.99))}; worker CPU per increment ${cpu('hosts')} (headless: ${cpu('update')}); ${lockNotes('hosts')}; ${counted('hosts')}`,
     correct('hosts'),
   );

@@ -55,8 +55,8 @@ export class Participant {
         participant: { kind: options.kind, label: options.label },
         metrics,
         logger: options.logger,
-        // A window's loop is the extension host's, shared by every extension: its store never blocks it.
-        fileOptions: { ...options.store, ...options.quotas, io: options.kind === 'window' ? 'async' : 'blocking' },
+        // A window's loop is the extension host's, shared by every extension: its store's file calls run on a worker thread.
+        fileOptions: { ...options.store, ...options.quotas, io: options.kind === 'window' ? 'worker' : 'blocking' },
         ...(options.quotas ? { redisOptions: options.quotas } : {}),
       });
     const coordinator = new Coordinator({

@@ -19,11 +19,12 @@ export interface WorkerConfig {
   rotateBytes?: number;
   /** Concurrent loops in the worker process (agents of one window); 1 unless set. */
   agents?: number;
-  /** How its store's file calls run; unless set, workers alternate (a window's async, a headless process's blocking), so every cross-process test has both drivers contend. */
+  /** How its store's file calls run; unless set, workers take turns (a window's worker thread, a headless process's blocking calls, async), so every cross-process test has the drivers contend. */
   io?: ShardIoMode;
 }
 
 let started = 0;
+const IO_MODES: readonly ShardIoMode[] = ['worker', 'blocking', 'async'];
 
 export interface WorkerResult {
   done: boolean;
@@ -45,7 +46,7 @@ export function startWorker(
     process.execPath,
     [
       workerScript('storeWorker.ts'),
-      JSON.stringify({ key: 'k', staleMs: 2000, agents: 1, io: started++ % 2 ? 'async' : 'blocking', ...config }),
+      JSON.stringify({ key: 'k', staleMs: 2000, agents: 1, io: IO_MODES[started++ % IO_MODES.length], ...config }),
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],

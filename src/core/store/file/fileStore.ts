@@ -46,8 +46,9 @@ export interface FileStoreOptions extends ShardOptions, StoreQuotas {
   /** Namespace logs kept open; the least recently used beyond this are closed, and reopened on use (R-SEC-1). */
   maxOpenLogs: number;
   /**
-   * How a write's and a read's file-system calls run (shardIo.ts): `async` in the extension host, whose event loop
-   * every extension shares; `blocking` (half the CPU, twice the writes across processes) where the loop is ours alone.
+   * How a write's and a read's file-system calls run (shardIo.ts): `worker` (a worker thread) in the extension host,
+   * whose event loop every extension shares; `blocking` where the loop is ours alone; `async` (the thread pool,
+   * one hop per call) is the same without a thread of its own.
    */
   io: ShardIoMode;
 }
@@ -64,7 +65,7 @@ export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
   unwatchedPollMs: 2000,
   ...DEFAULT_STORE_QUOTAS,
   maxOpenLogs: 32,
-  io: 'async',
+  io: 'worker',
 };
 
 export interface FileStoreDeps extends StoreDeps {

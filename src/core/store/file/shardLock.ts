@@ -13,7 +13,7 @@ export interface LockOptions {
 }
 
 /** How long one call may wait for the lock before the event loop gets a turn (blocking: the whole process waits). */
-const WAIT_SLICE_MS = { blocking: 5, async: 25 } as const;
+const WAIT_SLICE_MS = { blocking: 5, worker: 25, async: 25 } as const;
 
 /**
  * The cross-process lock of one shard: the folder `<shard>/.lock`, made with
