@@ -642,6 +642,33 @@ test("R-CTX-4: a write after a killed writer's last line, whole but for its newl
   assert.deepEqual(await fresh.get('torn', 'n').then((v) => [v?.value, v?.version]), [101, 3], 'a new reader sees what was acknowledged');
 });
 
+test("R-CTX-3 (issue 11): a window's agents that write again as soon as they are told share one lock hold across commits; another writer still gets its turn, and every increment counts once", async () => {
+  const { store, metrics, root } = await openStore();
+  const { store: other } = await openStore(root);
+  await store.set('held', 'n', 0, by);
+  const agents = 8;
+  const each = 40;
+  let otherDone = 0;
+  const loops = Array.from({ length: agents }, async () => {
+    for (let i = 0; i < each; i++) await store.update('held', 'n', (c) => (c!.value as number) + 1, by);
+  });
+  // Another participant (its own lock holder) writes meanwhile: the kept lock must let it in.
+  const outsider = (async () => {
+    for (let i = 0; i < 10; i++) {
+      await other.update('held', 'n', (c) => (c!.value as number) + 1, by);
+      otherDone++;
+    }
+  })();
+  await Promise.all([...loops, outsider]);
+  assert.equal(otherDone, 10);
+  assert.deepEqual(await other.get('held', 'n').then((v) => [v?.value, v?.version]), [agents * each + 10, agents * each + 11]);
+  const m = metrics.snapshot();
+  const commits = Number(m['store.commits']);
+  const acquisitions = Number(m['store.lock.acquisitions']);
+  assert.equal(Number(m['store.writes']), agents * each + 1, 'each write applied once');
+  assert.ok(acquisitions < commits / 2, `the lock was kept across commits: ${acquisitions} acquisitions for ${commits} commits`);
+});
+
 test('R-CTX-7: a beat with nothing new only touches the presence file: the other participant stays present past goneAfterMs, no presence event fires, and what is new is still written and seen', async () => {
   const options = { heartbeatMs: 100, goneAfterMs: 400 };
   const { store: a, root } = await openStore(undefined, options);

@@ -42,6 +42,8 @@ export type Decision = { record: Omit<WalRecord, 'n' | 'at' | 'by'> } | { skip: 
 interface Commit {
   settled: Array<(syncError?: unknown) => void>;
   syncError?: Error;
+  /** Applied as decided and durable: the lock may serve the next batch without a look. */
+  keepable?: boolean;
 }
 
 interface PendingWrite {
@@ -52,6 +54,8 @@ interface PendingWrite {
 }
 
 const CURRENT = 'CURRENT';
+/** How long a writer keeps the shard's lock for writes that keep coming before others get a turn. */
+const HOLD_MS = 2;
 /** A log is folded once it reaches this share of the snapshot: each byte held is rewritten a bounded number of times. */
 const LOG_SHARE_OF_SNAPSHOT = 1 / 4;
 /** A namespace's folder stays within this many times its current snapshot (R-SEC-1), above a floor for small ones. */
@@ -151,46 +155,65 @@ export class Shard {
 
   private async commitPending(): Promise<void> {
     let batch = this.pending.splice(0);
-    for (let attempt = 0; batch.length > 0; attempt++) {
-      const commit: Commit = { settled: [] };
-      let held: HeldLock | undefined;
-      try {
-        held = await this.lock.acquire(this.lookRequest());
-        batch = await this.commitUnderLock(batch, commit, held);
-      } catch (e) {
-        commit.settled.push(...batch.map((w) => () => w.reject(e)));
-        batch = [];
-      } finally {
-        // Usually released by the commit already (before its fdatasync: the next holder's append overlaps it).
-        // Nobody is told of an outcome before both are done, so a caller that goes on never finds the lock
-        // still held by its own write.
-        await held?.release();
+    // A lock kept from the commit before, with nothing read since: nobody else may append while it is ours.
+    let held: HeldLock | undefined;
+    let heldSince = 0;
+    let kept = false;
+    try {
+      for (let attempt = 0; ;) {
+        if (batch.length === 0) {
+          if (!kept || performance.now() - heldSince >= HOLD_MS) return;
+          // The writers just told may write again at once (agents in a loop): one turn of the loop to let them.
+          await new Promise((resolve) => setImmediate(resolve));
+          batch = this.pending.splice(0);
+          if (batch.length === 0) return;
+        }
+        const commit: Commit = { settled: [] };
+        try {
+          if (!kept) {
+            held = await this.lock.acquire(this.lookRequest());
+            heldSince = performance.now();
+          }
+          const retry = await this.commitUnderLock(batch, commit, held!, kept);
+          kept = commit.keepable === true;
+          if (retry.length > 0) {
+            this.deps.metrics.counter('store.writeRetries').inc(retry.length);
+            if (++attempt > 20) {
+              const error = new CoordinatorError(
+                'StoreUnavailable',
+                `Could not apply a write to namespace ${this.namespace} after ${attempt} attempts`,
+                { namespace: this.namespace },
+              );
+              for (const w of retry) commit.settled.push(() => w.reject(error));
+              batch = [];
+            } else batch = retry;
+          } else batch = [];
+        } catch (e) {
+          commit.settled.push(...batch.map((w) => () => w.reject(e)));
+          batch = [];
+          kept = false;
+        }
+        if (!kept) {
+          await held?.release();
+          held = undefined;
+        }
         for (const settle of commit.settled) settle(commit.syncError);
       }
-      if (batch.length === 0) return;
-      this.deps.metrics.counter('store.writeRetries').inc(batch.length);
-      if (attempt >= 20) {
-        const error = new CoordinatorError(
-          'StoreUnavailable',
-          `Could not apply a write to namespace ${this.namespace} after ${attempt + 1} attempts`,
-          { namespace: this.namespace },
-        );
-        for (const w of batch) w.reject(error);
-        return;
-      }
+    } finally {
+      await held?.release();
     }
   }
 
   /** One attempt under the shard's lock; returns the writes to retry (another holder got in first). */
-  private async commitUnderLock(batch: PendingWrite[], commit: Commit, held: HeldLock): Promise<PendingWrite[]> {
+  private async commitUnderLock(batch: PendingWrite[], commit: Commit, held: HeldLock, kept: boolean): Promise<PendingWrite[]> {
     const settled = commit.settled;
     if (!this.initialized) {
       await this.ensureInitialized();
       this.initialized = true;
     }
     this.lastUsedAt = Date.now();
-    // The usual case: what the lock's taker read of the log is all there is to read.
-    if (!this.applyLook(held.look)) await this.refreshUnlocked();
+    // The usual case: what the lock's taker read of the log is all there is to read (a kept lock: nothing new).
+    if (!kept && !this.applyLook(held.look)) await this.refreshUnlocked();
     await this.openLog();
     const state = this.state!;
     const decided: Array<{ write: PendingWrite; record: WalRecord; change: ChangeEvent; undo: Undo }> = [];
@@ -223,12 +246,16 @@ export class Shard {
     const expectedSize = this.walSize + Buffer.byteLength(text);
     // A rotation due after this append needs the lock a while longer; otherwise the commit releases it before its fdatasync.
     const keepLock = this.rotationDue(expectedSize);
+    // Several writers of this process came together (a window's agents): they are likely to write again as soon as
+    // they are told, so the lock is kept through the fdatasync for their next batch (HOLD_MS at most). A lone writer
+    // lets it go before its fdatasync, which the next process's append then overlaps.
+    const holdThrough = decided.length > 1;
     const result = await this.deps.io.commit({
       fd: this.wal!.fd,
       text,
       current: path.join(this.dir, CURRENT),
       lockDir: this.lock.lockDir,
-      release: !keepLock,
+      release: !keepLock && !holdThrough,
     });
     held.releasedBy(result.released);
     if (result.writeError) {
@@ -252,6 +279,7 @@ export class Shard {
       settled.push(...decided.map((d) => (syncError?: unknown) => (syncError ? d.write.reject(syncError) : d.write.resolve(d.change))));
       // Acknowledged once durable even if folding the log into a snapshot fails here.
       if (keepLock) await this.rotateIfDue();
+      commit.keepable = holdThrough && !result.syncError;
       return [];
     }
     // Someone else appended too (a lock taken over): forget what we assumed, read back, and see which of ours applied.
