@@ -54,8 +54,12 @@ interface PendingWrite {
 }
 
 const CURRENT = 'CURRENT';
-/** How long a writer keeps the shard's lock for writes that keep coming before others get a turn. */
-const HOLD_MS = 2;
+/**
+ * How long a writer keeps the shard's lock for writes that keep coming before others get a turn: at most this many
+ * batches, and past the second no longer than HOLD_MS (a loaded machine still gets the second).
+ */
+const HOLD_BATCHES = 8;
+const HOLD_MS = 10;
 /** A log is folded once it reaches this share of the snapshot: each byte held is rewritten a bounded number of times. */
 const LOG_SHARE_OF_SNAPSHOT = 1 / 4;
 /** A namespace's folder stays within this many times its current snapshot (R-SEC-1), above a floor for small ones. */
@@ -158,11 +162,12 @@ export class Shard {
     // A lock kept from the commit before, with nothing read since: nobody else may append while it is ours.
     let held: HeldLock | undefined;
     let heldSince = 0;
+    let batches = 0;
     let kept = false;
     try {
       for (let attempt = 0; ;) {
         if (batch.length === 0) {
-          if (!kept || performance.now() - heldSince >= HOLD_MS) return;
+          if (!kept || batches >= HOLD_BATCHES || (batches >= 2 && performance.now() - heldSince >= HOLD_MS)) return;
           // The writers just told may write again at once (agents in a loop): one turn of the loop to let them.
           await new Promise((resolve) => setImmediate(resolve));
           batch = this.pending.splice(0);
@@ -173,7 +178,9 @@ export class Shard {
           if (!kept) {
             held = await this.lock.acquire(this.lookRequest());
             heldSince = performance.now();
+            batches = 0;
           }
+          batches++;
           const retry = await this.commitUnderLock(batch, commit, held!, kept);
           kept = commit.keepable === true;
           if (retry.length > 0) {
