@@ -293,12 +293,13 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     return next.value;
   }
 
-  async function runAsync<T>(steps: Steps<T>): Promise<T> {
+  /** Runs steps, each answered by `call` (a value or a promise of one). */
+  async function drive<T>(steps: Steps<T>, call: (step: FsStep) => unknown): Promise<T> {
     let next = steps.next();
     while (!next.done) {
       let result: unknown;
       try {
-        result = await callAsync(next.value);
+        result = await call(next.value);
       } catch (e) {
         next = steps.throw(e);
         continue;
@@ -308,23 +309,17 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     return next.value;
   }
 
+  function runAsync<T>(steps: Steps<T>): Promise<T> {
+    return drive(steps, callAsync);
+  }
+
   /** The worker thread's driver: the quick calls blocking, fdatasync and sleep not, so one thread serves every shard at once. */
-  async function runInWorker<T>(steps: Steps<T>): Promise<T> {
-    let next = steps.next();
-    while (!next.done) {
-      const step = next.value;
-      let result: unknown;
-      try {
-        if (step.op === 'fdatasync' || step.op === 'sleep') result = await callAsync(step);
-        else if (step.op === 'all') result = await Promise.all(step.parts.map(runInWorker));
-        else result = callSync(step);
-      } catch (e) {
-        next = steps.throw(e);
-        continue;
-      }
-      next = steps.next(result);
-    }
-    return next.value;
+  function runInWorker<T>(steps: Steps<T>): Promise<T> {
+    return drive(steps, (step) => {
+      if (step.op === 'fdatasync' || step.op === 'sleep') return callAsync(step);
+      if (step.op === 'all') return Promise.all(step.parts.map(runInWorker));
+      return callSync(step);
+    });
   }
 
   return { lookSteps, lockSteps, commitSteps, unlockSteps, runBlocking, runAsync, runInWorker };
