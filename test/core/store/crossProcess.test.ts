@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, utimesSync } from 'node:fs';
+import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { silentLogger } from '../../../src/core/logging/logger.js';
@@ -204,8 +204,9 @@ test('R-CTX-3, R-CTX-4: agents of one window writing at once share one commit (g
   const root = workspace();
   const { store } = await open(root);
   await store.set('group', 'n', 0, { sessionId: 't', clientName: 't', participantId: 't' });
+  // A lock file of ours this time (the test above plants an older version's folder).
   const lock = path.join(root, STORE_FOLDER, 'ns', 'group', '.lock');
-  mkdirSync(lock);
+  writeFileSync(lock, '');
   const old = new Date(Date.now() - 60_000);
   utimesSync(lock, old, old);
   const results = await Promise.all(

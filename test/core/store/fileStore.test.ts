@@ -3,6 +3,8 @@ import { execFileSync } from 'node:child_process';
 import {
   appendFileSync,
   existsSync,
+  lstatSync,
+  lutimesSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -93,39 +95,50 @@ test('R-CTX-2: a write locks only its own shard', async () => {
 });
 
 for (const io of ['worker', 'async', 'blocking'] as const) {
-  test(`R-CTX-1, R-CTX-4 (issue 11, ${io} file calls): the shard lock is proper-lockfile's protocol: it excludes proper-lockfile, a stale one is taken over, a .lock that is not a folder is refused`, async () => {
+  test(`R-CTX-1, R-CTX-4 (issue 11, ${io} file calls): the shard lock (an O_EXCL file) and proper-lockfile's folder exclude each other, a stale one of either kind is taken over, a link where the lock goes is refused`, async () => {
     const staleMs = 2000;
     const { store, metrics, root } = await openStore(undefined, { io, lock: { staleMs, timeoutMs: 300 } });
     const shard = path.join(root, STORE_FOLDER, 'ns', 'ns');
-    const lockDir = path.join(shard, '.lock');
+    const lockPath = path.join(shard, '.lock');
+    const properLock = () => lockfile.lock(shard, { lockfilePath: lockPath, realpath: false, stale: staleMs, retries: 0 });
     await store.set('ns', 'k', 1, by);
-    assert.ok(!existsSync(lockDir), 'released after the write');
-    // proper-lockfile (an older version's process) cannot take it while we hold it: our lock is its folder.
+    assert.ok(!existsSync(lockPath), 'released after the write');
+    // proper-lockfile (an older version's process) cannot take it while we hold it...
     const ours = await new ShardLock(shard, { staleMs, timeoutMs: 300 }, new Metrics(), silentLogger, shardIo(io)).acquire();
-    await assert.rejects(lockfile.lock(shard, { lockfilePath: lockDir, realpath: false, stale: staleMs, retries: 0 }), { code: 'ELOCKED' });
+    assert.ok(lstatSync(lockPath).isFile(), 'our lock is a file');
+    await assert.rejects(properLock(), { code: 'ELOCKED' });
     await ours.release();
-    await (
-      await lockfile.lock(shard, { lockfilePath: lockDir, realpath: false, stale: staleMs, retries: 0 })
-    )();
+    assert.ok(!existsSync(lockPath), 'released by unlink');
+    // ...and we cannot take it while proper-lockfile holds its folder: the write waits, then is refused by name.
+    const theirs = await properLock();
+    await assert.rejects(store.set('ns', 'k', 2, by), (e) => isCoordinatorError(e, 'LockTimeout') && e.message.includes(shard));
+    await theirs();
     assert.equal((await store.set('ns', 'k', 2, by)).version, 2);
-    // A holder killed long ago: its folder's mtime is older than staleMs, so the next write takes it over at once.
-    mkdirSync(lockDir);
+    // Holders killed long ago, an older version's folder and one of ours: each taken over at once.
     const old = new Date(Date.now() - 3 * staleMs);
-    utimesSync(lockDir, old, old);
-    const started = performance.now();
-    assert.equal((await store.set('ns', 'k', 3, by)).version, 3);
-    assert.ok(performance.now() - started < 250, 'a stale lock is not waited for');
-    assert.equal(metrics.snapshot()['store.lock.takeovers'], 1);
+    for (const [plant, version] of [[() => mkdirSync(lockPath), 3] as const, [() => writeFileSync(lockPath, ''), 4] as const]) {
+      plant();
+      utimesSync(lockPath, old, old);
+      const started = performance.now();
+      assert.equal((await store.set('ns', 'k', version, by)).version, version);
+      assert.ok(performance.now() - started < 250, 'a stale lock is not waited for');
+      assert.ok(!existsSync(lockPath), 'and ours is released after the write');
+    }
+    assert.equal(metrics.snapshot()['store.lock.takeovers'], 2);
     // A fresh one is waited for, then refused with the shard named.
-    mkdirSync(lockDir);
-    await assert.rejects(store.set('ns', 'k', 4, by), (e) => isCoordinatorError(e, 'LockTimeout') && e.message.includes(shard));
-    rmdirSync(lockDir);
-    // A file (or a link) planted where the lock folder goes is refused by name, never followed or removed.
-    writeFileSync(lockDir, 'planted');
-    await assert.rejects(store.set('ns', 'k', 4, by), (e) => isCoordinatorError(e, 'UnsafeStorePath') && e.message.includes(lockDir));
-    assert.equal(readFileSync(lockDir, 'utf8'), 'planted');
-    rmSync(lockDir);
-    assert.equal((await store.set('ns', 'k', 4, by)).version, 4);
+    writeFileSync(lockPath, '');
+    await assert.rejects(store.set('ns', 'k', 5, by), (e) => isCoordinatorError(e, 'LockTimeout') && e.message.includes(shard));
+    rmSync(lockPath);
+    // A link planted where the lock goes is refused by name, never followed or removed, fresh or stale.
+    const target = path.join(root, 'planted.txt');
+    writeFileSync(target, 'planted');
+    symlinkSync(target, lockPath);
+    lutimesSync(lockPath, old, old);
+    await assert.rejects(store.set('ns', 'k', 5, by), (e) => isCoordinatorError(e, 'UnsafeStorePath') && e.message.includes(lockPath));
+    assert.ok(lstatSync(lockPath).isSymbolicLink(), 'the link is left where it is');
+    assert.equal(readFileSync(target, 'utf8'), 'planted');
+    rmSync(lockPath);
+    assert.equal((await store.set('ns', 'k', 5, by)).version, 5);
   });
 }
 
@@ -558,7 +571,7 @@ test('R-CTX-4: a holder whose lock was taken over, and whose log another holder 
         tookOver = true;
         // Under our lock, after our read: another process judges it stale and takes it, writes, and folds the log
         // (rotateBytes 1: its write makes a rotation due) into a snapshot that cannot hold our line, not yet written.
-        rmdirSync(path.join(shard, '.lock'));
+        rmSync(path.join(shard, '.lock'));
         const worker = { mode: 'unique', root, count: 1, prefix: 'other', namespace: 'folded', key: 'k', staleMs: 2000, agents: 1 };
         execFileSync(process.execPath, [workerScript('storeWorker.ts'), JSON.stringify({ ...worker, io: 'blocking', rotateBytes: 1 })]);
       }

@@ -16,8 +16,8 @@ import { Worker } from 'node:worker_threads';
  *
  * A write is two calls: `lock` (take the shard's lock, then read what is new
  * in the log) and `commit` (append, check nobody else appended, release,
- * fdatasync). The lock is proper-lockfile's protocol, same folder and same
- * rules (see shardLock.ts), at a tenth of its cost.
+ * fdatasync). The lock is proper-lockfile's rules on an O_EXCL file (see
+ * shardLock.ts), at a tenth of its cost.
  */
 
 /** Where to look: CURRENT's path, and the open log (fd -1: none open) read from `offset`. */
@@ -35,7 +35,7 @@ export interface Look {
 }
 
 export interface LockRequest extends LookRequest {
-  readonly lockDir: string;
+  readonly lockFile: string;
   readonly staleMs: number;
   /** How long this one call may wait before it answers "busy". */
   readonly waitMs: number;
@@ -47,7 +47,7 @@ export interface CommitRequest {
   readonly fd: number;
   readonly text: string;
   readonly current: string;
-  readonly lockDir: string;
+  readonly lockFile: string;
   /** Release the lock once the log's size and CURRENT are read, before fdatasync (false: the caller still needs it). */
   readonly release: boolean;
 }
@@ -68,7 +68,7 @@ export interface ShardIo {
   lock(request: LockRequest): Promise<Locked>;
   commit(request: CommitRequest): Promise<Committed>;
   /** False when the lock was gone already (taken over). */
-  unlock(lockDir: string): Promise<boolean>;
+  unlock(lockFile: string): Promise<boolean>;
 }
 
 export type ShardIoMode = 'blocking' | 'worker' | 'async';
@@ -79,7 +79,7 @@ interface FileFacts {
   ino: number;
   mtimeMs: number;
   size: number;
-  isDirectory: boolean;
+  kind: 'file' | 'folder' | 'other';
 }
 
 /** One file-system call; the driver answers with its result or throws its error into the steps. */
@@ -88,7 +88,8 @@ type FsStep =
   | { op: 'fstat'; fd: number }
   | { op: 'read'; fd: number; length: number; position: number }
   | { op: 'write'; fd: number; bytes: Buffer }
-  | { op: 'mkdir' | 'rmdir'; path: string }
+  /** Makes a file that must not exist yet (O_EXCL: never through a link) and closes it. */
+  | { op: 'create' | 'unlink' | 'rmdir'; path: string }
   | { op: 'fdatasync'; fd: number }
   | { op: 'sleep'; ms: number }
   /** Several sequences of steps: the async and worker drivers run them at once, the blocking one in this order. */
@@ -131,24 +132,27 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     return { stamp, size, text };
   }
 
-  /** One try: 'locked', 'tookOver' (a stale lock removed and ours made), or 'busy'. */
-  function* tryLock(dir: string, staleMs: number): Steps<'locked' | 'tookOver' | 'busy'> {
+  /**
+   * One try: 'locked', 'tookOver' (a stale lock removed and ours made), or 'busy'. The lock is a file made with
+   * O_EXCL; a folder of the same name is an older version's lock (mkdir), held the same way: each excludes the other.
+   */
+  function* tryLock(file: string, staleMs: number): Steps<'locked' | 'tookOver' | 'busy'> {
     try {
-      yield { op: 'mkdir', path: dir };
+      yield { op: 'create', path: file };
       return 'locked';
     } catch (e) {
       if (!isCode(e, 'EEXIST')) throw e;
     }
-    const held = yield* factsOf('lstat', dir);
+    const held = yield* factsOf('lstat', file);
     if (!held) return 'busy';
-    if (!held.isDirectory) throw Object.assign(new Error(`${dir} is not a plain folder`), { code: 'UNSAFE_LOCK' });
+    if (held.kind === 'other') throw Object.assign(new Error(`${file} is neither a file nor a folder`), { code: 'UNSAFE_LOCK' });
     if (held.mtimeMs >= Date.now() - staleMs) return 'busy';
     // Its holder stopped refreshing it (killed or stopped): remove it, unless it changed since we looked.
-    const again = yield* factsOf('lstat', dir);
+    const again = yield* factsOf('lstat', file);
     if (!again || again.ino !== held.ino || again.mtimeMs !== held.mtimeMs) return 'busy';
     try {
-      yield { op: 'rmdir', path: dir };
-      yield { op: 'mkdir', path: dir };
+      yield { op: held.kind === 'folder' ? 'rmdir' : 'unlink', path: file };
+      yield { op: 'create', path: file };
       return 'tookOver';
     } catch {
       return 'busy';
@@ -159,7 +163,7 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     const until = Date.now() + r.waitMs;
     let wait = firstWaitMs;
     for (let tries = 1; ; tries++) {
-      const got = yield* tryLock(r.lockDir, r.staleMs);
+      const got = yield* tryLock(r.lockFile, r.staleMs);
       if (got !== 'busy') return { locked: true, tries, tookOver: got === 'tookOver', look: yield* lookSteps(r) };
       if (Date.now() >= until) return { locked: false, tries };
       yield { op: 'sleep', ms: wait * (0.5 + Math.random()) };
@@ -167,12 +171,13 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     }
   }
 
-  function* unlockSteps(dir: string): Steps<boolean> {
+  /** False when the lock was not ours any more: gone, or a folder (an older version took it over). */
+  function* unlockSteps(file: string): Steps<boolean> {
     try {
-      yield { op: 'rmdir', path: dir };
+      yield { op: 'unlink', path: file };
       return true;
     } catch (e) {
-      if (isCode(e, 'ENOENT')) return false;
+      if (isCode(e, 'ENOENT') || isCode(e, 'EISDIR') || isCode(e, 'EPERM')) return false;
       throw e;
     }
   }
@@ -183,7 +188,7 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
   function* checkAndRelease(r: CommitRequest): Steps<{ size: number; stamp: string; released?: boolean }> {
     const [stamp, size] = (yield { op: 'all', parts: [stampOf(r.current), sizeOf(r.fd)] }) as [string, number];
     if (!r.release) return { size, stamp };
-    return { size, stamp, released: yield* unlockSteps(r.lockDir) };
+    return { size, stamp, released: yield* unlockSteps(r.lockFile) };
   }
 
   function* datasync(fd: number): Steps<Error | undefined> {
@@ -199,7 +204,7 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     try {
       yield { op: 'write', fd: r.fd, bytes: Buffer.from(r.text, 'utf8') };
     } catch (e) {
-      const released = r.release ? yield* unlockSteps(r.lockDir) : undefined;
+      const released = r.release ? yield* unlockSteps(r.lockFile) : undefined;
       return { size: -1, stamp: '', ...(released === undefined ? {} : { released }), writeError: asError(e) };
     }
     // The fdatasync overlaps the check and the release (blocking: it follows them), and the next holder's append;
@@ -211,7 +216,13 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     return { ...checked, ...(syncError ? { syncError } : {}) };
   }
 
-  const facts = (s: nodeFs.Stats): FileFacts => ({ ino: s.ino, mtimeMs: s.mtimeMs, size: s.size, isDirectory: s.isDirectory() });
+  const facts = (s: nodeFs.Stats): FileFacts => ({
+    ino: s.ino,
+    mtimeMs: s.mtimeMs,
+    size: s.size,
+    kind: s.isFile() ? 'file' : s.isDirectory() ? 'folder' : 'other',
+  });
+  const EXCLUSIVE = nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL | nodeFs.constants.O_WRONLY;
   const pause = new Int32Array(new SharedArrayBuffer(4));
 
   function callSync(step: FsStep): unknown {
@@ -230,8 +241,10 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
       case 'write':
         for (let at = 0; at < step.bytes.length;) at += nodeFs.writeSync(step.fd, step.bytes, at, step.bytes.length - at);
         return undefined;
-      case 'mkdir':
-        return nodeFs.mkdirSync(step.path);
+      case 'create':
+        return nodeFs.closeSync(nodeFs.openSync(step.path, EXCLUSIVE, 0o644));
+      case 'unlink':
+        return nodeFs.unlinkSync(step.path);
       case 'rmdir':
         return nodeFs.rmdirSync(step.path);
       case 'fdatasync':
@@ -265,8 +278,10 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
             nodeFs.write(step.fd, step.bytes, at, step.bytes.length - at, null, (e, n) => (e ? reject(e) : resolve(n))),
           );
         return undefined;
-      case 'mkdir':
-        return fs.mkdir(step.path);
+      case 'create':
+        return (await fs.open(step.path, EXCLUSIVE, 0o644)).close();
+      case 'unlink':
+        return fs.unlink(step.path);
       case 'rmdir':
         return fs.rmdir(step.path);
       case 'fdatasync':
@@ -444,7 +459,7 @@ function viaWorker(): ShardIo {
         ...(syncError ? { syncError: fromPlain(syncError) } : {}),
       };
     },
-    unlock: (dir) => via('unlock', dir, () => runAsync(unlockSteps(dir))),
+    unlock: (file) => via('unlock', file, () => runAsync(unlockSteps(file))),
   };
 }
 
@@ -461,7 +476,7 @@ export function shardIo(mode: ShardIoMode): ShardIo {
       look: async (r) => runBlocking(lookSteps(r)),
       lock: async (r) => runBlocking(lockSteps(r, 0.05, 0.25)),
       commit: async (r) => runBlocking(commitSteps(r)),
-      unlock: async (dir) => runBlocking(unlockSteps(dir)),
+      unlock: async (file) => runBlocking(unlockSteps(file)),
     };
   }
   if (mode === 'worker') return viaWorker();
@@ -470,6 +485,6 @@ export function shardIo(mode: ShardIoMode): ShardIo {
     look: (r) => runAsync(lookSteps(r)),
     lock: (r) => runAsync(lockSteps(r, 2, 8)),
     commit: (r) => runAsync(commitSteps(r)),
-    unlock: (dir) => runAsync(unlockSteps(dir)),
+    unlock: (file) => runAsync(unlockSteps(file)),
   };
 }
