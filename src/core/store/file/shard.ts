@@ -254,8 +254,8 @@ export class Shard {
     // A rotation due after this append needs the lock a while longer; otherwise the commit releases it before its fdatasync.
     const keepLock = this.rotationDue(expectedSize);
     // Several writers of this process came together (a window's agents): they are likely to write again as soon as
-    // they are told, so the lock is kept through the fdatasync for their next batch (HOLD_BATCHES, HOLD_MS past the second). A lone writer
-    // lets it go before its fdatasync, which the next process's append then overlaps.
+    // they are told, so the lock is kept through the fdatasync for their next batches (HOLD_BATCHES of them, and
+    // HOLD_MS past the second). A lone writer lets it go before its fdatasync, which the next process's append overlaps.
     const holdThrough = decided.length > 1;
     const result = await this.deps.io.commit({
       fd: this.wal!.fd,

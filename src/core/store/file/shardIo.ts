@@ -88,7 +88,7 @@ type FsStep =
   | { op: 'fstat'; fd: number }
   | { op: 'read'; fd: number; length: number; position: number }
   | { op: 'write'; fd: number; bytes: Buffer }
-  /** Makes a file that must not exist yet (O_EXCL: never through a link) and closes it. */
+  /** create: a file that must not exist yet (O_EXCL, so never through a link), closed at once. */
   | { op: 'create' | 'unlink' | 'rmdir'; path: string }
   | { op: 'fdatasync'; fd: number }
   | { op: 'sleep'; ms: number }

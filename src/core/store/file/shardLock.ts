@@ -19,8 +19,8 @@ const WAIT_SLICE_MS = { blocking: 5, worker: 25, async: 25 } as const;
  * The cross-process lock of one shard: the file `<shard>/.lock`, made with
  * O_EXCL (atomic on every local file system), its mtime refreshed every
  * staleMs / 2 while held, taken over once older than staleMs: proper-lockfile's
- * rules on a file instead of a folder, because an rmdir costs 3-10 times an
- * unlink on ext4 while others fdatasync (ARCHITECTURE.md). A folder of that
+ * rules on a file instead of a folder, because on ext4 an rmdir costs ten
+ * times an unlink, and more while others fdatasync (ARCHITECTURE.md). A folder of that
  * name (proper-lockfile, an older version) is held and taken over the same
  * way, so the two still exclude each other. Its steps are shardIo.ts's, and a
  * blocking waiter retries within a millisecond of a release. A lock taken over
