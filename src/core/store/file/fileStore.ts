@@ -161,13 +161,7 @@ export class FileStore implements SharedStore {
     await this.discoverNamespaces();
     await this.closeIdleLogs();
     this.opened = true;
-    this.every(this.options.heartbeatMs, () => this.heartbeat(this.lastSessions).then(() => this.sweepParticipants()));
-    let lastPoll = Date.now();
-    this.every(this.pollTickMs, async () => {
-      if (!this.unwatched && Date.now() - lastPoll < this.options.pollMs) return;
-      lastPoll = Date.now();
-      await this.refreshAll();
-    });
+    this.startBackground();
     this.deps.metrics.gauge('store.shards', () => this.shards.size);
     this.deps.metrics.gauge('store.openLogs', () => [...this.shards.values()].filter((s) => s.hasOpenLog).length);
   }
@@ -635,9 +629,36 @@ export class FileStore implements SharedStore {
     for (const shard of open.slice(0, Math.max(0, open.length - this.options.maxOpenLogs))) await shard.closeLog();
   }
 
-  /** The poll's timer: it reads only every pollMs while every watch works, at each tick once one failed. */
+  /** The poll's pace: pollMs while every watch works, unwatchedPollMs once one failed. */
   private get pollTickMs(): number {
     return Math.min(this.options.pollMs, this.options.unwatchedPollMs);
+  }
+
+  /**
+   * The heartbeat (with the sweep) and the safety-net poll share one timer:
+   * an idle participant's cost is mostly its wake-ups, and two timers woke it
+   * twice (issue 11, idle-cpu). Each runs on its own ticks and never overlaps
+   * itself; a slow poll does not delay a beat.
+   */
+  private startBackground(): void {
+    const o = this.options;
+    const tick = Math.min(o.heartbeatMs, this.pollTickMs);
+    const beatEvery = Math.max(1, Math.round(o.heartbeatMs / tick));
+    let ticks = 0;
+    let polling = false;
+    let lastPoll = Date.now();
+    this.every(tick, async () => {
+      ticks++;
+      const pollDue = Date.now() - lastPoll >= (this.unwatched ? o.unwatchedPollMs : o.pollMs) - tick / 2;
+      if (pollDue && !polling) {
+        polling = true;
+        lastPoll = Date.now();
+        void this.refreshAll()
+          .catch((e) => this.deps.logger.warn(`Store background work failed: ${errorMessage(e)}`))
+          .finally(() => (polling = false));
+      }
+      if (ticks % beatEvery === 0) await this.heartbeat(this.lastSessions).then(() => this.sweepParticipants());
+    });
   }
 
   private watchFolder(dir: string, onChange: (file: string | null, event: string) => void): void {
