@@ -66,6 +66,8 @@ async function main(): Promise<void> {
     send({ type: 'openFailed', ms: performance.now() - started, error: toError(e) });
     return;
   }
+  // Every namespace's changes (one PSUBSCRIBE over TLS): the test reads what this worker hears.
+  store.watchChanges();
   store.onEvent((e) => send(e.kind === 'change' ? { type: 'event', kind: e.kind, change: e.change } : { type: 'event', kind: e.kind }));
   send({ type: 'opened', ms: performance.now() - started, participantId: store.participantId });
 

@@ -226,6 +226,7 @@ test('R-CTX-6: no change is missed across subscriber reconnects: CLIENT KILL of 
   const { store: reader, metrics } = await open(id);
   const { store: writer } = await open(id);
   const seen: ChangeEvent[] = [];
+  reader.watchChanges('stream');
   reader.onEvent((e) => {
     if (e.kind === 'change') seen.push(e.change);
   });
@@ -265,6 +266,68 @@ test('R-CTX-6: no change is missed across subscriber reconnects: CLIENT KILL of 
   );
 });
 
+test("R-CTX-6 (issue 11): a context namespace's changes reach a participant only while it watches it, caught up from the stream when it starts; every namespace is one pattern that never matches another project", async () => {
+  // A project id with glob characters: unescaped, its pattern would match the other project's channels.
+  const rand = randomBytes(4).toString('hex');
+  const id = `glob*[?]-${rand}`;
+  const { store: reader, metrics } = await open(id);
+  const { store: writer } = await open(id);
+  const { store: stranger } = await open(`globXX[?]-${rand}`);
+  const admin = new Redis(server.port, '127.0.0.1');
+  cleanup.push(() => admin.quit());
+  const subscribers = async (ns: string): Promise<number> =>
+    Number(((await admin.call('PUBSUB', 'NUMSUB', `sc:{${id}}:events:${ns}`)) as [string, number])[1]);
+  const heard = (): number => Number(metrics.snapshot()['store.redis.changesHeard'] ?? 0);
+  const seen: ChangeEvent[] = [];
+  reader.onEvent((e) => {
+    if (e.kind === 'change') seen.push(e.change);
+  });
+  const inboxes: string[] = [];
+  reader.onEvent((e) => e.kind === 'inbox' && inboxes.push(e.inbox));
+
+  for (let i = 0; i < 30; i++) await writer.set('quiet', `k${i % 3}`, i, by);
+  await writer.updateInbox('claude-code:bob', () => ['hi'], by);
+  await until('the inbox change (always heard)', () => inboxes.length === 1, 3000);
+  assert.equal(await subscribers('quiet'), 0, 'nobody subscribed to an unwatched namespace');
+  assert.equal(seen.length, 0, 'no change of an unwatched namespace is delivered');
+  const beforeWatch = heard();
+  assert.equal(beforeWatch, 1, "the only change message heard was the inbox's");
+
+  const watch = reader.watchChanges('quiet');
+  await until('what was written before the watch, read from the stream', () => seen.length === 30, 3000);
+  assert.equal(await subscribers('quiet'), 1);
+  for (let i = 30; i < 40; i++) await writer.set('quiet', `k${i % 3}`, i, by);
+  await until('live changes', () => seen.length === 40, 3000);
+  assert.ok(heard() - beforeWatch >= 10, `the live ones came by pub/sub (${heard() - beforeWatch})`);
+  assert.deepEqual(
+    seen.map((c) => c.seq),
+    Array.from({ length: 40 }, (_, i) => i + 1),
+    'each change once, in order, across the catch-up and the live ones',
+  );
+
+  watch.dispose();
+  await until('unsubscribed', async () => (await subscribers('quiet')) === 0, 3000);
+  const afterUnwatch = heard();
+  for (let i = 40; i < 45; i++) await writer.set('quiet', 'k0', i, by);
+  await sleep(200);
+  assert.equal(heard(), afterUnwatch, 'nothing heard once unwatched');
+  assert.equal(seen.length, 40);
+
+  const all = reader.watchChanges();
+  await until('the pattern is subscribed', async () => Number(await admin.call('PUBSUB', 'NUMPAT')) >= 1, 3000);
+  await until('the five written while unwatched', () => seen.length === 45, 3000);
+  await writer.set('other', 'k', 1, by);
+  await stranger.set('other', 'k', 'not ours', by);
+  await until('a namespace never named, heard through the pattern', () => seen.some((c) => c.namespace === 'other'), 3000);
+  await sleep(200);
+  assert.deepEqual(
+    seen.filter((c) => c.namespace === 'other').map((c) => c.value),
+    [1],
+    "the other project's change, whose channel the unescaped pattern would match, is not heard",
+  );
+  all.dispose();
+});
+
 test('R-CTX-9: while Redis is down, reads and writes fail at once with StoreUnavailable, status and a metric say so; it comes back by itself', async () => {
   const own = await startRedisServer();
   cleanup.push(() => own.remove());
@@ -274,6 +337,7 @@ test('R-CTX-9: while Redis is down, reads and writes fail at once with StoreUnav
   await a.set('ns', 'before', 1, by);
   assert.equal((await a.status()).degraded, false);
   const events: string[] = [];
+  b.watchChanges('ns');
   b.onEvent((e) => events.push(e.kind === 'change' ? `change:${e.change.key}` : e.kind));
   await own.kill();
   // Both connections notice (a few ms apart): first the change notifications, then reads and writes.

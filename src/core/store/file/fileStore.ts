@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { watch, promises as fs, type FSWatcher } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DisposableStore, toDisposable, type Disposable } from '../../lifecycle/disposable.js';
+import { DisposableStore, type Disposable } from '../../lifecycle/disposable.js';
+import { ALL_NAMESPACES, ChangeInterest } from '../changeInterest.js';
 import { Emitter } from '../../lifecycle/emitter.js';
 import { every } from '../../lifecycle/every.js';
 import { historyPage, type HistoryOptions } from '../rules/history.js';
@@ -32,8 +33,6 @@ import { newNonce, Shard, type ShardOptions } from './shard.js';
 import { shardIo, type ShardIo, type ShardIoMode } from './shardIo.js';
 
 const MAX_PRESENCE_BYTES = 1024 * 1024;
-/** watchChanges() with no namespace: a name no namespace can have. */
-const ALL_NAMESPACES = '*';
 
 export interface FileStoreOptions extends ShardOptions, StoreQuotas {
   heartbeatMs: number;
@@ -87,8 +86,7 @@ export class FileStore implements SharedStore {
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly events = new Emitter<StoreEvent>((e) => this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`));
   readonly onEvent = this.events.event;
-  /** How many watchers want prompt change events of each context namespace (ALL_NAMESPACES: of every one). */
-  private readonly interest = new Map<string, number>();
+  private readonly interest = new ChangeInterest({ first: (name) => this.startWatching(name), last: () => this.watchWanted() });
   /** Heartbeat, sweep and poll: stopped together. */
   private readonly background = new DisposableStore();
   private readonly nonce: () => string;
@@ -167,30 +165,19 @@ export class FileStore implements SharedStore {
   }
 
   watchChanges(namespace?: string): Disposable {
-    const name = namespace === undefined ? ALL_NAMESPACES : validateNamespace(namespace);
-    this.interest.set(name, (this.interest.get(name) ?? 0) + 1);
-    this.watchWanted();
-    // What others wrote while nobody here watched is news from now on: read it at once.
-    const catchUp = name === ALL_NAMESPACES ? this.refreshAll() : this.shards.get(name)?.refresh();
-    void catchUp?.catch((e) => this.deps.logger.warn(`Reading ${name}: ${errorMessage(e)}`));
-    let disposed = false;
-    return toDisposable(() => {
-      if (disposed) return;
-      disposed = true;
-      const left = (this.interest.get(name) ?? 1) - 1;
-      if (left > 0) this.interest.set(name, left);
-      else this.interest.delete(name);
-      this.watchWanted();
-    });
+    return this.interest.watch(namespace);
   }
 
   /**
-   * Whether others' writes to a namespace are read as soon as they land: the
-   * claims, inboxes and control requests always; a context namespace only
-   * while watched. Reads and writes read everything new first either way.
+   * A namespace's folder is watched (others' writes read as soon as they
+   * land) while its changes are wanted; reads and writes read everything new
+   * first either way. What others wrote while nobody here watched is news
+   * from now on: read at once.
    */
-  private wantsChanges(name: string): boolean {
-    return name.startsWith('_') || this.interest.has(ALL_NAMESPACES) || this.interest.has(name);
+  private startWatching(name: string): void {
+    this.watchWanted();
+    const catchUp = name === ALL_NAMESPACES ? this.refreshAll() : this.shards.get(name)?.refresh();
+    void catchUp?.catch((e) => this.deps.logger.warn(`Reading ${name}: ${errorMessage(e)}`));
   }
 
   async get(namespace: string, key: string): Promise<StoredValue | undefined> {
@@ -558,7 +545,7 @@ export class FileStore implements SharedStore {
     if (this.disposed) return;
     for (const [name, shard] of this.shards) {
       const watched = this.watchers.get(shard.dir);
-      if (!this.wantsChanges(name)) {
+      if (!this.interest.wants(name)) {
         watched?.close();
         this.watchers.delete(shard.dir);
         continue;
@@ -619,7 +606,7 @@ export class FileStore implements SharedStore {
 
   private async refreshAll(): Promise<void> {
     await this.discoverNamespaces();
-    await Promise.all([...this.shards].filter(([name]) => this.wantsChanges(name)).map(([, s]) => s.refresh()));
+    await Promise.all([...this.shards].filter(([name]) => this.interest.wants(name)).map(([, s]) => s.refresh()));
     await this.closeIdleLogs();
   }
 

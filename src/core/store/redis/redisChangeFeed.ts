@@ -11,6 +11,8 @@ export interface RedisChangeFeedDeps {
   readonly main: Redis;
   readonly keys: Keys;
   readonly emit: (event: StoreEvent) => void;
+  /** Whether this participant wants a namespace's changes now (the `_` ones always, a context one while watched). */
+  readonly wants: (ns: string) => boolean;
   readonly disposed: () => boolean;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -20,7 +22,9 @@ export interface RedisChangeFeedDeps {
  * The changes other participants make, as this participant hears them
  * (R-CTX-6): pub/sub notifications, in seq order per namespace and each
  * once; a gap (messages missed while a connection was down) is filled from
- * the namespace's stream before anything after it is delivered.
+ * the namespace's stream before anything after it is delivered. Only the
+ * namespaces it wants: a context namespace nobody here watches is not
+ * subscribed, and its changes are read from the stream once it is watched.
  */
 export class RedisChangeFeed {
   /** Last seq delivered per namespace: pub/sub messages and catch-up reads are deduplicated and ordered by it. */
@@ -49,8 +53,10 @@ export class RedisChangeFeed {
       this.deps.logger.warn(`Ignored a malformed store notification: ${errorMessage(e)}`);
       return;
     }
-    if (note?.kind === 'change') this.deliver(note.change, true);
-    else if (note) this.deps.emit(note);
+    if (note?.kind === 'change') {
+      this.deps.metrics.counter('store.redis.changesHeard').inc();
+      this.deliver(note.change, true);
+    } else if (note) this.deps.emit(note);
   }
 
   /** Reads what pub/sub may have missed, from every namespace's stream (after a reconnect, or a gap). */
@@ -64,7 +70,7 @@ export class RedisChangeFeed {
       try {
         do {
           this.catchUpAgain = false;
-          for (const ns of await main.smembers(keys.namespaces)) {
+          for (const ns of (await main.smembers(keys.namespaces)).filter(this.deps.wants)) {
             for (;;) {
               const after = this.lastSeen.get(ns) ?? 0;
               const records = await main.xrange(keys.log(ns), `${after + 1}-0`, '+', 'COUNT', 500);
@@ -88,6 +94,8 @@ export class RedisChangeFeed {
       this.pending.push(change);
       return;
     }
+    // A message of a namespace just unwatched: it is read from the stream if it is watched again.
+    if (!this.deps.wants(change.namespace)) return;
     const last = this.lastSeen.get(change.namespace) ?? 0;
     if (change.seq <= last) return;
     if (live && change.seq !== last + 1) {

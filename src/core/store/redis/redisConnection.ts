@@ -31,7 +31,7 @@ export interface RedisConnectionDeps {
   /** Wins over the URL's password. Never logged. */
   readonly password?: string;
   readonly connectionName: string;
-  /** The pub/sub channel subscribed on every (re)connect. */
+  /** The pub/sub channel subscribed on every (re)connect; follow() adds others. */
   readonly channel: string;
   readonly commandTimeoutMs: number;
   readonly retryMaxDelayMs: number;
@@ -67,6 +67,8 @@ export class RedisConnection {
   private downSince: number | undefined = Date.now();
   /** A server we cannot work with (too old): every call fails with this. */
   private fatal: string | undefined;
+  /** Channels and patterns beyond `channel` that are wanted now (follow), subscribed again on every reconnect. */
+  private readonly followed = { channels: new Set<string>(), patterns: new Set<string>() };
   private firstSync!: () => void;
   private readonly firstSynced = new Promise<void>((resolve) => (this.firstSync = resolve));
 
@@ -119,6 +121,26 @@ export class RedisConnection {
       });
     }
     this.sub.on('message', (_channel: string, message: string) => deps.onMessage(message));
+    this.sub.on('pmessage', (_pattern: string, _channel: string, message: string) => deps.onMessage(message));
+  }
+
+  /**
+   * Subscribes to one more channel (or pattern) until unfollow(); resolved
+   * once Redis confirmed it, or at once while disconnected (the reconnect
+   * subscribes it, then the store catches up from the streams).
+   */
+  async follow(name: string, pattern = false): Promise<void> {
+    const set = pattern ? this.followed.patterns : this.followed.channels;
+    if (set.has(name)) return;
+    set.add(name);
+    if (!this.subscribed) return;
+    await (pattern ? this.sub.psubscribe(name) : this.sub.subscribe(name)).catch((e: unknown) => this.noteError(e));
+  }
+
+  async unfollow(name: string, pattern = false): Promise<void> {
+    const set = pattern ? this.followed.patterns : this.followed.channels;
+    if (!set.delete(name) || !this.subscribed) return;
+    await (pattern ? this.sub.punsubscribe(name) : this.sub.unsubscribe(name)).catch((e: unknown) => this.noteError(e));
   }
 
   /** Both connections up, subscribed and caught up. */
@@ -238,8 +260,16 @@ export class RedisConnection {
         if (this.closed || this.main.status !== 'ready' || this.sub.status !== 'ready') break;
         try {
           if (!this.initialized) await this.checkServer();
-          await this.sub.subscribe(this.deps.channel);
+          const channels = [...this.followed.channels];
+          const patterns = [...this.followed.patterns];
+          await this.sub.subscribe(this.deps.channel, ...channels);
+          if (patterns.length > 0) await this.sub.psubscribe(...patterns);
           this.subscribed = true;
+          // Followed while those were on their way: subscribed now (one unfollowed meanwhile only brings messages the feed drops).
+          const late = [...this.followed.channels].filter((c) => !channels.includes(c));
+          const latePatterns = [...this.followed.patterns].filter((p) => !patterns.includes(p));
+          if (late.length > 0) await this.sub.subscribe(...late);
+          if (latePatterns.length > 0) await this.sub.psubscribe(...latePatterns);
           if (!this.initialized) {
             await this.deps.onFirstSync();
             this.initialized = true;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
-import { DisposableStore, toDisposable, type Disposable } from '../../lifecycle/disposable.js';
+import { DisposableStore, type Disposable } from '../../lifecycle/disposable.js';
 import { Emitter } from '../../lifecycle/emitter.js';
 import { every } from '../../lifecycle/every.js';
 import { historyPage, type HistoryOptions } from '../rules/history.js';
@@ -17,6 +17,7 @@ import {
 } from '../rules/limits.js';
 import type { AcrossWorktrees, Actor, Claim, ControlRequest, Grant, HolderFilter, ParticipantInfo, ParticipantSession } from '../actors.js';
 import type { ChangeEvent, HistoryPage, SetOptions, SharedStore, StoreDeps, StoredValue, StoreEvent, StoreStatus } from '../sharedStore.js';
+import { ALL_NAMESPACES, ChangeInterest } from '../changeInterest.js';
 import { validateProjectId } from './projectId.js';
 import { describeTarget, parseRedisUrl } from './redisUrl.js';
 import { RedisConnection, type ScriptClient } from './redisConnection.js';
@@ -83,10 +84,6 @@ export class RedisStore implements SharedStore {
   private readonly events = new Emitter<StoreEvent>((e) => this.deps.logger.warn(`A store listener failed: ${errorMessage(e)}`));
   readonly onEvent = this.events.event;
 
-  /** Every change is delivered here anyway. */
-  watchChanges(): Disposable {
-    return toDisposable(() => undefined);
-  }
   /** Heartbeat and sweep: stopped together. */
   private readonly background = new DisposableStore();
   private readonly presence: RedisPresence;
@@ -94,6 +91,14 @@ export class RedisStore implements SharedStore {
   private disposed = false;
   /** What status() answers from while Redis is away. */
   private lastStatus: Pick<StoreStatus, 'namespaces' | 'eventLogBytes'> = { namespaces: [], eventLogBytes: 0 };
+  /** Which namespaces' changes are subscribed: the `_` ones on the project's channel, a context one while watched. */
+  private readonly interest = new ChangeInterest({
+    first: (name) => {
+      // Subscribed first, then read: nothing written in between is missed (the feed drops what it already has).
+      void this.conn.follow(...this.changeChannel(name)).then(() => this.feed.catchUp());
+    },
+    last: (name) => void this.conn.unfollow(...this.changeChannel(name)),
+  });
 
   private constructor(private readonly deps: RedisStoreDeps) {
     this.options = { ...DEFAULT_REDIS_STORE_OPTIONS, ...deps.options };
@@ -130,6 +135,7 @@ export class RedisStore implements SharedStore {
       main: this.conn.main,
       keys: this.keys,
       emit: (event) => this.emit(event),
+      wants: (ns) => this.interest.wants(ns),
       disposed: () => this.disposed,
       metrics: deps.metrics,
       logger: deps.logger,
@@ -146,6 +152,20 @@ export class RedisStore implements SharedStore {
       metrics: deps.metrics,
       logger: deps.logger,
     });
+  }
+
+  /**
+   * A context namespace's changes come on its own channel, subscribed while
+   * watched here (every namespace: one pattern); what was written meanwhile
+   * is read from its stream at once, as the file store reads its log.
+   */
+  watchChanges(namespace?: string): Disposable {
+    return this.interest.watch(namespace);
+  }
+
+  /** The channel (or, for every namespace, the pattern) a watch of `name` subscribes to. */
+  private changeChannel(name: string): [string, boolean] {
+    return name === ALL_NAMESPACES ? [this.keys.allChanges, true] : [this.keys.changes(name), false];
   }
 
   /**
@@ -445,7 +465,7 @@ export class RedisStore implements SharedStore {
         JSON.stringify(by),
         JSON.stringify(ns),
         this.options.maxEventLogBytes,
-        k.channel,
+        k.changeChannel(ns),
         this.options.maxNamespaces,
         this.options.maxNamespaceBytes,
         this.options.maxStoreBytes,
