@@ -82,6 +82,8 @@ export class Shard {
   private readonly lock: ShardLock;
   /** Writes waiting for the next group commit. */
   private readonly pending: PendingWrite[] = [];
+  /** A commit turn is queued on the mutex and has not started: a write pushed now is in it. */
+  private commitQueued = false;
   /** While set, the tail records what became of each record it reads (a write reading back its own lines). */
   private readBack: Map<string, ChangeEvent | null> | undefined;
   /** Until the first load, records are history, not news: a process starting up reports none as changes. */
@@ -152,8 +154,15 @@ export class Shard {
   write(decide: (state: ShardState) => Decision, by: WalRecord['by']): Promise<ChangeEvent | undefined> {
     return new Promise((resolve, reject) => {
       this.pending.push({ decide, by, resolve, reject });
-      // The first queued write's turn commits everything queued by then; later turns find nothing left.
-      void this.mutex.runExclusive(() => this.commitPending());
+      // One turn queued at a time, which commits everything pending when it starts. A turn per write piled up
+      // behind the kept lock's batches without bound under steady load (issue 11: 47,000 waiting turns after
+      // 48,000 writes from one window, 2.4 KB each, a fifth of the main thread's time in GC).
+      if (this.commitQueued) return;
+      this.commitQueued = true;
+      void this.mutex.runExclusive(() => {
+        this.commitQueued = false;
+        return this.commitPending();
+      });
     });
   }
 
