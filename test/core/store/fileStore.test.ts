@@ -174,6 +174,25 @@ for (const io of ['worker', 'async', 'blocking'] as const) {
   });
 }
 
+test('R-CTX-4 (issue 11): a lock held past staleMs is kept fresh by its holder and never taken over; once released it is free at once', async () => {
+  const staleMs = 400;
+  const { store, root } = await openStore();
+  await store.set('ns', 'k', 1, by);
+  const shard = path.join(root, STORE_FOLDER, 'ns', 'ns');
+  const lock = (timeoutMs: number): ShardLock =>
+    new ShardLock(shard, { staleMs, timeoutMs }, new Metrics(), silentLogger, shardIo('async'));
+  const held = await lock(1000).acquire();
+  const started = performance.now();
+  // Another holder (a process that thinks the first one is dead after staleMs) waits three staleMs, and must not get it.
+  await assert.rejects(lock(3 * staleMs).acquire(), (e) => isCoordinatorError(e, 'LockTimeout'));
+  assert.ok(performance.now() - started >= 3 * staleMs, 'it waited');
+  const age = Date.now() - lstatSync(path.join(shard, '.lock')).mtimeMs;
+  assert.ok(age < staleMs, `refreshed while held (mtime ${Math.round(age)} ms old)`);
+  await held.release();
+  const next = await lock(100).acquire();
+  await next.release();
+});
+
 test('issue 11: a window (file calls on a worker thread, or async) keeps its event loop free while a write waits for a lock held elsewhere; a headless process (blocking calls) gives it a turn every few milliseconds', async () => {
   for (const io of ['worker', 'async', 'blocking'] as const) {
     const { store, root } = await openStore(undefined, { io, lock: { staleMs: 5000, timeoutMs: 5000 } });

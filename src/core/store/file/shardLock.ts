@@ -17,8 +17,8 @@ const WAIT_SLICE_MS = { blocking: 5, worker: 25, async: 25 } as const;
 
 /**
  * The cross-process lock of one shard: the file `<shard>/.lock`, made with
- * O_EXCL (atomic on every local file system), its mtime refreshed every
- * staleMs / 2 while held, taken over once older than staleMs: proper-lockfile's
+ * O_EXCL (atomic on every local file system), its mtime refreshed (at
+ * most staleMs / 2 apart) while held, taken over once older than staleMs: proper-lockfile's
  * rules on a file instead of a folder, because on ext4 an rmdir costs ten
  * times an unlink, and more while others fdatasync (ARCHITECTURE.md). A folder of that
  * name (proper-lockfile, an older version) is held and taken over the same
@@ -29,6 +29,9 @@ const WAIT_SLICE_MS = { blocking: 5, worker: 25, async: 25 } as const;
  */
 export class ShardLock {
   readonly lockFile: string;
+  /** The holds of this lock not released yet, with when each began: one timer refreshes the long ones. */
+  private readonly holding = new Map<HeldLock, number>();
+  private refresher: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly dir: string,
@@ -78,7 +81,9 @@ export class ShardLock {
           this.metrics.counter('store.lock.takeovers').inc();
           this.logger.warn(`Took over the lock on ${this.dir}: its holder stopped refreshing it for ${this.options.staleMs} ms`);
         }
-        return new HeldLock(this.lockFile, got.look, this.options.staleMs, this.io, this.metrics, this.logger);
+        const held = new HeldLock(this.lockFile, got.look, this.io, this.metrics, this.logger, () => this.holding.delete(held));
+        this.hold(held);
+        return held;
       }
       if (Date.now() >= deadline) {
         this.metrics.counter('store.lock.busy').inc(busy);
@@ -95,28 +100,49 @@ export class ShardLock {
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
+
+  /**
+   * Keeps a hold fresh while it lasts. Most last a millisecond; a long one (a
+   * rotation, a slow disk, a kept lock) is refreshed within staleMs / 2 of
+   * being taken, then every staleMs / 4. One timer per lock, running while
+   * it is held (a timer per hold cost each write ~15 µs, issue 11).
+   */
+  private hold(held: HeldLock): void {
+    this.holding.set(held, performance.now());
+    if (this.refresher) return;
+    const every = this.options.staleMs / 4;
+    this.refresher = setInterval(() => {
+      if (this.holding.size === 0) {
+        clearInterval(this.refresher);
+        this.refresher = undefined;
+        return;
+      }
+      const now = performance.now();
+      for (const [lock, since] of this.holding) if (now - since >= every) lock.touch();
+    }, every);
+    this.refresher.unref();
+  }
 }
 
-/** A lock this process holds: refreshed while held, released once. */
+/** A lock this process holds: refreshed while held (by its ShardLock), released once. */
 export class HeldLock {
   private released = false;
-  private readonly refresh: NodeJS.Timeout;
 
   constructor(
     readonly lockFile: string,
     /** What the log looked like the moment the lock was taken. */
     readonly look: Look,
-    staleMs: number,
     private readonly io: ShardIo,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-  ) {
-    // Most holds last a millisecond and never see this fire; a long one (a rotation, a slow disk) keeps the lock fresh.
-    this.refresh = setInterval(() => {
-      const now = new Date();
-      fs.utimes(lockFile, now, now).catch((e: unknown) => this.logger.debug(`Refreshing ${lockFile}: ${errorMessage(e)}`));
-    }, staleMs / 2);
-    this.refresh.unref();
+    private readonly onSettled: () => void,
+  ) {}
+
+  /** Tells other processes it is still held: its mtime is now. */
+  touch(): void {
+    if (this.released) return;
+    const now = new Date();
+    fs.utimes(this.lockFile, now, now).catch((e: unknown) => this.logger.debug(`Refreshing ${this.lockFile}: ${errorMessage(e)}`));
   }
 
   /** The I/O thread released it as part of a commit; `ours` is what it found. */
@@ -139,7 +165,7 @@ export class HeldLock {
   private settle(ours: boolean): void {
     if (this.released) return;
     this.released = true;
-    clearInterval(this.refresh);
+    this.onSettled();
     // Gone already: another process judged it stale and took it over while we held it.
     if (!ours) this.metrics.counter('store.lock.compromised').inc();
   }
