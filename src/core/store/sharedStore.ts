@@ -80,7 +80,7 @@ export interface SharedStore extends Disposable {
   readonly participantId: string;
   get(namespace: string, key: string): Promise<StoredValue | undefined>;
   set(namespace: string, key: string, value: unknown, by: Actor, options?: SetOptions): Promise<StoredValue>;
-  /** Read-modify-write under the shard's lock: never conflicts, so no retry loop. */
+  /** Read-modify-write that never fails on contention, so callers need no retry loop; `fn` may run more than once (keep it pure). */
   update(namespace: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue>;
   /** Adds `delta` (a whole number) to a counter, absent counting as 0, in one atomic step on every backend: no retry loop, no conflict. */
   increment(namespace: string, key: string, delta: number, by: Actor): Promise<StoredValue>;

@@ -328,6 +328,40 @@ test("R-CTX-6 (issue 11): a context namespace's changes reach a participant only
   all.dispose();
 });
 
+test("R-CTX-1 (issue 11): update() of a key this participant wrote last is one round trip; after another's write, the conflict's answer is the retry's start, not a second read", async () => {
+  const own = await startRedisServer();
+  cleanup.push(() => own.remove());
+  const id = project();
+  const { store: a, metrics } = await open(id, {}, own.url);
+  const { store: b } = await open(id, {}, own.url);
+  const admin = new Redis(own.port, '127.0.0.1');
+  cleanup.push(() => admin.quit());
+  // The HGETs clients send (MONITOR names a script's own calls' source 'lua').
+  let clientReads = 0;
+  const monitor = await admin.monitor();
+  cleanup.push(async () => monitor.disconnect());
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (String(args[0]).toLowerCase() === 'hget' && source !== 'lua') clientReads++;
+  });
+  const reads = async (): Promise<number> => {
+    await admin.ping();
+    await sleep(50);
+    return clientReads;
+  };
+  const bump = (c: { value: unknown } | undefined): number => ((c?.value as number | undefined) ?? 0) + 1;
+  const before = await reads();
+  for (let i = 0; i < 10; i++) await a.update('ns', 'counter', bump, by);
+  assert.equal(await reads(), before + 1, 'only the first update read the key');
+  await b.set('ns', 'counter', 100, by);
+  const retries = Number(metrics.snapshot()['store.writeRetries'] ?? 0);
+  const done = await a.update('ns', 'counter', bump, by);
+  assert.deepEqual([done.value, done.version], [101, 12], 'applied to what b wrote');
+  assert.equal(Number(metrics.snapshot()['store.writeRetries'] ?? 0), retries + 1, 'one conflict');
+  assert.equal(await reads(), before + 1, 'and no read: the conflict carried the entry');
+  await b.delete('ns', 'counter', by);
+  assert.equal((await a.update('ns', 'counter', bump, by)).value, 1, 'a key deleted meanwhile starts again from absent');
+});
+
 test('R-CTX-9: while Redis is down, reads and writes fail at once with StoreUnavailable, status and a metric say so; it comes back by itself', async () => {
   const own = await startRedisServer();
   cleanup.push(() => own.remove());

@@ -26,7 +26,7 @@ end
  * Compare-and-set write, change record and notification in one step.
  * KEYS: kv:<ns>, log:<ns>, meta, namespaces
  * ARGV: ns, key, op (set|delete|incr), mode (none|visible|raw), expected, keyJson, valueJson (incr: the delta), byJson, nsJson, maxLogBytes, channel, maxNamespaces, maxNamespaceBytes, maxStoreBytes
- * Returns {'ok', version, at, seq, valueJson} | {'conflict', currentVersion} | {'skip', 0} | {'quota', namespaces} | {'bytes', 'namespace'|'store', wouldHold}
+ * Returns {'ok', version, at, seq, valueJson} | {'conflict', currentVersion, entry (mode raw: the one found, nil if none)} | {'skip', 0} | {'quota', namespaces} | {'bytes', 'namespace'|'store', wouldHold}
  *   | {'notcounter', currentJson}: an increment of a value that is not a whole number, or past the exact range
  */
 export const WRITE_LUA = `${NOW}
@@ -46,7 +46,7 @@ end
 local visible = pv
 if deleted then visible = 0 end
 if mode == 'visible' and tonumber(ARGV[5]) ~= visible then return {'conflict', visible} end
-if mode == 'raw' and tonumber(ARGV[5]) ~= pv then return {'conflict', pv} end
+if mode == 'raw' and tonumber(ARGV[5]) ~= pv then return {'conflict', pv, e or false} end
 if op == 'delete' and deleted then return {'skip', 0} end
 local value = ARGV[7]
 -- decisions.ts incremented(): whole numbers only, absent counts as 0. The one place a value is read

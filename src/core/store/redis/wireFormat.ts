@@ -72,7 +72,7 @@ export class Keys {
   }
 }
 
-interface ParsedEntry {
+export interface ParsedEntry {
   version: number;
   deleted: boolean;
   at: number;
