@@ -193,6 +193,27 @@ test('R-CTX-4 (issue 11): a lock held past staleMs is kept fresh by its holder a
   await next.release();
 });
 
+test("R-CTX-4 (issue 11): a holder whose lock was taken over meanwhile (a folder there now: an older version's, or proper-lockfile's) releases nothing and counts it compromised, in every io mode", async () => {
+  const { store, root } = await openStore();
+  await store.set('ns', 'k', 1, by);
+  const shard = path.join(root, STORE_FOLDER, 'ns', 'ns');
+  const lockPath = path.join(shard, '.lock');
+  for (const io of ['blocking', 'worker', 'async'] as const) {
+    const metrics = new Metrics();
+    const held = await new ShardLock(shard, { staleMs: 5000, timeoutMs: 300 }, metrics, silentLogger, shardIo(io)).acquire();
+    // Taken over while we were stopped: our file judged stale and replaced by the taker's folder.
+    rmSync(lockPath);
+    mkdirSync(lockPath);
+    await held.release();
+    assert.equal(metrics.snapshot()['store.lock.compromised'], 1, `${io}: counted`);
+    assert.ok(lstatSync(lockPath).isDirectory(), `${io}: the taker's lock is left alone`);
+    await held.release();
+    assert.equal(metrics.snapshot()['store.lock.compromised'], 1, `${io}: released once`);
+    rmSync(lockPath, { recursive: true });
+  }
+  assert.equal((await store.set('ns', 'k', 2, by)).version, 2, 'the shard works on');
+});
+
 test('issue 11: a window (file calls on a worker thread, or async) keeps its event loop free while a write waits for a lock held elsewhere; a headless process (blocking calls) gives it a turn every few milliseconds', async () => {
   for (const io of ['worker', 'async', 'blocking'] as const) {
     const { store, root } = await openStore(undefined, { io, lock: { staleMs: 5000, timeoutMs: 5000 } });
