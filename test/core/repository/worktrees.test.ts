@@ -131,6 +131,33 @@ test('R-CLM-5, R-CTX-1: two worktrees of one repository are one project: context
   }
 });
 
+test("R-MCP-3, R-CLM-5: in a git repository every tool result that names a writer, holder or sender passes the SDK client's own output-schema check (worktree and checkout included)", async () => {
+  const { a, b } = await twoWorktrees();
+  // The SDK client checks structuredContent against the output schemas it has listed; unlisted, it checks nothing.
+  await a.client.listTools();
+  await b.client.listTools();
+  await callOk(a.client, 'context_set', { namespace: 'notes', key: 'k', value: { x: 1 } });
+  const got = await callOk<{ updatedBy: { worktree?: string; checkout?: string } }>(b.client, 'context_get', {
+    namespace: 'notes',
+    key: 'k',
+  });
+  assert.ok(got.updatedBy.worktree && got.updatedBy.checkout, "the writer's worktree and checkout are in the result");
+  await callOk(b.client, 'context_list', { namespace: 'notes' });
+  await callOk(b.client, 'context_history', { namespace: 'notes' });
+  const claim = await callOk<{ fencingToken: number }>(a.client, 'claim_acquire', { resource: 'a.txt' });
+  await callOk(a.client, 'claim_renew', { resource: 'a.txt', fencingToken: claim.fencingToken });
+  const other = await callOk<ClaimOut>(b.client, 'claim_acquire', { resource: 'a.txt' });
+  assert.ok(other.alsoClaimedIn?.[0]?.holder, "the other worktree's claim, with its holder");
+  const listed = await callOk<{ claims: ClaimOut[] }>(b.client, 'claim_list', {});
+  assert.equal(listed.claims.length, 2);
+  await callOk(a.client, 'message_send', { to: 'all', body: 'hello from main' });
+  const inbox = await callOk<{ messages: Array<{ from: { worktree?: string } }> }>(b.client, 'message_inbox', {});
+  assert.ok(
+    inbox.messages.some((m) => m.from.worktree),
+    "the sender's worktree is in the inbox",
+  );
+});
+
 test('R-CLM-5, R-AGT-4: under "warn" the edit guard lets an agent in feature edit a file claimed in main and tells its model who and where; under "refuse" the edit and the claim are refused', async () => {
   const { repo, a } = await twoWorktrees();
   await callOk(a.client, 'claim_acquire', { resource: 'a.txt' });

@@ -6,21 +6,13 @@ import { alsoChangedElsewhere, describeHolder, sameHolder } from '../../store/ru
 import type { ProjectScope } from '../../projects/projectScopes.js';
 import type { Actor, Claim } from '../../store/actors.js';
 import type { SharedStore } from '../../store/sharedStore.js';
-import { agent } from './sessionTools.js';
+import { actor } from './actorSchema.js';
 import type { ToolContext } from './toolContext.js';
 import { tool, type ToolCall } from './toolTable.js';
 
 const DEFAULT_TTL_SECONDS = 300;
 const resource = z.string().min(1).max(1024).describe('A path relative to your root (a folder covers everything under it), or task:<name>');
 const ttlSeconds = z.number().int().min(1).max(86_400).optional().describe(`Lease length; default ${DEFAULT_TTL_SECONDS} s`);
-const holder = z.object({
-  sessionId: z.string(),
-  clientName: z.string(),
-  participantId: z.string(),
-  agent: agent.optional(),
-  via: z.literal('edit-guard').optional().describe("Taken by the edit guard before one of the agent's edits"),
-  worktree: z.string().optional().describe('The git checkout the holder works in, and its branch'),
-});
 const claim = z.object({
   resource: z.string(),
   checkout: z
@@ -29,7 +21,7 @@ const claim = z.object({
     .describe('The git worktree the claim was made in (its path); each worktree of the repository has its own claims'),
   fencingToken: z.number(),
   expiresAt: z.string(),
-  holder,
+  holder: actor,
 });
 const fencingToken = z.number().int().min(1);
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { actor } from './actorSchema.js';
 import { tool } from './toolTable.js';
 
-const actor = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string() });
 const namespace = z.string().min(1).max(64).describe('Namespace: lower-case letters, digits, ".", "_", "-"; one shard each');
 const key = z.string().min(1).max(512);
 const expectedVersion = z

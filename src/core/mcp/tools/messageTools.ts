@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { inboxOf, MAX_SUBJECT_CHARS, type Message } from '../../messages/messageRules.js';
-import { agent } from './sessionTools.js';
+import { actor } from './actorSchema.js';
 import { tool } from './toolTable.js';
 
 export const INBOX_URI = 'inbox://me';
@@ -12,11 +12,10 @@ const to = z
   .describe(
     'An agent (as claim_list and denied edits name it, e.g. "claude-code:<id>"), a session id, "people" (the humans at the windows) or "all" (everyone live on the project)',
   );
-const sender = z.object({ sessionId: z.string(), clientName: z.string(), participantId: z.string(), agent: agent.optional() });
 const message = z.object({
   id: z.string(),
   seq: z.number(),
-  from: sender,
+  from: actor,
   replyTo: z.string().describe('Pass as `to` to answer'),
   to: z.string(),
   subject: z.string(),
