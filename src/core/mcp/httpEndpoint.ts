@@ -273,7 +273,7 @@ export class HttpEndpoint {
       throw new HttpFailure(
         401,
         COORDINATOR_ERROR,
-        'Unauthorized: send "Authorization: Bearer <token>" with the token from the discovery file or SESSION_COORDINATOR_TOKEN',
+        'Unauthorized: send "Authorization: Bearer <token>" with SESSION_COORDINATOR_TOKEN, else the install\'s token file (~/.local/state/session-coordinator/token, or in SESSION_COORDINATOR_HOME)',
         {
           'WWW-Authenticate': 'Bearer realm="session-coordinator"',
         },

@@ -68,8 +68,13 @@ test('R-MCP-2: a missing or wrong bearer token gets 401', async () => {
   const init = JSON.stringify(initializeBody());
   const { Authorization: _a, ...noToken } = good();
   const missing = await lowLevel(server.url, { headers: noToken, body: init });
-  assertCleanError(missing, 401, 'no token');
+  const refusal = assertCleanError(missing, 401, 'no token') as { error: { message: string } };
   assert.match(String(missing.headers['www-authenticate']), /^Bearer/);
+  // It says where the token is (the discovery files hold none).
+  assert.match(
+    refusal.error.message,
+    /SESSION_COORDINATOR_TOKEN, else the install's token file \(~\/\.local\/state\/session-coordinator\/token/,
+  );
   assertCleanError(await lowLevel(server.url, { headers: good({ Authorization: `Bearer ${TOKEN}x` }), body: init }), 401, 'wrong token');
   assertCleanError(await lowLevel(server.url, { headers: good({ Authorization: 'Basic abc' }), body: init }), 401, 'wrong scheme');
 });
