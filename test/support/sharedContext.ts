@@ -100,7 +100,15 @@ export function killHard(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Clients that have listed the tools: the SDK client checks a result against its tool's output schema only once listed. */
+const listed = new WeakSet<Client>();
+
 export async function call(client: Client, name: string, args: Record<string, unknown> = {}): Promise<ToolResult> {
+  // Every call made here is checked by the SDK client itself, as an agent's client checks it.
+  if (!listed.has(client)) {
+    listed.add(client);
+    await client.listTools();
+  }
   return (await client.callTool({ name, arguments: args })) as unknown as ToolResult;
 }
 

@@ -57,7 +57,9 @@ const schemas = {
 };
 
 export function messageView(m: Message): z.infer<typeof message> {
-  return { ...m, sentAt: new Date(m.sentAt).toISOString(), delivered: m.deliveredAt !== undefined, read: m.readAt !== undefined };
+  // The times become flags: a field the output schema does not declare makes the SDK client refuse the whole result.
+  const { deliveredAt, readAt, ...rest } = m;
+  return { ...rest, sentAt: new Date(m.sentAt).toISOString(), delivered: deliveredAt !== undefined, read: readAt !== undefined };
 }
 
 /** message_send/inbox/ack: messages between the project's agents and people (R-AGT-6). */
