@@ -55,6 +55,8 @@ test('R-CLI-1: serve --http prints "Session Coordinator listening on http://127.
   const stdout = collect(server.child.stdout!);
   assert.equal(server.url, `http://127.0.0.1:${port}/mcp`);
   assert.match(server.stderr(), new RegExp(`^Session Coordinator listening on http://127\\.0\\.0\\.1:${port}/mcp$`, 'm'));
+  assert.match(server.stderr(), /^Send "Authorization: Bearer <token>", the token in SESSION_COORDINATOR_TOKEN$/m, 'where the token is');
+  assert.doesNotMatch(server.stderr(), new RegExp(TOKEN), 'never the token itself');
   const { client } = await httpClient(server.url, 'port-check');
   const me = await whoami(client);
   assert.equal(me.root, ws.path);

@@ -73,7 +73,13 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
   const done = new Promise<number>((r) => (resolveDone = r));
   const stop = (reason: string): void => void participant.stop(reason).then(() => resolveDone(EXIT.ok));
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => stop(signal));
-  if (participant.url) process.stderr.write(`Session Coordinator listening on ${participant.url}\n`);
+  if (participant.url) {
+    // Where the token is, never the token: a client needs it for every request.
+    const token = process.env.SESSION_COORDINATOR_TOKEN?.trim() ? 'SESSION_COORDINATOR_TOKEN' : path.join(dir, 'token');
+    process.stderr.write(
+      `Session Coordinator listening on ${participant.url}\nSend "Authorization: Bearer <token>", the token in ${token}\n`,
+    );
+  }
   if (options.stdio) {
     try {
       const agent = agentFromEnv(process.env);
