@@ -61,6 +61,7 @@ export interface RedisStoreDeps extends StoreDeps {
 
 /** How many keys' last writes update() remembers. */
 const REMEMBERED_WRITES = 256;
+const rememberedKey = (ns: string, key: string): string => `${ns}\n${key}`;
 
 /**
  * The shared store on Redis (R-CTX-9): the same contract and rules as the
@@ -98,9 +99,9 @@ export class RedisStore implements SharedStore {
   private readonly interest = new ChangeInterest({
     first: (name) => {
       // Subscribed first, then read: nothing written in between is missed (the feed drops what it already has).
-      void this.conn.follow(...this.changeChannel(name)).then(() => this.feed.catchUp());
+      void this.conn.follow(...this.subscriptionFor(name)).then(() => this.feed.catchUp());
     },
-    last: (name) => void this.conn.unfollow(...this.changeChannel(name)),
+    last: (name) => void this.conn.unfollow(...this.subscriptionFor(name)),
   });
 
   private constructor(private readonly deps: RedisStoreDeps) {
@@ -167,7 +168,7 @@ export class RedisStore implements SharedStore {
   }
 
   /** The channel (or, for every namespace, the pattern) a watch of `name` subscribes to. */
-  private changeChannel(name: string): [string, boolean] {
+  private subscriptionFor(name: string): [string, boolean] {
     return name === ALL_NAMESPACES ? [this.keys.allChanges, true] : [this.keys.changes(name), false];
   }
 
@@ -246,7 +247,7 @@ export class RedisStore implements SharedStore {
    */
   private async updateIn(ns: string, key: string, fn: (current: StoredValue | undefined) => unknown, by: Actor): Promise<StoredValue> {
     validateKey(key);
-    const remembered = `${ns}\n${key}`;
+    const remembered = rememberedKey(ns, key);
     let known: { entry: ParsedEntry | undefined } | undefined = this.lastWritten.has(remembered)
       ? { entry: this.lastWritten.get(remembered) }
       : undefined;
@@ -277,7 +278,7 @@ export class RedisStore implements SharedStore {
 
   /** What this participant last wrote under `remembered` (namespace and key), for its next update there; a few hundred keys. */
   private remember(remembered: string, entry: ParsedEntry): void {
-    this.lastWritten.delete(remembered);
+    // write() forgot it just before, so this puts it last: the least recently written go first.
     this.lastWritten.set(remembered, entry);
     if (this.lastWritten.size > REMEMBERED_WRITES) this.lastWritten.delete(this.lastWritten.keys().next().value!);
   }
@@ -480,7 +481,7 @@ export class RedisStore implements SharedStore {
   ): Promise<[string, number?, number?, number?, string?]> {
     const k = this.keys;
     // Any write here may change the entry: update() remembers it again once it has written.
-    this.lastWritten.delete(`${ns}\n${key}`);
+    this.lastWritten.delete(rememberedKey(ns, key));
     const r = await this.conn.run('write', `${ns}/${key}`, () =>
       this.conn.main.scWrite(
         k.kv(ns),
