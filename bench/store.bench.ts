@@ -24,6 +24,7 @@ import { REDIS_SERVER, startRedisServer, type RedisServer } from '../test/suppor
 import { report, figures, MACHINE, writeFigures } from './support/report.js';
 import { openSqlite } from './support/sqlite.js';
 import { median, quantile, sig } from './support/stats.js';
+import { ceilingCounter } from './support/leaderCeiling.js';
 import type { RedisTarget, WorkerMessage } from './support/storeWorker.js';
 import { killStoreWorkers, startStoreWorker, type StoreWorker } from './support/storeWorkers.js';
 
@@ -107,7 +108,20 @@ const KEY = 'counter';
 
 /** FileStore: update, cas, shards; RedisStore: redis (update()), redisCas (get + set with expectedVersion), redisIncr (increment()). */
 /** window, sqliteWindow: one process with WINDOW_AGENTS concurrent agents doing all PROCS x PER_PROC increments. */
-type Run = 'update' | 'hosts' | 'cas' | 'sqlite' | 'shards' | 'redis' | 'redisCas' | 'redisIncr' | 'window' | 'sqliteWindow';
+/** leaderLease, leaderIncr: not our store, the bare one-writer prototype (support/leaderCeiling.ts), PROCS processes. */
+type Run =
+  | 'update'
+  | 'hosts'
+  | 'cas'
+  | 'sqlite'
+  | 'shards'
+  | 'redis'
+  | 'redisCas'
+  | 'redisIncr'
+  | 'window'
+  | 'sqliteWindow'
+  | 'leaderLease'
+  | 'leaderIncr';
 const WINDOW_AGENTS = 8;
 type Done = Extract<WorkerMessage, { type: 'done' }>;
 
@@ -167,6 +181,7 @@ async function increments(run: Run): Promise<RunResult> {
     db.close();
   }
   const redis = run === 'redis' || run === 'redisCas' || run === 'redisIncr' ? await redisTarget() : undefined;
+  const leader = run === 'leaderLease' || run === 'leaderIncr';
   const workers: StoreWorker[] = [];
   try {
     for (let w = 0; w < procs; w++) {
@@ -177,16 +192,26 @@ async function increments(run: Run): Promise<RunResult> {
           WORKER,
           sqlite
             ? { mode: 'sqlite', file: dbFile, key: KEY, count, ...agents }
-            : {
-                mode,
-                root,
-                namespace,
-                key: KEY,
-                count,
-                ...agents,
-                ...(redis ? { redis } : {}),
-                ...(run === 'hosts' || window ? { io: 'worker' as const } : {}),
-              },
+            : leader
+              ? {
+                  mode: 'ceiling',
+                  root,
+                  role: w === 0 ? 'leader' : 'follower',
+                  op: run === 'leaderIncr' ? 'incr' : 'lease',
+                  key: KEY,
+                  count,
+                  followers: PROCS - 1,
+                }
+              : {
+                  mode,
+                  root,
+                  namespace,
+                  key: KEY,
+                  count,
+                  ...agents,
+                  ...(redis ? { redis } : {}),
+                  ...(run === 'hosts' || window ? { io: 'worker' as const } : {}),
+                },
         ),
       );
     }
@@ -204,6 +229,8 @@ async function increments(run: Run): Promise<RunResult> {
       db.close();
     } else if (run === 'shards') {
       correct = (await Promise.all(workers.map((_, w) => readCounter(root, `own${w}`)))).every((v) => v === PER_PROC);
+    } else if (leader) {
+      correct = ceilingCounter(root, KEY) === ops;
     } else if (redis) {
       correct = (await readRedisCounter(redis, 'shared')) === ops;
     } else {
@@ -235,7 +262,7 @@ async function contention({ file, redis }: { file: boolean; redis: boolean }): P
     ...(file ? (['update', 'hosts'] as const) : []),
     'sqlite',
     ...(redis ? (['redis', 'redisIncr'] as const) : []),
-    ...(file ? (['shards', 'cas', 'window', 'sqliteWindow'] as const) : []),
+    ...(file ? (['shards', 'cas', 'window', 'sqliteWindow', 'leaderLease', 'leaderIncr'] as const) : []),
     ...(redis ? (['redisCas'] as const) : []),
   ];
   const results: Record<Run, RunResult[]> = {
@@ -249,6 +276,8 @@ async function contention({ file, redis }: { file: boolean; redis: boolean }): P
     redisIncr: [],
     window: [],
     sqliteWindow: [],
+    leaderLease: [],
+    leaderIncr: [],
   };
   // One throwaway round of each: page cache, JIT of the bundles, SQLite's first WAL
   // (the redis run warms the server for redisCas too: its AOF, its script cache).
@@ -338,6 +367,31 @@ async function contention({ file, redis }: { file: boolean; redis: boolean }): P
       `p50 ours ${ms(median(lat('window')))} sqlite ${ms(median(lat('sqliteWindow')))}; p99 ours ${ms(quantile(lat('window'), 0.99))} sqlite ${ms(quantile(lat('sqliteWindow'), 0.99))}; worker CPU per increment ours ${cpu('window')} sqlite ${cpu('sqliteWindow')}, of which the main thread's (the extension host's loop) ${ms(metric('window', 'eventLoop.busyMsPerWrite'))}; the writing process's event-loop delay p99 ${ms(metric('window', 'eventLoop.delayP99Ms'))} (the extension host's target: under 10 ms); ${counted('window')} (sqlite: ${counted('sqliteWindow')})`,
     correct('window') && correct('sqliteWindow'),
   );
+  // Not our store: what the one-writer design could reach here at best, so the targets above can be judged against it.
+  const prototype =
+    `not our store: a bare prototype of one writer per project (support/leaderCeiling.ts: one leader process owns the log and fdatasyncs once per batch; ` +
+    `the other ${PROCS - 1} send their writes over a Unix socket; no rules, lock, failover or read-back), ${PROCS} processes x ${PER_PROC} increments of one key, vs the same SQLite runs as store-cas-4proc`;
+  const prototypeNotes = (run: Run): string =>
+    `per round ${perRound(run)} sqlite ${perRound('sqlite')}; p50 ${ms(median(lat(run)))} p99 ${ms(quantile(lat(run), 0.99))} (sqlite ${ms(median(lat('sqlite')))} / ${ms(quantile(lat('sqlite'), 0.99))}); ` +
+    `CPU per increment, all ${PROCS} processes ${cpu(run)} (ours: ${cpu('update')}); ${counted(run)}`;
+  report(
+    'store-leader-ceiling-update',
+    rate('leaderLease'),
+    rate('sqlite'),
+    'ops/s',
+    undefined,
+    `${prototype}; update(fn) as a follower must do it when fn cannot be sent: lease the key, compute, put (two round trips; the next lease is granted at the put, before its fdatasync); ${prototypeNotes('leaderLease')}`,
+    correct('leaderLease'),
+  );
+  report(
+    'store-leader-ceiling-incr',
+    rate('leaderIncr'),
+    rate('sqlite'),
+    'ops/s',
+    undefined,
+    `${prototype}; an increment as one message (the leader adds; no lease); ${prototypeNotes('leaderIncr')}`,
+    correct('leaderIncr'),
+  );
 }
 
 interface ContentionView {
@@ -372,7 +426,7 @@ function reportRedisContention(v: ContentionView): void {
     v.rate('sqlite'),
     'ops/s',
     { op: '>=', limit: 1 },
-    `ours = RedisStore.update() (HGET, fn, then one Lua script that writes only if the version is unchanged and appends the change record + PUBLISH; on a conflict read again, with jittered backoff from the 3rd attempt) ` +
+    `ours = RedisStore.update() (HGET, or the entry this participant wrote last; fn; then one Lua script that writes only if the version is unchanged and appends the change record + PUBLISH; a conflict answers with the entry found, and the next try starts from it at once) ` +
       `against ${server}, vs ${sqliteRuns}: ${v.sqliteText}; ${v.shape}; per round ours ${v.perRound('redis')} sqlite ${v.perRound('sqlite')}; ` +
       `write retries per increment ${sig(v.metric('redis', 'store.writeRetries') / ops, 3)} (median round); latency ours ${latencies('redis')}, sqlite ${latencies('sqlite')}; ` +
       `${cpuText('redis')} (sqlite: workers ${v.cpu('sqlite')}, ceiling ${v.ceiling('sqlite')}); ${v.counted('redis')} (sqlite: ${v.counted('sqlite')})`,
@@ -705,6 +759,8 @@ async function main(): Promise<void> {
     'store-cas-p99',
     'store-cas-4shards',
     'store-cas-1window-8agents',
+    'store-leader-ceiling-update',
+    'store-leader-ceiling-incr',
   );
   const redis = want('redis-cas-4proc', 'redis-incr-4proc', 'redis-cas-4proc-retry');
   if (file || redis) await contention({ file, redis });

@@ -18,6 +18,7 @@ import { ShardLock } from '../../src/core/store/file/shardLock.js';
 import { RedisStore } from '../../src/core/store/redis/redisStore.js';
 import type { SharedStore } from '../../src/core/store/sharedStore.js';
 import { incrementCounter } from '../../test/support/counterIncrement.js';
+import { runCeiling, type CeilingJob } from './leaderCeiling.js';
 import { openSqlite } from './sqlite.js';
 
 /** A RedisStore instead of the FileStore in `root`: the server's URL and the project id its keys live under. */
@@ -55,7 +56,9 @@ export type StoreJob =
   /** Keeps the store open, watching `namespace` or not, and reports its CPU between 'go' and 'stop': what others' writes cost it. */
   | { mode: 'listen'; root: string; namespace: string; watch: boolean }
   /** Writes one key on each {type:'write'} message and reports when the write was acknowledged. */
-  | { mode: 'waiter'; root: string; namespace: string; key: string };
+  | { mode: 'waiter'; root: string; namespace: string; key: string }
+  /** The bare one-writer prototype (leaderCeiling.ts), not our store. */
+  | CeilingJob;
 
 export type WorkerMessage =
   | { type: 'ready' }
@@ -371,6 +374,14 @@ async function main(): Promise<void> {
       return hold(job);
     case 'waiter':
       return waiter(job);
+    case 'ceiling':
+      return runCeiling(job, {
+        ready: async () => {
+          await send({ type: 'ready' });
+          await next('go');
+        },
+        done: (r) => send({ type: 'done', ...r, conflicts: 0, metrics: {} }),
+      });
   }
 }
 
