@@ -136,15 +136,19 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
    * One try: 'locked', 'tookOver' (a stale lock removed and ours made), or 'busy'. The lock is a file made with
    * O_EXCL; a folder of the same name is an older version's lock (mkdir), held the same way: each excludes the other.
    */
-  function* tryLock(file: string, staleMs: number): Steps<'locked' | 'tookOver' | 'busy'> {
-    try {
-      yield { op: 'create', path: file };
-      return 'locked';
-    } catch (e) {
-      if (!isCode(e, 'EEXIST')) throw e;
+  function* tryLock(file: string, staleMs: number, lookFirst: boolean): Steps<'locked' | 'tookOver' | 'busy'> {
+    // A waiter looks before it tries: a create that fails throws, and an exception costs several times the lstat.
+    let held = lookFirst ? yield* factsOf('lstat', file) : undefined;
+    if (!held) {
+      try {
+        yield { op: 'create', path: file };
+        return 'locked';
+      } catch (e) {
+        if (!isCode(e, 'EEXIST')) throw e;
+      }
+      held = yield* factsOf('lstat', file);
+      if (!held) return 'busy';
     }
-    const held = yield* factsOf('lstat', file);
-    if (!held) return 'busy';
     if (held.kind === 'other') throw Object.assign(new Error(`${file} is neither a file nor a folder`), { code: 'UNSAFE_LOCK' });
     if (held.mtimeMs >= Date.now() - staleMs) return 'busy';
     // Its holder stopped refreshing it (killed or stopped): remove it, unless it changed since we looked.
@@ -163,7 +167,7 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     const until = Date.now() + r.waitMs;
     let wait = firstWaitMs;
     for (let tries = 1; ; tries++) {
-      const got = yield* tryLock(r.lockFile, r.staleMs);
+      const got = yield* tryLock(r.lockFile, r.staleMs, tries > 1);
       if (got !== 'busy') return { locked: true, tries, tookOver: got === 'tookOver', look: yield* lookSteps(r) };
       if (Date.now() >= until) return { locked: false, tries };
       yield { op: 'sleep', ms: wait * (0.5 + Math.random()) };
@@ -228,9 +232,11 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
   function callSync(step: FsStep): unknown {
     switch (step.op) {
       case 'stat':
-        return facts(nodeFs.statSync(step.path));
-      case 'lstat':
-        return facts(nodeFs.lstatSync(step.path));
+      case 'lstat': {
+        // Missing is an answer here, not an error: an exception would cost a waiter more than the call.
+        const s = (step.op === 'stat' ? nodeFs.statSync : nodeFs.lstatSync)(step.path, { throwIfNoEntry: false });
+        return s ? facts(s) : undefined;
+      }
       case 'fstat':
         return facts(nodeFs.fstatSync(step.fd));
       case 'read': {
