@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { hook, HOOK_EXIT } from './commands/hook.js';
+import { commandUsage } from './usage.js';
 
 /** `session-coordinator hook <client> [--workspace DIR] [--strict]`, bundled on its own for speed. */
 async function main(): Promise<number> {
@@ -9,7 +10,11 @@ async function main(): Promise<number> {
       args: process.argv.slice(3),
       allowPositionals: true,
       strict: true,
-      options: { workspace: { type: 'string' }, strict: { type: 'boolean', default: false } },
+      options: {
+        workspace: { type: 'string' },
+        strict: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
     });
   } catch (e) {
     // Exit 1, not 2: to Claude Code and Gemini CLI a 2 means "deny", and a typo in a hook must not block every edit.
@@ -17,6 +22,11 @@ async function main(): Promise<number> {
     return HOOK_EXIT.misconfigured;
   }
   const { values, positionals } = parsed;
+  // A person asking, not an agent's hook: no agent passes --help.
+  if (values.help) {
+    process.stdout.write(commandUsage('hook') ?? '');
+    return HOOK_EXIT.allow;
+  }
   const result = await hook(
     positionals[0],
     { strict: values.strict, ...(values.workspace ? { workspace: values.workspace } : {}) },

@@ -10,7 +10,7 @@ import { message } from './commands/message.js';
 import { serve } from './commands/serve.js';
 import { setup } from './commands/setup.js';
 import { status } from './commands/status.js';
-import { EXIT, USAGE, UsageError } from './usage.js';
+import { commandUsage, EXIT, USAGE, UsageError } from './usage.js';
 
 const LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
@@ -117,7 +117,7 @@ async function run(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(commandUsage(command) ?? USAGE);
     return EXIT.ok;
   }
   const workspaces = values.workspace ?? [process.cwd()];

@@ -47,6 +47,31 @@ Options:
 Exit codes: 0 success, 1 failure, 2 bad usage, 3 no live participant (status).
 `;
 
+/** USAGE's entries under `heading`: each a line at two spaces' indent with the deeper lines after it. */
+function entries(heading: string): string[] {
+  const start = USAGE.indexOf(`\n${heading}:\n`) + heading.length + 3;
+  const out: string[] = [];
+  for (const line of USAGE.slice(start).split('\n')) {
+    if (line === '') break;
+    if (/^ {2}\S/.test(line)) out.push(line);
+    else if (out.length > 0) out[out.length - 1] += `\n${line}`;
+  }
+  return out;
+}
+
+/** `<command> --help`: that command's entry of USAGE and the options that name it; undefined for a command it does not list. */
+export function commandUsage(command: string): string | undefined {
+  const entry = entries('Commands').find((e) => e.startsWith(`  ${command} `) || e === `  ${command}`);
+  if (!entry) return undefined;
+  const names = (e: string): boolean => new RegExp(`\\((?:[\\w-]+, )*${command}[,;)]`).test(e) || /^ {2}-h, --help/.test(e);
+  const options = entries('Options').filter(names);
+  // The hook's exit codes are its own (2 denies the edit), and its entry says them.
+  const exit = command === 'hook' ? '' : `\n\n${USAGE.slice(USAGE.indexOf('Exit codes:')).trimEnd()}`;
+  const [synopsis, ...about] = entry.split('\n');
+  const text = about.map((line) => `  ${line.trim()}`).join('\n');
+  return `Usage: session-coordinator ${synopsis!.trim()}\n\n${text}\n\nOptions:\n${options.join('\n')}${exit}\n`;
+}
+
 /** Wrong flags or arguments: print usage, exit 2 (R-CLI-4). */
 export class UsageError extends Error {}
 

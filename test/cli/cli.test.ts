@@ -95,15 +95,25 @@ test('R-CLI-4: no command at all prints usage on stderr (never into a pipe) and 
 });
 
 test('R-CLI-4: --help, -h, help and <command> --help print usage on stdout and exit 0', async () => {
-  for (const args of [['--help'], ['-h'], ['help'], ['serve', '--help'], ['status', '-h'], ['config', '--help']]) {
+  for (const args of [['--help'], ['-h'], ['help'], ['serve', '--help'], ['status', '-h'], ['config', '--help'], ['hook', '--help']]) {
     const home = freshHome();
     const res = await runCliWith(args, cliEnv(home), { timeoutMs: 10_000 });
     const what = args.join(' ');
     assert.equal(res.timedOut, false, `${what}: exits by itself`);
     assert.equal(res.code, 0, `${what}: ${res.stderr}`);
-    assertUsage(res.stdout, what);
     assert.equal(res.stderr, '', `${what}: nothing on stderr`);
     assert.deepEqual(readdirSync(home), [], `${what}: starts nothing`);
+    const command = args.length === 2 ? args[0]! : undefined;
+    if (!command) {
+      assertUsage(res.stdout, what);
+      continue;
+    }
+    // A command's help is that command's: its synopsis and the options that name it, not every command's.
+    assert.match(res.stdout, new RegExp(`^Usage: session-coordinator ${command} `), `${what}: its own synopsis first`);
+    for (const other of ['serve', 'status', 'config', 'setup', 'hook'].filter((c) => c !== command))
+      assert.doesNotMatch(res.stdout, new RegExp(`^ {2}${other} `, 'm'), `${what}: does not list ${other}`);
+    assert.equal(/--max-sessions/.test(res.stdout), command === 'serve', `${what}: serve's options only under serve`);
+    assert.equal(/Exit codes: 0 success/.test(res.stdout), command !== 'hook', `${what}: the hook's exit codes are its own`);
   }
 });
 
