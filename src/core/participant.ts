@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import type { OptionsOverride } from './config.js';
 import { Coordinator, type StoreOpener } from './coordinator.js';
-import { writeDiscovery } from './install/installState.js';
+import { tokenPlace, writeDiscovery } from './install/installState.js';
 import type { Logger } from './logging/logger.js';
 import { HttpEndpoint } from './mcp/httpEndpoint.js';
 import { McpHost } from './mcp/mcpHost.js';
@@ -76,6 +76,7 @@ export class Participant {
       ? new HttpEndpoint(host, coordinator, {
           port: options.http.port,
           token: options.http.token,
+          tokenPlace: tokenPlace(options.http.installDir),
           maxBodyBytes: options.http.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
         })
       : undefined;

@@ -34,6 +34,10 @@ after(async () => {
 
 /** The status code of a bare initialize POST with this bearer token. */
 async function initializeStatus(url: string, token: string): Promise<number> {
+  return (await initialize(url, token)).status;
+}
+
+async function initialize(url: string, token: string): Promise<{ status: number; body: string }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Authorization: `Bearer ${token}` },
@@ -44,8 +48,7 @@ async function initializeStatus(url: string, token: string): Promise<number> {
       params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'probe', version: '1' } },
     }),
   });
-  await res.arrayBuffer();
-  return res.status;
+  return { status: res.status, body: await res.text() };
 }
 
 test('R-CLI-1: serve --http prints "Session Coordinator listening on http://127.0.0.1:<port>/mcp" on stderr, nothing on stdout, and honours --port', async () => {
@@ -79,7 +82,10 @@ test('R-CLI-1: with SESSION_COORDINATOR_TOKEN set, that token (and only it) open
   const custom = `custom-token-${process.pid}-${Date.now()}-0123456789`;
   const server = await serve(home.install, [], { SESSION_COORDINATOR_TOKEN: custom });
   assert.equal(await initializeStatus(server.url, custom), 200);
-  assert.equal(await initializeStatus(server.url, TOKEN), 401, 'the default test token is not accepted');
+  const refused = await initialize(server.url, TOKEN);
+  assert.equal(refused.status, 401, 'the default test token is not accepted');
+  assert.match(refused.body, /the token in SESSION_COORDINATOR_TOKEN"/, 'the 401 says where the token is');
+  assert.doesNotMatch(refused.body, new RegExp(custom), 'never the token itself');
   const { client } = await httpClient(server.url, 'env-token', custom);
   assert.equal((await whoami(client)).client.name, 'env-token');
   await client.close();
@@ -101,7 +107,15 @@ test('R-CLI-1: without SESSION_COORDINATOR_TOKEN a token file (0600, folder 0700
   const { client } = await httpClient(first.url, 'file-token', token);
   assert.equal((await whoami(client)).client.name, 'file-token');
   await client.close();
-  assert.equal(await initializeStatus(first.url, 'not-the-token'), 401);
+  const refused = await initialize(first.url, 'not-the-token');
+  assert.equal(refused.status, 401);
+  // This install's own file, wherever SESSION_COORDINATOR_HOME or XDG_STATE_HOME put it, not a fixed ~/.local/state.
+  assert.equal(
+    (JSON.parse(refused.body) as { error: { message: string } }).error.message.endsWith(`the token in ${tokenFile}`),
+    true,
+    refused.body,
+  );
+  assert.doesNotMatch(refused.body, new RegExp(token), 'never the token itself');
 
   const second = await serve(home.install, [], env);
   assert.equal(readFileSync(tokenFile, 'utf8').trim(), token, 'the token file is not rewritten');

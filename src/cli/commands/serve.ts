@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { agentFromEnv } from '../../core/agents/agentIdentity.js';
-import { installDir, loadOrCreateToken } from '../../core/install/installState.js';
+import { installDir, loadOrCreateToken, tokenPlace } from '../../core/install/installState.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { serveStdio } from '../../core/mcp/stdioEndpoint.js';
 import { Participant } from '../../core/participant.js';
@@ -75,7 +75,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => stop(signal));
   if (participant.url) {
     // Where the token is, never the token: a client needs it for every request.
-    const token = process.env.SESSION_COORDINATOR_TOKEN?.trim() ? 'SESSION_COORDINATOR_TOKEN' : path.join(dir, 'token');
+    const token = tokenPlace(dir);
     process.stderr.write(
       `Session Coordinator listening on ${participant.url}\nSend "Authorization: Bearer <token>", the token in ${token}\n`,
     );

@@ -49,6 +49,11 @@ function checkOwner(file: string, stat: { uid: number }): void {
   }
 }
 
+/** Where a client finds the token loadOrCreateToken gives (never the token): the variable's name, or the file. */
+export function tokenPlace(dir: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env.SESSION_COORDINATOR_TOKEN?.trim() ? 'SESSION_COORDINATOR_TOKEN' : path.join(dir, 'token');
+}
+
 /** The token from SESSION_COORDINATOR_TOKEN, else the one generated once for this install. */
 export async function loadOrCreateToken(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const fromEnv = env.SESSION_COORDINATOR_TOKEN?.trim();

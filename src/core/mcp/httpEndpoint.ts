@@ -16,6 +16,8 @@ export interface HttpEndpointOptions {
   /** 0 picks a free port. */
   port: number;
   token: string;
+  /** Where a client finds the token (installState.tokenPlace), named in a 401; never the token. */
+  tokenPlace?: string;
   maxBodyBytes: number;
 }
 
@@ -273,7 +275,7 @@ export class HttpEndpoint {
       throw new HttpFailure(
         401,
         COORDINATOR_ERROR,
-        'Unauthorized: send "Authorization: Bearer <token>" with SESSION_COORDINATOR_TOKEN, else the install\'s token file (~/.local/state/session-coordinator/token, or in SESSION_COORDINATOR_HOME)',
+        `Unauthorized: send "Authorization: Bearer <token>", the token in ${this.options.tokenPlace ?? "SESSION_COORDINATOR_TOKEN, else the install's token file"}`,
         {
           'WWW-Authenticate': 'Bearer realm="session-coordinator"',
         },
