@@ -81,7 +81,8 @@ console.log(`\nSession Coordinator in VS Code ${LATEST_BUILD.vscode} (code-serve
 console.log(`Open: http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
 console.log('Then click the Session Coordinator icon in the activity bar. Agents can connect with:');
 console.log(
-  `  node ${path.relative(process.cwd(), path.join(REPO, 'dist', 'cli.js'))} config claude-code --workspace ${workspace}   (with SESSION_COORDINATOR_HOME=${env.SESSION_COORDINATOR_HOME})`,
+  // --home: the demo's own install folder, passed on in the config so the agent finds this window.
+  `  node ${path.relative(process.cwd(), path.join(REPO, 'dist', 'cli.js'))} config claude-code --workspace ${workspace} --home ${env.SESSION_COORDINATOR_HOME}`,
 );
 console.log('Headless, without VS Code: node dist/cli.js serve --workspace <folder>. Ctrl+C stops.\n');
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill('SIGTERM'));

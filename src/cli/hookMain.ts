@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { hook, HOOK_EXIT } from './commands/hook.js';
 import { commandUsage } from './usage.js';
@@ -14,6 +15,7 @@ async function main(): Promise<number> {
         workspace: { type: 'string' },
         strict: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
+        home: { type: 'string' },
       },
     });
   } catch (e) {
@@ -22,6 +24,8 @@ async function main(): Promise<number> {
     return HOOK_EXIT.misconfigured;
   }
   const { values, positionals } = parsed;
+  // The install folder where the live participants are found (setup writes it when it is not the default one).
+  if (values.home !== undefined) process.env.SESSION_COORDINATOR_HOME = path.resolve(values.home);
   // A person asking, not an agent's hook: no agent passes --help.
   if (values.help) {
     process.stdout.write(commandUsage('hook') ?? '');

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { StreamLogger, type LogLevel } from '../core/logging/logger.js';
 import { SERVER_VERSION } from '../core/mcp/mcpServerFactory.js';
@@ -110,12 +111,15 @@ async function run(argv: string[]): Promise<number> {
         'dry-run': { type: 'boolean', default: false },
         global: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
+        home: { type: 'string' },
       },
     });
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
   const { values, positionals } = parsed;
+  // The install folder for everything this run reads or writes there: what SESSION_COORDINATOR_HOME would say.
+  if (values.home !== undefined) process.env.SESSION_COORDINATOR_HOME = path.resolve(values.home);
   if (values.help) {
     process.stdout.write(commandUsage(command) ?? USAGE);
     return EXIT.ok;

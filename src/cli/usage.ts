@@ -41,6 +41,10 @@ Options:
   --store URL        (serve, connect, message) share context through Redis: redis://[:password@]host:port/db
                      or rediss://...; default SESSION_COORDINATOR_STORE, else files in the workspace.
                      The project id comes from SESSION_COORDINATOR_PROJECT_ID, else the git origin.
+  --home DIR         (connect, hook, status, message, serve, setup, config) the install folder, where the token
+                     and the live participants' discovery files are: default SESSION_COORDINATOR_HOME, else
+                     $XDG_STATE_HOME/session-coordinator (~/.local/state/...). setup and config pass it on
+                     to the agent's connect and hook when SESSION_COORDINATOR_HOME is set.
   -h, --help      Show this help
   --version       Show the version
 

@@ -108,6 +108,18 @@ test("R-CLI-3: each config's command+args really work: the SDK stdio client star
   }
 });
 
+test('R-CLI-3: config passes the install on (--home, absolute) when SESSION_COORDINATOR_HOME names one, and nothing when it does not', async () => {
+  const named = await configFor('claude-code');
+  assert.equal(named.server.args[named.server.args.indexOf('--home') + 1], home.path, 'the install folder follows --home');
+  const res = await runCliWith(
+    ['config', 'claude-code', '--workspace', ws.path],
+    cliEnv(home.path, { SESSION_COORDINATOR_HOME: undefined }),
+  );
+  assert.equal(res.code, 0, res.stderr);
+  const args = (JSON.parse(res.stdout) as { mcpServers: Record<string, ServerEntry> }).mcpServers['session-coordinator']!.args;
+  assert.equal(args.includes('--home'), false, `the default install is not named: ${args.join(' ')}`);
+});
+
 test('R-AGT-3: config codex prints the TOML table Codex reads, alone on stdout', async () => {
   const res = await runCliWith(['config', 'codex', '--workspace', ws.path], cliEnv(home.path));
   assert.equal(res.code, 0, res.stderr);

@@ -18,17 +18,34 @@ async function connectClient(
   ws: string,
   home: string,
   name = 'stdio-only-agent',
+  options: { args?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ client: Client; transport: StdioClientTransport }> {
   const client = new Client({ name, version: '1' });
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [CLI, 'connect', '--workspace', ws],
-    env: cliEnv(home) as Record<string, string>,
+    args: [CLI, 'connect', '--workspace', ws, ...(options.args ?? [])],
+    env: JSON.parse(JSON.stringify(options.env ?? cliEnv(home))) as Record<string, string>,
     stderr: 'pipe',
   });
   await client.connect(transport);
   return { client, transport };
 }
+
+test("R-CLI-2: connect --home relays to the participant live in that install whatever the agent's environment says; without it, it serves in-process", async () => {
+  const { ws, home } = folders();
+  const server = await startServe(ws, home);
+  cleanup.push(() => server.stop());
+  // An agent started outside the demo window's environment (no SESSION_COORDINATOR_HOME, a HOME of its own).
+  const env = cliEnv(home, { SESSION_COORDINATOR_HOME: undefined, XDG_STATE_HOME: undefined, HOME: folders().home });
+  const lost = await connectClient(ws, home, 'no-home', { env });
+  assert.notEqual((await whoami(lost.client)).pid, server.child.pid, 'without --home it cannot find the participant');
+  await lost.client.close();
+  const found = await connectClient(ws, home, 'with-home', { env, args: ['--home', home] });
+  const me = await whoami(found.client);
+  assert.equal(me.pid, server.child.pid, 'with --home the session lives in the serve process');
+  assert.equal(me.transport, 'relay');
+  await found.client.close();
+});
 
 test('R-CLI-2: connect relays to the live participant of the workspace, found through its discovery file', async () => {
   const { ws, home } = folders();

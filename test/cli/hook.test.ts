@@ -145,6 +145,34 @@ test('R-AGT-4: with no participant live, the hook decides through the store itse
   assert.deepEqual(await claimsOf(server), []);
 });
 
+test("R-AGT-4, R-CLI-2: hook --home asks the participants live in that install, whatever the agent's environment says (setup writes it for a non-default install, e.g. the demo window)", async () => {
+  const { ws, home } = folders();
+  const server = await startServe(ws, home);
+  cleanup.push(() => server.stop());
+  // The agent's own environment names no install: its default one (under a HOME of its own) has no live participant.
+  const agentHome = folders().home;
+  const env = cliEnv(home, { SESSION_COORDINATOR_HOME: undefined, XDG_STATE_HOME: undefined, HOME: agentHome });
+  const allowed = (): Promise<number> => guardCount(ws, home);
+  const before = await allowed();
+  const lost = await runCliWith(['hook', 'claude-code'], env, { stdin: claudeEdit(ws, 'gus-0007', 'a.ts', 'Write'), timeoutMs: 15_000 });
+  assert.equal(lost.code, 0, lost.stderr);
+  assert.equal(await allowed(), before, 'without --home the hook never reached the live participant (it used the store)');
+  const found = await runCliWith(['hook', 'claude-code', '--home', home], env, {
+    stdin: claudeEdit(ws, 'gus-0007', 'b.ts', 'Write'),
+    timeoutMs: 15_000,
+  });
+  assert.equal(found.code, 0, found.stderr);
+  assert.equal(await allowed(), before + 1, 'with --home the live participant decided');
+});
+
+/** How many edits the live participant of `ws` (in install `home`) has allowed. */
+async function guardCount(ws: string, home: string): Promise<number> {
+  const status = JSON.parse((await runCliWith(['status', '--json', '--workspace', ws], cliEnv(home))).stdout) as {
+    participants: Array<{ snapshot: { metrics: Record<string, number> } }>;
+  };
+  return status.participants[0]!.snapshot.metrics['guard.allowed'] ?? 0;
+}
+
 test('R-AGT-4: two agents editing the same file at once: exactly one goes through, every time, over 50 rounds', async () => {
   const { ws, home } = folders();
   const server = await startServe(ws, home);

@@ -81,7 +81,8 @@ test("R-AGT-3, R-AGT-4: setup claude-code merges into the user's settings: their
   assert.deepEqual(merged.enabledMcpjsonServers, ['other', 'session-coordinator']);
   assert.deepEqual(merged.hooks.PreToolUse![0], { matcher: 'Bash', hooks: [theirs] }, 'their hook first, untouched');
   assert.equal(merged.hooks.PreToolUse![1]!.matcher, '*', 'every tool: edits are guarded, and any call delivers messages');
-  assert.match(merged.hooks.PreToolUse![1]!.hooks[0]!.command, /" hook claude-code --workspace "[^"]+"$/);
+  // The install is passed on: the tests name one (SESSION_COORDINATOR_HOME), as the demo window does.
+  assert.match(merged.hooks.PreToolUse![1]!.hooks[0]!.command, /" hook claude-code --workspace "[^"]+" --home "[^"]+"$/);
   assert.equal(merged.hooks.SessionEnd!.length, 1);
   merged.hooks.PreToolUse![1]!.hooks[0]!.command = '"/old/node" "/old/cli.js" hook claude-code';
   writeFileSync(settings, JSON.stringify(merged));

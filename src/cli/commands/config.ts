@@ -1,5 +1,7 @@
 import * as path from 'node:path';
+import { connectArgs } from '../../core/agents/clientSetup.js';
 import { CLIENTS, clientConfig, isClientName } from '../../core/clientConfig.js';
+import { namedInstallDir } from '../../core/install/installState.js';
 import { EXIT, UsageError } from '../usage.js';
 
 export function config(client: string | undefined, options: { workspace: string }): number {
@@ -9,7 +11,7 @@ export function config(client: string | undefined, options: { workspace: string 
   const workspace = path.resolve(options.workspace);
   const launch = {
     command: process.execPath,
-    args: [path.resolve(process.argv[1] ?? 'session-coordinator'), 'connect', '--workspace', workspace],
+    args: [path.resolve(process.argv[1] ?? 'session-coordinator'), ...connectArgs({ workspace, installHome: namedInstallDir() })],
   };
   const { file, json, toml } = clientConfig(client, launch);
   // Only the config on stdout, so `config claude-code > .mcp.json` works; the hint goes to stderr.

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { applySetup } from '../../core/agents/applySetup.js';
 import { isSetupClient, SETUP_CLIENTS, setupPlan } from '../../core/agents/clientSetup.js';
+import { namedInstallDir } from '../../core/install/installState.js';
 import { EXIT, UsageError } from '../usage.js';
 
 /**
@@ -20,6 +21,7 @@ export async function setup(client: string | undefined, options: { workspace: st
     cli: path.resolve(process.argv[1] ?? 'session-coordinator'),
     home: os.homedir(),
     global: options.global,
+    installHome: namedInstallDir(),
   });
   const results = await applySetup(plan, { dryRun: options.dryRun, global: options.global });
   const shown = (file: string): string => (file.startsWith(workspace + path.sep) ? path.relative(workspace, file) : file);

@@ -27,6 +27,11 @@ export interface SetupContext {
   home: string;
   /** Write files outside the project too (Cline, Codex); without it they are only shown. */
   global: boolean;
+  /**
+   * The install folder when it is not the default one (SESSION_COORDINATOR_HOME where setup runs): passed on with
+   * --home, so the agent's connect and hook find the participants live there whatever the agent's own environment.
+   */
+  installHome?: string;
 }
 
 /** One file to create or change: `edit` maps its current text (undefined: absent) to the new one. */
@@ -48,8 +53,14 @@ export interface SetupPlan {
 const quote = (s: string): string => `"${s.replace(/(["\\$`])/g, '\\$1')}"`;
 
 /** The command line of the edit guard a client's hook runs, bound to the project it was set up for. */
-export function hookCommand(ctx: Pick<SetupContext, 'node' | 'cli' | 'workspace'>, client: string): string {
-  return `${quote(ctx.node)} ${quote(ctx.cli)} hook ${client} --workspace ${quote(ctx.workspace)}`;
+export function hookCommand(ctx: Pick<SetupContext, 'node' | 'cli' | 'workspace' | 'installHome'>, client: string): string {
+  const home = ctx.installHome === undefined ? '' : ` --home ${quote(ctx.installHome)}`;
+  return `${quote(ctx.node)} ${quote(ctx.cli)} hook ${client} --workspace ${quote(ctx.workspace)}${home}`;
+}
+
+/** The arguments after the CLI that start our stdio server for an agent: connect, bound to the project (and install). */
+export function connectArgs(ctx: Pick<SetupContext, 'workspace' | 'installHome'>): string[] {
+  return ['connect', '--workspace', ctx.workspace, ...(ctx.installHome === undefined ? [] : ['--home', ctx.installHome])];
 }
 
 /** A hook entry that runs the guard: the shape Claude Code, VS Code and Gemini CLI share (timeout in their unit). */
@@ -58,7 +69,7 @@ function guardHook(ctx: SetupContext, client: SetupClient, timeout: number): { t
 }
 
 function launch(ctx: SetupContext): { command: string; args: string[] } {
-  return { command: ctx.node, args: [ctx.cli, 'connect', '--workspace', ctx.workspace] };
+  return { command: ctx.node, args: [ctx.cli, ...connectArgs(ctx)] };
 }
 
 /** A JSON settings file: parse what is there (or start empty), apply `change`, write it back formatted. */

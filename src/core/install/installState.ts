@@ -15,6 +15,14 @@ export function installDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(state, 'session-coordinator');
 }
 
+/**
+ * The install folder SESSION_COORDINATOR_HOME names (absolute), else undefined: what the configs and hooks written
+ * from this environment pass on with --home, so an agent started elsewhere finds the participants live there.
+ */
+export function namedInstallDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.SESSION_COORDINATOR_HOME ? path.resolve(env.SESSION_COORDINATOR_HOME) : undefined;
+}
+
 export interface Discovery {
   pid: number;
   url: string;

@@ -3,8 +3,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeAgent } from '../../core/agents/agentIdentity.js';
 import { applySetup } from '../../core/agents/applySetup.js';
-import { SETUP_CLIENTS, setupPlan, type SetupClient } from '../../core/agents/clientSetup.js';
+import { connectArgs, SETUP_CLIENTS, setupPlan, type SetupClient } from '../../core/agents/clientSetup.js';
 import { CLIENTS, clientConfig, type ClientName } from '../../core/clientConfig.js';
+import { namedInstallDir } from '../../core/install/installState.js';
 import { ALL, personActor } from '../../core/messages/messageRules.js';
 import type { Settings } from '../config/settings.js';
 import { COMMANDS } from './commandIds.js';
@@ -82,7 +83,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         )?.client;
       if (!picked) return undefined;
       const cli = path.join(deps.extensionPath, 'dist', 'cli.js');
-      const { file, json, toml } = clientConfig(picked, { command: nodeCommand(), args: [cli, 'connect', '--workspace', workspace()] });
+      const { file, json, toml } = clientConfig(picked, {
+        command: nodeCommand(),
+        args: [cli, ...connectArgs({ workspace: workspace(), installHome: namedInstallDir() })],
+      });
       const text = toml ?? JSON.stringify(json, null, 2);
       await vscode.env.clipboard.writeText(text);
       void vscode.window.showInformationMessage(`MCP config for ${CLIENT_LABELS[picked]} copied: paste it into ${file}.`);
@@ -112,6 +116,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         cli: path.join(deps.extensionPath, 'dist', 'cli.js'),
         home: os.homedir(),
         global: false,
+        installHome: namedInstallDir(),
       });
       try {
         const results = await applySetup(plan, { dryRun: false, global: false });
