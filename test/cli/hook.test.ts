@@ -5,6 +5,7 @@ import { after, test } from 'node:test';
 import { msUntilGranted, relayAgent } from '../support/agentExit.js';
 import { runCliWith, type CliResult } from '../support/cliProcesses.js';
 import { httpClient } from '../support/mcpClients.js';
+import { git } from '../support/gitRepository.js';
 import { cliEnv, startServe, type ServeHandle } from '../support/processes.js';
 import { workspaceAndHome } from '../support/workspace.js';
 
@@ -172,6 +173,30 @@ async function guardCount(ws: string, home: string): Promise<number> {
   };
   return status.participants[0]!.snapshot.metrics['guard.allowed'] ?? 0;
 }
+
+test("R-AGT-4: a participant on a folder inside the workspace guards the workspace only when it is the same repository; a nested project's window never lets the outer project's edits through", async () => {
+  // The outer workspace is a repository; a nested repository inside it has a live participant (a window on it).
+  const { ws, home } = folders();
+  git(ws, 'init', '-q');
+  const nested = path.join(ws, 'vendor', 'lib');
+  mkdirSync(nested, { recursive: true });
+  git(nested, 'init', '-q');
+  const other = await startServe(nested, home);
+  cleanup.push(() => other.stop());
+  const first = await runHook(home, claudeEdit(ws, 'hana-0008', 'main.ts', 'Write'));
+  assert.equal(first.code, 0, first.stderr);
+  const second = await runHook(home, claudeEdit(ws, 'ivan-0009', 'main.ts'));
+  assert.equal(second.code, 2, `the outer project's own store decided, so the first agent's claim holds: ${second.stdout}${second.stderr}`);
+  assert.equal(await guardCount(nested, home), 0, 'the nested project was never asked');
+  // A window on a subfolder of the same repository shares its store: it is asked, and decides.
+  const sub = path.join(ws, 'src');
+  mkdirSync(sub);
+  const window = await startServe(sub, home);
+  cleanup.push(() => window.stop());
+  const third = await runHook(home, claudeEdit(ws, 'hana-0008', 'main.ts'));
+  assert.equal(third.code, 0, third.stderr);
+  assert.equal(await guardCount(sub, home), 1, "the same repository's participant decided");
+});
 
 test('R-AGT-4: two agents editing the same file at once: exactly one goes through, every time, over 50 rounds', async () => {
   const { ws, home } = folders();

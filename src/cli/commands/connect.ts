@@ -4,7 +4,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { AGENT_HEADER, agentFromEnv, formatAgentHeader } from '../../core/agents/agentIdentity.js';
 import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
-import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
+import { coveringParticipants, installDir, loadOrCreateToken, readDiscoveries } from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { RELAY_HEADER } from '../../core/mcp/httpEndpoint.js';
@@ -20,7 +20,7 @@ import { serve } from './serve.js';
 export async function connect(options: { workspace: string; store?: string }, logger: Logger): Promise<number> {
   const workspace = path.resolve(options.workspace);
   const dir = installDir();
-  const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
+  const live = await coveringParticipants(await readDiscoveries(dir), workspace);
   // Prefer a window: that is where a person watches the sessions.
   live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
   const token = live.length > 0 ? await loadOrCreateToken(dir) : '';

@@ -5,7 +5,7 @@ import { GUARD_PATH, resourceFor, type GuardDecision, type GuardRequest } from '
 import { answer, HOOK_CLIENTS, isHookClient, parseHookInput, type HookAnswer } from '../../core/agents/hookFormats.js';
 import { withTimeout } from '../../core/concurrency/withTimeout.js';
 import { errorMessage } from '../../core/errors.js';
-import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
+import { coveringParticipants, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
 import { findGitLayout, type GitLayout } from '../../core/repository/gitLayout.js';
 import { MESSAGES_NAMESPACE } from '../../core/store/rules/decisions.js';
@@ -116,9 +116,9 @@ interface Place {
 
 async function placeOf(workspace: string, env: NodeJS.ProcessEnv): Promise<Place> {
   const [layout, discoveries] = await Promise.all([findGitLayout(workspace), readDiscoveries(installDir(env))]);
-  const live = discoveries
-    .filter((d) => coversWorkspace(d, workspace))
-    .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
+  const live = (await coveringParticipants(discoveries, workspace, layout ?? null)).sort((a, b) =>
+    a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1,
+  );
   return { workspace, layout, claimRoot: layout?.worktree ?? workspace, live };
 }
 

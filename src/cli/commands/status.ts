@@ -2,7 +2,7 @@ import { describeAgent } from '../../core/agents/agentIdentity.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { CoordinatorSnapshot } from '../../core/coordinator.js';
-import { coversWorkspace, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
+import { coveringParticipants, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
 import { STATUS_PATH } from '../../core/mcp/httpEndpoint.js';
 import { EXIT } from '../usage.js';
@@ -73,7 +73,7 @@ export async function status(options: { workspace: string; json: boolean }): Pro
     return EXIT.usage;
   }
   const dir = installDir();
-  const live = (await readDiscoveries(dir)).filter((d) => coversWorkspace(d, workspace));
+  const live = await coveringParticipants(await readDiscoveries(dir), workspace);
   const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
   const statuses = await Promise.all(live.map((d) => fetchSnapshot(d, token)));
   if (options.json) process.stdout.write(JSON.stringify({ workspace, participants: statuses }, null, 2) + '\n');

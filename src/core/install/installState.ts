@@ -3,6 +3,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinatorError } from '../errors.js';
+import { findGitLayout, type GitLayout } from '../repository/gitLayout.js';
 import { isLoopbackUrl } from './peerProof.js';
 
 /**
@@ -136,11 +137,29 @@ export async function writeDiscovery(dir: string, entry: Discovery): Promise<str
   return file;
 }
 
-/** A participant serves a workspace when one of its roots is that folder, above it or below it. */
-export function coversWorkspace(discovery: Discovery, workspace: string): boolean {
-  return discovery.workspaceRoots.some(
-    (root) => workspace === root || workspace.startsWith(root + path.sep) || root.startsWith(workspace + path.sep),
-  );
+/**
+ * The live participants that serve `workspace`: one of their roots is that folder or holds it, or lies inside it in
+ * the same git repository (a window opened on a subfolder shares the repository's store and guards all of it). A
+ * participant on a folder inside the workspace that is a project of its own (another repository, or none) serves
+ * none of the workspace's other files: asked about them it would let their edits through unguarded.
+ * `layout`: the workspace's own, when the caller has read it (null: not in a repository).
+ */
+export async function coveringParticipants(
+  discoveries: readonly Discovery[],
+  workspace: string,
+  layout?: GitLayout | null,
+): Promise<Discovery[]> {
+  // Read only when a participant's root lies inside the workspace (the hook runs this before every tool call).
+  let repository: Promise<string | undefined> | undefined = layout === undefined ? undefined : Promise.resolve(layout?.commonDir);
+  const covers = async (root: string): Promise<boolean> => {
+    if (workspace === root || workspace.startsWith(root + path.sep)) return true;
+    if (!root.startsWith(workspace + path.sep)) return false;
+    repository ??= findGitLayout(workspace).then((l) => l?.commonDir);
+    const ours = await repository;
+    return ours !== undefined && (await findGitLayout(root))?.commonDir === ours;
+  };
+  const served = await Promise.all(discoveries.map(async (d) => (await Promise.all(d.workspaceRoots.map(covers))).some(Boolean)));
+  return discoveries.filter((_, i) => served[i]);
 }
 
 export function isAlive(pid: number): boolean {
