@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { hook, HOOK_EXIT } from './commands/hook.js';
-import { commandUsage } from './usage.js';
+import { commandUsage, parseArgsMessage } from './usage.js';
 
 /** `session-coordinator hook <client> [--workspace DIR] [--strict]`, bundled on its own for speed. */
 async function main(): Promise<number> {
@@ -20,7 +20,7 @@ async function main(): Promise<number> {
     });
   } catch (e) {
     // Exit 1, not 2: to Claude Code and Gemini CLI a 2 means "deny", and a typo in a hook must not block every edit.
-    process.stderr.write(`session-coordinator hook: ${e instanceof Error ? e.message : String(e)}; the edit was not checked\n`);
+    process.stderr.write(`session-coordinator hook: ${parseArgsMessage(e)}; the edit was not checked\n`);
     return HOOK_EXIT.misconfigured;
   }
   const { values, positionals } = parsed;

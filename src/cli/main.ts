@@ -11,7 +11,7 @@ import { message } from './commands/message.js';
 import { serve } from './commands/serve.js';
 import { setup } from './commands/setup.js';
 import { status } from './commands/status.js';
-import { commandUsage, EXIT, USAGE, UsageError } from './usage.js';
+import { commandUsage, EXIT, parseArgsMessage, USAGE, UsageError } from './usage.js';
 
 const LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
@@ -115,7 +115,7 @@ async function run(argv: string[]): Promise<number> {
       },
     });
   } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
+    throw new UsageError(parseArgsMessage(e));
   }
   const { values, positionals } = parsed;
   // The install folder for everything this run reads or writes there: what SESSION_COORDINATOR_HOME would say.
@@ -181,7 +181,9 @@ run(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof UsageError) {
-      process.stderr.write(`session-coordinator: ${e.message}\n\n${USAGE}`);
+      // The command's own usage when there is one: the whole list buries the line that matters.
+      const own = commandUsage(process.argv[2] ?? '');
+      process.stderr.write(`session-coordinator: ${e.message}\n\n${own ? `${own}\nEvery command: session-coordinator --help\n` : USAGE}`);
       process.exitCode = EXIT.usage;
       return;
     }

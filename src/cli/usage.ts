@@ -43,8 +43,8 @@ Options:
                      The project id comes from SESSION_COORDINATOR_PROJECT_ID, else the git origin.
   --home DIR         (connect, hook, status, message, serve, setup, config) the install folder, where the token
                      and the live participants' discovery files are: default SESSION_COORDINATOR_HOME, else
-                     $XDG_STATE_HOME/session-coordinator (~/.local/state/...). setup and config pass it on
-                     to the agent's connect and hook when SESSION_COORDINATOR_HOME is set.
+                     $XDG_STATE_HOME/session-coordinator (~/.local/state/...). When one is named (this
+                     option or the variable), setup and config pass it on to the agent's connect and hook.
   -h, --help      Show this help
   --version       Show the version
 
@@ -74,6 +74,13 @@ export function commandUsage(command: string): string | undefined {
   const [synopsis, ...about] = entry.split('\n');
   const text = about.map((line) => `  ${line.trim()}`).join('\n');
   return `Usage: session-coordinator ${synopsis!.trim()}\n\n${text}\n\nOptions:\n${options.join('\n')}${exit}\n`;
+}
+
+/** node:util parseArgs's complaint in a line of ours (its own text for an unknown option is long and mis-quoted). */
+export function parseArgsMessage(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const unknown = /^Unknown option '([^']+)'/.exec(text);
+  return unknown ? `unknown option ${unknown[1]}` : text;
 }
 
 /** Wrong flags or arguments: print usage, exit 2 (R-CLI-4). */

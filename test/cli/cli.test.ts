@@ -36,7 +36,12 @@ function assertBadUsage(res: CliResult, what: string, message?: RegExp): void {
   const [first] = res.stderr.split('\n');
   assert.match(first!, /^session-coordinator: \S/, `${what}: the first stderr line says what is wrong`);
   if (message) assert.match(first!, message, `${what}: message`);
-  assertUsage(res.stderr, what);
+  // A known command's own usage (its synopsis, and where the rest is); an unknown one gets the whole list.
+  const command = what.replace(/^session-coordinator /, '').split(' ')[0];
+  if (command && ['serve', 'status', 'config', 'setup', 'connect', 'message', 'hook'].includes(command)) {
+    assert.match(res.stderr, new RegExp(`\\n\\nUsage: session-coordinator ${command} `), `${what}: its own usage`);
+    assert.match(res.stderr, /^Every command: session-coordinator --help$/m, `${what}: where every command is`);
+  } else assertUsage(res.stderr, what);
   assert.doesNotMatch(res.stderr, /\n\s+at /, `${what}: no stack trace`);
 }
 
@@ -51,9 +56,10 @@ const BAD: Array<[string[], RegExp]> = [
   [['serve', '--log-level', 'loud'], /--log-level/],
   [['serve', '--max-sessions', '0'], /--max-sessions/],
   [['serve', '--max-pending', 'many'], /--max-pending/],
-  [['config', 'nosuchclient'], /claude-code, cline, cursor, vscode/],
+  [['config', 'nosuchclient'], /unknown client "nosuchclient": config takes one of claude-code, cline, cursor, vscode/],
+  [['setup', 'nosuchclient'], /unknown client "nosuchclient": setup takes one of claude-code, vscode/],
   [['config'], /claude-code, cline, cursor, vscode/],
-  [['status', '--bogus'], /--bogus/],
+  [['status', '--bogus'], /^session-coordinator: unknown option --bogus$/],
   [['frobnicate'], /Unknown command: frobnicate/],
 ];
 

@@ -67,6 +67,9 @@ for (const client of Object.keys(EXPECTED)) {
   test(`R-CLI-3, R-AGT-3: config ${client} prints only JSON launching connect on the workspace, and names ${EXPECTED[client]!.file} on stderr`, async () => {
     const { server, comment, json } = await configFor(client);
     assert.ok(comment.includes(EXPECTED[client]!.file), `comment names the file to paste into: ${comment}`);
+    // The setup it suggests writes the same config: this workspace and install (and --global where the file is outside).
+    const global = client === 'cline' ? ' --global' : '';
+    assert.ok(comment.includes(`setup ${client} --workspace ${ws.path} --home ${home.path}${global})`), `the setup line: ${comment}`);
     assertLaunchesConnect(server, ws.path, client);
     if (EXPECTED[client]!.type) assert.equal(server.type, EXPECTED[client]!.type);
     assert.doesNotMatch(JSON.stringify(json), /token|Bearer|127\.0\.0\.1/i, 'no token or port in a pasted config');

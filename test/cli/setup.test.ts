@@ -140,7 +140,7 @@ test('R-AGT-3, R-CLI-4: an unknown client or a missing workspace is a usage erro
   const { ws, home } = folders();
   const unknown = await setup(ws, home, 'no-such-agent');
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /setup needs a client: one of claude-code, vscode, cursor, cline, gemini, codex/);
+  assert.match(unknown.stderr, /unknown client "no-such-agent": setup takes one of claude-code, vscode, cursor, cline, gemini, codex/);
   const missing = await runCliWith(['setup', 'claude-code', '--workspace', path.join(ws, 'nope')], cliEnv(home));
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /is not a folder/);

@@ -134,7 +134,8 @@ test('R-CLI-3: with no live participant, status prints a hint to start one and e
   const text = await runCliWith(['status', '--workspace', ws.path], cliEnv(empty.path));
   assert.equal(text.code, 3);
   assert.match(text.stdout, /No live participant/);
-  assert.ok(text.stdout.includes(`serve --workspace ${ws.path}`), `the hint says how to start one:\n${text.stdout}`);
+  // With the install it looked in: a serve started without it would register elsewhere and still not be found.
+  assert.ok(text.stdout.includes(`serve --workspace ${ws.path} --home ${empty.path}\n`), `the hint says how to start one:\n${text.stdout}`);
   const json = await runCliWith(['status', '--json', '--workspace', ws.path], cliEnv(empty.path));
   assert.equal(json.code, 3);
   assert.deepEqual(JSON.parse(json.stdout), { workspace: ws.path, participants: [] });

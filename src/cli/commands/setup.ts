@@ -11,7 +11,9 @@ import { EXIT, UsageError } from '../usage.js';
  * hook into the project (R-AGT-3). One line per file on stdout; notes on stderr.
  */
 export async function setup(client: string | undefined, options: { workspace: string; dryRun: boolean; global: boolean }): Promise<number> {
-  if (client === undefined || !isSetupClient(client)) throw new UsageError(`setup needs a client: one of ${SETUP_CLIENTS.join(', ')}`);
+  if (client === undefined) throw new UsageError(`setup needs a client: one of ${SETUP_CLIENTS.join(', ')}`);
+  if (!isSetupClient(client))
+    throw new UsageError(`unknown client ${JSON.stringify(client)}: setup takes one of ${SETUP_CLIENTS.join(', ')}`);
   const workspace = path.resolve(options.workspace);
   const stat = await fs.stat(workspace).catch(() => undefined);
   if (!stat?.isDirectory()) throw new UsageError(`--workspace ${workspace} is not a folder`);

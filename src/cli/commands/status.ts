@@ -2,7 +2,14 @@ import { describeAgent } from '../../core/agents/agentIdentity.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { CoordinatorSnapshot } from '../../core/coordinator.js';
-import { coveringParticipants, installDir, loadOrCreateToken, readDiscoveries, type Discovery } from '../../core/install/installState.js';
+import {
+  coveringParticipants,
+  installDir,
+  namedInstallDir,
+  loadOrCreateToken,
+  readDiscoveries,
+  type Discovery,
+} from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
 import { STATUS_PATH } from '../../core/mcp/httpEndpoint.js';
 import { EXIT } from '../usage.js';
@@ -73,12 +80,16 @@ export async function status(options: { workspace: string; json: boolean }): Pro
     return EXIT.usage;
   }
   const dir = installDir();
+  // A named install (--home or the variable): the serve the hint suggests must write its discovery file there too.
+  const home = namedInstallDir();
   const live = await coveringParticipants(await readDiscoveries(dir), workspace);
   const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
   const statuses = await Promise.all(live.map((d) => fetchSnapshot(d, token)));
   if (options.json) process.stdout.write(JSON.stringify({ workspace, participants: statuses }, null, 2) + '\n');
   else if (statuses.length === 0)
-    process.stdout.write(`No live participant for ${workspace}. Start one with: session-coordinator serve --workspace ${workspace}\n`);
+    process.stdout.write(
+      `No live participant for ${workspace}. Start one with: session-coordinator serve --workspace ${workspace}${home ? ` --home ${home}` : ''}\n`,
+    );
   else process.stdout.write(render(statuses, workspace));
   return statuses.length === 0 ? EXIT.noParticipant : EXIT.ok;
 }
