@@ -3,6 +3,7 @@ import { after, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { runCliWith } from '../support/cliProcesses.js';
 import { httpClient, whoami } from '../support/mcpClients.js';
 import { CLI, cliEnv, startServe } from '../support/processes.js';
 import { workspaceAndHome } from '../support/workspace.js';
@@ -45,6 +46,36 @@ test("R-CLI-2: connect --home relays to the participant live in that install wha
   assert.equal(me.pid, server.child.pid, 'with --home the session lives in the serve process');
   assert.equal(me.transport, 'relay');
   await found.client.close();
+});
+
+test('R-CLI-2: a script that writes its requests and closes stdin gets every answer, relayed or in-process, and no error on stderr', async () => {
+  const lines = [
+    {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'script', version: '1' } },
+    },
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } },
+  ];
+  const stdin = lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
+  const answers = (stdout: string): number[] =>
+    stdout
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => (JSON.parse(l) as { id: number; result?: unknown }).id);
+  // In-process (no participant live), then relayed to a live one: the relay must not send whoami before the
+  // session exists upstream (it had no session id yet: 400), nor drop it when stdin ends.
+  const { ws, home } = folders();
+  const alone = await runCliWith(['connect', '--workspace', ws], cliEnv(home), { stdin, timeoutMs: 15_000 });
+  assert.deepEqual(answers(alone.stdout), [1, 2], `in-process: ${alone.stderr}`);
+  const server = await startServe(ws, home);
+  cleanup.push(() => server.stop());
+  const relayed = await runCliWith(['connect', '--workspace', ws], cliEnv(home), { stdin, timeoutMs: 15_000 });
+  assert.equal(relayed.code, 0, relayed.stderr);
+  assert.deepEqual(answers(relayed.stdout), [1, 2], `relayed: ${relayed.stderr}`);
+  assert.doesNotMatch(relayed.stderr, /\[(warn|error)\]/, 'a normal end is not an error');
 });
 
 test('R-CLI-2: connect relays to the live participant of the workspace, found through its discovery file', async () => {

@@ -8,6 +8,7 @@ import { coveringParticipants, installDir, loadOrCreateToken, readDiscoveries } 
 import { provePeer } from '../../core/install/peerProof.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { RELAY_HEADER } from '../../core/mcp/httpEndpoint.js';
+import { DRAIN_MS } from '../../core/mcp/stdioEndpoint.js';
 import { EXIT } from '../usage.js';
 import { serve } from './serve.js';
 
@@ -62,21 +63,57 @@ async function relay(url: string, token: string, logger: Logger): Promise<number
     await downstream.close().catch(() => undefined);
     resolveDone(code);
   };
+  // The agent's requests not answered yet: when its stdin ends they still get their answers (for at most DRAIN_MS).
+  const awaiting = new Set<string | number>();
+  let drained: (() => void) | undefined;
+  // Until initialize is answered the upstream has no session id: what a fast client (a script) writes after it waits.
+  let initialized = Promise.resolve();
+  let initId: string | number | undefined;
+  let initAnswered: (() => void) | undefined;
   downstream.onmessage = (message) => {
-    upstream.send(message).catch((e) => {
-      logger.error(`The participant at ${url} did not take a message: ${errorMessage(e)}`);
-      void end('upstream failed', EXIT.failure);
-    });
+    const request = 'method' in message && 'id' in message ? message : undefined;
+    if (request) awaiting.add(request.id);
+    const send = (): void => {
+      upstream.send(message).catch((e) => {
+        // Our own close aborts what is still on the way: not an error of the participant's.
+        if (ended) return;
+        logger.error(`The participant at ${url} did not take a message: ${errorMessage(e)}`);
+        void end('upstream failed', EXIT.failure);
+      });
+    };
+    if (request?.method === 'initialize') {
+      initId = request.id;
+      initialized = new Promise((resolve) => (initAnswered = resolve));
+      send();
+    } else void initialized.then(send);
   };
-  upstream.onmessage = (message) => void downstream.send(message);
-  upstream.onerror = (e) => logger.warn(`Relay: ${errorMessage(e)}`);
+  upstream.onmessage = (message) => {
+    void downstream.send(message);
+    if ('method' in message || !('id' in message) || message.id === undefined) return;
+    if (message.id === initId) initAnswered?.();
+    if (awaiting.delete(message.id) && awaiting.size === 0) drained?.();
+  };
+  upstream.onerror = (e) => {
+    if (!ended) logger.warn(`Relay: ${errorMessage(e)}`);
+  };
+  const drainThenEnd = async (reason: string): Promise<void> => {
+    if (awaiting.size > 0 && !ended) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+        timer = setTimeout(resolve, DRAIN_MS);
+      });
+      clearTimeout(timer);
+    }
+    await end(reason, EXIT.ok);
+  };
   upstream.onclose = () => void end('the participant closed the connection', EXIT.failure);
   // Agents stop their MCP servers with a signal more often than by closing stdin (Claude Code does).
   const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
   const onSignal = (signal: NodeJS.Signals): void => void end(signal, EXIT.ok);
   for (const signal of signals) process.once(signal, onSignal);
-  process.stdin.once('end', () => void end('stdin ended', EXIT.ok));
-  process.stdin.once('close', () => void end('stdin closed', EXIT.ok));
+  process.stdin.once('end', () => void drainThenEnd('stdin ended'));
+  process.stdin.once('close', () => void drainThenEnd('stdin closed'));
   const parent = process.ppid;
   const watch = setInterval(() => {
     if (process.ppid !== parent) void end(`parent process ${parent} exited`, EXIT.ok);

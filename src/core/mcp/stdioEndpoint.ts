@@ -14,6 +14,9 @@ export interface StdioEndpointOptions {
   agent?: AgentIdentity;
 }
 
+/** How long the requests read before stdin ended may take to answer before the session ends anyway. */
+export const DRAIN_MS = 2_000;
+
 /**
  * MCP over stdio. The SDK's transport ignores stdin closing (SDK issue
  * #2002), so a server whose client died would live on: we end when stdin
@@ -29,8 +32,18 @@ export async function serveStdio(host: McpHost, options: StdioEndpointOptions): 
     clearInterval(parentWatch);
     void connection.close().finally(() => options.onEnd(reason));
   };
-  options.stdin.once('end', () => end('stdin ended'));
-  options.stdin.once('close', () => end('stdin closed'));
+  // A client that writes its requests and closes stdin (a script: `printf ... | serve --stdio`) still gets its
+  // answers: the requests already read finish first, for at most DRAIN_MS.
+  const drainThenEnd = (reason: string): void => {
+    const until = Date.now() + DRAIN_MS;
+    const check = (): void => {
+      if (connection.inflightCount === 0 || Date.now() >= until) end(reason);
+      else setTimeout(check, 10);
+    };
+    check();
+  };
+  options.stdin.once('end', () => drainThenEnd('stdin ended'));
+  options.stdin.once('close', () => drainThenEnd('stdin closed'));
   options.stdout.once('error', () => end('stdout broke'));
   const parent = process.ppid;
   const parentWatch = setInterval(() => {
