@@ -14,8 +14,8 @@ Commands:
   status [--workspace DIR] [--json]
         Sessions, health and metrics of the live participants of a workspace.
   message <to> <text...> [--workspace DIR] [--subject S] [--thread T] [--store URL]
-        Tells an agent something, as a person: <to> is an agent (claude-code:<id>,
-        as status and claim lists name it), a session id, or all. Hooked agents
+        Tells an agent something, as a person: <to> is an agent (kind:id, e.g.
+        claude-code:<id>), a session id, people, or all. Hooked agents
         see it on their next tool call; others in their inbox (message_inbox).
   setup <claude-code|vscode|cursor|cline|gemini|codex> [--workspace DIR] [--dry-run] [--global]
         Sets an agent up for the workspace: merges our MCP server and the edit

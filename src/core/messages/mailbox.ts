@@ -96,7 +96,7 @@ export class Mailbox {
     const known = [...all.keys()].filter((k) => k !== PEOPLE).slice(0, 10);
     throw new CoordinatorError(
       'UnknownRecipient',
-      `Nobody live on this project is ${JSON.stringify(to.slice(0, 80))}; nothing was sent. Address an agent (${known.length > 0 ? known.map((k) => JSON.stringify(k)).join(', ') : 'none is live'}), a session id, "people" or "all"`,
+      `Nobody live on this project is ${JSON.stringify(to.slice(0, 80))}; nothing was sent. ${known.length > 0 ? `Live here: ${known.map((k) => JSON.stringify(k)).join(', ')} (an agent as kind:id, a session by its id); or` : 'Nobody else is live; address'} "people" or "all"`,
       { to, known },
     );
   }
