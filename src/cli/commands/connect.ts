@@ -21,9 +21,8 @@ import { serve } from './serve.js';
 export async function connect(options: { workspace: string; store?: string }, logger: Logger): Promise<number> {
   const workspace = path.resolve(options.workspace);
   const dir = installDir();
+  // A window first: that is where a person watches the sessions.
   const live = await coveringParticipants(await readDiscoveries(dir), workspace);
-  // Prefer a window: that is where a person watches the sessions.
-  live.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
   const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
   for (const target of live) {
     try {

@@ -116,9 +116,7 @@ interface Place {
 
 async function placeOf(workspace: string, env: NodeJS.ProcessEnv): Promise<Place> {
   const [layout, discoveries] = await Promise.all([findGitLayout(workspace), readDiscoveries(installDir(env))]);
-  const live = (await coveringParticipants(discoveries, workspace, layout ?? null)).sort((a, b) =>
-    a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1,
-  );
+  const live = await coveringParticipants(discoveries, workspace, layout ?? null);
   return { workspace, layout, claimRoot: layout?.worktree ?? workspace, live };
 }
 

@@ -138,7 +138,7 @@ export async function writeDiscovery(dir: string, entry: Discovery): Promise<str
 }
 
 /**
- * The live participants that serve `workspace`: one of their roots is that folder or holds it, or lies inside it in
+ * The live participants that serve `workspace`, windows first (a person watches there): one of their roots is that folder or holds it, or lies inside it in
  * the same git repository (a window opened on a subfolder shares the repository's store and guards all of it). A
  * participant on a folder inside the workspace that is a project of its own (another repository, or none) serves
  * none of the workspace's other files: asked about them it would let their edits through unguarded.
@@ -159,7 +159,7 @@ export async function coveringParticipants(
     return ours !== undefined && (await findGitLayout(root))?.commonDir === ours;
   };
   const served = await Promise.all(discoveries.map(async (d) => (await Promise.all(d.workspaceRoots.map(covers))).some(Boolean)));
-  return discoveries.filter((_, i) => served[i]);
+  return discoveries.filter((_, i) => served[i]).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'window' ? -1 : 1));
 }
 
 export function isAlive(pid: number): boolean {
