@@ -79,7 +79,7 @@ const child = spawn(
 );
 console.log(`\nSession Coordinator in VS Code ${LATEST_BUILD.vscode} (code-server), on ${workspace}`);
 console.log(`Open: http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
-console.log('Then click the Session Coordinator icon in the activity bar. Agents can connect with:');
+console.log('Then click the Session Coordinator icon in the activity bar. Give an agent its MCP config with:');
 console.log(
   // --home: the demo's own install folder, passed on in the config so the agent finds this window.
   `  node ${path.relative(process.cwd(), path.join(REPO, 'dist', 'cli.js'))} config claude-code --workspace ${workspace} --home ${env.SESSION_COORDINATOR_HOME}`,

@@ -28,6 +28,11 @@ Commands:
         allows, 2 denies (with the holder); 1 means the hook is misconfigured.
 
 Options:
+  --workspace DIR    (serve, connect, status, message, setup, config, hook) the project folder; default the
+                     current folder (hook: the agent's own working folder)
+  --json             (status) the snapshot as JSON on stdout
+  --strict           (hook) deny an edit the guard could not check (default: allow it and say so);
+                     so does "sessionCoordinator.guard.strict": true in the project's .vscode/settings.json
   --log-level trace|debug|info|warn|error   (serve; default info, on stderr)
   --max-sessions N   (serve; live sessions, default 200)
   --max-pending N    (serve; pending requests per session, default 1000)

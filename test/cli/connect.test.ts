@@ -39,7 +39,10 @@ test("R-CLI-2: connect --home relays to the participant live in that install wha
   // An agent started outside the demo window's environment (no SESSION_COORDINATOR_HOME, a HOME of its own).
   const env = cliEnv(home, { SESSION_COORDINATOR_HOME: undefined, XDG_STATE_HOME: undefined, HOME: folders().home });
   const lost = await connectClient(ws, home, 'no-home', { env });
-  assert.notEqual((await whoami(lost.client)).pid, server.child.pid, 'without --home it cannot find the participant');
+  const alone = (await whoami(lost.client)) as unknown as { pid: number; participants: Array<{ pid: number; label: string }> };
+  assert.notEqual(alone.pid, server.child.pid, 'without --home it cannot find the participant');
+  // It says what it is in the panel and in whoami: not a serve someone started.
+  assert.equal(alone.participants.find((p) => p.pid === alone.pid)?.label, 'session-coordinator connect (in-process)');
   await lost.client.close();
   const found = await connectClient(ws, home, 'with-home', { env, args: ['--home', home] });
   const me = await whoami(found.client);

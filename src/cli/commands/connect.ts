@@ -35,7 +35,17 @@ export async function connect(options: { workspace: string; store?: string }, lo
     return relay(target.url, token, logger);
   }
   logger.info(`No live participant for ${workspace}; serving in this process`);
-  return serve({ workspace, stdio: true, http: false, port: 0, ...(options.store ? { store: options.store } : {}) }, logger);
+  return serve(
+    {
+      workspace,
+      stdio: true,
+      http: false,
+      port: 0,
+      label: 'session-coordinator connect (in-process)',
+      ...(options.store ? { store: options.store } : {}),
+    },
+    logger,
+  );
 }
 
 async function relay(url: string, token: string, logger: Logger): Promise<number> {

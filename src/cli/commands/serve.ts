@@ -26,6 +26,8 @@ export interface ServeOptions {
   quotas?: Partial<StoreQuotas>;
   /** The same file claimed in another worktree of the repository: warn (default), refuse, off. */
   acrossWorktrees?: AcrossWorktrees;
+  /** How the panel and whoami name this participant (connect serving in-process says so). */
+  label?: string;
 }
 
 /** A headless participant: serves until a signal, or until its stdio client goes. */
@@ -46,7 +48,7 @@ export async function serve(options: ServeOptions, logger: Logger): Promise<numb
   const dir = installDir();
   const participant = await Participant.start({
     kind: 'headless',
-    label: 'session-coordinator serve',
+    label: options.label ?? 'session-coordinator serve',
     workspaceRoots: folders,
     logger,
     ...(options.quotas ? { quotas: options.quotas } : {}),
