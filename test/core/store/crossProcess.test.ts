@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { silentLogger } from '../../../src/core/logging/logger.js';
@@ -169,6 +170,15 @@ test('R-CTX-4: the lock holder stopped (SIGSTOP) for 1.5 x stale, then resumed, 
   const present = new Set((await store.list('pause')).map((e) => e.key));
   const lost = [...acked].filter((k) => !present.has(k));
   console.log(`SIGSTOP test: 3 pauses of ${1.5 * staleMs} ms, ${acked.size} acknowledged, ${lost.length} lost`);
+  if (lost.length > 0) {
+    // Seen once in CI (897 of one writer's acknowledged writes, from its first): keep the shard for whoever looks next.
+    const evidence = path.join(os.tmpdir(), `sc-sigstop-evidence-${process.pid}-${Date.now()}`);
+    cpSync(path.join(root, STORE_FOLDER), evidence, { recursive: true });
+    const shard = path.join(evidence, 'ns', 'pause');
+    const files = readdirSync(shard).map((f) => `${f} ${statSync(path.join(shard, f)).size}`);
+    const byWriter = [0, 1, 2, 3].map((i) => `p${i}: ${lost.filter((k) => k.startsWith(`p${i}-`)).length} lost`);
+    console.log(`SIGSTOP test: the store is kept in ${evidence}; ${byWriter.join(', ')}; shard files: ${files.join(', ')}`);
+  }
   assert.ok(acked.size > 100);
   assert.deepEqual(lost, []);
 });
