@@ -613,6 +613,12 @@ export class Shard {
     if (!this.rotationDue()) return;
     await assertRealDirectory(this.dir);
     const next = state.generation + 1;
+    // Checked before the next generation's files too, not only before CURRENT: a holder whose lock was taken over
+    // while others rotated to `next` would replace their live log (and everyone's appends there with it).
+    if ((await this.readCurrent()) !== state.generation) {
+      this.deps.metrics.counter('store.rotationAborted').inc();
+      return;
+    }
     await writeFileDurable(path.join(this.dir, snapshotName(next)), JSON.stringify(state.toSnapshot(next)));
     await writeFileDurable(path.join(this.dir, walName(next)), encodeLine({ wal: next, baseSeq: state.seq, namespace: this.namespace }));
     // The generation check: if CURRENT moved under us (our lock was taken over), leave it alone.
