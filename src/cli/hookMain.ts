@@ -1,7 +1,6 @@
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { hook, HOOK_EXIT } from './commands/hook.js';
-import { commandUsage, parseArgsMessage } from './usage.js';
+import { commandUsage, parseArgsMessage, useHomeOption } from './usage.js';
 
 /** `session-coordinator hook <client> [--workspace DIR] [--strict]`, bundled on its own for speed. */
 async function main(): Promise<number> {
@@ -24,8 +23,8 @@ async function main(): Promise<number> {
     return HOOK_EXIT.misconfigured;
   }
   const { values, positionals } = parsed;
-  // The install folder where the live participants are found (setup writes it when it is not the default one).
-  if (values.home !== undefined) process.env.SESSION_COORDINATOR_HOME = path.resolve(values.home);
+  // Where the live participants are found (setup writes --home when the install is not the default one).
+  useHomeOption(values.home);
   // A person asking, not an agent's hook: no agent passes --help.
   if (values.help) {
     process.stdout.write(commandUsage('hook') ?? '');

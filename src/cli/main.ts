@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { StreamLogger, type LogLevel } from '../core/logging/logger.js';
 import { SERVER_VERSION } from '../core/mcp/mcpServerFactory.js';
@@ -11,7 +10,7 @@ import { message } from './commands/message.js';
 import { serve } from './commands/serve.js';
 import { setup } from './commands/setup.js';
 import { status } from './commands/status.js';
-import { commandUsage, EXIT, parseArgsMessage, USAGE, UsageError } from './usage.js';
+import { commandUsage, EXIT, parseArgsMessage, USAGE, UsageError, useHomeOption } from './usage.js';
 
 const LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
@@ -118,8 +117,7 @@ async function run(argv: string[]): Promise<number> {
     throw new UsageError(parseArgsMessage(e));
   }
   const { values, positionals } = parsed;
-  // The install folder for everything this run reads or writes there: what SESSION_COORDINATOR_HOME would say.
-  if (values.home !== undefined) process.env.SESSION_COORDINATOR_HOME = path.resolve(values.home);
+  useHomeOption(values.home);
   if (values.help) {
     process.stdout.write(commandUsage(command) ?? USAGE);
     return EXIT.ok;

@@ -1,3 +1,5 @@
+import * as path from 'node:path';
+
 export const USAGE = `Usage: session-coordinator <command> [options]
 
 Commands:
@@ -79,6 +81,11 @@ export function commandUsage(command: string): string | undefined {
   const [synopsis, ...about] = entry.split('\n');
   const text = about.map((line) => `  ${line.trim()}`).join('\n');
   return `Usage: session-coordinator ${synopsis!.trim()}\n\n${text}\n\nOptions:\n${options.join('\n')}${exit}\n`;
+}
+
+/** `--home DIR`: the install folder for everything this run reads or writes there, as SESSION_COORDINATOR_HOME would. */
+export function useHomeOption(home: string | undefined): void {
+  if (home !== undefined) process.env.SESSION_COORDINATOR_HOME = path.resolve(home);
 }
 
 /** node:util parseArgs's complaint in a line of ours (its own text for an unknown option is long and mis-quoted). */
