@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Failpoint } from '../../src/core/store/file/failpoints.js';
 import type { ShardIoMode } from '../../src/core/store/file/shardIo.js';
 import { bundledWorker, workerScript } from './bundle.js';
 import { onLines } from './processes.js';
@@ -21,6 +22,8 @@ export interface WorkerConfig {
   agents?: number;
   /** How its store's file calls run; unless set, workers take turns (a window's worker thread, a headless process's blocking calls, async), so every cross-process test has the drivers contend. */
   io?: ShardIoMode;
+  /** A place where the worker stops itself once (SIGSTOP; see src/core/store/file/failpoints.ts). */
+  failpoint?: Failpoint;
 }
 
 let started = 0;
@@ -50,6 +53,7 @@ export function startWorker(
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: config.failpoint ? { ...process.env, SESSION_COORDINATOR_FAILPOINT: config.failpoint } : process.env,
     },
   );
   let result: WorkerResult | undefined;

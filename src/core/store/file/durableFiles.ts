@@ -14,13 +14,8 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/**
- * Replaces `file` so that a crash at any instant leaves either the old or
- * the new content: temp file in the same folder, fsync, rename, fsync the
- * folder (write-file-atomic skips the last step and follows symlinks).
- */
-export async function writeFileDurable(file: string, content: string | Buffer): Promise<void> {
-  await assertRegularFileOrMissing(file);
+/** A temp file beside `file`, written and fsynced; removed again if that fails. */
+async function writeTemp(file: string, content: string | Buffer): Promise<string> {
   const temp = `${file}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
   let handle;
   try {
@@ -37,8 +32,50 @@ export async function writeFileDurable(file: string, content: string | Buffer): 
     throw e;
   }
   await handle.close();
-  await fs.rename(temp, file);
+  return temp;
+}
+
+/**
+ * Replaces `file` so that a crash at any instant leaves either the old or
+ * the new content: temp file in the same folder, fsync, rename, fsync the
+ * folder (write-file-atomic skips the last step and follows symlinks).
+ */
+export async function writeFileDurable(file: string, content: string | Buffer): Promise<void> {
+  await assertRegularFileOrMissing(file);
+  await fs.rename(await writeTemp(file, content), file);
   await fsyncDir(path.dirname(file));
+}
+
+/** A file system without hard links (FAT: EPERM; some FUSE ones: ENOSYS, ENOTSUP). */
+const NO_LINKS = new Set(['EPERM', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * Creates `file` whole (temp file, fsync, link) unless it exists: false then, and the file is left as it is. For
+ * files others may already be using: a writer whose lock was taken over while it was stopped must never replace
+ * them (a log replaced under the processes appending to it keeps their acknowledged lines only in the old inode).
+ * Where links are refused, it looks and then renames: only a stop between the two can replace.
+ */
+export async function createFileDurable(file: string, content: string | Buffer): Promise<boolean> {
+  const temp = await writeTemp(file, content);
+  try {
+    await fs.link(temp, file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return false;
+    if (!NO_LINKS.has(code)) throw unsafeOnLoop(e, file);
+    if (
+      await fs.lstat(file).then(
+        () => true,
+        () => false,
+      )
+    )
+      return false;
+    await fs.rename(temp, file);
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+  await fsyncDir(path.dirname(file));
+  return true;
 }
 
 /** Temp files of writers killed mid-write: safe to remove only under the shard's lock. */

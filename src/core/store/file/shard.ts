@@ -7,9 +7,10 @@ import { CoordinatorError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { ChangeEvent } from '../sharedStore.js';
-import { fsyncDir, removeTempFiles, writeFileDurable } from './durableFiles.js';
+import { createFileDurable, fsyncDir, removeTempFiles, writeFileDurable } from './durableFiles.js';
 import { assertRealDirectory, assertRegularFileOrMissing, NOFOLLOW, unsafeOnLoop } from './safePaths.js';
 import type { Look, LookRequest, ShardIo } from './shardIo.js';
+import { failpoint } from './failpoints.js';
 import { ShardLock, type HeldLock, type LockOptions } from './shardLock.js';
 import { isSnapshotBody, ShardState, type SnapshotBody, type Undo, type WalRecord } from './shardState.js';
 import { decodeLine, encodeLine, isHeader, isRecord, splitLines, type WalHeader } from './walFormat.js';
@@ -64,6 +65,8 @@ const HOLD_MS = 10;
 const LOG_SHARE_OF_SNAPSHOT = 1 / 4;
 /** A namespace's folder stays within this many times its current snapshot (R-SEC-1), above a floor for small ones. */
 const DISK_FACTOR = 2.75;
+/** Files of a rotation that never committed are removed once this many times the lock's staleness old (see clearUncommitted). */
+const LEFTOVER_STALE_FACTOR = 10;
 const snapshotName = (g: number): string => `snapshot.${g}.json`;
 const walName = (g: number): string => `wal.${g}.log`;
 
@@ -438,12 +441,14 @@ export class Shard {
   private async ensureInitialized(): Promise<void> {
     await assertRealDirectory(this.dir);
     if (await this.readCurrent()) return;
-    // First writer of this namespace: generation 1, empty.
+    // First writer of this namespace: generation 1, empty. Nothing is replaced: a first writer stopped here past the
+    // lock's staleness resumes after its taker made these files and others appended to the log (a test stops it here).
+    failpoint('shard.init.create');
     const cleaned = await removeTempFiles(this.dir);
     if (cleaned) this.deps.metrics.counter('store.tempFilesRemoved').inc(cleaned);
-    await writeFileDurable(path.join(this.dir, snapshotName(1)), JSON.stringify(new ShardState(this.namespace, 1, 0, 0).toSnapshot(1)));
-    await writeFileDurable(path.join(this.dir, walName(1)), encodeLine({ wal: 1, baseSeq: 0, namespace: this.namespace }));
-    await writeFileDurable(path.join(this.dir, CURRENT), '1\n');
+    await createFileDurable(path.join(this.dir, snapshotName(1)), JSON.stringify(new ShardState(this.namespace, 1, 0, 0).toSnapshot(1)));
+    await createFileDurable(path.join(this.dir, walName(1)), encodeLine({ wal: 1, baseSeq: 0, namespace: this.namespace }));
+    await createFileDurable(path.join(this.dir, CURRENT), '1\n');
   }
 
   private async readCurrent(): Promise<number | undefined> {
@@ -613,23 +618,46 @@ export class Shard {
     if (!this.rotationDue()) return;
     await assertRealDirectory(this.dir);
     const next = state.generation + 1;
-    // Checked before the next generation's files too, not only before CURRENT: a holder whose lock was taken over
-    // while others rotated to `next` would replace their live log (and everyone's appends there with it).
-    if ((await this.readCurrent()) !== state.generation) {
-      this.deps.metrics.counter('store.rotationAborted').inc();
-      return;
-    }
-    await writeFileDurable(path.join(this.dir, snapshotName(next)), JSON.stringify(state.toSnapshot(next)));
-    await writeFileDurable(path.join(this.dir, walName(next)), encodeLine({ wal: next, baseSeq: state.seq, namespace: this.namespace }));
-    // The generation check: if CURRENT moved under us (our lock was taken over), leave it alone.
-    if ((await this.readCurrent()) !== state.generation) {
-      this.deps.metrics.counter('store.rotationAborted').inc();
-      return;
-    }
+    const aborted = (): void => this.deps.metrics.counter('store.rotationAborted').inc();
+    // CURRENT moved under us: our lock was taken over while we were stopped, and others rotated.
+    if ((await this.readCurrent()) !== state.generation) return aborted();
+    if (!(await this.clearUncommitted(next))) return aborted();
+    failpoint('shard.rotate.create');
+    // Created, never replaced: a rotator stopped here past the lock's staleness resumes after its taker rotated to
+    // `next` and others appended to that log; replacing it would keep their acknowledged lines only in the old inode.
+    if (!(await createFileDurable(path.join(this.dir, snapshotName(next)), JSON.stringify(state.toSnapshot(next))))) return aborted();
+    const header = encodeLine({ wal: next, baseSeq: state.seq, namespace: this.namespace });
+    if (!(await createFileDurable(path.join(this.dir, walName(next)), header))) return aborted();
+    failpoint('shard.rotate.commit');
+    // Nobody rotated, and nobody appended since our state was read: a taker of our lock may have written to this
+    // log while we were stopped, and a snapshot without its lines would leave them behind (they follow its baseSeq).
+    if ((await this.readCurrent()) !== state.generation || (await this.wal!.stat()).size !== this.walSize) return aborted();
     await writeFileDurable(path.join(this.dir, CURRENT), `${next}\n`);
     this.deps.metrics.counter('store.rotations').inc();
     await this.refreshUnlocked();
     await this.prune(next);
+  }
+
+  /**
+   * Removes what a rotation to `next` left without committing it (it crashed, or stopped and then found CURRENT
+   * moved), so it does not block every later rotation. Only files older than LEFTOVER_STALE_FACTOR x staleMs, and
+   * CURRENT read again just before: a rotator stopped past staleMs must not take the files of a rotation that
+   * committed meanwhile for leftovers. A log there with records is never removed (CURRENT never named it, so nobody
+   * should have appended: leave it for whoever looks). False: not now. Caller holds the lock.
+   */
+  private async clearUncommitted(next: number): Promise<boolean> {
+    const files = [snapshotName(next), walName(next)].map((name) => path.join(this.dir, name));
+    const found = (await Promise.all(files.map((f) => fs.lstat(f).catch(() => undefined)))).filter((s) => s !== undefined);
+    if (found.length === 0) return true;
+    if (found.some((s) => Date.now() - s.mtimeMs < LEFTOVER_STALE_FACTOR * this.deps.options.lock.staleMs)) return false;
+    if ((await this.readWal(next)).records.length > 0) {
+      this.deps.logger.warn(`Namespace ${this.namespace}: ${walName(next)} holds records but CURRENT never named it; not rotating past it`);
+      return false;
+    }
+    if ((await this.readCurrent()) !== next - 1) return false;
+    for (const f of files) await fs.rm(f, { force: true });
+    this.deps.metrics.counter('store.leftoversRemoved').inc();
+    return true;
   }
 
   /**

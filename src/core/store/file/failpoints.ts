@@ -1,0 +1,21 @@
+/**
+ * Named places in the store's rare paths where a crash test's process stops
+ * itself (SIGSTOP), as a stop that lands there once in thousands of random
+ * ones would: the test then does what a lock's taker does meanwhile and lets
+ * it go on (SIGCONT). Off unless SESSION_COORDINATOR_FAILPOINT names the
+ * place (a test's child sets it); each armed place stops the process once.
+ */
+export type Failpoint =
+  /** A first writer found no CURRENT and is about to create generation 1. */
+  | 'shard.init.create'
+  /** A rotator found CURRENT where it expected and is about to create the next generation's files. */
+  | 'shard.rotate.create'
+  /** A rotator made the next generation's files and is about to commit them (CURRENT). */
+  | 'shard.rotate.commit';
+
+const armed = new Set((process.env.SESSION_COORDINATOR_FAILPOINT ?? '').split(',').filter(Boolean));
+
+export function failpoint(name: Failpoint): void {
+  if (armed.size === 0 || !armed.delete(name)) return;
+  process.kill(process.pid, 'SIGSTOP');
+}

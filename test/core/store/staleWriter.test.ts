@@ -1,0 +1,179 @@
+// A writer stopped exactly where a random stop lands once in thousands of runs (a failpoint, then a real SIGSTOP),
+// its lock taken over meanwhile, then resumed: what it does next must not cost anyone an acknowledged write.
+import assert from 'node:assert/strict';
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { silentLogger } from '../../../src/core/logging/logger.js';
+import { Metrics } from '../../../src/core/metrics/metrics.js';
+import { FileStore } from '../../../src/core/store/file/fileStore.js';
+import type { Failpoint } from '../../../src/core/store/file/failpoints.js';
+import { STORE_FOLDER } from '../../../src/core/store/file/storeLayout.js';
+import { stopChild } from '../../support/processes.js';
+import { buildWorker, startWorker, type WorkerResult } from '../../support/storeWorkers.js';
+import { tempDir } from '../../support/workspace.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+before(() => buildWorker());
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+const STALE_MS = 400;
+
+/** Resolves once the process is stopped (state T), as its failpoint leaves it. */
+async function stopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('T')) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} never reached its failpoint`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Writer `a` stops itself at `failpoint` holding the shard's lock; writer `b` takes the lock over once it is
+ * stale and writes `bCount` keys; then `a` goes on and writes the rest of its `aCount`. Returns what each
+ * acknowledged and what the store holds after.
+ */
+async function stoppedThenResumed(o: {
+  failpoint: Failpoint;
+  aCount: number;
+  bCount: number;
+  rotateBytes?: number;
+}): Promise<{ acked: string[]; present: Set<string>; results: Array<WorkerResult | undefined> }> {
+  const t = tempDir();
+  cleanup.push(t.remove);
+  const root = t.path;
+  const acked: string[] = [];
+  const onLine = (line: string): void => {
+    if (line.startsWith('ack ')) acked.push(line.slice(4));
+  };
+  const common = {
+    mode: 'unique',
+    root,
+    namespace: 'stale',
+    staleMs: STALE_MS,
+    io: 'blocking',
+    ...(o.rotateBytes ? { rotateBytes: o.rotateBytes } : {}),
+  } as const;
+  const a = startWorker({ ...common, count: o.aCount, prefix: 'a', failpoint: o.failpoint }, onLine);
+  cleanup.push(() => stopChild(a.child, 'SIGKILL'));
+  await stopped(a.child.pid!);
+  const b = startWorker({ ...common, count: o.bCount, prefix: 'b' }, onLine);
+  const bResult = await b.result;
+  a.child.kill('SIGCONT');
+  const aResult = await a.result;
+  const metrics = new Metrics();
+  const store = await FileStore.open({
+    projectRoot: root,
+    participant: { kind: 'headless', label: 'test' },
+    metrics,
+    logger: silentLogger,
+    options: { pollMs: 60_000 },
+  });
+  try {
+    return { acked, present: new Set((await store.list('stale')).map((e) => e.key)), results: [aResult, bResult] };
+  } finally {
+    await store.dispose();
+  }
+}
+
+test("R-CTX-4: a first writer stopped past the lock's staleness while creating a namespace, then resumed, replaces none of the files the taker made: both writers' acknowledged writes are all there", async () => {
+  const { acked, present, results } = await stoppedThenResumed({ failpoint: 'shard.init.create', aCount: 20, bCount: 50 });
+  assert.ok(
+    results.every((r) => r?.done),
+    'both writers finished',
+  );
+  assert.equal(acked.length, 70);
+  assert.deepEqual(
+    acked.filter((k) => !present.has(k)),
+    [],
+    'no acknowledged write is lost',
+  );
+});
+
+test("R-CTX-4: a rotator stopped past the lock's staleness just before making the next generation, then resumed after another rotated to it and wrote there, replaces nothing: every acknowledged write is there", async () => {
+  // a's log reaches 2 KB in ~10 writes and it stops rotating; b's first write rotates to generation 2, and its
+  // other 4 stay in that log (well under the 2 KB a rotation needs), where a resumed a would have replaced them.
+  const { acked, present, results } = await stoppedThenResumed({
+    failpoint: 'shard.rotate.create',
+    aCount: 30,
+    bCount: 5,
+    rotateBytes: 2048,
+  });
+  assert.ok(
+    results.every((r) => r?.done),
+    'both writers finished',
+  );
+  assert.equal(acked.length, 35);
+  assert.deepEqual(
+    acked.filter((k) => !present.has(k)),
+    [],
+    'no acknowledged write is lost',
+  );
+});
+
+test("R-CTX-4: a rotator stopped past the lock's staleness after making the next generation, while another wrote to the current log, does not commit a snapshot that lacks those writes", async () => {
+  // b's writes find the rotation due but a's files young (see the test below): they go to generation 1's log,
+  // after the state a's snapshot holds; a resumed a committing its generation 2 would leave them behind.
+  const { acked, present, results } = await stoppedThenResumed({
+    failpoint: 'shard.rotate.commit',
+    aCount: 30,
+    bCount: 5,
+    rotateBytes: 2048,
+  });
+  assert.ok(
+    results.every((r) => r?.done),
+    'both writers finished',
+  );
+  assert.equal(acked.length, 35);
+  assert.deepEqual(
+    acked.filter((k) => !present.has(k)),
+    [],
+    'no acknowledged write is lost',
+  );
+});
+
+test('R-CTX-4, R-SEC-1: files a rotation left without committing (it crashed) block the next rotations only while young; then they are removed and the log folds, losing nothing', async () => {
+  const t = tempDir();
+  cleanup.push(t.remove);
+  const metrics = new Metrics();
+  const staleMs = 200;
+  const store = await FileStore.open({
+    projectRoot: t.path,
+    participant: { kind: 'headless', label: 'test' },
+    metrics,
+    logger: silentLogger,
+    options: { pollMs: 60_000, rotateBytes: 2048, lock: { staleMs, timeoutMs: 10_000 } },
+  });
+  cleanup.push(() => store.dispose());
+  const by = { sessionId: 't', clientName: 't', participantId: 't' };
+  await store.set('left', 'k0', 0, by);
+  // What a rotator killed between its two creates leaves: the next generation's snapshot and log, CURRENT unmoved.
+  const shard = path.join(t.path, STORE_FOLDER, 'ns', 'left');
+  writeFileSync(path.join(shard, 'snapshot.2.json'), '{"stale":true}');
+  writeFileSync(path.join(shard, 'wal.2.log'), JSON.stringify({ wal: 2, baseSeq: 0, namespace: 'left' }) + '\n');
+  const pad = 'x'.repeat(200);
+  for (let i = 1; i <= 20; i++) await store.set('left', `k${i}`, { i, pad }, by);
+  const aborted = metrics.snapshot()['store.rotationAborted'] ?? 0;
+  assert.ok(Number(aborted) > 0, 'the young leftovers kept the log from folding');
+  assert.equal(metrics.snapshot()['store.rotations'] ?? 0, 0);
+  assert.equal(readFileSync(path.join(shard, 'CURRENT'), 'utf8'), '1\n');
+  const old = new Date(Date.now() - 60_000);
+  for (const f of ['snapshot.2.json', 'wal.2.log']) utimesSync(path.join(shard, f), old, old);
+  await store.set('left', 'k21', 21, by);
+  assert.equal(metrics.snapshot()['store.leftoversRemoved'], 1);
+  assert.equal(metrics.snapshot()['store.rotations'], 1);
+  assert.equal(readFileSync(path.join(shard, 'CURRENT'), 'utf8'), '2\n');
+  const reopened = await FileStore.open({
+    projectRoot: t.path,
+    participant: { kind: 'headless', label: 'again' },
+    metrics: new Metrics(),
+    logger: silentLogger,
+    options: { pollMs: 60_000 },
+  });
+  cleanup.push(() => reopened.dispose());
+  assert.deepEqual((await reopened.list('left')).map((e) => e.key).sort(), Array.from({ length: 22 }, (_, i) => `k${i}`).sort());
+});
