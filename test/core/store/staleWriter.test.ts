@@ -136,6 +136,47 @@ test("R-CTX-4: a rotator stopped past the lock's staleness after making the next
   );
 });
 
+/** a appends one increment and stops; b takes the lock over and makes `bCount` increments; then a goes on: the counter's value. */
+async function incrementsAroundAStoppedAppend(bCount: number, rotateBytes?: number): Promise<unknown> {
+  const t = tempDir();
+  cleanup.push(t.remove);
+  const common = {
+    mode: 'update',
+    root: t.path,
+    namespace: 'counters',
+    key: 'n',
+    staleMs: STALE_MS,
+    io: 'blocking',
+    ...(rotateBytes ? { rotateBytes } : {}),
+  } as const;
+  const a = startWorker({ ...common, count: 5, prefix: 'a', failpoint: 'shardIo.commit.write' });
+  cleanup.push(() => stopChild(a.child, 'SIGKILL'));
+  await stopped(a.child.pid!);
+  const b = await startWorker({ ...common, count: bCount, prefix: 'b' }).result;
+  a.child.kill('SIGCONT');
+  const aResult = await a.result;
+  assert.ok(aResult?.done && b?.done, 'both writers finished');
+  const store = await FileStore.open({
+    projectRoot: t.path,
+    participant: { kind: 'headless', label: 'test' },
+    metrics: new Metrics(),
+    logger: silentLogger,
+    options: { pollMs: 60_000 },
+  });
+  cleanup.push(() => store.dispose());
+  return (await store.get('counters', 'n'))?.value;
+}
+
+test('R-CTX-3, R-CTX-4: a writer stopped right after appending an increment, while others append thousands after it, reads back that it applied and does not apply it again', async () => {
+  // More lines after a's than the state remembers nonces of (2048): a must still see that its own line applied.
+  assert.equal(await incrementsAroundAStoppedAppend(2500), 2505, 'every increment applied exactly once');
+});
+
+test("R-CTX-3, R-CTX-4: the same when others also folded that log into a snapshot taken thousands of lines after the stopped writer's", async () => {
+  // b's one rotation comes after ~2,700 lines of ~180 bytes (500 KB): the new snapshot no longer remembers a's nonce.
+  assert.equal(await incrementsAroundAStoppedAppend(4000, 500_000), 4005, 'every increment applied exactly once');
+});
+
 test('R-CTX-4, R-SEC-1: files a rotation left without committing (it crashed) block the next rotations only while young; then they are removed and the log folds, losing nothing', async () => {
   const t = tempDir();
   cleanup.push(t.remove);

@@ -11,7 +11,9 @@ export type Failpoint =
   /** A rotator found CURRENT where it expected and is about to create the next generation's files. */
   | 'shard.rotate.create'
   /** A rotator made the next generation's files and is about to commit them (CURRENT). */
-  | 'shard.rotate.commit';
+  | 'shard.rotate.commit'
+  /** A commit appended its lines and has not yet looked whether anyone else appended (shardIo.ts's kernel stops there). */
+  | 'shardIo.commit.write';
 
 const armed = new Set((process.env.SESSION_COORDINATOR_FAILPOINT ?? '').split(',').filter(Boolean));
 

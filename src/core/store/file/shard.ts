@@ -317,11 +317,21 @@ export class Shard {
       settled.push(...decided.map((d) => () => d.write.reject(error)));
       return [];
     }
+    // Folded meanwhile: the next generation's snapshot holds the lines of our log up to its base, none after.
+    const foldedAt = this.state === state ? undefined : (await this.readWal(state.generation + 1, true)).header?.baseSeq;
     const retry: PendingWrite[] = [];
     for (const { write, record } of decided) {
-      // Applied is what the state we now hold says: a line read back from a log another holder has folded meanwhile
-      // applied to the old state only, never to the snapshot that replaced it, and is retried.
-      const applied = this.state!.hasNonce(record.n);
+      // Applied is what the state we now hold says, judged by what reading our line back did, not by the nonces a
+      // state remembers (the last 2048: a writer stopped after its append may be followed by more). Still this log:
+      // that outcome. Folded: applied in the old log, within what the next snapshot took. Unknown (the next log is
+      // pruned already): whether the state remembers the nonce.
+      const outcome = outcomes.get(record.n);
+      const applied =
+        this.state === state
+          ? outcome != null
+          : outcome !== undefined && foldedAt !== undefined
+            ? outcome !== null && outcome.seq <= foldedAt
+            : this.state!.hasNonce(record.n);
       let change = applied ? outcomes.get(record.n) : undefined;
       if (applied && !change) {
         // Applied, but folded into a snapshot by a rotation we did not see happen. A line applies only at its key's

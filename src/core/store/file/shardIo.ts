@@ -204,12 +204,19 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     }
   }
 
+  // failpoints.ts's 'shardIo.commit.write', read here because this function refers to nothing outside itself.
+  let stopAfterWrite = (process.env.SESSION_COORDINATOR_FAILPOINT ?? '').split(',').includes('shardIo.commit.write');
+
   function* commitSteps(r: CommitRequest): Steps<Committed> {
     try {
       yield { op: 'write', fd: r.fd, bytes: Buffer.from(r.text, 'utf8') };
     } catch (e) {
       const released = r.release ? yield* unlockSteps(r.lockFile) : undefined;
       return { size: -1, stamp: '', ...(released === undefined ? {} : { released }), writeError: asError(e) };
+    }
+    if (stopAfterWrite) {
+      stopAfterWrite = false;
+      process.kill(process.pid, 'SIGSTOP');
     }
     // The fdatasync overlaps the check and the release (blocking: it follows them), and the next holder's append;
     // its own fdatasync covers our lines too.
