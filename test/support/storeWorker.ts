@@ -49,6 +49,7 @@ async function main(): Promise<void> {
         process.stdout.write(`ack ${key}\n`);
       } else {
         conflicts += await incrementCounter(store, config.mode, config.namespace, config.key, by);
+        process.stdout.write(`ack ${config.prefix}-${a}-${i}\n`);
       }
       latencies.push(performance.now() - t);
     }

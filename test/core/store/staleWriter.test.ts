@@ -1,7 +1,7 @@
 // A writer stopped exactly where a random stop lands once in thousands of runs (a failpoint, then a real SIGSTOP),
 // its lock taken over meanwhile, then resumed: what it does next must not cost anyone an acknowledged write.
 import assert from 'node:assert/strict';
-import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { silentLogger } from '../../../src/core/logging/logger.js';
@@ -196,6 +196,8 @@ test('R-CTX-4, R-SEC-1: files a rotation left without committing (it crashed) bl
   const shard = path.join(t.path, STORE_FOLDER, 'ns', 'left');
   writeFileSync(path.join(shard, 'snapshot.2.json'), '{"stale":true}');
   writeFileSync(path.join(shard, 'wal.2.log'), JSON.stringify({ wal: 2, baseSeq: 0, namespace: 'left' }) + '\n');
+  // And a killed rotator's half-made CURRENT (R-SEC-1: nothing left by crashes piles up).
+  writeFileSync(path.join(shard, 'CURRENT.0123456789ab.tmp'), '2\n');
   const pad = 'x'.repeat(200);
   for (let i = 1; i <= 20; i++) await store.set('left', `k${i}`, { i, pad }, by);
   const aborted = metrics.snapshot()['store.rotationAborted'] ?? 0;
@@ -208,6 +210,11 @@ test('R-CTX-4, R-SEC-1: files a rotation left without committing (it crashed) bl
   assert.equal(metrics.snapshot()['store.leftoversRemoved'], 1);
   assert.equal(metrics.snapshot()['store.rotations'], 1);
   assert.equal(readFileSync(path.join(shard, 'CURRENT'), 'utf8'), '2\n');
+  assert.deepEqual(
+    readdirSync(shard).filter((f) => f.endsWith('.tmp')),
+    [],
+    'temp files of a killed rotator are removed by the next rotation',
+  );
   const reopened = await FileStore.open({
     projectRoot: t.path,
     participant: { kind: 'headless', label: 'again' },

@@ -41,9 +41,26 @@ async function writeTemp(file: string, content: string | Buffer): Promise<string
  * folder (write-file-atomic skips the last step and follows symlinks).
  */
 export async function writeFileDurable(file: string, content: string | Buffer): Promise<void> {
+  await (await prepareReplace(file, content)).commit();
+}
+
+/**
+ * writeFileDurable in two steps: the new content written and fsynced now, the rename that puts it in place
+ * later, so that a last check can come right before the rename (not before an fsync).
+ */
+export async function prepareReplace(
+  file: string,
+  content: string | Buffer,
+): Promise<{ commit(): Promise<void>; discard(): Promise<void> }> {
   await assertRegularFileOrMissing(file);
-  await fs.rename(await writeTemp(file, content), file);
-  await fsyncDir(path.dirname(file));
+  const temp = await writeTemp(file, content);
+  return {
+    commit: async () => {
+      await fs.rename(temp, file);
+      await fsyncDir(path.dirname(file));
+    },
+    discard: () => fs.rm(temp, { force: true }),
+  };
 }
 
 /** A file system without hard links (FAT: EPERM; some FUSE ones: ENOSYS, ENOTSUP). */

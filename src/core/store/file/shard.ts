@@ -7,7 +7,7 @@ import { CoordinatorError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { ChangeEvent } from '../sharedStore.js';
-import { createFileDurable, fsyncDir, removeTempFiles, writeFileDurable } from './durableFiles.js';
+import { createFileDurable, fsyncDir, prepareReplace, removeTempFiles, writeFileDurable } from './durableFiles.js';
 import { assertRealDirectory, assertRegularFileOrMissing, NOFOLLOW, unsafeOnLoop } from './safePaths.js';
 import type { Look, LookRequest, ShardIo } from './shardIo.js';
 import { failpoint } from './failpoints.js';
@@ -632,17 +632,25 @@ export class Shard {
     // CURRENT moved under us: our lock was taken over while we were stopped, and others rotated.
     if ((await this.readCurrent()) !== state.generation) return aborted();
     if (!(await this.clearUncommitted(next))) return aborted();
+    // What writers killed while rotating left half made (a temp file is only ever renamed or linked, never read).
+    const cleaned = await removeTempFiles(this.dir);
+    if (cleaned) this.deps.metrics.counter('store.tempFilesRemoved').inc(cleaned);
     failpoint('shard.rotate.create');
     // Created, never replaced: a rotator stopped here past the lock's staleness resumes after its taker rotated to
     // `next` and others appended to that log; replacing it would keep their acknowledged lines only in the old inode.
     if (!(await createFileDurable(path.join(this.dir, snapshotName(next)), JSON.stringify(state.toSnapshot(next))))) return aborted();
     const header = encodeLine({ wal: next, baseSeq: state.seq, namespace: this.namespace });
     if (!(await createFileDurable(path.join(this.dir, walName(next)), header))) return aborted();
+    // CURRENT's new content is durable before the last check, so only the rename follows it.
+    const commit = await prepareReplace(path.join(this.dir, CURRENT), `${next}\n`);
     failpoint('shard.rotate.commit');
     // Nobody rotated, and nobody appended since our state was read: a taker of our lock may have written to this
     // log while we were stopped, and a snapshot without its lines would leave them behind (they follow its baseSeq).
-    if ((await this.readCurrent()) !== state.generation || (await this.wal!.stat()).size !== this.walSize) return aborted();
-    await writeFileDurable(path.join(this.dir, CURRENT), `${next}\n`);
+    if ((await this.readCurrent()) !== state.generation || (await this.wal!.stat()).size !== this.walSize) {
+      await commit.discard();
+      return aborted();
+    }
+    await commit.commit();
     this.deps.metrics.counter('store.rotations').inc();
     await this.refreshUnlocked();
     await this.prune(next);
