@@ -19,6 +19,8 @@ interface Config {
   /** Concurrent loops in this process (agents of one window), each doing `count` operations. */
   agents: number;
   io: ShardIoMode;
+  /** A write that fails is reported (`err <key> <message>`) and the loop goes on. */
+  tolerateErrors?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -43,13 +45,18 @@ async function main(): Promise<void> {
   const agent = async (a: number): Promise<void> => {
     for (let i = 0; i < config.count; i++) {
       const t = performance.now();
-      if (config.mode === 'unique') {
-        const key = a === 0 ? `${config.prefix}-${i}` : `${config.prefix}-a${a}-${i}`;
-        await store.set(config.namespace, key, { i, pad: 'x'.repeat(100) }, by);
-        process.stdout.write(`ack ${key}\n`);
-      } else {
-        conflicts += await incrementCounter(store, config.mode, config.namespace, config.key, by);
-        process.stdout.write(`ack ${config.prefix}-${a}-${i}\n`);
+      try {
+        if (config.mode === 'unique') {
+          const key = a === 0 ? `${config.prefix}-${i}` : `${config.prefix}-a${a}-${i}`;
+          await store.set(config.namespace, key, { i, pad: 'x'.repeat(100) }, by);
+          process.stdout.write(`ack ${key}\n`);
+        } else {
+          conflicts += await incrementCounter(store, config.mode, config.namespace, config.key, by);
+          process.stdout.write(`ack ${config.prefix}-${a}-${i}\n`);
+        }
+      } catch (e) {
+        if (!config.tolerateErrors) throw e;
+        process.stdout.write(`err ${config.prefix}-${a}-${i} ${e instanceof Error ? e.message : String(e)}\n`);
       }
       latencies.push(performance.now() - t);
     }

@@ -24,6 +24,8 @@ export interface WorkerConfig {
   io?: ShardIoMode;
   /** A place where the worker stops itself once (SIGSTOP; see src/core/store/file/failpoints.ts). */
   failpoint?: Failpoint;
+  /** A write that fails is reported (`err <key> <message>`) and the loop goes on. */
+  tolerateErrors?: boolean;
 }
 
 let started = 0;

@@ -177,6 +177,47 @@ test("R-CTX-3, R-CTX-4: the same when others also folded that log into a snapsho
   assert.equal(await incrementsAroundAStoppedAppend(4000, 500_000), 4005, 'every increment applied exactly once');
 });
 
+test('R-CTX-3, R-CTX-4: a window whose file-store thread dies in the middle of a commit fails that write, saying its outcome is unknown, and its next writes apply for everyone', async () => {
+  // The thread exits before the append: the increment never reached the log. A process that kept it in its state
+  // would decide every later increment on a version no other process has (they would reject them all).
+  const t = tempDir();
+  cleanup.push(t.remove);
+  const lines: string[] = [];
+  const w = startWorker(
+    {
+      mode: 'update',
+      root: t.path,
+      namespace: 'counters',
+      key: 'n',
+      staleMs: STALE_MS,
+      io: 'worker',
+      count: 10,
+      prefix: 'w',
+      failpoint: 'shardIo.worker.exit',
+      tolerateErrors: true,
+    },
+    (line) => lines.push(line),
+  );
+  cleanup.push(() => stopChild(w.child, 'SIGKILL'));
+  assert.ok((await w.result)?.done, 'the writer went on after the failed write');
+  const errors = lines.filter((l) => l.startsWith('err '));
+  assert.equal(errors.length, 1, lines.join('\n'));
+  assert.match(errors[0]!, /worker thread stopped.*may or may not have been written/);
+  const store = await FileStore.open({
+    projectRoot: t.path,
+    participant: { kind: 'headless', label: 'test' },
+    metrics: new Metrics(),
+    logger: silentLogger,
+    options: { pollMs: 60_000 },
+  });
+  cleanup.push(() => store.dispose());
+  assert.equal(
+    (await store.get('counters', 'n'))?.value,
+    lines.filter((l) => l.startsWith('ack ')).length,
+    'every acknowledged increment, and only those',
+  );
+});
+
 test('R-CTX-4, R-SEC-1: files a rotation left without committing (it crashed) block the next rotations only while young; then they are removed and the log folds, losing nothing', async () => {
   const t = tempDir();
   cleanup.push(t.remove);

@@ -13,7 +13,9 @@ export type Failpoint =
   /** A rotator made the next generation's files and is about to commit them (CURRENT). */
   | 'shard.rotate.commit'
   /** A commit appended its lines and has not yet looked whether anyone else appended (shardIo.ts's kernel stops there). */
-  | 'shardIo.commit.write';
+  | 'shardIo.commit.write'
+  /** The file store's worker thread exits before a commit's append (worker mode only: elsewhere the process exits). */
+  | 'shardIo.worker.exit';
 
 const armed = new Set((process.env.SESSION_COORDINATOR_FAILPOINT ?? '').split(',').filter(Boolean));
 

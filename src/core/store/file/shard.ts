@@ -9,7 +9,7 @@ import type { Metrics } from '../../metrics/metrics.js';
 import type { ChangeEvent } from '../sharedStore.js';
 import { createFileDurable, fsyncDir, prepareReplace, removeTempFiles, writeFileDurable } from './durableFiles.js';
 import { assertRealDirectory, assertRegularFileOrMissing, NOFOLLOW, unsafeOnLoop } from './safePaths.js';
-import type { Look, LookRequest, ShardIo } from './shardIo.js';
+import type { Committed, Look, LookRequest, ShardIo } from './shardIo.js';
 import { failpoint } from './failpoints.js';
 import { ShardLock, type HeldLock, type LockOptions } from './shardLock.js';
 import { isSnapshotBody, ShardState, type SnapshotBody, type Undo, type WalRecord } from './shardState.js';
@@ -269,13 +269,24 @@ export class Shard {
     // they are told, so the lock is kept through the fdatasync for their next batches (HOLD_BATCHES of them, and
     // HOLD_MS past the second). A lone writer lets it go before its fdatasync, which the next process's append overlaps.
     const holdThrough = decided.length > 1;
-    const result = await this.deps.io.commit({
-      fd: this.wal!.fd,
-      text,
-      current: path.join(this.dir, CURRENT),
-      lockFile: this.lock.lockFile,
-      release: !keepLock && !holdThrough,
-    });
+    const release = !keepLock && !holdThrough;
+    let result: Committed;
+    try {
+      result = await this.deps.io.commit({
+        fd: this.wal!.fd,
+        text,
+        current: path.join(this.dir, CURRENT),
+        lockFile: this.lock.lockFile,
+        release,
+      });
+    } catch (e) {
+      // Its outcome unknown (the worker thread died): forget what we assumed, so the next read takes the log as it
+      // is, our lines in it or not; a state that kept them would decide later writes on versions nobody else has.
+      undoAll();
+      // Released already, perhaps, and taken since: unlinking it now could remove another process's lock.
+      if (release) held.abandon();
+      throw e;
+    }
     held.releasedBy(result.released);
     if (result.writeError) {
       undoAll();

@@ -204,10 +204,16 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     }
   }
 
-  // failpoints.ts's 'shardIo.commit.write', read here because this function refers to nothing outside itself.
-  let stopAfterWrite = (process.env.SESSION_COORDINATOR_FAILPOINT ?? '').split(',').includes('shardIo.commit.write');
+  // failpoints.ts's places in here, read here because this function refers to nothing outside itself.
+  const armed = (process.env.SESSION_COORDINATOR_FAILPOINT ?? '').split(',');
+  let stopAfterWrite = armed.includes('shardIo.commit.write');
+  let exitBeforeWrite = armed.includes('shardIo.worker.exit');
 
   function* commitSteps(r: CommitRequest): Steps<Committed> {
+    if (exitBeforeWrite) {
+      exitBeforeWrite = false;
+      process.exit(1);
+    }
     try {
       yield { op: 'write', fd: r.fd, bytes: Buffer.from(r.text, 'utf8') };
     } catch (e) {
@@ -399,6 +405,7 @@ class FileWorker {
   private worker: Worker | undefined;
   private readonly out = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   private lastId = 0;
+  private started = 0;
 
   call(call: WorkerCall, request: unknown): Promise<unknown> {
     const worker = this.worker ?? this.start();
@@ -413,7 +420,9 @@ class FileWorker {
   private start(): Worker {
     let worker: Worker;
     try {
-      worker = new Worker(workerSource(), { eval: true, name: 'session-coordinator file store' });
+      // A restarted thread arms no failpoint (failpoints.ts): each fires once per process.
+      const env = this.started++ === 0 ? process.env : { ...process.env, SESSION_COORDINATOR_FAILPOINT: '' };
+      worker = new Worker(workerSource(), { eval: true, name: 'session-coordinator file store', env });
     } catch (e) {
       this.usable = false;
       throw e;

@@ -151,6 +151,14 @@ export class HeldLock {
     this.settle(ours);
   }
 
+  /** Whether it is still ours is unknown (a commit asked to release it and failed midway): leave it to go stale. */
+  abandon(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onSettled();
+    this.metrics.counter('store.lock.abandoned').inc();
+  }
+
   async release(): Promise<void> {
     if (this.released) return;
     let ours = false;
