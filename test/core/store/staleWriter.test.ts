@@ -32,6 +32,19 @@ async function stopped(pid: number): Promise<void> {
   }
 }
 
+/** A store of this test process on `root`, to check what the writers left (closed after the tests). */
+async function openToCheck(root: string): Promise<FileStore> {
+  const store = await FileStore.open({
+    projectRoot: root,
+    participant: { kind: 'headless', label: 'test' },
+    metrics: new Metrics(),
+    logger: silentLogger,
+    options: { pollMs: 60_000 },
+  });
+  cleanup.push(() => store.dispose());
+  return store;
+}
+
 /**
  * Writer `a` stops itself at `failpoint` holding the shard's lock; writer `b` takes the lock over once it is
  * stale and writes `bCount` keys; then `a` goes on and writes the rest of its `aCount`. Returns what each
@@ -65,19 +78,8 @@ async function stoppedThenResumed(o: {
   const bResult = await b.result;
   a.child.kill('SIGCONT');
   const aResult = await a.result;
-  const metrics = new Metrics();
-  const store = await FileStore.open({
-    projectRoot: root,
-    participant: { kind: 'headless', label: 'test' },
-    metrics,
-    logger: silentLogger,
-    options: { pollMs: 60_000 },
-  });
-  try {
-    return { acked, present: new Set((await store.list('stale')).map((e) => e.key)), results: [aResult, bResult] };
-  } finally {
-    await store.dispose();
-  }
+  const store = await openToCheck(root);
+  return { acked, present: new Set((await store.list('stale')).map((e) => e.key)), results: [aResult, bResult] };
 }
 
 test("R-CTX-4: a first writer stopped past the lock's staleness while creating a namespace, then resumed, replaces none of the files the taker made: both writers' acknowledged writes are all there", async () => {
@@ -156,14 +158,7 @@ async function incrementsAroundAStoppedAppend(bCount: number, rotateBytes?: numb
   a.child.kill('SIGCONT');
   const aResult = await a.result;
   assert.ok(aResult?.done && b?.done, 'both writers finished');
-  const store = await FileStore.open({
-    projectRoot: t.path,
-    participant: { kind: 'headless', label: 'test' },
-    metrics: new Metrics(),
-    logger: silentLogger,
-    options: { pollMs: 60_000 },
-  });
-  cleanup.push(() => store.dispose());
+  const store = await openToCheck(t.path);
   return (await store.get('counters', 'n'))?.value;
 }
 
@@ -203,14 +198,7 @@ test('R-CTX-3, R-CTX-4: a window whose file-store thread dies in the middle of a
   const errors = lines.filter((l) => l.startsWith('err '));
   assert.equal(errors.length, 1, lines.join('\n'));
   assert.match(errors[0]!, /worker thread stopped.*may or may not have been written/);
-  const store = await FileStore.open({
-    projectRoot: t.path,
-    participant: { kind: 'headless', label: 'test' },
-    metrics: new Metrics(),
-    logger: silentLogger,
-    options: { pollMs: 60_000 },
-  });
-  cleanup.push(() => store.dispose());
+  const store = await openToCheck(t.path);
   assert.equal(
     (await store.get('counters', 'n'))?.value,
     lines.filter((l) => l.startsWith('ack ')).length,
@@ -256,13 +244,6 @@ test('R-CTX-4, R-SEC-1: files a rotation left without committing (it crashed) bl
     [],
     'temp files of a killed rotator are removed by the next rotation',
   );
-  const reopened = await FileStore.open({
-    projectRoot: t.path,
-    participant: { kind: 'headless', label: 'again' },
-    metrics: new Metrics(),
-    logger: silentLogger,
-    options: { pollMs: 60_000 },
-  });
-  cleanup.push(() => reopened.dispose());
+  const reopened = await openToCheck(t.path);
   assert.deepEqual((await reopened.list('left')).map((e) => e.key).sort(), Array.from({ length: 22 }, (_, i) => `k${i}`).sort());
 });
