@@ -138,6 +138,26 @@ test("R-CTX-4: a rotator stopped past the lock's staleness after making the next
   );
 });
 
+test("R-CTX-4: a rotator stopped past the lock's staleness after its last check, just before it renames CURRENT, cannot commit once its lock was taken over: the taker's acknowledged writes stay", async () => {
+  // The taker removes temp files as it takes over, CURRENT's ready replacement among them: the late rename fails.
+  const { acked, present, results } = await stoppedThenResumed({
+    failpoint: 'shard.rotate.rename',
+    aCount: 30,
+    bCount: 5,
+    rotateBytes: 2048,
+  });
+  assert.ok(
+    results.every((r) => r?.done),
+    'both writers finished',
+  );
+  assert.equal(acked.length, 35);
+  assert.deepEqual(
+    acked.filter((k) => !present.has(k)),
+    [],
+    'no acknowledged write is lost',
+  );
+});
+
 /** a appends one increment and stops; b takes the lock over and makes `bCount` increments; then a goes on: the counter's value. */
 async function incrementsAroundAStoppedAppend(bCount: number, rotateBytes?: number): Promise<unknown> {
   const t = tempDir();

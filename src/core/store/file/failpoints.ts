@@ -12,6 +12,8 @@ export type Failpoint =
   | 'shard.rotate.create'
   /** A rotator made the next generation's files and is about to commit them (CURRENT). */
   | 'shard.rotate.commit'
+  /** A rotator passed its last check and is about to rename CURRENT's replacement into place. */
+  | 'shard.rotate.rename'
   /** A commit appended its lines and has not yet looked whether anyone else appended (shardIo.ts's kernel stops there). */
   | 'shardIo.commit.write'
   /** The file store's worker thread exits before a commit's append (worker mode only: elsewhere the process exits). */

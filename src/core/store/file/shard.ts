@@ -232,6 +232,12 @@ export class Shard {
     }
     this.lastUsedAt = Date.now();
     // The usual case: what the lock's taker read of the log is all there is to read (a kept lock: nothing new).
+    if (held.tookOver && !kept) {
+      // The holder we took over from may be a rotator stopped with CURRENT's replacement ready and checked: without
+      // its temp file its rename fails, so it cannot fold this log behind lines we are about to append and acknowledge.
+      const cleaned = await removeTempFiles(this.dir);
+      if (cleaned) this.deps.metrics.counter('store.tempFilesRemoved').inc(cleaned);
+    }
     if (!kept && !this.applyLook(held.look)) await this.refreshUnlocked();
     await this.openLog();
     const state = this.state!;
@@ -661,6 +667,7 @@ export class Shard {
       await commit.discard();
       return aborted();
     }
+    failpoint('shard.rotate.rename');
     await commit.commit();
     this.deps.metrics.counter('store.rotations').inc();
     await this.refreshUnlocked();

@@ -81,7 +81,9 @@ export class ShardLock {
           this.metrics.counter('store.lock.takeovers').inc();
           this.logger.warn(`Took over the lock on ${this.dir}: its holder stopped refreshing it for ${this.options.staleMs} ms`);
         }
-        const held = new HeldLock(this.lockFile, got.look, this.io, this.metrics, this.logger, () => this.holding.delete(held));
+        const held = new HeldLock(this.lockFile, got.look, got.tookOver, this.io, this.metrics, this.logger, () =>
+          this.holding.delete(held),
+        );
         this.hold(held);
         return held;
       }
@@ -132,6 +134,8 @@ export class HeldLock {
     readonly lockFile: string,
     /** What the log looked like the moment the lock was taken. */
     readonly look: Look,
+    /** Taken from a holder that stopped refreshing it (it may be alive, stopped, and go on later). */
+    readonly tookOver: boolean,
     private readonly io: ShardIo,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
