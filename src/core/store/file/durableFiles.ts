@@ -80,13 +80,11 @@ export async function createFileDurable(file: string, content: string | Buffer):
     const code = (e as NodeJS.ErrnoException).code ?? '';
     if (code === 'EEXIST') return false;
     if (!NO_LINKS.has(code)) throw unsafeOnLoop(e, file);
-    if (
-      await fs.lstat(file).then(
-        () => true,
-        () => false,
-      )
-    )
-      return false;
+    const exists = await fs.lstat(file).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return false;
     await fs.rename(temp, file);
   } finally {
     await fs.rm(temp, { force: true });

@@ -8,9 +8,9 @@ import type { Logger } from '../../logging/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { ChangeEvent } from '../sharedStore.js';
 import { createFileDurable, fsyncDir, prepareReplace, removeTempFiles, writeFileDurable } from './durableFiles.js';
+import { failpoint } from './failpoints.js';
 import { assertRealDirectory, assertRegularFileOrMissing, NOFOLLOW, unsafeOnLoop } from './safePaths.js';
 import type { Committed, Look, LookRequest, ShardIo } from './shardIo.js';
-import { failpoint } from './failpoints.js';
 import { ShardLock, type HeldLock, type LockOptions } from './shardLock.js';
 import { isSnapshotBody, ShardState, type SnapshotBody, type Undo, type WalRecord } from './shardState.js';
 import { decodeLine, encodeLine, isHeader, isRecord, splitLines, type WalHeader } from './walFormat.js';
@@ -231,13 +231,10 @@ export class Shard {
       this.initialized = true;
     }
     this.lastUsedAt = Date.now();
+    // The holder we took over from may be a rotator stopped with CURRENT's replacement ready and checked: without
+    // its temp file its rename fails, so it cannot fold this log behind lines we are about to append and acknowledge.
+    if (held.tookOver && !kept) await this.removeTempFiles();
     // The usual case: what the lock's taker read of the log is all there is to read (a kept lock: nothing new).
-    if (held.tookOver && !kept) {
-      // The holder we took over from may be a rotator stopped with CURRENT's replacement ready and checked: without
-      // its temp file its rename fails, so it cannot fold this log behind lines we are about to append and acknowledge.
-      const cleaned = await removeTempFiles(this.dir);
-      if (cleaned) this.deps.metrics.counter('store.tempFilesRemoved').inc(cleaned);
-    }
     if (!kept && !this.applyLook(held.look)) await this.refreshUnlocked();
     await this.openLog();
     const state = this.state!;
@@ -471,11 +468,16 @@ export class Shard {
     // First writer of this namespace: generation 1, empty. Nothing is replaced: a first writer stopped here past the
     // lock's staleness resumes after its taker made these files and others appended to the log (a test stops it here).
     failpoint('shard.init.create');
-    const cleaned = await removeTempFiles(this.dir);
-    if (cleaned) this.deps.metrics.counter('store.tempFilesRemoved').inc(cleaned);
+    await this.removeTempFiles();
     await createFileDurable(path.join(this.dir, snapshotName(1)), JSON.stringify(new ShardState(this.namespace, 1, 0, 0).toSnapshot(1)));
     await createFileDurable(path.join(this.dir, walName(1)), encodeLine({ wal: 1, baseSeq: 0, namespace: this.namespace }));
     await createFileDurable(path.join(this.dir, CURRENT), '1\n');
+  }
+
+  /** Temp files of writers killed (or stopped and taken over) mid-write. Caller holds the lock. */
+  private async removeTempFiles(): Promise<void> {
+    const cleaned = await removeTempFiles(this.dir);
+    if (cleaned) this.deps.metrics.counter('store.tempFilesRemoved').inc(cleaned);
   }
 
   private async readCurrent(): Promise<number | undefined> {
@@ -650,8 +652,7 @@ export class Shard {
     if ((await this.readCurrent()) !== state.generation) return aborted();
     if (!(await this.clearUncommitted(next))) return aborted();
     // What writers killed while rotating left half made (a temp file is only ever renamed or linked, never read).
-    const cleaned = await removeTempFiles(this.dir);
-    if (cleaned) this.deps.metrics.counter('store.tempFilesRemoved').inc(cleaned);
+    await this.removeTempFiles();
     failpoint('shard.rotate.create');
     // Created, never replaced: a rotator stopped here past the lock's staleness resumes after its taker rotated to
     // `next` and others appended to that log; replacing it would keep their acknowledged lines only in the old inode.
