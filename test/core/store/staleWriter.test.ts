@@ -47,21 +47,28 @@ async function openToCheck(root: string): Promise<FileStore> {
 
 /**
  * Writer `a` stops itself at `failpoint` holding the shard's lock; writer `b` takes the lock over once it is
- * stale and writes `bCount` keys; then `a` goes on and writes the rest of its `aCount`. Both must finish, each
- * acknowledging every write, and every acknowledged write must be in the store.
+ * stale and makes its `bCount` writes; then `a` goes on and makes the rest of its `aCount`. Both must finish.
+ * Returns the workspace and every write either acknowledged.
  */
-async function stoppedThenResumed(o: { failpoint: Failpoint; aCount: number; bCount: number; rotateBytes?: number }): Promise<void> {
+async function stoppedThenTakenOver(o: {
+  mode: 'unique' | 'update';
+  namespace: string;
+  failpoint: Failpoint;
+  aCount: number;
+  bCount: number;
+  rotateBytes?: number;
+}): Promise<{ root: string; acked: string[] }> {
   const t = tempDir();
   cleanup.push(t.remove);
-  const root = t.path;
   const acked: string[] = [];
   const onLine = (line: string): void => {
     if (line.startsWith('ack ')) acked.push(line.slice(4));
   };
   const common = {
-    mode: 'unique',
-    root,
-    namespace: 'stale',
+    mode: o.mode,
+    root: t.path,
+    namespace: o.namespace,
+    key: 'n',
     staleMs: STALE_MS,
     io: 'blocking',
     ...(o.rotateBytes ? { rotateBytes: o.rotateBytes } : {}),
@@ -69,11 +76,16 @@ async function stoppedThenResumed(o: { failpoint: Failpoint; aCount: number; bCo
   const a = startWorker({ ...common, count: o.aCount, prefix: 'a', failpoint: o.failpoint }, onLine);
   cleanup.push(() => stopChild(a.child, 'SIGKILL'));
   await stopped(a.child.pid!);
-  const b = startWorker({ ...common, count: o.bCount, prefix: 'b' }, onLine);
-  const bResult = await b.result;
+  const bResult = await startWorker({ ...common, count: o.bCount, prefix: 'b' }, onLine).result;
   a.child.kill('SIGCONT');
   const aResult = await a.result;
   assert.ok(aResult?.done && bResult?.done, 'both writers finished');
+  return { root: t.path, acked };
+}
+
+/** stoppedThenTakenOver with unique keys: each writer acknowledges every write, and every one is in the store. */
+async function stoppedThenResumed(o: { failpoint: Failpoint; aCount: number; bCount: number; rotateBytes?: number }): Promise<void> {
+  const { root, acked } = await stoppedThenTakenOver({ ...o, mode: 'unique', namespace: 'stale' });
   assert.equal(acked.length, o.aCount + o.bCount);
   const present = new Set((await (await openToCheck(root)).list('stale')).map((e) => e.key));
   assert.deepEqual(
@@ -121,26 +133,15 @@ test("R-CTX-4: a rotator stopped past the lock's staleness after its last check,
 
 /** a appends one increment and stops; b takes the lock over and makes `bCount` increments; then a goes on: the counter's value. */
 async function incrementsAroundAStoppedAppend(bCount: number, rotateBytes?: number): Promise<unknown> {
-  const t = tempDir();
-  cleanup.push(t.remove);
-  const common = {
+  const { root } = await stoppedThenTakenOver({
     mode: 'update',
-    root: t.path,
     namespace: 'counters',
-    key: 'n',
-    staleMs: STALE_MS,
-    io: 'blocking',
+    failpoint: 'shardIo.commit.write',
+    aCount: 5,
+    bCount,
     ...(rotateBytes ? { rotateBytes } : {}),
-  } as const;
-  const a = startWorker({ ...common, count: 5, prefix: 'a', failpoint: 'shardIo.commit.write' });
-  cleanup.push(() => stopChild(a.child, 'SIGKILL'));
-  await stopped(a.child.pid!);
-  const b = await startWorker({ ...common, count: bCount, prefix: 'b' }).result;
-  a.child.kill('SIGCONT');
-  const aResult = await a.result;
-  assert.ok(aResult?.done && b?.done, 'both writers finished');
-  const store = await openToCheck(t.path);
-  return (await store.get('counters', 'n'))?.value;
+  });
+  return (await (await openToCheck(root)).get('counters', 'n'))?.value;
 }
 
 test('R-CTX-3, R-CTX-4: a writer stopped right after appending an increment, while others append thousands after it, reads back that it applied and does not apply it again', async () => {
