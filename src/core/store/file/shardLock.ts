@@ -46,10 +46,12 @@ export class ShardLock {
   /** Takes the lock and, in the same step, looks at the log (`look`: what to look at). */
   async acquire(look: LookRequest = { current: path.join(this.dir, 'CURRENT'), fd: -1, offset: 0 }): Promise<HeldLock> {
     const started = performance.now();
-    const deadline = Date.now() + this.options.timeoutMs;
+    // The monotonic clock: a wall clock stepped back would stretch the wait, and
+    // Date.now's whole milliseconds ended it up to 1 ms early (a CI flake).
+    const deadline = started + this.options.timeoutMs;
     let busy = 0;
     for (;;) {
-      const remaining = deadline - Date.now();
+      const remaining = deadline - performance.now();
       let got;
       try {
         got = await this.io.lock({
@@ -87,7 +89,7 @@ export class ShardLock {
         this.hold(held);
         return held;
       }
-      if (Date.now() >= deadline) {
+      if (performance.now() >= deadline) {
         this.metrics.counter('store.lock.busy').inc(busy);
         this.metrics.counter('store.lock.timeouts').inc();
         throw new CoordinatorError(
