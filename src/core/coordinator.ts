@@ -512,8 +512,25 @@ export class Coordinator {
    * `claims`: the live claims, when the caller has just read them (the panel): not read twice.
    * `storeStatus`: one the caller read before, for a view that does not show it (a fresh one reads every namespace).
    */
-  async snapshot(claims?: readonly Claim[], storeStatus?: StoreStatus): Promise<CoordinatorSnapshot> {
-    const store = this.storeValue;
+  snapshot(claims?: readonly Claim[], storeStatus?: StoreStatus): Promise<CoordinatorSnapshot> {
+    return this.snapshotIn(this.storeValue, claims, storeStatus);
+  }
+
+  /**
+   * The snapshot as seen from `dir` (`status --workspace`): its project's claims, participants and store, a
+   * second workspace folder's own (R-SEC-7); the first folder's when `dir` is in no folder here.
+   */
+  async snapshotOf(dir: string): Promise<CoordinatorSnapshot> {
+    const real = this.storeValue && this.others ? await this.roots.resolve(dir).catch(() => undefined) : undefined;
+    const scope = real === undefined ? undefined : await this.scopeOf(real);
+    return scope && !scope.primary ? this.snapshotIn(scope.store) : this.snapshot();
+  }
+
+  private async snapshotIn(
+    store: SharedStore | undefined,
+    claims?: readonly Claim[],
+    storeStatus?: StoreStatus,
+  ): Promise<CoordinatorSnapshot> {
     const live = claims ?? (store ? await store.listClaims().catch(() => []) : []);
     return {
       takenAt: new Date().toISOString(),

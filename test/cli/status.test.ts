@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { cliEnvWithoutToken, deadPid, runCliWith } from '../support/cliProcesses.js';
+import { cliEnvWithoutToken, deadPid, escapeRegExp, runCliWith } from '../support/cliProcesses.js';
 import { httpClient } from '../support/mcpClients.js';
 import { cliEnv, startServe, type ServeHandle } from '../support/processes.js';
 import { tempDir } from '../support/workspace.js';
@@ -82,8 +82,8 @@ test('R-CLI-3: status (text) is readable: workspace, participant, health, and th
   assert.equal(res.code, 0, res.stderr);
   assert.equal(res.stderr, '');
   assert.throws(() => JSON.parse(res.stdout), SyntaxError, 'text for a person, not JSON');
-  assert.match(res.stdout, new RegExp(`^Workspace ${escape(ws.path)}: 1 live participant\\(s\\)$`, 'm'));
-  assert.match(res.stdout, new RegExp(`^headless pid ${server.child.pid} at ${escape(server.url)}$`, 'm'));
+  assert.match(res.stdout, new RegExp(`^Workspace ${escapeRegExp(ws.path)}: 1 live participant\\(s\\)$`, 'm'));
+  assert.match(res.stdout, new RegExp(`^headless pid ${server.child.pid} at ${escapeRegExp(server.url)}$`, 'm'));
   assert.match(res.stdout, /^ {2}health: ok$/m);
   assert.match(res.stdout, /^ {2}sessions: [1-9]\d*$/m);
   const line = res.stdout.split('\n').find((l) => l.includes(CLIENT_NAME));
@@ -101,7 +101,7 @@ test("R-CLI-3, R-CLM-1: status lists the project's claims: the file, who holds i
   assert.match(text.stdout, /^ {2}claims: [1-9]\d*$/m);
   const line = text.stdout.split('\n').find((l) => l.includes('src/status-claimed.ts'));
   assert.ok(line, `a line names the claimed file:\n${text.stdout}`);
-  assert.match(line, new RegExp(`held by ${escape(CLIENT_NAME)}, session [0-9a-f-]{36}`));
+  assert.match(line, new RegExp(`held by ${escapeRegExp(CLIENT_NAME)}, session [0-9a-f-]{36}`));
   assert.match(line, /until \d{4}-\d\d-\d\dT[\d:.]+Z {2}fencing token \d+$/);
   const json = JSON.parse((await runCliWith(['status', '--json', '--workspace', ws.path], cliEnv(home.path))).stdout) as StatusJson;
   const claim = json.participants[0]?.snapshot?.claims.find((c) => c.resource === 'src/status-claimed.ts');
@@ -226,7 +226,3 @@ test('R-CLI-3: status reads the install token file when SESSION_COORDINATOR_TOKE
   assert.equal(p?.error, undefined, `status could authenticate: ${p?.error}`);
   assert.deepEqual(p?.snapshot?.health, { status: 'ok' });
 });
-
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}

@@ -90,3 +90,8 @@ export function exitWithin(child: ChildProcess, ms: number): Promise<number | nu
     });
   });
 }
+
+/** `s` as a literal inside a RegExp: paths and URLs in a CLI's output. */
+export function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}

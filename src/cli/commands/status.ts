@@ -20,10 +20,12 @@ interface ParticipantStatus {
   error?: string;
 }
 
-async function fetchSnapshot(entry: Discovery, token: string): Promise<ParticipantStatus> {
+async function fetchSnapshot(entry: Discovery, token: string, workspace: string): Promise<ParticipantStatus> {
   try {
     await provePeer(entry.url, token);
     const url = new URL(STATUS_PATH, entry.url);
+    // The workspace's own project: a window's second folder has its own claims (an older build ignores this).
+    url.searchParams.set('workspace', workspace);
     const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) });
     if (!res.ok) return { participant: entry, error: `HTTP ${res.status}` };
     return { participant: entry, snapshot: (await res.json()) as CoordinatorSnapshot };
@@ -84,7 +86,7 @@ export async function status(options: { workspace: string; json: boolean }): Pro
   const home = namedInstallDir();
   const live = await coveringParticipants(await readDiscoveries(dir), workspace);
   const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
-  const statuses = await Promise.all(live.map((d) => fetchSnapshot(d, token)));
+  const statuses = await Promise.all(live.map((d) => fetchSnapshot(d, token, workspace)));
   if (options.json) process.stdout.write(JSON.stringify({ workspace, participants: statuses }, null, 2) + '\n');
   else if (statuses.length === 0)
     process.stdout.write(

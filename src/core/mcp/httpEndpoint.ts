@@ -104,7 +104,8 @@ export class HttpEndpoint {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
       this.checkHostAndOrigin(req);
-      const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const path = url.pathname;
       if (path === PROOF_PATH) {
         this.answerProof(req, res);
         return;
@@ -114,7 +115,9 @@ export class HttpEndpoint {
       this.checkToken(req);
       if (path === STATUS_PATH) {
         if (req.method !== 'GET') throw new HttpFailure(405, COORDINATOR_ERROR, 'Method not allowed', { Allow: 'GET' });
-        this.sendJson(res, 200, await this.coordinator.snapshot());
+        // ?workspace=<folder>: that folder's project (a second workspace folder has its own claims and store).
+        const workspace = url.searchParams.get('workspace');
+        this.sendJson(res, 200, await (workspace ? this.coordinator.snapshotOf(workspace) : this.coordinator.snapshot()));
         return;
       }
       if (path === GUARD_PATH) {

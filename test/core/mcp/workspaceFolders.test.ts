@@ -6,7 +6,8 @@ import { after, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { runCliWith } from '../../support/cliProcesses.js';
+import { escapeRegExp, runCliWith } from '../../support/cliProcesses.js';
+import { git } from '../../support/gitRepository.js';
 import { httpClient, type WhoAmI } from '../../support/mcpClients.js';
 import { cliEnv, startServe, TOKEN, type ServeHandle } from '../../support/processes.js';
 import { callOk, callRefused, type ClaimView } from '../../support/sharedContext.js';
@@ -63,6 +64,13 @@ async function agentIn(server: ServeHandle, name: string, root?: string): Promis
   });
 }
 
+/** whoami's answer, with where the claims live and who is live there. */
+type WhoAmIThere = WhoAmI & {
+  store: { location: string };
+  claimsStore?: { location: string };
+  participants: Array<{ participantId: string }>;
+};
+
 function claudeWrite(cwd: string, agentId: string, file: string): string {
   return JSON.stringify({
     session_id: agentId,
@@ -86,11 +94,23 @@ test("R-SEC-7: a session rooted in a second workspace folder claims in that fold
   const x = await agentIn(window, 'Agent X', second);
   const held = await callOk<ClaimView>(x, 'claim_acquire', { resource: 'src/app.ts', ttlSeconds: 600 });
   assert.equal(held.resource, 'src/app.ts', "named from the second folder's root");
-  assert.equal(((await x.callTool({ name: 'whoami', arguments: {} })).structuredContent as WhoAmI).root, second);
+  const xIs = (await x.callTool({ name: 'whoami', arguments: {} })).structuredContent as WhoAmIThere;
+  assert.equal(xIs.root, second);
+  // whoami tells where X's claims live, and lists that project's participants: the id holding X's claim is there.
+  assert.ok(xIs.claimsStore?.location.startsWith(second), `claims in the second folder's store: ${JSON.stringify(xIs.claimsStore)}`);
+  assert.ok(!xIs.store.location.startsWith(second), 'shared context stays in the first folder');
+  assert.ok(
+    xIs.participants.some((p) => p.participantId === held.holder.participantId),
+    `the claim's holder is among whoami's participants: ${held.holder.participantId} in ${JSON.stringify(xIs.participants)}`,
+  );
 
   // The first folder's src/app.ts is another file: no collision.
   const z = await agentIn(window, 'Agent Z');
-  assert.equal((await callOk<ClaimView>(z, 'claim_acquire', { resource: 'src/app.ts' })).resource, 'src/app.ts');
+  const zHeld = await callOk<ClaimView>(z, 'claim_acquire', { resource: 'src/app.ts' });
+  assert.equal(zHeld.resource, 'src/app.ts');
+  const zIs = (await z.callTool({ name: 'whoami', arguments: {} })).structuredContent as WhoAmIThere;
+  assert.equal(zIs.claimsStore, undefined, 'a first-folder session claims where its context is');
+  assert.ok(zIs.participants.some((p) => p.participantId === zHeld.holder.participantId));
   assert.deepEqual(
     (await callOk<{ claims: ClaimView[] }>(z, 'claim_list', {})).claims.map((c) => c.holder.clientName),
     ['Agent Z'],
@@ -141,4 +161,49 @@ test("R-SEC-7: a session rooted in a second workspace folder claims in that fold
     if (!granted) await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(granted, "X's claim was released when its session ended");
+});
+
+interface StatusJson {
+  participants: Array<{ snapshot?: { claims: ClaimView[]; store: { location: string } } }>;
+}
+
+test("R-SEC-7, R-CLI-3: status --workspace <second folder> shows that folder's project: its claims, its store and its worktree, not the first folder's", async () => {
+  // Two repositories: the worktree status names comes from the asked folder's project.
+  const [first, second] = [folder(), folder()];
+  for (const dir of [first, second]) git(dir, 'init', '-q');
+  const home = tempDir();
+  cleanup.push(home.remove);
+  const window = await serveOn([first, second], home.path);
+  const x = await agentIn(window, 'Agent X', second);
+  await callOk<ClaimView>(x, 'claim_acquire', { resource: 'src/app.ts' });
+  const z = await agentIn(window, 'Agent Z');
+  await callOk<ClaimView>(z, 'claim_acquire', { resource: 'src/z-only.ts' });
+
+  const env = cliEnv(home.path);
+  const asJson = async (dir: string): Promise<{ claims: string[]; store: string }> => {
+    const res = await runCliWith(['status', '--json', '--workspace', dir], env, { timeoutMs: 15_000 });
+    assert.equal(res.code, 0, res.stderr);
+    const snapshot = (JSON.parse(res.stdout) as StatusJson).participants[0]?.snapshot;
+    assert.ok(snapshot, res.stdout);
+    return { claims: snapshot.claims.map((c) => `${c.resource} ${c.holder.clientName}`), store: snapshot.store.location };
+  };
+  const inSecond = await asJson(second);
+  // Before: the first folder's claims and store, whichever folder was asked.
+  assert.deepEqual(inSecond.claims, ['src/app.ts Agent X']);
+  assert.ok(inSecond.store.startsWith(second), `the second folder's store: ${inSecond.store}`);
+  const inFirst = await asJson(first);
+  assert.deepEqual(inFirst.claims, ['src/z-only.ts Agent Z']);
+  assert.ok(inFirst.store.startsWith(first), `the first folder's store: ${inFirst.store}`);
+
+  const text = await runCliWith(['status', '--workspace', path.join(second, 'src')], env, { timeoutMs: 15_000 });
+  assert.equal(text.code, 0, text.stderr);
+  // Named as a person knows it: the checkout's folder and its branch.
+  assert.match(
+    text.stdout,
+    new RegExp(`^ {2}sessions: 2 {2}worktree: ${escapeRegExp(path.basename(second))} \\(branch main\\)$`, 'm'),
+    text.stdout,
+  );
+  assert.doesNotMatch(text.stdout, new RegExp(escapeRegExp(path.basename(first))), text.stdout);
+  assert.match(text.stdout, /^ {4}src\/app\.ts {2}held by Agent X/m);
+  assert.doesNotMatch(text.stdout, /z-only/);
 });

@@ -36,6 +36,12 @@ const whoamiOutput = {
   store: z
     .object({ kind: z.string(), location: z.string(), degraded: z.boolean() })
     .describe('Where shared context lives: a workspace folder, or a Redis project'),
+  claimsStore: z
+    .object({ kind: z.string(), location: z.string(), degraded: z.boolean() })
+    .optional()
+    .describe(
+      'Where your claims live when not with the shared context: your root is in another workspace folder, whose project has its own',
+    ),
   worktree: z
     .object({ path: z.string(), branch: z.string().optional(), detachedAt: z.string().optional() })
     .optional()
@@ -56,7 +62,7 @@ const whoamiOutput = {
         ),
       }),
     )
-    .describe('Every live window and headless process on this project, with its sessions'),
+    .describe('Every live window and headless process on the project your root is in (where your claims live), with its sessions'),
 };
 
 // Built once per process: zod clones on every refinement, and this runs for every connection otherwise.
@@ -101,6 +107,8 @@ export const sessionTools = [
         }));
       const info = session?.info(now, ctx.coordinator.requests.countFor(session.id));
       const layout = await findGitLayout(exec.root);
+      // A root in a second workspace folder claims in that folder's project: its participants hold those claims.
+      const scope = await ctx.coordinator.scopeOf(exec.root);
       return {
         sessionId: exec.sessionId,
         ...(session ? { resumeHandle: session.resumeHandle } : {}),
@@ -117,6 +125,7 @@ export const sessionTools = [
         isDefault: exec.isDefault,
         pid: process.pid,
         store: ctx.coordinator.store.describe(),
+        ...(scope.primary ? {} : { claimsStore: scope.store.describe() }),
         ...(layout
           ? {
               worktree: {
@@ -127,7 +136,7 @@ export const sessionTools = [
             }
           : {}),
         peers,
-        participants: (await ctx.coordinator.store.participants()).map((p) => ({
+        participants: (await scope.store.participants()).map((p) => ({
           participantId: p.participantId,
           kind: p.kind,
           label: p.label,
