@@ -22,8 +22,8 @@ export interface WorkerConfig {
   agents?: number;
   /** How its store's file calls run; unless set, workers take turns (a window's worker thread, a headless process's blocking calls, async), so every cross-process test has the drivers contend. */
   io?: ShardIoMode;
-  /** A place where the worker stops itself once (SIGSTOP; see src/core/store/file/failpoints.ts). */
-  failpoint?: Failpoint;
+  /** Places where the worker stops itself, each once (SIGSTOP; see src/core/store/file/failpoints.ts). */
+  failpoint?: Failpoint | Failpoint[];
   /** A write that fails is reported (`err <key> <message>`) and the loop goes on. */
   tolerateErrors?: boolean;
 }
@@ -55,7 +55,7 @@ export function startWorker(
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: config.failpoint ? { ...process.env, SESSION_COORDINATOR_FAILPOINT: config.failpoint } : process.env,
+      env: config.failpoint ? { ...process.env, SESSION_COORDINATOR_FAILPOINT: [config.failpoint].flat().join(',') } : process.env,
     },
   );
   let result: WorkerResult | undefined;

@@ -476,6 +476,26 @@ test('R-SEC-1, R-CTX-4, R-CTX-5: disk use stays under 3x what a large namespace 
   assert.ok(peak < 3, `peak ${peak.toFixed(2)} x`);
 });
 
+test("R-SEC-1: many small namespaces share the store's log budget: rewriting one key in each of 16 keeps a few MB on disk, not each namespace's full floor", async () => {
+  const KiB = 1024;
+  const MiB = 1024 * KiB;
+  // Each namespace's own floor: a 1 MiB event log plus 4 logs of 256 KiB, 2 MiB; the store's budget: 2 MiB in all.
+  const options = { rotateBytes: 256 * KiB, maxEventLogBytes: MiB, backups: 3, maxStoreLogBytes: 2 * MiB };
+  const { store, root } = await openStore(undefined, options);
+  const names = Array.from({ length: 16 }, (_, i) => `tiny${i}`);
+  const value = (round: number): string => `${round}:`.padEnd(32 * KiB, 'x');
+  // A hostile agent's pattern: one small key per namespace, rewritten until each fills its own floor.
+  const rounds = 48;
+  for (let round = 0; round < rounds; round++) await Promise.all(names.map((ns) => store.set(ns, 'k', value(round), by)));
+  const total = names.reduce((sum, ns) => sum + diskOf(root, ns), 0);
+  // Without the shared budget each keeps its event log and backups' logs: 14.1 MiB measured. Its share: 3.6 MiB.
+  assert.ok(total < 7 * MiB, `${(total / MiB).toFixed(1)} MiB on disk for 16 namespaces holding 32 KiB each`);
+  for (const ns of names) assert.equal((await store.get(ns, 'k'))?.value, value(rounds - 1), `${ns} holds its last value`);
+  const page = await store.history({ namespace: 'tiny0', limit: 1000 });
+  assert.ok(page.records.length >= 2, 'history still reads back a few records');
+  assert.equal(page.records.at(-1)?.previousValue, value(rounds - 2));
+});
+
 test('R-CTX-4, R-CTX-5: history and recovery replay the kept logs from the oldest kept snapshot, across logs whose own snapshots were pruned', async () => {
   // One backup snapshot, many logs: the logs between keep no snapshot of their own.
   const options = { rotateBytes: 2048, maxEventLogBytes: 32_768, backups: 1 };

@@ -2,6 +2,7 @@
 // its lock taken over meanwhile, then resumed: what it does next must not cost anyone an acknowledged write.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { silentLogger } from '../../../src/core/logging/logger.js';
@@ -21,13 +22,21 @@ after(async () => {
 
 const STALE_MS = 400;
 
-/** Resolves once the process is stopped (state T), as its failpoint leaves it. */
-async function stopped(pid: number): Promise<void> {
+/** Resolves once the process is stopped (state T), as its failpoint leaves it; or, if `orExited`, once it exited. */
+async function stopped(child: ChildProcess, orExited = false): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('T')) return;
-    if (Date.now() > deadline) throw new Error(`process ${pid} never reached its failpoint`);
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    } catch (e) {
+      // Gone from /proc: it exited and was reaped.
+      if (orExited) return;
+      throw e;
+    }
+    const state = stat.slice(stat.lastIndexOf(')') + 2);
+    if (state.startsWith('T') || (orExited && state.startsWith('Z'))) return;
+    if (Date.now() > deadline) throw new Error(`process ${child.pid} never reached its failpoint`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -75,7 +84,7 @@ async function stoppedThenTakenOver(o: {
   } as const;
   const a = startWorker({ ...common, count: o.aCount, prefix: 'a', failpoint: o.failpoint }, onLine);
   cleanup.push(() => stopChild(a.child, 'SIGKILL'));
-  await stopped(a.child.pid!);
+  await stopped(a.child);
   const bResult = await startWorker({ ...common, count: o.bCount, prefix: 'b' }, onLine).result;
   a.child.kill('SIGCONT');
   const aResult = await a.result;
@@ -129,6 +138,50 @@ test("R-CTX-4: a rotator stopped past the lock's staleness after its last check,
     bCount: 5,
     rotateBytes: 2048,
   });
+});
+
+test("R-CTX-4: a rotator stopped twice, first past the lock's staleness (its taker appended nothing), then between its last check and its rename, cannot commit over the next holder's acknowledged writes", async () => {
+  const t = tempDir();
+  cleanup.push(t.remove);
+  const acked: string[] = [];
+  const onLine = (line: string): void => {
+    if (line.startsWith('ack ')) acked.push(line.slice(4));
+  };
+  const common = {
+    mode: 'unique',
+    root: t.path,
+    namespace: 'stale',
+    key: 'n',
+    staleMs: STALE_MS,
+    io: 'blocking',
+    rotateBytes: 2048,
+  } as const;
+  const a = startWorker({ ...common, count: 30, prefix: 'a', failpoint: ['shard.rotate.create', 'shard.rotate.rename'] }, onLine);
+  cleanup.push(() => stopChild(a.child, 'SIGKILL'));
+  await stopped(a.child);
+  // The taker: a delete of a key nobody wrote takes the lock over (stale by then) and appends nothing.
+  const taker = await FileStore.open({
+    projectRoot: t.path,
+    participant: { kind: 'headless', label: 'taker' },
+    metrics: new Metrics(),
+    logger: silentLogger,
+    options: { pollMs: 60_000, lock: { staleMs: STALE_MS, timeoutMs: 10_000 } },
+  });
+  cleanup.push(() => taker.dispose());
+  await taker.delete('stale', 'nobody-wrote-this', { sessionId: 't', clientName: 't', participantId: 't' });
+  // a goes on to its next stop: this rotation's rename (before the fix) or a later rotation's, under a lock of its own.
+  a.child.kill('SIGCONT');
+  await stopped(a.child, true);
+  const b = await startWorker({ ...common, count: 5, prefix: 'b' }, onLine).result;
+  a.child.kill('SIGCONT');
+  assert.ok((await a.result)?.done && b?.done, 'both writers finished');
+  assert.equal(acked.length, 35);
+  const present = new Set((await (await openToCheck(t.path)).list('stale')).map((e) => e.key));
+  assert.deepEqual(
+    acked.filter((k) => !present.has(k)),
+    [],
+    'no acknowledged write is lost',
+  );
 });
 
 /** a appends one increment and stops; b takes the lock over and makes `bCount` increments; then a goes on: the counter's value. */

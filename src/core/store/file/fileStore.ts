@@ -57,6 +57,8 @@ export const DEFAULT_FILE_STORE_OPTIONS: FileStoreOptions = {
   rotateBytes: 1024 * 1024,
   maxEventLogBytes: 10 * 1024 * 1024,
   backups: 3,
+  // Nine namespaces keep their full 14 MB floor each; more share this.
+  maxStoreLogBytes: 128 * 1024 * 1024,
   heartbeatMs: 1000,
   goneAfterMs: 3000,
   // Each file-system call costs an idle participant CPU (a thread-pool round trip): the net is slow while watches work.
@@ -528,6 +530,7 @@ export class FileStore implements SharedStore {
         nonce: this.nonce,
         io: this.io,
         onChanges: (changes) => this.changed(name, changes),
+        namespaces: () => this.shards.size,
       },
       this.opened,
     );

@@ -23,6 +23,8 @@ export interface ShardOptions {
   maxEventLogBytes: number;
   /** Snapshots kept besides the current one (R-CTX-4: the last 3 backups). */
   backups: number;
+  /** The logs of all namespaces together, about (R-SEC-1): many namespaces each rotate sooner and keep less history. */
+  maxStoreLogBytes: number;
 }
 
 export interface ShardDeps {
@@ -34,6 +36,8 @@ export interface ShardDeps {
   nonce: () => string;
   /** How the hot path's file-system calls run (blocking, or async in the extension host). */
   io: ShardIo;
+  /** How many namespaces share the store's log budget (maxStoreLogBytes). */
+  namespaces: () => number;
 }
 
 /** What a write decides once it holds the lock and sees the latest state. */
@@ -65,6 +69,8 @@ const HOLD_MS = 10;
 const LOG_SHARE_OF_SNAPSHOT = 1 / 4;
 /** A namespace's folder stays within this many times its current snapshot (R-SEC-1), above a floor for small ones. */
 const DISK_FACTOR = 2.75;
+/** The least a log grows before it folds, however many namespaces share the store's log budget: a fold per write is waste. */
+const MIN_ROTATE_BYTES = 64 * 1024;
 /** Files of a rotation that never committed are removed once this many times the lock's staleness old (see clearUncommitted). */
 const LEFTOVER_STALE_FACTOR = 10;
 const snapshotName = (g: number): string => `snapshot.${g}.json`;
@@ -311,7 +317,7 @@ export class Shard {
       if (this.loaded) this.deps.onChanges(decided.map((d) => d.change));
       settled.push(...decided.map((d) => (syncError?: unknown) => (syncError ? d.write.reject(syncError) : d.write.resolve(d.change))));
       // Acknowledged once durable even if folding the log into a snapshot fails here.
-      if (keepLock) await this.rotateIfDue();
+      if (keepLock) await this.rotateIfDue(held);
       commit.keepable = holdThrough && !result.syncError;
       return [];
     }
@@ -369,7 +375,7 @@ export class Shard {
     }
     countApplied(decided.length - retry.length);
     // Only under the lock: one released already leaves the rotation to the next write (it sees the log's size first).
-    if (keepLock && retry.length < decided.length) await this.rotateIfDue();
+    if (keepLock && retry.length < decided.length) await this.rotateIfDue(held);
     return retry;
   }
 
@@ -622,9 +628,9 @@ export class Shard {
     if (changes.length && this.loaded) this.deps.onChanges(changes);
   }
 
-  private async rotateIfDue(): Promise<void> {
+  private async rotateIfDue(held: HeldLock): Promise<void> {
     try {
-      await this.maybeRotate();
+      await this.maybeRotate(held);
     } catch (e) {
       // The log keeps growing until the next write rotates it; nothing acknowledged depends on this.
       this.deps.logger.warn(`Could not rotate the log of namespace ${this.namespace}: ${errorMessage(e)}`);
@@ -633,16 +639,31 @@ export class Shard {
 
   /** The log's budget: a byte figure that grows with what the namespace holds, not with one record. */
   private get rotateAt(): number {
-    return Math.max(this.deps.options.rotateBytes, this.snapshotBytes * LOG_SHARE_OF_SNAPSHOT);
+    return Math.max(this.logBudget.rotateBytes, this.snapshotBytes * LOG_SHARE_OF_SNAPSHOT);
+  }
+
+  /**
+   * The floor of what a small namespace's logs may use (the event log's bound and a log per backup), scaled to its
+   * share of the store's budget once many namespaces split it (R-SEC-1): 256 namespaces with a key each must not
+   * keep 14 MB of history apiece. Few namespaces keep the full figures.
+   */
+  private get logBudget(): { rotateBytes: number; eventLogBytes: number } {
+    const o = this.deps.options;
+    const share = o.maxStoreLogBytes / Math.max(1, this.deps.namespaces());
+    const scale = Math.min(1, share / (o.maxEventLogBytes + (o.backups + 1) * o.rotateBytes));
+    return {
+      rotateBytes: Math.max(Math.min(o.rotateBytes, MIN_ROTATE_BYTES), Math.floor(o.rotateBytes * scale)),
+      eventLogBytes: Math.floor(o.maxEventLogBytes * scale),
+    };
   }
 
   private rotationDue(walSize = this.walSize): boolean {
     if (walSize >= this.rotateAt) return true;
     // Deletes halved what a large snapshot holds: fold it, so the disk shrinks with what is held.
-    return this.snapshotBytes > this.deps.options.rotateBytes && this.state!.liveBytes < this.snapshotLive / 2;
+    return this.snapshotBytes > this.logBudget.rotateBytes && this.state!.liveBytes < this.snapshotLive / 2;
   }
 
-  private async maybeRotate(): Promise<void> {
+  private async maybeRotate(held: HeldLock): Promise<void> {
     const state = this.state!;
     if (!this.rotationDue()) return;
     await assertRealDirectory(this.dir);
@@ -664,7 +685,10 @@ export class Shard {
     failpoint('shard.rotate.commit');
     // Nobody rotated, and nobody appended since our state was read: a taker of our lock may have written to this
     // log while we were stopped, and a snapshot without its lines would leave them behind (they follow its baseSeq).
-    if ((await this.readCurrent()) !== state.generation || (await this.wal!.stat()).size !== this.walSize) {
+    // And the lock is still the one we made, read last: taken over while we were stopped earlier, by a taker that
+    // appended nothing, the next holder may append after this check while we are stopped again, and acknowledge;
+    // one who takes it over after this check removes our temp file, and the rename fails.
+    if ((await this.readCurrent()) !== state.generation || (await this.wal!.stat()).size !== this.walSize || !(await held.stillOurs())) {
       await commit.discard();
       return aborted();
     }
@@ -702,7 +726,7 @@ export class Shard {
    * all within the folder's budget (DISK_FACTOR times the current snapshot,
    * room left for the current log to grow; for a small namespace, the event
    * log's bound plus a few logs): the logs back to the oldest snapshot that
-   * fits (the event log, R-CTX-5, within `maxEventLogBytes`, or back to the
+   * fits (the event log, R-CTX-5, within its bound in `logBudget`, or back to the
    * last `backups` generations), that snapshot, and up to `backups` snapshots
    * in all (R-CTX-4). A large namespace keeps fewer backups: disk use stays
    * proportional to what is held (R-SEC-1).
@@ -715,7 +739,8 @@ export class Shard {
     const older = await Promise.all(
       gens.map(async (g) => ({ g, log: (await sizeOf(walName(g))) ?? 0, snapshot: await sizeOf(snapshotName(g)) })),
     );
-    const budget = Math.max(DISK_FACTOR * this.snapshotBytes, o.maxEventLogBytes + (o.backups + 1) * o.rotateBytes);
+    const { rotateBytes, eventLogBytes } = this.logBudget;
+    const budget = Math.max(DISK_FACTOR * this.snapshotBytes, eventLogBytes + (o.backups + 1) * rotateBytes);
     const room = budget - this.snapshotBytes - this.rotateAt;
     const currentLog = (await this.wal!.stat()).size;
     // The oldest generation whose snapshot and logs since fit: history and backups start there.
@@ -723,7 +748,7 @@ export class Shard {
     let logs = 0;
     for (let i = 0; i < older.length && older[i]!.g === current - 1 - i; i++) {
       logs += older[i]!.log;
-      if (logs > room || (currentLog + logs > o.maxEventLogBytes && i >= o.backups)) break;
+      if (logs > room || (currentLog + logs > eventLogBytes && i >= o.backups)) break;
       const snapshot = older[i]!.snapshot;
       if (snapshot !== undefined && logs + snapshot <= room) start = i;
     }

@@ -39,6 +39,8 @@ export interface LockRequest extends LookRequest {
   readonly staleMs: number;
   /** How long this one call may wait before it answers "busy". */
   readonly waitMs: number;
+  /** What the lock file says while this hold lasts: another holder's lock says something else (HeldLock.stillOurs). */
+  readonly token: string;
 }
 
 export type Locked = { locked: true; tries: number; tookOver: boolean; look: Look } | { locked: false; tries: number };
@@ -88,8 +90,9 @@ type FsStep =
   | { op: 'fstat'; fd: number }
   | { op: 'read'; fd: number; length: number; position: number }
   | { op: 'write'; fd: number; bytes: Buffer }
-  /** create: a file that must not exist yet (O_EXCL, so never through a link), closed at once. */
-  | { op: 'create' | 'unlink' | 'rmdir'; path: string }
+  /** create: a file that must not exist yet (O_EXCL, so never through a link), `content` written, closed at once. */
+  | { op: 'create'; path: string; content: string }
+  | { op: 'unlink' | 'rmdir'; path: string }
   | { op: 'fdatasync'; fd: number }
   | { op: 'sleep'; ms: number }
   /** Several sequences of steps: the async and worker drivers run them at once, the blocking one in this order. */
@@ -136,12 +139,12 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
    * One try: 'locked', 'tookOver' (a stale lock removed and ours made), or 'busy'. The lock is a file made with
    * O_EXCL; a folder of the same name is an older version's lock (mkdir), held the same way: each excludes the other.
    */
-  function* tryLock(file: string, staleMs: number, lookFirst: boolean): Steps<'locked' | 'tookOver' | 'busy'> {
+  function* tryLock(file: string, staleMs: number, lookFirst: boolean, token: string): Steps<'locked' | 'tookOver' | 'busy'> {
     // A waiter looks before it tries: a create that fails throws, and an exception costs several times the lstat.
     let held = lookFirst ? yield* factsOf('lstat', file) : undefined;
     if (!held) {
       try {
-        yield { op: 'create', path: file };
+        yield { op: 'create', path: file, content: token };
         return 'locked';
       } catch (e) {
         if (!isCode(e, 'EEXIST')) throw e;
@@ -156,7 +159,7 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     if (!again || again.ino !== held.ino || again.mtimeMs !== held.mtimeMs) return 'busy';
     try {
       yield { op: held.kind === 'folder' ? 'rmdir' : 'unlink', path: file };
-      yield { op: 'create', path: file };
+      yield { op: 'create', path: file, content: token };
       return 'tookOver';
     } catch {
       return 'busy';
@@ -167,7 +170,7 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
     const until = Date.now() + r.waitMs;
     let wait = firstWaitMs;
     for (let tries = 1; ; tries++) {
-      const got = yield* tryLock(r.lockFile, r.staleMs, tries > 1);
+      const got = yield* tryLock(r.lockFile, r.staleMs, tries > 1, r.token);
       if (got !== 'busy') return { locked: true, tries, tookOver: got === 'tookOver', look: yield* lookSteps(r) };
       if (Date.now() >= until) return { locked: false, tries };
       yield { op: 'sleep', ms: wait * (0.5 + Math.random()) };
@@ -260,8 +263,19 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
       case 'write':
         for (let at = 0; at < step.bytes.length;) at += nodeFs.writeSync(step.fd, step.bytes, at, step.bytes.length - at);
         return undefined;
-      case 'create':
-        return nodeFs.closeSync(nodeFs.openSync(step.path, EXCLUSIVE, 0o644));
+      case 'create': {
+        const fd = nodeFs.openSync(step.path, EXCLUSIVE, 0o644);
+        try {
+          nodeFs.writeSync(fd, step.content);
+        } catch (e) {
+          // A disk full: not a lock left to go stale for staleMs.
+          nodeFs.unlinkSync(step.path);
+          throw e;
+        } finally {
+          nodeFs.closeSync(fd);
+        }
+        return;
+      }
       case 'unlink':
         return nodeFs.unlinkSync(step.path);
       case 'rmdir':
@@ -297,8 +311,18 @@ function shardIoKernel(nodeFs: typeof import('node:fs')) {
             nodeFs.write(step.fd, step.bytes, at, step.bytes.length - at, null, (e, n) => (e ? reject(e) : resolve(n))),
           );
         return undefined;
-      case 'create':
-        return (await fs.open(step.path, EXCLUSIVE, 0o644)).close();
+      case 'create': {
+        const handle = await fs.open(step.path, EXCLUSIVE, 0o644);
+        try {
+          await handle.writeFile(step.content);
+        } catch (e) {
+          await fs.unlink(step.path);
+          throw e;
+        } finally {
+          await handle.close();
+        }
+        return;
+      }
       case 'unlink':
         return fs.unlink(step.path);
       case 'rmdir':

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CoordinatorError, errorMessage } from '../../errors.js';
@@ -11,6 +12,10 @@ export interface LockOptions {
   /** Give up waiting after this long. */
   timeoutMs: number;
 }
+
+/** This process's part of every lock token: with a count, no two holds anywhere write the same. */
+const PROCESS_TOKEN = `${process.pid}.${randomBytes(6).toString('hex')}`;
+let holds = 0;
 
 /** How long one call may wait for the lock before the event loop gets a turn (blocking: the whole process waits). */
 const WAIT_SLICE_MS = { blocking: 5, worker: 25, async: 25 } as const;
@@ -50,6 +55,7 @@ export class ShardLock {
     // Date.now's whole milliseconds ended it up to 1 ms early (a CI flake).
     const deadline = started + this.options.timeoutMs;
     let busy = 0;
+    const token = `${PROCESS_TOKEN}.${++holds}`;
     for (;;) {
       const remaining = deadline - performance.now();
       let got;
@@ -59,6 +65,7 @@ export class ShardLock {
           lockFile: this.lockFile,
           staleMs: this.options.staleMs,
           waitMs: Math.max(0, Math.min(WAIT_SLICE_MS[this.io.mode], remaining)),
+          token,
         });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'UNSAFE_LOCK')
@@ -83,7 +90,7 @@ export class ShardLock {
           this.metrics.counter('store.lock.takeovers').inc();
           this.logger.warn(`Took over the lock on ${this.dir}: its holder stopped refreshing it for ${this.options.staleMs} ms`);
         }
-        const held = new HeldLock(this.lockFile, got.look, got.tookOver, this.io, this.metrics, this.logger, () =>
+        const held = new HeldLock(this.lockFile, token, got.look, got.tookOver, this.io, this.metrics, this.logger, () =>
           this.holding.delete(held),
         );
         this.hold(held);
@@ -134,6 +141,8 @@ export class HeldLock {
 
   constructor(
     readonly lockFile: string,
+    /** What this hold wrote into the lock file. */
+    private readonly token: string,
     /** What the log looked like the moment the lock was taken. */
     readonly look: Look,
     /** Taken from a holder that stopped refreshing it (it may be alive, stopped, and go on later). */
@@ -149,6 +158,16 @@ export class HeldLock {
     if (this.released) return;
     const now = new Date();
     fs.utimes(this.lockFile, now, now).catch((e: unknown) => this.logger.debug(`Refreshing ${this.lockFile}: ${errorMessage(e)}`));
+  }
+
+  /**
+   * Whether the lock file is still the one this hold made: false once another process took it over (we were stopped
+   * past staleMs), whatever happened since. For a step that must not happen after that (a rotation's commit); a
+   * stop right after this answer is the caller's to handle.
+   */
+  async stillOurs(): Promise<boolean> {
+    if (this.released) return false;
+    return (await fs.readFile(this.lockFile, 'utf8').catch(() => '')) === this.token;
   }
 
   /** The I/O thread released it as part of a commit; `ours` is what it found. */
