@@ -99,6 +99,11 @@ export class Container implements vscode.Disposable {
     return this.lastState;
   }
 
+  /** The Explorer badge of a file, as VS Code is given it: for tests (the API has no getter). */
+  decorationOf(uri: vscode.Uri): vscode.FileDecoration | undefined {
+    return this.decorations.provideFileDecoration(uri);
+  }
+
   async start(): Promise<void> {
     this.starting ??= this.startRun().finally(() => (this.starting = undefined));
     return this.starting;

@@ -46,9 +46,17 @@ export class ClaimDecorations implements vscode.FileDecorationProvider, vscode.D
   }
 
   update(index: ClaimIndex): void {
-    const before = this.index.resources.map((c) => `${c.resource}@${c.fencingToken}`).join('|');
+    const before = ClaimDecorations.key(this.index);
     this.index = index;
-    if (before !== index.resources.map((c) => `${c.resource}@${c.fencingToken}`).join('|')) this.changed.fire(undefined);
+    if (before !== ClaimDecorations.key(index)) this.changed.fire(undefined);
+  }
+
+  /**
+   * What the badges depend on. The project too: each folder's store counts fencing tokens from 1, so another
+   * folder's claim on the same path with the same token is another badge.
+   */
+  private static key(index: ClaimIndex): string {
+    return index.resources.map((c) => `${c.project ?? ''}:${c.resource}@${c.fencingToken}`).join('|');
   }
 
   provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined {

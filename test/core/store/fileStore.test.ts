@@ -184,7 +184,11 @@ test('R-CTX-4 (issue 11): a lock held past staleMs is kept fresh by its holder a
   const held = await lock(1000).acquire();
   const started = performance.now();
   // Another holder (a process that thinks the first one is dead after staleMs) waits three staleMs, and must not get it.
-  await assert.rejects(lock(3 * staleMs).acquire(), (e) => isCoordinatorError(e, 'LockTimeout'));
+  // Refused naming the holder: its pid is the first part of the token in the lock file.
+  await assert.rejects(
+    lock(3 * staleMs).acquire(),
+    (e) => isCoordinatorError(e, 'LockTimeout') && e.message.includes(`process ${process.pid} holds it`),
+  );
   assert.ok(performance.now() - started >= 3 * staleMs, 'it waited');
   const age = Date.now() - lstatSync(path.join(shard, '.lock')).mtimeMs;
   assert.ok(age < staleMs, `refreshed while held (mtime ${Math.round(age)} ms old)`);

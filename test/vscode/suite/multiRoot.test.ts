@@ -57,11 +57,21 @@ suite('R-SEC-7: a multi-root workspace', () => {
       JSON.stringify(claims),
     );
     assert.equal(c.state!.acrossWorktrees.length, 0, "two folders' files are not one file in two worktrees");
+    // The Explorer badges (R-CLM-4): each folder's src/app.ts by its own holder, nothing on a file nobody claimed.
+    const badge = (folder: string, file: string): vscode.FileDecoration | undefined =>
+      c.decorationOf(vscode.Uri.file(path.join(folder, 'src', file)));
+    const secondBadge = await eventually("the badge on the second folder's app.ts", () => badge(second, 'app.ts'));
+    assert.equal(secondBadge.badge, 'C');
+    assert.match(secondBadge.tooltip ?? '', /second-folder-agent/);
+    assert.match(badge(first, 'app.ts')?.tooltip ?? '', /first-folder-agent/);
+    assert.equal(badge(second, 'other.ts'), undefined, 'an unclaimed file has no badge');
     assert.equal(
       await vscode.commands.executeCommand('sessionCoordinator.releaseClaim', 'src/app.ts', claim.fencingToken, undefined, shown.project),
       true,
     );
     await eventually("the claim released in the second folder's project", () => !c.state?.claims.some((x) => x.project));
+    await eventually("the second folder's badge gone", () => badge(second, 'app.ts') === undefined || undefined);
+    assert.match(badge(first, 'app.ts')?.tooltip ?? '', /first-folder-agent/, "the first folder's badge stays");
     assert.ok(
       c.state!.claims.some((x) => x.holderClient === 'first-folder-agent'),
       "the first folder's claim stays",

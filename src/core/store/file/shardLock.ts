@@ -99,11 +99,14 @@ export class ShardLock {
       if (performance.now() >= deadline) {
         this.metrics.counter('store.lock.busy').inc(busy);
         this.metrics.counter('store.lock.timeouts').inc();
+        // The holder's token begins with its pid: a person can look at what holds it that long.
+        const holder = /^(\d+)\./.exec(await fs.readFile(this.lockFile, 'utf8').catch(() => ''))?.[1];
         throw new CoordinatorError(
           'LockTimeout',
-          `Waited ${this.options.timeoutMs} ms for the lock on ${this.dir}; another process holds it`,
+          `Waited ${this.options.timeoutMs} ms for the lock on ${this.dir}; ${holder ? `process ${holder}` : 'another process'} holds it`,
           {
             path: this.dir,
+            ...(holder ? { holderPid: Number(holder) } : {}),
           },
         );
       }
