@@ -11,6 +11,7 @@ import {
   type Discovery,
 } from '../../core/install/installState.js';
 import { provePeer } from '../../core/install/peerProof.js';
+import { isInside } from '../../core/projects/projectScopes.js';
 import { STATUS_PATH } from '../../core/mcp/httpEndpoint.js';
 import { EXIT } from '../usage.js';
 
@@ -34,7 +35,7 @@ async function fetchSnapshot(entry: Discovery, token: string, workspace: string)
   }
 }
 
-function render(statuses: ParticipantStatus[], workspace: string): string {
+function render(statuses: ParticipantStatus[], workspace: string, real: string): string {
   const lines = [`Workspace ${workspace}: ${statuses.length} live participant(s)`];
   for (const { participant, snapshot, error } of statuses) {
     lines.push('', `${participant.kind} pid ${participant.pid} at ${participant.url}${error ? `: unreachable (${error})` : ''}`);
@@ -44,8 +45,10 @@ function render(statuses: ParticipantStatus[], workspace: string): string {
     lines.push(`  sessions: ${snapshot.sessions.length}${worktree ? `  worktree: ${worktree}` : ''}`);
     for (const s of snapshot.sessions) {
       const agent = s.agent ? `  agent=${describeAgent(s.agent)}` : '';
+      // A window's sessions in its other folders are listed too: say where those work (not above or below here).
+      const root = isInside(real, s.root) || isInside(s.root, real) ? '' : `  root=${s.root}`;
       lines.push(
-        `    ${s.id}  ${s.client.name} ${s.client.version}${agent}  ${s.transport}  ${s.state.kind}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`,
+        `    ${s.id}  ${s.client.name} ${s.client.version}${agent}  ${s.transport}  ${s.state.kind}${root}  requests=${s.requestCount} pending=${s.pendingCount}  tags=${s.tags.join(',') || '-'}`,
       );
     }
     // The project's claims, whoever holds them: the same list every participant of the project shows.
@@ -87,11 +90,13 @@ export async function status(options: { workspace: string; json: boolean }): Pro
   const live = await coveringParticipants(await readDiscoveries(dir), workspace);
   const token = live.length > 0 ? await loadOrCreateToken(dir) : '';
   const statuses = await Promise.all(live.map((d) => fetchSnapshot(d, token, workspace)));
+  // Sessions' roots are real paths: compared with the workspace's.
+  const real = await fs.realpath(workspace).catch(() => workspace);
   if (options.json) process.stdout.write(JSON.stringify({ workspace, participants: statuses }, null, 2) + '\n');
   else if (statuses.length === 0)
     process.stdout.write(
       `No live participant for ${workspace}. Start one with: session-coordinator serve --workspace ${workspace}${home ? ` --home ${home}` : ''}\n`,
     );
-  else process.stdout.write(render(statuses, workspace));
+  else process.stdout.write(render(statuses, workspace, real));
   return statuses.length === 0 ? EXIT.noParticipant : EXIT.ok;
 }

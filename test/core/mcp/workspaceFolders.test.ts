@@ -203,7 +203,11 @@ test("R-SEC-7, R-CLI-3: status --workspace <second folder> shows that folder's p
     new RegExp(`^ {2}sessions: 2 {2}worktree: ${escapeRegExp(path.basename(second))} \\(branch main\\)$`, 'm'),
     text.stdout,
   );
-  assert.doesNotMatch(text.stdout, new RegExp(escapeRegExp(path.basename(first))), text.stdout);
+  assert.doesNotMatch(text.stdout, new RegExp(`worktree: ${escapeRegExp(path.basename(first))}`), text.stdout);
   assert.match(text.stdout, /^ {4}src\/app\.ts {2}held by Agent X/m);
+  // The window's sessions in its other folder are listed too, each saying where it works; those here do not.
+  const sessionLine = (name: string): string => text.stdout.split('\n').find((l) => l.includes(` ${name} 1 `)) ?? '';
+  assert.match(sessionLine('Agent Z'), new RegExp(`active {2}root=${escapeRegExp(first)} {2}requests=`), text.stdout);
+  assert.doesNotMatch(sessionLine('Agent X'), /root=/, text.stdout);
   assert.doesNotMatch(text.stdout, /z-only/);
 });
