@@ -57,15 +57,17 @@ async function openToCheck(root: string): Promise<FileStore> {
 /**
  * Writer `a` stops itself at `failpoint` holding the shard's lock; writer `b` takes the lock over once it is
  * stale and makes its `bCount` writes; then `a` goes on and makes the rest of its `aCount`. Both must finish.
- * Returns the workspace and every write either acknowledged.
+ * With `meanwhile`, that runs first while `a` is stopped, then `a` goes on to its next stop (or its end) before
+ * `b` starts. Returns the workspace and every write either acknowledged.
  */
 async function stoppedThenTakenOver(o: {
   mode: 'unique' | 'update';
   namespace: string;
-  failpoint: Failpoint;
+  failpoint: Failpoint | Failpoint[];
   aCount: number;
   bCount: number;
   rotateBytes?: number;
+  meanwhile?: (root: string) => Promise<void>;
 }): Promise<{ root: string; acked: string[] }> {
   const t = tempDir();
   cleanup.push(t.remove);
@@ -85,6 +87,11 @@ async function stoppedThenTakenOver(o: {
   const a = startWorker({ ...common, count: o.aCount, prefix: 'a', failpoint: o.failpoint }, onLine);
   cleanup.push(() => stopChild(a.child, 'SIGKILL'));
   await stopped(a.child);
+  if (o.meanwhile) {
+    await o.meanwhile(t.path);
+    a.child.kill('SIGCONT');
+    await stopped(a.child, true);
+  }
   const bResult = await startWorker({ ...common, count: o.bCount, prefix: 'b' }, onLine).result;
   a.child.kill('SIGCONT');
   const aResult = await a.result;
@@ -93,7 +100,7 @@ async function stoppedThenTakenOver(o: {
 }
 
 /** stoppedThenTakenOver with unique keys: each writer acknowledges every write, and every one is in the store. */
-async function stoppedThenResumed(o: { failpoint: Failpoint; aCount: number; bCount: number; rotateBytes?: number }): Promise<void> {
+async function stoppedThenResumed(o: Omit<Parameters<typeof stoppedThenTakenOver>[0], 'mode' | 'namespace'>): Promise<void> {
   const { root, acked } = await stoppedThenTakenOver({ ...o, mode: 'unique', namespace: 'stale' });
   assert.equal(acked.length, o.aCount + o.bCount);
   const present = new Set((await (await openToCheck(root)).list('stale')).map((e) => e.key));
@@ -141,47 +148,26 @@ test("R-CTX-4: a rotator stopped past the lock's staleness after its last check,
 });
 
 test("R-CTX-4: a rotator stopped twice, first past the lock's staleness (its taker appended nothing), then between its last check and its rename, cannot commit over the next holder's acknowledged writes", async () => {
-  const t = tempDir();
-  cleanup.push(t.remove);
-  const acked: string[] = [];
-  const onLine = (line: string): void => {
-    if (line.startsWith('ack ')) acked.push(line.slice(4));
-  };
-  const common = {
-    mode: 'unique',
-    root: t.path,
-    namespace: 'stale',
-    key: 'n',
-    staleMs: STALE_MS,
-    io: 'blocking',
+  // a goes on after the taker to its next stop: this rotation's rename (before the fix) or a later rotation's, under
+  // a lock of its own; b then takes the free lock (or a's stale one) and writes.
+  await stoppedThenResumed({
+    failpoint: ['shard.rotate.create', 'shard.rotate.rename'],
+    aCount: 30,
+    bCount: 5,
     rotateBytes: 2048,
-  } as const;
-  const a = startWorker({ ...common, count: 30, prefix: 'a', failpoint: ['shard.rotate.create', 'shard.rotate.rename'] }, onLine);
-  cleanup.push(() => stopChild(a.child, 'SIGKILL'));
-  await stopped(a.child);
-  // The taker: a delete of a key nobody wrote takes the lock over (stale by then) and appends nothing.
-  const taker = await FileStore.open({
-    projectRoot: t.path,
-    participant: { kind: 'headless', label: 'taker' },
-    metrics: new Metrics(),
-    logger: silentLogger,
-    options: { pollMs: 60_000, lock: { staleMs: STALE_MS, timeoutMs: 10_000 } },
+    meanwhile: async (root) => {
+      // The taker: a delete of a key nobody wrote takes the lock over (stale by then) and appends nothing.
+      const taker = await FileStore.open({
+        projectRoot: root,
+        participant: { kind: 'headless', label: 'taker' },
+        metrics: new Metrics(),
+        logger: silentLogger,
+        options: { pollMs: 60_000, lock: { staleMs: STALE_MS, timeoutMs: 10_000 } },
+      });
+      cleanup.push(() => taker.dispose());
+      await taker.delete('stale', 'nobody-wrote-this', { sessionId: 't', clientName: 't', participantId: 't' });
+    },
   });
-  cleanup.push(() => taker.dispose());
-  await taker.delete('stale', 'nobody-wrote-this', { sessionId: 't', clientName: 't', participantId: 't' });
-  // a goes on to its next stop: this rotation's rename (before the fix) or a later rotation's, under a lock of its own.
-  a.child.kill('SIGCONT');
-  await stopped(a.child, true);
-  const b = await startWorker({ ...common, count: 5, prefix: 'b' }, onLine).result;
-  a.child.kill('SIGCONT');
-  assert.ok((await a.result)?.done && b?.done, 'both writers finished');
-  assert.equal(acked.length, 35);
-  const present = new Set((await (await openToCheck(t.path)).list('stale')).map((e) => e.key));
-  assert.deepEqual(
-    acked.filter((k) => !present.has(k)),
-    [],
-    'no acknowledged write is lost',
-  );
 });
 
 /** a appends one increment and stops; b takes the lock over and makes `bCount` increments; then a goes on: the counter's value. */
